@@ -1,0 +1,1 @@
+"""Pure, typed logic: no rclpy, no network, no Docker."""

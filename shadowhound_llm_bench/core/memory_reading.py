@@ -1,0 +1,53 @@
+"""One reading of container, host and ROS memory: the single shape every layer shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ContainerState(IntEnum):
+    """Numbers match ContainerMemory.msg's STATE_* constants."""
+
+    UNKNOWN = 0
+    RUNNING = 1
+    RESTARTING = 2
+    STOPPED = 3
+    MISSING = 4
+
+
+@dataclass(frozen=True)
+class ContainerSample:
+    """What the container backend measured at one instant."""
+
+    stamp_s: float  # wall clock, time.time()
+    working_set_bytes: int  # usage minus inactive file cache, as `docker stats`
+    usage_bytes: int  # raw cgroup usage, cache included
+    limit_bytes: int  # 0 = no limit
+    state: ContainerState = ContainerState.RUNNING
+
+
+@dataclass(frozen=True)
+class MemoryReading:
+    """Container, host and ROS memory with the budget the policy derived from them."""
+
+    stamp_s: float
+    container: ContainerSample
+    host_total_bytes: int
+    host_available_bytes: int
+    ros_live_bytes: int
+    ros_reserve_bytes: int
+    model_budget_bytes: int  # what the container may hold in total right now
+    loaded_models: int = 0
+
+    @property
+    def budget_headroom_bytes(self) -> int:
+        """Budget left for a new model; negative when the container is over budget."""
+        return self.model_budget_bytes - self.container.working_set_bytes
+
+    @property
+    def pressure_percent(self) -> float:
+        """Container working set as a percentage of the model budget."""
+        if self.model_budget_bytes <= 0:
+            return 100.0
+        return 100.0 * self.container.working_set_bytes / self.model_budget_bytes

@@ -1,0 +1,1 @@
+"""The benchmark run: the engine that drives Ollama under the memory guard."""

@@ -1,0 +1,118 @@
+"""The contract between the benchmark runner and memory management.
+
+The runner (engine/runner.py) never decides about memory: it asks the guard before, during and after
+each model, and the guard asks the one memory policy (core/policy.py) and carries out its decisions
+on the container and on Ollama. Every decision is recorded with its numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Protocol, Sequence, Union
+
+from ..core.memory_reading import MemoryReading
+
+
+@dataclass
+class DecisionRecord:
+    """One decision of the policy, with the numbers it was made on."""
+
+    stamp_s: float
+    model: str
+    action: str  # load | unload_others | unload | restart | wait | skip | abort | retry | alert | keep
+    reason: str
+    working_set_bytes: int = 0
+    predicted_footprint_bytes: int = 0
+    model_budget_bytes: int = 0
+    ros_reserve_bytes: int = 0
+
+
+@dataclass
+class ModelMemoryRecord:
+    """Memory metadata of one model, as it goes into the results JSON."""
+
+    model: str
+    predicted_footprint_bytes: int = 0
+    prediction_source: str = "unknown"  # measured | metadata | name | unknown
+    measured_footprint_bytes: Optional[int] = None
+    memory_before_bytes: Optional[int] = None
+    memory_peak_bytes: Optional[int] = None
+    memory_after_bytes: Optional[int] = None  # after the tests, before unload
+    memory_after_unload_bytes: Optional[int] = None
+    cleanup_successful: Optional[bool] = None
+    unloads: int = 0
+    restarts: int = 0
+    retries: int = 0
+    skip_reason: str = ""
+    abort_reason: str = ""
+    decisions: List[DecisionRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlannedModel:
+    """One line of a plan (what a dry run returns)."""
+
+    model: str
+    predicted_footprint_bytes: int
+    prediction_source: str
+    actions_before: List[str]  # e.g. ["unload_others"], ["restart"], []
+    predicted_peak_bytes: int  # container working set predicted while this model runs
+    skip_reason: str = ""  # non-empty when the plan already knows it cannot fit
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Order, predictions and predicted management actions for a run."""
+
+    preset: str
+    models: List[PlannedModel]
+    batches: List[List[str]]  # models tested together; singletons unless parallel testing is on
+    predicted_peak_bytes: int
+    predicted_unloads: int
+    predicted_restarts: int
+    model_budget_bytes: int
+
+
+@dataclass(frozen=True)
+class Proceed:
+    """The model may be loaded; keep_alive to use for its requests."""
+
+    keep_alive: Union[int, str]
+
+
+@dataclass(frozen=True)
+class Skip:
+    """The model must not be loaded; the reason carries the numbers."""
+
+    reason: str
+
+
+class MemoryGuard(Protocol):
+    """What the runner asks of memory management."""
+
+    def plan(self, models: Sequence[str]) -> RunPlan:
+        """Order the models and predict footprints and actions; changes nothing."""
+
+    def before_model(self, model: str) -> Union[Proceed, Skip]:
+        """Make room for the model (unload, restart, wait) or say why it cannot run."""
+
+    def check_pressure(self, model: str) -> Optional[str]:
+        """While a model is being tested: an abort reason when the robot needs the memory."""
+
+    def on_load_failure(self, model: str, error: str, attempt: int) -> bool:
+        """Recover after a failed load (attempt counts from 1); True means retry the load."""
+
+    def after_model(self, model: str) -> None:
+        """Unload and verify that the memory came back; restart when it did not."""
+
+    def record(self, model: str) -> ModelMemoryRecord:
+        """The memory record of a model tested (or skipped) in this run."""
+
+    def latest_reading(self) -> Optional[MemoryReading]:
+        """The most recent memory reading; never blocks on I/O."""
+
+    def timeline(self) -> List[MemoryReading]:
+        """Every reading of this run, oldest first (for the memory plot)."""
+
+    def decisions(self) -> List[DecisionRecord]:
+        """Every decision of this run, oldest first (load/unload/restart marks in the plot)."""
