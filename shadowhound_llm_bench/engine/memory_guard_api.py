@@ -25,6 +25,7 @@ class DecisionRecord:
     predicted_footprint_bytes: int = 0
     model_budget_bytes: int = 0
     ros_reserve_bytes: int = 0
+    duration_s: float = 0.0  # time the action took (unload, restart, wait); 0 for pure decisions
 
 
 @dataclass
