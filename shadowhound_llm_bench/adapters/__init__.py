@@ -1,0 +1,1 @@
+"""Adapters to the outside world: Ollama over httpx, Docker over the docker SDK, processes."""

@@ -1,0 +1,299 @@
+"""Ollama HTTP API over httpx: every call has a deadline and every failure a specific exception."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+
+import httpx
+
+from ..core.stream_capture import StreamCapture
+
+KeepAlive = Union[int, float, str]
+PullProgress = Callable[[Dict[str, Any]], None]
+
+
+class OllamaError(Exception):
+    """Any failure talking to Ollama; `capture` holds what a stream delivered before it failed."""
+
+    kind = "error"
+
+    def __init__(self, message: str, *, capture: Optional[StreamCapture] = None) -> None:
+        super().__init__(message)
+        self.capture = capture
+
+
+class OllamaUnavailable(OllamaError):
+    """Connection refused, reset or closed mid-reply: the server is not there (or died)."""
+
+    kind = "unavailable"
+
+
+class OllamaTimeout(OllamaError):
+    """A deadline passed (connect, read stall, or the whole request)."""
+
+    kind = "timeout"
+
+
+class OllamaHTTPError(OllamaError):
+    """The server answered with an HTTP error status."""
+
+    kind = "http_error"
+
+    def __init__(self, status: int, message: str, *,
+                 capture: Optional[StreamCapture] = None) -> None:
+        super().__init__(f"HTTP {status}: {message}", capture=capture)
+        self.status = status
+        self.message = message
+
+
+class ModelNotFound(OllamaHTTPError):
+    """HTTP 404: the model is not present on the server."""
+
+
+class OllamaStreamError(OllamaError):
+    """An error line inside a stream (HTTP 200), a malformed line, or a stream without `done`."""
+
+    kind = "stream_error"
+
+
+class OllamaEmptyResponse(OllamaError):
+    """The request finished but produced no text at all."""
+
+    kind = "empty_output"
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:500] or response.reason_phrase
+    if isinstance(body, dict) and "error" in body:
+        return str(body["error"])
+    return json.dumps(body)[:500]
+
+
+def _raise_for_status(response: httpx.Response, *,
+                      capture: Optional[StreamCapture] = None) -> None:
+    if response.status_code < 400:
+        return
+    if not response.is_closed:
+        response.read()
+    message = _error_message(response)
+    if response.status_code == 404:
+        raise ModelNotFound(404, message, capture=capture)
+    raise OllamaHTTPError(response.status_code, message, capture=capture)
+
+
+class OllamaClient:
+    """A synchronous Ollama client; use as a context manager or call close()."""
+
+    def __init__(self, *, base_url: str, connect_timeout_s: float = 3.0,
+                 request_timeout_s: float = 30.0) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"Ollama base URL must start with http:// or https://: {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.connect_timeout_s = connect_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self._http = httpx.Client(base_url=self.base_url, timeout=self._timeout(request_timeout_s))
+
+    # ------------------------------------------------------------------ plumbing
+    def _timeout(self, read_s: float) -> httpx.Timeout:
+        read_s = max(0.05, read_s)
+        return httpx.Timeout(read_s, connect=min(self.connect_timeout_s, read_s))
+
+    def _request(self, method: str, path: str, *, body: Optional[Mapping[str, Any]] = None,
+                 deadline_s: Optional[float] = None) -> Any:
+        timeout = self._timeout(deadline_s if deadline_s is not None else self.request_timeout_s)
+        try:
+            response = self._http.request(method, path, json=body, timeout=timeout)
+        except httpx.TimeoutException as exc:
+            raise OllamaTimeout(f"{method} {path}: timed out ({type(exc).__name__})") from exc
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
+                httpx.WriteError) as exc:
+            raise OllamaUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        _raise_for_status(response)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise OllamaStreamError(f"{method} {path}: reply is not JSON") from exc
+
+    def _stream_lines(self, path: str, body: Mapping[str, Any], *, deadline_s: float,
+                      capture: Optional[StreamCapture] = None) -> Iterator[Dict[str, Any]]:
+        """Yield parsed NDJSON lines; a stall longer than the time left or the deadline raises."""
+        started = time.perf_counter()
+        end = started + deadline_s
+        read_s = min(self.request_timeout_s, deadline_s)
+        try:
+            with self._http.stream("POST", path, json=body,
+                                   timeout=self._timeout(read_s)) as response:
+                _raise_for_status(response, capture=capture)
+                for line in response.iter_lines():
+                    if time.perf_counter() > end:
+                        raise OllamaTimeout(
+                            f"POST {path}: stream exceeded its {deadline_s:.1f} s deadline",
+                            capture=capture)
+                    line = line.strip()
+                    if not line:
+                        continue
+                    try:
+                        chunk = json.loads(line)
+                    except ValueError as exc:
+                        raise OllamaStreamError(
+                            f"POST {path}: malformed stream line {line[:120]!r}",
+                            capture=capture) from exc
+                    if not isinstance(chunk, dict):
+                        raise OllamaStreamError(f"POST {path}: stream line is not an object",
+                                                capture=capture)
+                    if "error" in chunk:
+                        raise OllamaStreamError(f"POST {path}: {chunk['error']}",
+                                                capture=capture)
+                    yield chunk
+        except httpx.TimeoutException as exc:
+            raise OllamaTimeout(f"POST {path}: stream stalled ({type(exc).__name__})",
+                                capture=capture) from exc
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
+                httpx.WriteError) as exc:
+            raise OllamaUnavailable(f"POST {path}: {type(exc).__name__}: {exc}",
+                                    capture=capture) from exc
+
+    # ------------------------------------------------------------------ metadata
+    def version(self) -> str:
+        """The server's version string (GET /api/version)."""
+        return str(self._request("GET", "/api/version").get("version", ""))
+
+    def tags(self) -> List[Dict[str, Any]]:
+        """Models present on the server (GET /api/tags), each with name, size, digest, details."""
+        return list(self._request("GET", "/api/tags").get("models") or [])
+
+    def show(self, model: str) -> Dict[str, Any]:
+        """Model details, parameters and model_info (POST /api/show); ModelNotFound when absent."""
+        return dict(self._request("POST", "/api/show", body={"model": model}))
+
+    def ps(self) -> List[Dict[str, Any]]:
+        """Models loaded now (GET /api/ps), each with size and size_vram."""
+        return list(self._request("GET", "/api/ps").get("models") or [])
+
+    def wait_until_ready(self, *, deadline_s: float, poll_s: float = 0.2) -> str:
+        """Poll /api/version until the server answers; returns the version or raises."""
+        end = time.monotonic() + deadline_s
+        last: Optional[Exception] = None
+        while True:
+            try:
+                return self.version()
+            except (OllamaUnavailable, OllamaTimeout, OllamaHTTPError) as exc:
+                last = exc
+            if time.monotonic() + poll_s > end:
+                raise OllamaTimeout(
+                    f"Ollama at {self.base_url} not ready within {deadline_s:.1f} s: {last}")
+            time.sleep(poll_s)
+
+    # ------------------------------------------------------------------ model lifecycle
+    def pull(self, model: str, *, on_progress: Optional[PullProgress] = None,
+             deadline_s: float) -> None:
+        """Download a model, reporting each progress line; raises on an error line or deadline."""
+        success = False
+        for chunk in self._stream_lines("/api/pull", {"model": model, "stream": True},
+                                        deadline_s=deadline_s):
+            if on_progress is not None:
+                on_progress(chunk)
+            if chunk.get("status") == "success":
+                success = True
+        if not success:
+            raise OllamaStreamError(f"pull of {model} ended without success")
+
+    def load(self, model: str, *, keep_alive: KeepAlive,
+             options: Optional[Mapping[str, Any]] = None, deadline_s: float) -> Dict[str, Any]:
+        """Load a model with an empty prompt; returns the final reply (with load_duration)."""
+        body: Dict[str, Any] = {"model": model, "prompt": "", "stream": False,
+                                "keep_alive": keep_alive}
+        if options:
+            body["options"] = dict(options)
+        return dict(self._request("POST", "/api/generate", body=body, deadline_s=deadline_s))
+
+    def unload(self, model: str, *, deadline_s: float = 10.0) -> None:
+        """Ask Ollama to unload a model (keep_alive 0); returns at once, memory is freed later."""
+        self._request("POST", "/api/generate",
+                      body={"model": model, "prompt": "", "stream": False, "keep_alive": 0},
+                      deadline_s=deadline_s)
+
+    # ------------------------------------------------------------------ measured requests
+    def generate_stream(self, model: str, prompt: str, *, deadline_s: float,
+                        options: Optional[Mapping[str, Any]] = None,
+                        keep_alive: Optional[KeepAlive] = None, system: Optional[str] = None,
+                        think: Optional[bool] = None) -> StreamCapture:
+        """Stream POST /api/generate and time every chunk on the client."""
+        body: Dict[str, Any] = {"model": model, "prompt": prompt, "stream": True}
+        if system:
+            body["system"] = system
+        return self._measured_stream("/api/generate", body, deadline_s=deadline_s,
+                                     options=options, keep_alive=keep_alive, think=think)
+
+    def chat_stream(self, model: str, messages: Sequence[Mapping[str, Any]], *,
+                    deadline_s: float, options: Optional[Mapping[str, Any]] = None,
+                    keep_alive: Optional[KeepAlive] = None,
+                    think: Optional[bool] = None) -> StreamCapture:
+        """Stream POST /api/chat and time every chunk on the client."""
+        body: Dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages],
+                                "stream": True}
+        return self._measured_stream("/api/chat", body, deadline_s=deadline_s,
+                                     options=options, keep_alive=keep_alive, think=think)
+
+    def _measured_stream(self, path: str, body: Dict[str, Any], *, deadline_s: float,
+                         options: Optional[Mapping[str, Any]], keep_alive: Optional[KeepAlive],
+                         think: Optional[bool]) -> StreamCapture:
+        if options:
+            body["options"] = dict(options)
+        if keep_alive is not None:
+            body["keep_alive"] = keep_alive
+        if think is not None:
+            body["think"] = think
+        capture = StreamCapture(started_s=time.perf_counter())
+        text: List[str] = []
+        thinking: List[str] = []
+        done = False
+        for chunk in self._stream_lines(path, body, deadline_s=deadline_s, capture=capture):
+            now = time.perf_counter()
+            capture.chunks += 1
+            if path == "/api/chat":
+                message = chunk.get("message") or {}
+                piece = str(message.get("content") or "")
+                thought = str(message.get("thinking") or "")
+            else:
+                piece = str(chunk.get("response") or "")
+                thought = str(chunk.get("thinking") or "")
+            if piece or thought:
+                capture.token_chunk_times_s.append(now)
+            if piece:
+                text.append(piece)
+                if capture.first_response_chunk_s is None:
+                    capture.first_response_chunk_s = now
+            if thought:
+                thinking.append(thought)
+            capture.text = "".join(text)
+            capture.thinking = "".join(thinking)
+            if chunk.get("done"):
+                capture.final = {k: v for k, v in chunk.items()
+                                 if k not in ("response", "message", "context", "thinking")}
+                done = True
+                break
+        capture.ended_s = time.perf_counter()
+        if not done:
+            raise OllamaStreamError(f"POST {path}: stream ended without a final `done` chunk",
+                                    capture=capture)
+        if not capture.text.strip() and not capture.thinking.strip():
+            raise OllamaEmptyResponse(
+                f"POST {path}: no text generated (done_reason {capture.done_reason or 'none'})",
+                capture=capture)
+        return capture
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "OllamaClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
