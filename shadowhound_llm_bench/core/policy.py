@@ -1,0 +1,348 @@
+"""The one memory policy: pure load / unload / restart / wait / skip decisions from readings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .footprint import FootprintPrediction
+from .memory_reading import MemoryReading
+from .policy_settings import KeepAlive, PolicySettings
+from .units import to_gib
+
+
+class Action(str, Enum):
+    """What the policy tells the memory guard to do (DecisionRecord.action uses these values)."""
+
+    LOAD = "load"
+    UNLOAD_OTHERS = "unload_others"
+    UNLOAD = "unload"
+    RESTART = "restart"
+    WAIT = "wait"
+    SKIP = "skip"
+    ABORT = "abort"
+    RETRY = "retry"
+    ALERT = "alert"
+    KEEP = "keep"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model Ollama holds now (from /api/ps) and its best known footprint."""
+
+    model: str
+    footprint_bytes: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision and the numbers behind it."""
+
+    action: Action
+    reason: str
+    models_to_unload: Tuple[str, ...] = ()
+    keep_alive: Optional[KeepAlive] = None
+
+
+@dataclass
+class Preparation:
+    """What the guard has already done to make room for the current model."""
+
+    empty_working_set_bytes: int  # container working set with no model loaded (after a restart)
+    unloaded_others: bool = False
+    restarted: bool = False
+    waited_s: float = 0.0
+
+
+def _gib(n_bytes: int) -> str:
+    return f"{to_gib(n_bytes):.2f} GiB"
+
+
+@dataclass(frozen=True)
+class Cleanup:
+    """Verdict on an unload: did the model leave and its memory come back."""
+
+    successful: bool
+    released_bytes: int
+    decision: Decision
+
+
+@dataclass
+class _SimState:
+    working_set_bytes: int
+    loaded: List[LoadedModel] = field(default_factory=list)
+
+
+class MemoryPolicy:
+    """Decides from readings and predictions only; the memory guard carries the decisions out."""
+
+    def __init__(self, settings: PolicySettings) -> None:
+        self.settings = settings
+
+    # ------------------------------------------------------------------ order and plan
+    def order(self, models: Sequence[str],
+              predictions: Dict[str, FootprintPrediction]) -> List[str]:
+        """Models in run order: small to large unless the settings say otherwise."""
+        unique = list(dict.fromkeys(models))
+        if self.settings.order == "given":
+            return unique
+
+        def size(model: str) -> int:
+            prediction = predictions.get(model)
+            # Unknown sizes go last: if they break something, the known results are in already.
+            return prediction.footprint_bytes if prediction and prediction.known else 1 << 62
+
+        return sorted(unique, key=size, reverse=self.settings.order == "large_to_small")
+
+    def batches(self, ordered: Sequence[str], predictions: Dict[str, FootprintPrediction],
+                reading: MemoryReading, empty_working_set_bytes: int) -> List[List[str]]:
+        """Groups of models tested side by side; all singletons unless parallel testing is on.
+
+        A batch holds consecutive models whose predicted footprints all fit in the budget at once
+        (N x size + base < budget, the seed's rule), and never a model of unknown size.
+        """
+        if not self.settings.parallel_small_models:
+            return [[m] for m in ordered]
+        room = reading.model_budget_bytes - empty_working_set_bytes
+        result: List[List[str]] = []
+        current: List[str] = []
+        used = 0
+        for model in ordered:
+            prediction = predictions[model]
+            size = prediction.footprint_bytes
+            joins = (current and prediction.known and used + size <= room
+                     and len(current) < self.settings.parallel_max_models)
+            if joins:
+                current.append(model)
+                used += size
+                continue
+            if current:
+                result.append(current)
+            current, used = [model], size if prediction.known else room + 1
+        if current:
+            result.append(current)
+        return result
+
+    # ------------------------------------------------------------------ before a model
+    def before_model(self, model: str, prediction: FootprintPrediction, reading: MemoryReading,
+                     loaded: Sequence[LoadedModel], done: Preparation) -> Decision:
+        """Next step to make room for a model: load, unload others, restart, wait or skip."""
+        s = self.settings
+        budget = reading.model_budget_bytes
+        ws = reading.container.working_set_bytes
+        need = prediction.footprint_bytes
+        others = [m for m in loaded if m.model != model]
+        numbers = (f"predicted {_gib(need)} ({prediction.source}), working set {_gib(ws)}, "
+                   f"budget {_gib(budget)}, ROS reserve {_gib(reading.ros_reserve_bytes)}")
+
+        room_when_empty = budget - done.empty_working_set_bytes
+        if s.skip_models_that_never_fit and prediction.known and need > room_when_empty:
+            return Decision(Action.SKIP,
+                            f"{model} cannot fit even in an empty container: needs {_gib(need)}, "
+                            f"budget leaves {_gib(room_when_empty)} for models; {numbers}")
+
+        threshold = s.restart_before_models_over_bytes
+        if threshold is not None and not done.restarted and (threshold == 0 or need > threshold):
+            why = ("the preset restarts before every model" if threshold == 0 else
+                   f"predicted {_gib(need)} is over the restart threshold {_gib(threshold)}")
+            return Decision(Action.RESTART, f"restart before {model}: {why}; {numbers}")
+
+        if not prediction.known:
+            if others and s.make_room_when_needed and not done.unloaded_others:
+                return Decision(Action.UNLOAD_OTHERS,
+                                f"size of {model} unknown: unload every other model first; "
+                                f"{numbers}", tuple(m.model for m in others))
+            return Decision(Action.LOAD, f"load {model} (size unknown); {numbers}",
+                            keep_alive=self.keep_alive(reading))
+
+        headroom = budget - ws
+        if any(m.model == model for m in loaded) or need <= headroom:
+            return Decision(Action.LOAD,
+                            f"load {model}: fits, {_gib(headroom)} free in the budget; {numbers}",
+                            keep_alive=self.keep_alive(reading))
+        deficit = need - headroom
+        if not s.make_room_when_needed:
+            return Decision(Action.LOAD,
+                            f"load {model} although it is predicted not to fit ({_gib(deficit)} "
+                            f"short): preset {s.preset} makes no room; {numbers}",
+                            keep_alive=self.keep_alive(reading))
+        if others and not done.unloaded_others:
+            victims = self._models_to_free(others, deficit)
+            return Decision(Action.UNLOAD_OTHERS,
+                            f"{model} does not fit ({_gib(deficit)} short): unload "
+                            f"{', '.join(victims)}; {numbers}", victims)
+        if not done.restarted:
+            what = ("after unloading the others" if done.unloaded_others
+                    else "with nothing to unload")
+            return Decision(Action.RESTART,
+                            f"{model} still does not fit {what} ({_gib(deficit)} short): "
+                            f"restart the container; {numbers}")
+        if done.waited_s < s.memory_wait_s:
+            return Decision(Action.WAIT,
+                            f"{model} does not fit after a restart ({_gib(deficit)} short): wait "
+                            f"up to {s.memory_wait_s - done.waited_s:.1f} s for memory; {numbers}")
+        return Decision(Action.SKIP,
+                        f"skip {model}: needs {_gib(need)} but only {_gib(headroom)} of the "
+                        f"budget is free after unloading, restarting and waiting "
+                        f"{done.waited_s:.1f} s; {numbers}")
+
+    @staticmethod
+    def _models_to_free(others: Sequence[LoadedModel], deficit: int) -> Tuple[str, ...]:
+        """Fewest models that free the deficit: largest first; all if that is not enough."""
+        chosen: List[str] = []
+        freed = 0
+        for m in sorted(others, key=lambda m: m.footprint_bytes, reverse=True):
+            chosen.append(m.model)
+            freed += m.footprint_bytes
+            if freed >= deficit:
+                break
+        return tuple(chosen)
+
+    def keep_alive(self, reading: MemoryReading) -> KeepAlive:
+        """keep_alive for the model's requests; dynamic: longer when more memory is free."""
+        s = self.settings
+        if not s.dynamic_keep_alive:
+            return s.keep_alive
+        budget = max(1, reading.model_budget_bytes)
+        free_share = max(0.0, min(1.0, reading.budget_headroom_bytes / budget))
+        seconds = int(round(s.dynamic_keep_alive_max_s * free_share))
+        return max(s.dynamic_keep_alive_min_s, seconds)
+
+    # ------------------------------------------------------------------ while a model runs
+    def check_pressure(self, model: str, reading: MemoryReading) -> Decision:
+        """KEEP, ALERT (over the alert percent) or ABORT (over the abort percent: robot wins)."""
+        s = self.settings
+        pressure = reading.pressure_percent
+        numbers = (f"working set {_gib(reading.container.working_set_bytes)} is {pressure:.0f} % "
+                   f"of the budget {_gib(reading.model_budget_bytes)} (ROS live "
+                   f"{_gib(reading.ros_live_bytes)}, reserve {_gib(reading.ros_reserve_bytes)})")
+        if pressure >= s.pressure_abort_percent:
+            return Decision(Action.ABORT, f"stop {model}: {numbers}, over the abort limit "
+                            f"{s.pressure_abort_percent:.0f} %")
+        if pressure >= s.pressure_alert_percent:
+            return Decision(Action.ALERT, f"memory pressure high during {model}: {numbers}, "
+                            f"over the alert limit {s.pressure_alert_percent:.0f} %")
+        return Decision(Action.KEEP, f"{model}: {numbers}")
+
+    # ------------------------------------------------------------------ after a model
+    def after_model(self, model: str, reading: MemoryReading) -> Decision:
+        """UNLOAD (preset says so, or pressure is high) or KEEP the model cached."""
+        s = self.settings
+        pressure = reading.pressure_percent
+        numbers = (f"working set {_gib(reading.container.working_set_bytes)}, "
+                   f"{pressure:.0f} % of the budget {_gib(reading.model_budget_bytes)}")
+        if s.unload_after_each_model:
+            return Decision(Action.UNLOAD, f"unload {model}: preset {s.preset} unloads after "
+                            f"each model; {numbers}", (model,))
+        if s.make_room_when_needed and pressure >= s.pressure_alert_percent:
+            return Decision(Action.UNLOAD, f"unload {model}: pressure over the alert limit "
+                            f"{s.pressure_alert_percent:.0f} %; {numbers}", (model,))
+        return Decision(Action.KEEP, f"keep {model} cached: preset {s.preset}; {numbers}")
+
+    def cleanup(self, model: str, *, still_listed: bool, before_unload_bytes: int,
+                after_unload_bytes: int, footprint_bytes: int) -> Cleanup:
+        """Judge an unload by /api/ps and by how much working set came back."""
+        s = self.settings
+        released = before_unload_bytes - after_unload_bytes
+        expected = int(s.cleanup_min_release_fraction * max(0, footprint_bytes))
+        numbers = (f"working set {_gib(before_unload_bytes)} -> {_gib(after_unload_bytes)} "
+                   f"(released {_gib(released)}, expected at least {_gib(expected)})")
+        if still_listed:
+            problem = f"{model} is still listed in /api/ps"
+        elif released < expected:
+            problem = f"the memory of {model} stayed up"
+        else:
+            return Cleanup(True, released,
+                           Decision(Action.KEEP, f"cleanup of {model} successful: {numbers}"))
+        if s.restart_when_cleanup_fails:
+            return Cleanup(False, released,
+                           Decision(Action.RESTART, f"{problem}: restart; {numbers}"))
+        return Cleanup(False, released, Decision(
+            Action.KEEP, f"{problem}; preset {s.preset} does not restart; {numbers}"))
+
+    # ------------------------------------------------------------------ failures
+    def on_load_failure(self, model: str, error: str, attempt: int) -> Decision:
+        """After a failed load (attempt from 1): RETRY (after a restart) or SKIP with the error."""
+        s = self.settings
+        if attempt <= s.load_retries:
+            if s.restart_on_load_failure:
+                return Decision(Action.RETRY, f"load of {model} failed (attempt {attempt}): "
+                                f"{error}; restart the container and retry")
+            return Decision(Action.RETRY, f"load of {model} failed (attempt {attempt}): {error}; "
+                            "retry without a restart")
+        return Decision(Action.SKIP, f"skip {model}: load failed {attempt} time(s), "
+                        f"last error: {error}")
+
+    # ------------------------------------------------------------------ dry run
+    def simulate(self, ordered: Sequence[str], predictions: Dict[str, FootprintPrediction],
+                 reading: MemoryReading, loaded: Sequence[LoadedModel],
+                 empty_working_set_bytes: int) -> List["PlannedStep"]:
+        """Run the decisions above over predicted footprints only: what a dry run reports."""
+        state = _SimState(reading.container.working_set_bytes, list(loaded))
+        steps: List[PlannedStep] = []
+        for model in ordered:
+            prediction = predictions[model]
+            done = Preparation(empty_working_set_bytes=empty_working_set_bytes)
+            actions: List[str] = []
+            unloads = 0
+            restarts = 0
+            skip_reason = ""
+            for _ in range(8):
+                sim_reading = _with_working_set(reading, state.working_set_bytes)
+                decision = self.before_model(model, prediction, sim_reading, state.loaded, done)
+                if decision.action is Action.LOAD:
+                    break
+                if decision.action in (Action.SKIP, Action.WAIT):
+                    # A dry run cannot wait for memory: what does not fit now is a skip.
+                    skip_reason = decision.reason
+                    break
+                actions.append(decision.action.value)
+                if decision.action is Action.UNLOAD_OTHERS:
+                    unloads += len(decision.models_to_unload)
+                    _sim_unload(state, decision.models_to_unload)
+                    done.unloaded_others = True
+                elif decision.action is Action.RESTART:
+                    restarts += 1
+                    state.loaded = []
+                    state.working_set_bytes = empty_working_set_bytes
+                    done.restarted = True
+            peak = state.working_set_bytes
+            if not skip_reason:
+                if all(m.model != model for m in state.loaded):
+                    state.loaded.append(LoadedModel(model, prediction.footprint_bytes))
+                    state.working_set_bytes += prediction.footprint_bytes
+                peak = state.working_set_bytes
+                after = self.after_model(model, _with_working_set(reading, peak))
+                if after.action is Action.UNLOAD:
+                    unloads += 1
+                    _sim_unload(state, (model,))
+            steps.append(PlannedStep(model, prediction, actions, peak, unloads, restarts,
+                                     skip_reason))
+        return steps
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One model of a simulated run."""
+
+    model: str
+    prediction: FootprintPrediction
+    actions_before: List[str]
+    predicted_peak_bytes: int
+    unloads: int
+    restarts: int
+    skip_reason: str
+
+
+def _sim_unload(state: _SimState, models: Sequence[str]) -> None:
+    for m in list(state.loaded):
+        if m.model in models:
+            state.loaded.remove(m)
+            state.working_set_bytes -= m.footprint_bytes
+
+
+def _with_working_set(reading: MemoryReading, working_set_bytes: int) -> MemoryReading:
+    """The same reading with another container working set (budget unchanged)."""
+    return replace(reading, container=replace(reading.container,
+                                              working_set_bytes=working_set_bytes))
