@@ -186,8 +186,12 @@ def suite_dirs() -> List[Path]:
     env = os.environ.get(SUITES_ENV)
     if env:
         dirs += [Path(p) for p in env.split(os.pathsep) if p]
-    dirs.append(Path(__file__).resolve().parents[2] / "config" / "suites")
-    dirs.append(Path(sys.prefix) / "share" / "shadowhound_llm_bench" / "config" / "suites")
+    here = Path(__file__).resolve()
+    dirs.append(here.parents[2] / "config" / "suites")  # source tree
+    share = Path("share") / "shadowhound_llm_bench" / "config" / "suites"
+    if len(here.parents) > 5:
+        dirs.append(here.parents[5] / share)  # <prefix>/lib/pythonX.Y/site-packages/<pkg>/core
+    dirs.append(Path(sys.prefix) / share)
     return dirs
 
 

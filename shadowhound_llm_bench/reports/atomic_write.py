@@ -1,0 +1,19 @@
+"""Write a file whole or not at all: a temporary sibling renamed into place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+
+def write_atomic(path: Path, data: Union[str, bytes]) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    mode = "wb" if isinstance(data, bytes) else "w"
+    kwargs = {} if isinstance(data, bytes) else {"encoding": "utf-8", "newline": ""}
+    with open(tmp, mode, **kwargs) as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,78 @@
+"""The run log: one JSON record per line, flushed and fsynced so a SIGKILL loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Tuple
+
+from ..core.run_records import to_jsonable
+
+LOG_NAME = "tests.jsonl"
+
+
+class JsonlLog:
+    """Appends records to a file that is kept open; every append reaches the disk before return."""
+
+    def __init__(self, *, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._file = open(self.path, "a", encoding="utf-8")
+        self._repair_torn_tail()
+
+    def _repair_torn_tail(self) -> None:
+        # A kill mid-write leaves a last line without newline; start on a fresh line.
+        size = self.path.stat().st_size
+        if size == 0:
+            return
+        with open(self.path, "rb") as f:
+            f.seek(size - 1)
+            if f.read(1) != b"\n":
+                self._file.write("\n")
+                self._sync()
+
+    def _sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        line = json.dumps(to_jsonable(record), ensure_ascii=False, allow_nan=False)
+        with self._lock:
+            if self._file.closed:
+                raise ValueError(f"log {self.path} is closed")
+            self._file.write(line + "\n")
+            self._sync()
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.close()
+
+    def __enter__(self) -> "JsonlLog":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def read_records(path: Path) -> Tuple[List[Dict[str, Any]], int]:
+    """All parsable records and the number of unparsable lines (a torn last line after a kill)."""
+    records: List[Dict[str, Any]] = []
+    bad = 0
+    with open(path, "r", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError:
+                bad += 1
+                continue
+            if isinstance(value, dict) and "type" in value:
+                records.append(value)
+            else:
+                bad += 1
+    return records, bad

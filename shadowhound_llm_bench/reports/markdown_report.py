@@ -1,0 +1,175 @@
+"""summary.md: tables a person reads, the recommendation with its rules, failures with reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from ..core.run_records import ModelResult, RunSummary
+from ..core.units import to_gib
+from .atomic_write import write_atomic
+
+MARKDOWN_NAME = "summary.md"
+
+
+def _num(value: Optional[float], digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _gib(value: Any) -> str:
+    return "–" if not isinstance(value, (int, float)) else f"{to_gib(value):.2f}"
+
+
+def _median_sd(stats: Optional[Mapping[str, float]], digits: int = 1) -> str:
+    if not stats:
+        return "–"
+    return f"{stats['median']:.{digits}f} ± {stats['stddev']:.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: List[Sequence[str]]) -> List[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return lines
+
+
+def _results_rows(models: Sequence[ModelResult]) -> List[List[str]]:
+    rows = []
+    for m in models:
+        meta = m.metadata
+        rows.append([
+            m.model, m.status, meta.get("quantization") or "–", meta.get("parameter_size") or "–",
+            _gib(meta.get("size_bytes")) if meta.get("size_bytes") else "–",
+            _median_sd(m.metrics.get("decode_tokens_per_s")),
+            _median_sd(m.metrics.get("ttft_ms"), 0),
+            _median_sd(m.metrics.get("inter_token_ms_mean"), 1),
+            _median_sd(m.metrics.get("prompt_tokens_per_s")),
+            _median_sd(m.metrics.get("e2e_latency_s"), 2),
+            _num(m.load.get("load_s") if m.load else None, 2),
+            _num(m.quality_score), str(m.truncated), f"{m.tests_ok}/{m.tests_ok + m.tests_failed}",
+            _num(m.roofline_percent),
+        ])
+    return rows
+
+
+def _memory_rows(models: Sequence[ModelResult]) -> List[List[str]]:
+    rows = []
+    for m in models:
+        mem: Dict[str, Any] = m.memory or {}
+        if not mem:
+            continue
+        cleanup = mem.get("cleanup_successful")
+        rows.append([
+            m.model,
+            f"{_gib(mem.get('predicted_footprint_bytes'))} ({mem.get('prediction_source', '')})",
+            _gib(mem.get("measured_footprint_bytes")), _gib(mem.get("memory_before_bytes")),
+            _gib(mem.get("memory_peak_bytes")), _gib(mem.get("memory_after_bytes")),
+            _gib(mem.get("memory_after_unload_bytes")),
+            "–" if cleanup is None else ("yes" if cleanup else "NO"),
+            str(mem.get("unloads", 0)), str(mem.get("restarts", 0)), str(mem.get("retries", 0)),
+        ])
+    return rows
+
+
+def render_markdown(summary: RunSummary) -> str:
+    o = summary.options
+    lines = [f"# LLM benchmark run {summary.run_id}", ""]
+    lines += [
+        f"- Status: **{summary.status}**"
+        + (" (the log has no end: the run was killed or crashed)"
+           if summary.status == "incomplete" else ""),
+        f"- Started: {summary.started_at}; ended: {summary.ended_at or '–'}; "
+        f"sessions: {summary.sessions}",
+        f"- Ollama: {summary.host or '–'} version {summary.ollama_version or '–'}",
+        f"- Suite: {summary.suite.get('name', '–')} ({len(summary.suite.get('tasks', []))} tasks)",
+        f"- Options: num_ctx {o.get('num_ctx')}, num_predict {o.get('num_predict')}, "
+        f"temperature {o.get('temperature')}, seed {o.get('seed')}, keep_alive "
+        f"{o.get('keep_alive')}, repetitions {o.get('repetitions')} "
+        f"(warm-up {'excluded' if o.get('warmup') else 'off'})",
+        f"- Memory management: {'on' if summary.guarded else 'off'}"
+        + (f" — {summary.note}" if summary.note else ""),
+    ]
+    if summary.peak_working_set_bytes:
+        lines.append(f"- Peak container working set: {_gib(summary.peak_working_set_bytes)} GiB")
+    lines += ["", "## Results (medians ± stddev over measured repetitions, all tasks)", ""]
+    lines += _table(["model", "status", "quant", "params", "size GiB", "decode tok/s",
+                     "TTFT ms", "inter-token ms", "prompt tok/s", "e2e s", "load s", "quality",
+                     "truncated", "tests ok", "roofline %"], _results_rows(summary.models))
+    lines += ["", "## Per task", ""]
+    task_rows = []
+    for m in summary.models:
+        for t in m.tasks:
+            dec = t.metrics.get("decode_tokens_per_s")
+            task_rows.append([
+                m.model, t.task, f"{t.tests_ok}/{t.tests_ok + t.tests_failed}",
+                "–" if not dec else f"{dec['mean']:.1f} ± {dec['stddev']:.1f} "
+                f"[{dec['min']:.1f}–{dec['max']:.1f}]",
+                _median_sd(t.metrics.get("ttft_ms"), 0),
+                "–" if not t.score else f"{t.score['mean']:.1f} [{t.score['min']:.0f}–"
+                f"{t.score['max']:.0f}]",
+                str(t.truncated),
+            ])
+    lines += _table(["model", "task", "ok", "decode tok/s mean ± sd [min–max]", "TTFT ms",
+                     "score mean [min–max]", "truncated"], task_rows)
+    lines += ["", "## Recommendation", ""]
+    rec = summary.recommendation
+    for key, title in (("fastest", "Fastest"), ("best_quality", "Best quality"),
+                       ("balanced", "Balanced")):
+        pick = rec.get(key)
+        if pick:
+            lines.append(f"- **{title}: {pick['model']}** — {pick['value']}. "
+                         f"Rule: {pick['rule']}.")
+        else:
+            lines.append(f"- {title}: no model qualifies.")
+    lines += ["", "## Quality rules and what each model earned (last repetition)", ""]
+    for task in summary.suite.get("tasks", []):
+        lines.append(f"### {task.get('id')} ({task.get('kind')})")
+        lines.append("")
+        rows = []
+        for m in summary.models:
+            for t in m.tasks:
+                if t.task != task.get("id"):
+                    continue
+                for item in t.last_score_items:
+                    rows.append([m.model, item.get("rule", ""),
+                                 f"{item.get('points', 0):g}/{item.get('max_points', 0):g}",
+                                 item.get("detail", "")])
+        if rows:
+            lines += _table(["model", "rule", "points", "detail"], rows)
+        else:
+            lines.append("No model answered this task.")
+        lines.append("")
+    problems = [m for m in summary.models if m.status != "ok" or m.failures]
+    lines += ["## Failures and skips", ""]
+    if not problems:
+        lines.append("None.")
+    for m in problems:
+        lines.append(f"- **{m.model}**: {m.status}" + (f" — {m.reason}" if m.reason else ""))
+        for f in m.failures:
+            lines.append(f"  - {f.get('task')} repetition {f.get('repetition')}: "
+                         f"{f.get('kind')} — {f.get('error')}")
+    mem_rows = _memory_rows(summary.models)
+    lines += ["", "## Memory (GiB)", ""]
+    if mem_rows:
+        lines += _table(["model", "predicted (source)", "measured", "before", "peak", "after",
+                         "after unload", "cleanup ok", "unloads", "restarts", "retries"],
+                        mem_rows)
+    else:
+        lines.append("No memory records (run without memory management).")
+    canary = summary.canary
+    if canary:
+        lines += ["", "## Canary", ""]
+        for when in ("before", "after"):
+            c = canary.get(when)
+            if c:
+                lines.append(f"- {when}: {c.get('model')} "
+                             f"{_num(c.get('decode_tokens_per_s'))} tokens/s"
+                             + (f" — {c.get('error')}" if c.get("error") else ""))
+        verdict = canary.get("verdict")
+        if verdict:
+            lines.append(f"- Verdict: {verdict.get('message', '')}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_markdown(summary: RunSummary, path: Path) -> None:
+    write_atomic(path, render_markdown(summary))

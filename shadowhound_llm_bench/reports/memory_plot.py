@@ -1,0 +1,58 @@
+"""memory.png: container working set over the run, budget and ROS reserve, decision marks."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from ..core.run_records import RunSummary, reading_working_set
+from ..core.units import to_gib
+from .atomic_write import write_atomic
+
+PLOT_NAME = "memory.png"
+_MARKS = {"load": ("tab:green", "load"), "unload": ("tab:orange", "unload"),
+          "unload_others": ("tab:orange", "unload"), "restart": ("tab:red", "restart"),
+          "abort": ("black", "abort"), "skip": ("tab:gray", "skip")}
+
+
+def render_memory_plot(summary: RunSummary) -> bytes:
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.5), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    readings = sorted(summary.readings, key=lambda r: float(r.get("stamp_s") or 0.0))
+    if readings:
+        t0 = float(readings[0].get("stamp_s") or 0.0)
+        times = [float(r.get("stamp_s") or 0.0) - t0 for r in readings]
+        ax.plot(times, [to_gib(reading_working_set(r)) for r in readings],
+                color="tab:blue", label="container working set")
+        ax.step(times, [to_gib(int(r.get("model_budget_bytes") or 0)) for r in readings],
+                where="post", color="tab:purple", linestyle="--", label="model budget")
+        ax.step(times, [to_gib(int(r.get("ros_reserve_bytes") or 0)) for r in readings],
+                where="post", color="tab:olive", linestyle=":", label="ROS reserve")
+        seen = set()
+        for d in summary.decisions:
+            mark = _MARKS.get(str(d.get("action")))
+            if not mark:
+                continue
+            color, label = mark
+            ax.axvline(float(d.get("stamp_s") or 0.0) - t0, color=color, alpha=0.6,
+                       linewidth=1, label=None if label in seen else label)
+            seen.add(label)
+        ax.set_xlabel("seconds since the first reading")
+        ax.legend(loc="upper left", fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no memory readings (run without memory management)",
+                ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylabel("GiB")
+    ax.set_title(f"Container memory, run {summary.run_id}")
+    ax.grid(True, alpha=0.3)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def write_memory_plot(summary: RunSummary, path: Path) -> None:
+    write_atomic(path, render_memory_plot(summary))
