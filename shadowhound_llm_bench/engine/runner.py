@@ -1,0 +1,465 @@
+"""The benchmark run: models in order, load, warm-up, measured repetitions, reports as it goes.
+
+Memory is never decided here: the runner asks the MemoryGuard before, during and after each model
+(guard=None means no memory management and no memory records). Every finished test and every model
+event is appended to tests.jsonl before the next step, so a kill loses nothing measured.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from ..adapters.ollama_client import (
+    ModelNotFound, OllamaClient, OllamaError, OllamaUnavailable,
+)
+from ..core.canary import CanaryResult, canary_verdict
+from ..core.model_metadata import ModelMetadata, find_tag, metadata_from
+from ..core.progress import Phase, ProgressEvent, ProgressSink
+from ..core.request_metrics import metrics_from_capture
+from ..core.run_options import KeepAlive, RunOptions
+from ..core.run_records import (
+    ErrorKind, ModelStatus, RunStatus, RunSummary, completed_models, record, to_jsonable,
+)
+from ..core.scoring import score_output
+from ..core.suite import Suite, Task
+from ..reports.jsonl_log import LOG_NAME, JsonlLog, read_records
+from ..reports.render import ReportPaths, load_summary, render_reports
+from ..reports.run_dir import RunDirError, create_run_dir, make_run_id, run_dir_for
+from .canary import run_canary
+from .memory_guard_api import MemoryGuard, PlannedModel, Proceed, RunPlan, Skip
+
+OUTPUT_KEEP_CHARS = 4000
+MAX_LOAD_ATTEMPTS = 5  # hard cap, whatever a guard says
+# After this many requests in a row that found no server, the model is given up.
+MAX_UNAVAILABLE_IN_A_ROW = 2
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended, where its reports are, and the summary they were built from."""
+
+    run_id: str
+    status: str  # ok | failed | canceled | aborted | planned
+    message: str = ""
+    run_dir: Optional[Path] = None
+    reports: Optional[ReportPaths] = None
+    summary: Optional[RunSummary] = None
+    plan: Optional[RunPlan] = None
+
+
+class _ModelStop(Exception):
+    """Ends the current model early with a status and reason."""
+
+    def __init__(self, status: ModelStatus, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class BenchmarkRunner:
+    """Runs a suite over models against one Ollama server; one instance per run."""
+
+    def __init__(self, *, client: OllamaClient, guard: Optional[MemoryGuard],
+                 options: RunOptions, suite: Suite, results_root: Union[str, Path],
+                 run_id: Optional[str] = None, run_name: Optional[str] = None,
+                 resume: bool = False, on_progress: Optional[ProgressSink] = None,
+                 cancel: Optional[threading.Event] = None, note: str = "",
+                 preset: str = "") -> None:
+        self.client = client
+        self.guard = guard
+        self.options = options
+        self.suite = suite
+        self.results_root = Path(results_root)
+        self.resume = resume
+        if resume and not run_id:
+            raise RunDirError("resuming needs the run id of the earlier run")
+        self.run_id = run_id or make_run_id(run_name)
+        if resume:
+            run_dir_for(self.results_root, self.run_id)  # validates before anything runs
+        self.on_progress = on_progress
+        self.cancel = cancel or threading.Event()
+        self.note = note
+        self.preset = preset
+        self._log: Optional[JsonlLog] = None
+        self._session = 1
+        self._model_count = 0
+        self._readings_written = 0
+        self._decisions_written = 0
+        self._tags: List[Dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ progress and log
+    def _emit(self, phase: Phase, model: str, index: int, within: float, status: str) -> None:
+        if self.on_progress is None:
+            return
+        count = max(1, self._model_count)
+        if phase == Phase.DONE:
+            progress = 1.0
+        elif phase in (Phase.PLANNING,):
+            progress = 0.0
+        elif phase == Phase.REPORTING:
+            progress = 0.99
+        else:
+            progress = (min(index, count - 1) + max(0.0, min(1.0, within))) / count
+        memory = self.guard.latest_reading() if self.guard is not None else None
+        try:
+            self.on_progress(ProgressEvent(
+                phase=phase, model=model, model_index=max(0, index), model_count=count,
+                progress=max(0.0, min(1.0, progress)), status=status, memory=memory))
+        except Exception:  # a broken display must not break a measurement
+            pass
+
+    def _write(self, kind: str, **fields: Any) -> None:
+        assert self._log is not None
+        self._log.append(record(kind, session=self._session, **fields))
+
+    def _write_memory(self) -> None:
+        if self.guard is None:
+            return
+        readings = self.guard.timeline()
+        decisions = self.guard.decisions()
+        new_readings = readings[self._readings_written:]
+        new_decisions = decisions[self._decisions_written:]
+        if not new_readings and not new_decisions:
+            return
+        self._write("memory", readings=[_reading_dict(r) for r in new_readings],
+                    decisions=new_decisions)
+        self._readings_written = len(readings)
+        self._decisions_written = len(decisions)
+
+    # ------------------------------------------------------------------ plan
+    def plan(self, models: Sequence[str]) -> RunPlan:
+        """What a run would do; changes nothing (the guard's plan, or sizes when unguarded)."""
+        if self.guard is not None:
+            return self.guard.plan(models)
+        try:
+            tags = self.client.tags()
+        except OllamaError:
+            tags = []
+        planned = []
+        for model in models:
+            tag = find_tag(tags, model)
+            size = int(tag.get("size") or 0) if tag else 0
+            planned.append(PlannedModel(
+                model=model, predicted_footprint_bytes=size,
+                prediction_source="metadata" if tag else "unknown", actions_before=[],
+                predicted_peak_bytes=size,
+                skip_reason="" if tag else "not on the server (would be pulled)"))
+        return RunPlan(preset="none (no memory management)", models=planned,
+                       batches=[[m] for m in models],
+                       predicted_peak_bytes=max((p.predicted_peak_bytes for p in planned),
+                                                default=0),
+                       predicted_unloads=0, predicted_restarts=0, model_budget_bytes=0)
+
+    # ------------------------------------------------------------------ run
+    def run(self, models: Sequence[str]) -> RunOutcome:
+        """Run the suite over the models; always writes the reports, also on cancel or failure."""
+        run_dir = self._open_run_dir()
+        previous: List[Dict[str, Any]] = []
+        if self.resume:
+            previous, _ = read_records(run_dir / LOG_NAME)
+            self._session = 1 + sum(1 for r in previous if r.get("type") == "run_start")
+            if not models:
+                earlier: List[str] = []
+                for r in previous:
+                    if r.get("type") == "run_start":
+                        earlier += [str(m) for m in r.get("models") or []]
+                models = earlier
+        models = list(dict.fromkeys(models))
+        if not models:
+            raise ValueError("no models to benchmark")
+        self._log = JsonlLog(path=run_dir / LOG_NAME)
+        try:
+            status, message = self._run(models, previous)
+        except Exception as exc:  # record why the run broke, then still write the reports
+            self._write("run_end", status=RunStatus.FAILED.value,
+                        message=f"run failed: {type(exc).__name__}: {exc}")
+            self._log.close()
+            render_reports(run_dir)
+            raise
+        self._log.close()
+        self._emit(Phase.REPORTING, "", self._model_count, 0.0, "writing reports")
+        paths = render_reports(run_dir)
+        summary = load_summary(run_dir)
+        self._emit(Phase.DONE, "", self._model_count, 1.0, f"run {status.value}: {message}")
+        return RunOutcome(run_id=self.run_id, status=status.value, message=message,
+                          run_dir=run_dir, reports=paths, summary=summary)
+
+    def _open_run_dir(self) -> Path:
+        if self.resume:
+            run_dir = run_dir_for(self.results_root, self.run_id)
+            if not (run_dir / LOG_NAME).is_file():
+                raise RunDirError(f"cannot resume {self.run_id}: {run_dir / LOG_NAME} not found")
+            return run_dir
+        run_dir = create_run_dir(self.results_root, self.run_id)
+        self.run_id = run_dir.name
+        return run_dir
+
+    def _run(self, models: List[str], previous: List[Dict[str, Any]]) -> tuple:
+        self._model_count = len(models)
+        self._emit(Phase.PLANNING, "", 0, 0.0, f"planning {len(models)} model(s)")
+        try:
+            version = self.client.version()
+            self._tags = self.client.tags()
+        except OllamaError as exc:
+            self._write("run_start", run_id=self.run_id, host=self.client.base_url,
+                        ollama_version="", options=self.options.to_dict(),
+                        suite=self.suite.to_dict(), models=models,
+                        guarded=self.guard is not None, note=self.note)
+            message = f"Ollama at {self.client.base_url} is not usable: {exc}"
+            self._write("run_end", status=RunStatus.FAILED.value, message=message)
+            return RunStatus.FAILED, message
+        self._write("run_start", run_id=self.run_id, host=self.client.base_url,
+                    ollama_version=version, options=self.options.to_dict(),
+                    suite=self.suite.to_dict(), models=models, guarded=self.guard is not None,
+                    note=self.note, preset=self.preset, resumed=self.resume)
+        done_before = set(completed_models(previous))
+        plan = self.plan(models)
+        self._write("plan", plan=plan)
+        order = [p.model for p in plan.models] or models
+        order += [m for m in models if m not in order]
+        canary_before = self._canary("before")
+        canceled = False
+        statuses: List[ModelStatus] = []
+        for index, model in enumerate(order):
+            if self.cancel.is_set():
+                canceled = True
+                break
+            if model in done_before:
+                self._emit(Phase.TESTING, model, index, 1.0,
+                           f"{model}: already complete in this run's log, skipped")
+                continue
+            model_status = self._run_model(model, index)
+            statuses.append(model_status)
+            if model_status == ModelStatus.CANCELED:
+                canceled = True
+                break
+        canary_after = None if canceled else self._canary("after")
+        verdict = None
+        if canary_before is not None or canary_after is not None:
+            verdict = canary_verdict(
+                canary_before, canary_after,
+                min_decode_tokens_per_s=self.options.canary_min_decode_tokens_per_s,
+                max_slowdown_percent=self.options.canary_slowdown_percent)
+        self._write_memory()
+        if canceled:
+            status, message = RunStatus.CANCELED, "canceled; partial reports written"
+        elif statuses and all(s in (ModelStatus.FAILED, ModelStatus.ABORTED) for s in statuses):
+            status, message = RunStatus.FAILED, "no model completed its tests"
+        else:
+            counts = {s.value: statuses.count(s) for s in set(statuses)}
+            status = RunStatus.OK
+            message = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or \
+                "all models already complete"
+        self._write("run_end", status=status.value, message=message,
+                    canary=verdict.to_dict() if verdict else None)
+        return status, message
+
+    # ------------------------------------------------------------------ canary
+    def _canary(self, when: str) -> Optional[CanaryResult]:
+        model = self.options.canary_model
+        if not model:
+            return None
+        self._emit(Phase.TESTING, model, 0 if when == "before" else self._model_count - 1,
+                   0.0 if when == "before" else 1.0, f"canary {when} the run: {model}")
+        if self.guard is not None:
+            decision = self.guard.before_model(model)
+            if isinstance(decision, Skip):
+                result = CanaryResult(model=model, decode_tokens_per_s=None,
+                                      error=f"skipped by memory management: {decision.reason}")
+                self._write("canary", when=when, **result.to_dict())
+                return result
+        result = run_canary(self.client, options=self.options)
+        if self.guard is not None:
+            self.guard.after_model(model)
+        self._write("canary", when=when, **result.to_dict())
+        return result
+
+    # ------------------------------------------------------------------ one model
+    def _run_model(self, model: str, index: int) -> ModelStatus:
+        self._emit(Phase.LOADING, model, index, 0.0, f"{model}: checking the server")
+        metadata = ModelMetadata(name=model)
+        status, reason = ModelStatus.OK, ""
+        guard_asked = False
+        try:
+            metadata = self._ensure_present(model, index)
+            self._write("model_start", model=model, index=index, metadata=metadata)
+            keep_alive: KeepAlive = self.options.keep_alive
+            if self.guard is not None:
+                guard_asked = True
+                decision = self.guard.before_model(model)
+                if isinstance(decision, Skip):
+                    raise _ModelStop(ModelStatus.SKIPPED,
+                                     f"memory management: {decision.reason}")
+                if isinstance(decision, Proceed):
+                    keep_alive = decision.keep_alive
+            self._load(model, index, keep_alive)
+            status, reason = self._test_model(model, index, keep_alive)
+        except _ModelStop as stop:
+            status, reason = stop.status, stop.reason
+            if stop.status == ModelStatus.SKIPPED and not guard_asked:
+                # Skipped before anything was loaded: the log still gets a model_start.
+                self._write("model_start", model=model, index=index, metadata=metadata)
+        if guard_asked and self.guard is not None and status != ModelStatus.SKIPPED:
+            self._emit(Phase.UNLOADING, model, index, 0.95, f"{model}: unloading")
+            self.guard.after_model(model)
+        memory = self.guard.record(model) if guard_asked and self.guard is not None else None
+        self._write_memory()
+        self._write("model_end", model=model, status=status.value, reason=reason,
+                    memory=memory)
+        self._emit(Phase.UNLOADING if status == ModelStatus.OK else Phase.TESTING, model, index,
+                   1.0, f"{model}: {status.value}" + (f" — {reason}" if reason else ""))
+        return status
+
+    def _ensure_present(self, model: str, index: int) -> ModelMetadata:
+        tag = find_tag(self._tags, model)
+        if tag is None:
+            if not self.options.pull_missing:
+                raise _ModelStop(ModelStatus.SKIPPED,
+                                 f"{model} is not on the server and pulling is turned off")
+            self._pull(model, index)
+            try:
+                self._tags = self.client.tags()
+            except OllamaError as exc:
+                raise _ModelStop(ModelStatus.FAILED, f"listing models after the pull: {exc}")
+            tag = find_tag(self._tags, model)
+            if tag is None:
+                raise _ModelStop(ModelStatus.SKIPPED,
+                                 f"{model} is still not listed after a successful pull")
+        try:
+            show = self.client.show(model)
+        except ModelNotFound as exc:
+            raise _ModelStop(ModelStatus.SKIPPED, f"unknown model {model}: {exc.message}")
+        except OllamaError as exc:
+            raise _ModelStop(ModelStatus.FAILED, f"reading {model}'s details failed: {exc}")
+        return metadata_from(model, tag, show)
+
+    def _pull(self, model: str, index: int) -> None:
+        self._emit(Phase.PULLING, model, index, 0.0, f"{model}: not on the server, pulling")
+        last_emit = [0.0]
+
+        def progress(chunk: Mapping[str, Any]) -> None:
+            now = time.monotonic()
+            total, done = chunk.get("total"), chunk.get("completed")
+            if now - last_emit[0] < 0.5 and chunk.get("status") != "success":
+                return
+            last_emit[0] = now
+            text = str(chunk.get("status") or "")
+            share = 0.0
+            if isinstance(total, (int, float)) and isinstance(done, (int, float)) and total > 0:
+                share = done / total
+                text += f" {share * 100:.0f} % of {total / 1e9:.2f} GB"
+            self._emit(Phase.PULLING, model, index, 0.04 * share, f"{model}: pull {text}")
+
+        try:
+            self.client.pull(model, on_progress=progress, deadline_s=self.options.pull_deadline_s)
+        except (ModelNotFound, OllamaError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            if isinstance(exc, OllamaUnavailable):
+                raise _ModelStop(ModelStatus.FAILED, f"pulling {model}: server unavailable: {exc}")
+            raise _ModelStop(ModelStatus.SKIPPED, f"unknown model {model}: pull failed: {message}")
+
+    def _load(self, model: str, index: int, keep_alive: KeepAlive) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            self._emit(Phase.LOADING, model, index, 0.05,
+                       f"{model}: loading (attempt {attempt})")
+            started = time.perf_counter()
+            try:
+                reply = self.client.load(model, keep_alive=keep_alive,
+                                         options=self.options.ollama_options(),
+                                         deadline_s=self.options.load_deadline_s)
+            except OllamaError as exc:
+                self._write("load", model=model, ok=False, attempt=attempt,
+                            client_s=time.perf_counter() - started,
+                            error_kind=_error_kind(exc), error=str(exc))
+                if isinstance(exc, ModelNotFound):
+                    raise _ModelStop(ModelStatus.SKIPPED, f"unknown model {model}: {exc.message}")
+                if self.guard is not None:
+                    retry = self.guard.on_load_failure(model, str(exc), attempt)
+                else:
+                    retry = attempt < self.options.load_attempts
+                if not retry or attempt >= MAX_LOAD_ATTEMPTS or self.cancel.is_set():
+                    raise _ModelStop(ModelStatus.FAILED,
+                                     f"load failed after {attempt} attempt(s): {exc}")
+                continue
+            load_ns = reply.get("load_duration")
+            self._write("load", model=model, ok=True, attempt=attempt,
+                        client_s=time.perf_counter() - started,
+                        load_s=load_ns / 1e9 if isinstance(load_ns, (int, float)) else None)
+            return
+
+    def _test_model(self, model: str, index: int, keep_alive: KeepAlive) -> tuple:
+        tasks = self.suite.tasks
+        total = len(tasks) * self.options.repetitions
+        steps: List[tuple] = []
+        if self.options.warmup:
+            steps.append((tasks[0], 0, True))
+        steps += [(task, rep, False) for rep in range(1, self.options.repetitions + 1)
+                  for task in tasks]
+        done = 0
+        unavailable_in_a_row = 0
+        ok_tests = 0
+        for task, rep, warmup in steps:
+            if self.cancel.is_set():
+                return ModelStatus.CANCELED, "canceled by request"
+            if self.guard is not None:
+                abort = self.guard.check_pressure(model)
+                if abort:
+                    return ModelStatus.ABORTED, f"memory pressure: {abort}"
+            within = 0.1 + 0.85 * done / max(1, total)
+            if warmup:
+                self._emit(Phase.WARMUP, model, index, 0.08, f"{model}: warm-up ({task.id})")
+            else:
+                self._emit(Phase.TESTING, model, index, within,
+                           f"{model}: {task.id} repetition {rep}/{self.options.repetitions}")
+            ok, kind = self._run_test(model, task, rep, warmup, keep_alive)
+            if not warmup:
+                done += 1
+                ok_tests += int(ok)
+            unavailable_in_a_row = unavailable_in_a_row + 1 \
+                if kind in (ErrorKind.UNAVAILABLE.value, ErrorKind.MODEL_NOT_FOUND.value) else 0
+            if unavailable_in_a_row >= MAX_UNAVAILABLE_IN_A_ROW:
+                return ModelStatus.FAILED, "the server stopped answering during the tests"
+        if ok_tests == 0:
+            return ModelStatus.FAILED, "every measured test failed"
+        return ModelStatus.OK, ""
+
+    def _run_test(self, model: str, task: Task, rep: int, warmup: bool,
+                  keep_alive: KeepAlive) -> tuple:
+        fields: Dict[str, Any] = {"model": model, "task": task.id, "repetition": rep,
+                                  "warmup": warmup}
+        try:
+            capture = self.client.generate_stream(
+                model, task.render_prompt(), deadline_s=self.options.request_deadline_s,
+                options=self.options.ollama_options(), keep_alive=keep_alive,
+                system=task.system or None)
+        except OllamaError as exc:
+            partial = exc.capture
+            self._write("test", status="failed", error_kind=_error_kind(exc), error=str(exc),
+                        metrics=metrics_from_capture(partial) if partial else None,
+                        output=(partial.text[:OUTPUT_KEEP_CHARS] if partial else ""), **fields)
+            return False, _error_kind(exc)
+        metrics = metrics_from_capture(capture)
+        score = score_output(task, capture.text, truncated=metrics.truncated)
+        self._write("test", status="ok", metrics=metrics, score=score,
+                    output=capture.text[:OUTPUT_KEEP_CHARS],
+                    thinking_chars=len(capture.thinking), **fields)
+        return True, ""
+
+
+def _error_kind(exc: OllamaError) -> str:
+    if isinstance(exc, ModelNotFound):
+        return ErrorKind.MODEL_NOT_FOUND.value
+    return getattr(exc, "kind", ErrorKind.ERROR.value)
+
+
+def _reading_dict(reading: Any) -> Dict[str, Any]:
+    data = to_jsonable(reading)
+    if hasattr(reading, "pressure_percent"):
+        data["pressure_percent"] = reading.pressure_percent
+    return data
