@@ -100,7 +100,11 @@ def kv_cache_bytes(model_info: Mapping[str, Any], num_ctx: int, *,
 
 
 class FootprintPredictor:
-    """Best source first: measured on this machine, Ollama's metadata, the model's name."""
+    """Best source first: measured on this machine, Ollama's metadata, the model's name.
+
+    memory_scale maps the sizes Ollama reports to bytes on this machine (1/64 on the thor
+    simulator, whose API reports the real machine's sizes); measurements are already local.
+    """
 
     def __init__(self, *, num_ctx: int,
                  bytes_per_billion_params: int = SEED_BYTES_PER_BILLION_PARAMS,
@@ -125,9 +129,9 @@ class FootprintPredictor:
         if metadata is not None and metadata.size_bytes > 0:
             kv = kv_cache_bytes(metadata.model_info, self.num_ctx)
             return FootprintPrediction(
-                model, int(metadata.size_bytes + kv), SOURCE_METADATA,
+                model, int((metadata.size_bytes + kv) * self.memory_scale), SOURCE_METADATA,
                 f"weights {to_gib(metadata.size_bytes):.2f} GiB + KV cache at num_ctx "
-                f"{self.num_ctx} {to_gib(kv):.2f} GiB")
+                f"{self.num_ctx} {to_gib(kv):.2f} GiB" + self._scale_note())
         billions = parameters_from_name(model)
         name_source = "name"
         if billions is None and metadata is not None:
@@ -138,10 +142,16 @@ class FootprintPredictor:
             return FootprintPrediction(
                 model, footprint, SOURCE_NAME,
                 f"{billions:g}B parameters (from {name_source}) x "
-                f"{self.bytes_per_billion_params / GB:.2f} GB/B"
-                + (f" x memory scale {self.memory_scale:g}" if self.memory_scale != 1.0 else ""))
+                f"{self.bytes_per_billion_params / GB:.2f} GB/B" + self._scale_note())
         return FootprintPrediction(model, 0, SOURCE_UNKNOWN,
                                    "no measurement, no metadata, no size in the name")
+
+    def scaled(self, real_bytes: int) -> int:
+        """Bytes Ollama reports (sizes of the real machine) as bytes on this machine."""
+        return int(real_bytes * self.memory_scale)
+
+    def _scale_note(self) -> str:
+        return f" x memory scale {self.memory_scale:g}" if self.memory_scale != 1.0 else ""
 
 
 def metadata_from_ollama(tag_entry: Optional[Mapping[str, Any]],

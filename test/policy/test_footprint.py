@@ -59,6 +59,12 @@ def test_measured_footprint_wins_over_metadata_and_name():
 def test_name_estimate_scales_with_a_simulated_machine_and_unknown_is_explicit():
     thor = FootprintPredictor(num_ctx=2048, memory_scale=1 / 64)
     assert thor.predict("phi4:14b").footprint_bytes == int(14 * 0.65 * GB / 64)
+    metadata = ModelMetadata(size_bytes=42_520_000_000, model_info=LLAMA_70B_INFO)
+    scaled = thor.predict("llama3.3:70b", metadata=metadata)
+    assert scaled.footprint_bytes == int(
+        (42_520_000_000 + kv_cache_bytes(LLAMA_70B_INFO, 2048)) / 64)
+    assert "memory scale" in scaled.detail
+    assert thor.predict("x", measured_bytes=5000).footprint_bytes == 5000  # already local
     unknown = thor.predict("mistral:latest")
     assert unknown.source == "unknown" and unknown.footprint_bytes == 0 and not unknown.known
     by_parameter_size = thor.predict(

@@ -1,0 +1,80 @@
+"""Host memory: MemTotal / MemAvailable from /proc/meminfo, or a simulated machine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Protocol
+
+from ..core.memory_budget import simulated_host_available_bytes
+
+
+@dataclass(frozen=True)
+class HostMemorySample:
+    """Total and available memory of the machine Ollama and ROS share."""
+
+    total_bytes: int
+    available_bytes: int
+
+
+class HostMemory(Protocol):
+    """Source of host memory readings."""
+
+    def sample(self, *, ros_live_bytes: int,
+               container_working_set_bytes: int) -> HostMemorySample:
+        """Host memory now (a real host ignores the arguments; a simulated one uses them)."""
+
+
+class HostMemoryError(Exception):
+    """/proc/meminfo could not be read or parsed."""
+
+
+def read_meminfo(path: str = "/proc/meminfo") -> Dict[str, int]:
+    """The fields of /proc/meminfo in bytes."""
+    fields: Dict[str, int] = {}
+    try:
+        with open(path, "r", encoding="ascii") as handle:
+            for line in handle:
+                key, _, rest = line.partition(":")
+                parts = rest.split()
+                if not parts:
+                    continue
+                value = int(parts[0])
+                in_kib = len(parts) > 1 and parts[1] == "kB"
+                fields[key.strip()] = value * 1024 if in_kib else value
+    except (OSError, ValueError) as exc:
+        raise HostMemoryError(f"cannot read {path}: {exc}") from exc
+    return fields
+
+
+class ProcMeminfoHost:
+    """The real machine: MemTotal and MemAvailable."""
+
+    def __init__(self, *, path: str = "/proc/meminfo") -> None:
+        self.path = path
+
+    def sample(self, *, ros_live_bytes: int = 0,
+               container_working_set_bytes: int = 0) -> HostMemorySample:
+        """Read /proc/meminfo now."""
+        fields = read_meminfo(self.path)
+        if "MemTotal" not in fields or "MemAvailable" not in fields:
+            raise HostMemoryError(f"{self.path} lacks MemTotal or MemAvailable")
+        return HostMemorySample(fields["MemTotal"], fields["MemAvailable"])
+
+
+class SimulatedHost:
+    """A machine of a configured size (the simulator's scenarios): available memory is derived."""
+
+    def __init__(self, *, total_bytes: int, system_reserve_bytes: int) -> None:
+        if total_bytes <= 0 or not 0 <= system_reserve_bytes < total_bytes:
+            raise ValueError("need total_bytes > system_reserve_bytes >= 0")
+        self.total_bytes = total_bytes
+        self.system_reserve_bytes = system_reserve_bytes
+
+    def sample(self, *, ros_live_bytes: int,
+               container_working_set_bytes: int) -> HostMemorySample:
+        """Total minus system reserve, live ROS memory and the container's working set."""
+        available = simulated_host_available_bytes(
+            host_total_bytes=self.total_bytes, system_reserve_bytes=self.system_reserve_bytes,
+            ros_live_bytes=ros_live_bytes,
+            container_working_set_bytes=container_working_set_bytes)
+        return HostMemorySample(self.total_bytes, available)

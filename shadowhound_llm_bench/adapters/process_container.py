@@ -1,0 +1,151 @@
+"""A local process as the container: the simulator or `ollama serve` started by the node itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import psutil
+
+from ..core.memory_reading import ContainerSample, ContainerState
+from .container_backend import ContainerError, wait_for_ollama
+
+
+def process_tree_memory(root_pid: int) -> ContainerSample:
+    """PSS (RSS where PSS is unreadable) summed over a process and its descendants."""
+    stamp = time.time()
+    try:
+        root = psutil.Process(root_pid)
+        processes: List[psutil.Process] = [root] + root.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return ContainerSample(stamp, 0, 0, 0, ContainerState.STOPPED)
+    working_set = 0
+    usage = 0
+    for process in processes:
+        try:
+            try:
+                full = process.memory_full_info()
+                rss, pss = full.rss, getattr(full, "pss", full.rss)
+            except psutil.AccessDenied:
+                rss = process.memory_info().rss
+                pss = rss
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            continue  # vanished or unreadable: skipped, never fatal
+        working_set += pss
+        usage += rss
+    return ContainerSample(stamp, working_set, usage, 0)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class ProcessContainer:
+    """Runs `argv` in its own session; restart = stop the whole group and start it again.
+
+    The memory limit cannot be enforced on a plain process: set_memory_limit records it so samples
+    report it and the budget is capped by it.
+    """
+
+    def __init__(self, *, name: str, argv: Sequence[str], ollama_base_url: str,
+                 env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None,
+                 stop_timeout_s: float = 5.0, log_path: Optional[str] = None) -> None:
+        if not argv:
+            raise ValueError("argv must name the program to run")
+        self.name = name
+        self.argv = list(argv)
+        self.ollama_base_url = ollama_base_url
+        self.env: Dict[str, str] = dict(os.environ if env is None else env)
+        self.cwd = cwd
+        self.stop_timeout_s = stop_timeout_s
+        self.log_path = log_path
+        self._process: Optional[subprocess.Popen] = None
+        self._limit_bytes = 0
+        self._restarting = False
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> Optional[int]:
+        """PID of the running process, None when stopped."""
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def start(self, *, deadline_s: float) -> float:
+        """Start the process and wait until Ollama answers; seconds it took."""
+        started = time.monotonic()
+        with self._lock:
+            if self.pid is not None:
+                raise ContainerError(f"{self.name} is already running (pid {self.pid})")
+            log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+            try:
+                self._process = subprocess.Popen(
+                    self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=log,
+                    stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_default_sigint)
+            except OSError as exc:
+                raise ContainerError(f"cannot start {self.name}: {exc}") from exc
+            finally:
+                if log is not subprocess.DEVNULL:
+                    log.close()
+        return wait_for_ollama(self.ollama_base_url, deadline_s=deadline_s, started=started)
+
+    def stop(self) -> None:
+        """SIGTERM to the process group, SIGKILL after stop_timeout_s."""
+        with self._lock:
+            process = self._process
+            self._process = None
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=self.stop_timeout_s)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait(timeout=self.stop_timeout_s)
+
+    def sample(self) -> ContainerSample:
+        """Memory of the process tree now."""
+        pid = self.pid
+        if pid is None:
+            state = ContainerState.RESTARTING if self._restarting else ContainerState.STOPPED
+            return ContainerSample(time.time(), 0, 0, self._limit_bytes, state)
+        sample = process_tree_memory(pid)
+        return ContainerSample(sample.stamp_s, sample.working_set_bytes, sample.usage_bytes,
+                               self._limit_bytes, sample.state)
+
+    def restart(self, *, deadline_s: float) -> float:
+        """Stop the group, start it again, wait for Ollama; seconds it took."""
+        started = time.monotonic()
+        self._restarting = True
+        try:
+            self.stop()
+            remaining = deadline_s - (time.monotonic() - started)
+            self.start(deadline_s=max(0.1, remaining))
+            return time.monotonic() - started
+        finally:
+            self._restarting = False
+
+    def state(self) -> ContainerState:
+        """Running or stopped."""
+        if self._restarting:
+            return ContainerState.RESTARTING
+        return ContainerState.RUNNING if self.pid is not None else ContainerState.STOPPED
+
+    def set_memory_limit(self, limit_bytes: int) -> None:
+        """Record the limit (reported in samples; a plain process cannot be capped)."""
+        if limit_bytes <= 0:
+            raise ValueError(f"memory limit must be positive, got {limit_bytes}")
+        self._limit_bytes = int(limit_bytes)
+
+    def close(self) -> None:
+        """Stop the process this backend started."""
+        self.stop()

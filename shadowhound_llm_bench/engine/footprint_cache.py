@@ -1,0 +1,77 @@
+"""Footprints measured on this machine, kept in a small JSON file for later predictions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from typing import Dict, Optional
+
+_LOG = logging.getLogger(__name__)
+_VERSION = 1
+
+
+def footprint_key(model: str, digest: str, num_ctx: int) -> str:
+    """One entry per model build and context size: a re-pulled model is measured anew."""
+    return f"{model}@{(digest or 'nodigest')[:19]}@ctx{num_ctx}"
+
+
+class FootprintCache:
+    """Measured footprints by model, digest and num_ctx; a damaged file is set aside, not lost."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._entries: Dict[str, Dict[str, float]] = self._load()
+
+    def _load(self) -> Dict[str, Dict[str, float]]:
+        if not os.path.exists(self.path):
+            return {}
+        try:
+            with open(self.path, "r", encoding="utf-8") as handle:
+                data = json.load(handle)
+            entries = data["footprints"]
+            if data.get("version") != _VERSION or not isinstance(entries, dict):
+                raise ValueError("unexpected layout")
+            return {k: dict(v) for k, v in entries.items()
+                    if isinstance(v, dict) and int(v.get("bytes", 0)) > 0}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            aside = f"{self.path}.damaged-{int(time.time())}"
+            _LOG.warning("footprint cache %s unreadable (%s); kept as %s, starting empty",
+                         self.path, exc, aside)
+            try:
+                os.replace(self.path, aside)
+            except OSError:
+                pass
+            return {}
+
+    def get(self, model: str, *, digest: str, num_ctx: int) -> Optional[int]:
+        """The footprint measured earlier, or None."""
+        with self._lock:
+            entry = self._entries.get(footprint_key(model, digest, num_ctx))
+        return int(entry["bytes"]) if entry else None
+
+    def put(self, model: str, *, digest: str, num_ctx: int, footprint_bytes: int) -> None:
+        """Record a measurement and write the file atomically."""
+        if footprint_bytes <= 0:
+            return
+        with self._lock:
+            self._entries[footprint_key(model, digest, num_ctx)] = {
+                "bytes": int(footprint_bytes), "stamp_s": time.time()}
+            payload = {"version": _VERSION, "footprints": dict(self._entries)}
+            directory = os.path.dirname(os.path.abspath(self.path))
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".footprints-", dir=directory)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump(payload, handle, indent=1, sort_keys=True)
+                os.replace(tmp, self.path)
+            except OSError as exc:
+                _LOG.warning("cannot write footprint cache %s: %s", self.path, exc)
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass

@@ -1,0 +1,446 @@
+"""The memory guard: asks the one MemoryPolicy and carries out unloads, restarts and waits."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
+
+from ..adapters.container_backend import (
+    ContainerBackend, ContainerControlUnavailable, ContainerError)
+from ..adapters.host_memory import HostMemory, ProcMeminfoHost
+from ..adapters.ollama_client import OllamaClient, OllamaError
+from ..core.footprint import (
+    FootprintPrediction, FootprintPredictor, metadata_from_ollama, prediction_error)
+from ..core.memory_reading import MemoryReading
+from ..core.model_metadata import find_tag, same_model
+from ..core.policy import Action, Decision, LoadedModel, MemoryPolicy, Preparation
+from ..core.policy_settings import PolicySettings
+from ..core.progress import Phase
+from ..core.units import to_gib
+from .footprint_cache import FootprintCache
+from .memory_guard_api import (
+    DecisionRecord, ModelMemoryRecord, PlannedModel, Proceed, RunPlan, Skip)
+from .memory_monitor import MemoryMonitor
+
+_LOG = logging.getLogger(__name__)
+
+PhaseListener = Callable[[Phase, str, str], None]
+
+_MAX_PREPARATION_STEPS = 64
+
+
+class PolicyMemoryGuard:
+    """Implements engine/memory_guard_api.MemoryGuard over a container backend and Ollama."""
+
+    def __init__(self, *, policy: MemoryPolicy, monitor: MemoryMonitor,
+                 backend: ContainerBackend, client: OllamaClient,
+                 footprint_cache: Optional[FootprintCache] = None,
+                 on_phase: Optional[PhaseListener] = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.policy = policy
+        self.settings: PolicySettings = policy.settings
+        self.monitor = monitor
+        self.backend = backend
+        self.client = client
+        self.footprint_cache = footprint_cache
+        self.predictor = FootprintPredictor(
+            num_ctx=self.settings.num_ctx,
+            bytes_per_billion_params=self.settings.bytes_per_billion_params,
+            memory_scale=self.settings.memory_scale)
+        self.on_phase = on_phase
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._records: Dict[str, ModelMemoryRecord] = {}
+        self._decisions: List[DecisionRecord] = []
+        self._predictions: Dict[str, FootprintPrediction] = {}
+        self._digests: Dict[str, str] = {}
+        self._measured: Dict[str, int] = {}
+        self._started: Dict[str, float] = {}
+        self._alerted: Set[str] = set()
+        self._failed_loads: Set[str] = set()
+        self._empty_working_set_bytes: Optional[int] = None
+        self._stop = threading.Event()
+        self.restart_durations_s: List[float] = []
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _phase(self, phase: Phase, model: str, status: str) -> None:
+        if self.on_phase is None:
+            return
+        try:
+            self.on_phase(phase, model, status)
+        except Exception:  # a broken display must not break memory management
+            pass
+
+    def _record_for(self, model: str) -> ModelMemoryRecord:
+        with self._lock:
+            if model not in self._records:
+                self._records[model] = ModelMemoryRecord(model=model)
+            return self._records[model]
+
+    def _log_decision(self, model: str, decision: Decision, reading: Optional[MemoryReading],
+                      predicted_bytes: int = 0, action: Optional[str] = None) -> DecisionRecord:
+        entry = DecisionRecord(
+            stamp_s=self._clock(), model=model, action=action or decision.action.value,
+            reason=decision.reason,
+            working_set_bytes=reading.container.working_set_bytes if reading else 0,
+            predicted_footprint_bytes=predicted_bytes,
+            model_budget_bytes=reading.model_budget_bytes if reading else 0,
+            ros_reserve_bytes=reading.ros_reserve_bytes if reading else 0)
+        with self._lock:
+            self._decisions.append(entry)
+            if model:
+                self._record_for(model).decisions.append(entry)
+        level = logging.WARNING if entry.action in ("skip", "abort", "alert") else logging.INFO
+        _LOG.log(level, "memory policy: %s %s: %s", entry.action, model, entry.reason)
+        return entry
+
+    # ------------------------------------------------------------------ Ollama views
+    def _tags(self) -> List[Dict[str, Any]]:
+        try:
+            return self.client.tags()
+        except OllamaError as exc:
+            _LOG.warning("cannot list models for footprint prediction: %s", exc)
+            return []
+
+    def predict(self, model: str, *, tags: Optional[Sequence[Mapping[str, Any]]] = None,
+                refresh: bool = False) -> FootprintPrediction:
+        """Best prediction of a model's footprint on this machine (cached for the run)."""
+        with self._lock:
+            cached = self._predictions.get(model)
+        if cached is not None and not refresh:
+            return cached
+        if model in self._measured:
+            prediction = self.predictor.predict(model, measured_bytes=self._measured[model])
+        else:
+            tag = find_tag(tags if tags is not None else self._tags(), model)
+            show = None
+            if tag is not None:
+                try:
+                    show = self.client.show(model)
+                except OllamaError as exc:
+                    _LOG.warning("cannot read %s's details: %s", model, exc)
+            digest = str((tag or {}).get("digest") or "")
+            self._digests[model] = digest
+            measured = (self.footprint_cache.get(model, digest=digest,
+                                                 num_ctx=self.settings.num_ctx)
+                        if self.footprint_cache is not None and tag is not None else None)
+            prediction = self.predictor.predict(model, measured_bytes=measured,
+                                                metadata=metadata_from_ollama(tag, show))
+        with self._lock:
+            self._predictions[model] = prediction
+        return prediction
+
+    def _loaded(self) -> Optional[List[LoadedModel]]:
+        """Models Ollama holds now with their best known footprints; None if it does not answer."""
+        try:
+            entries = self.client.ps()
+        except OllamaError as exc:
+            _LOG.warning("cannot list loaded models: %s", exc)
+            return None
+        loaded = []
+        for entry in entries:
+            name = str(entry.get("name") or entry.get("model") or "")
+            size = self._measured.get(name) or self.predictor.scaled(int(entry.get("size") or 0))
+            loaded.append(LoadedModel(name, size))
+        self.monitor.set_loaded_models(len(loaded))
+        return loaded
+
+    def _empty_working_set(self, reading: MemoryReading, loaded: Sequence[LoadedModel]) -> int:
+        """Working set of the container with no model: measured when nothing is loaded."""
+        if not loaded:
+            self._empty_working_set_bytes = reading.container.working_set_bytes
+        elif self._empty_working_set_bytes is None:
+            held = sum(m.footprint_bytes for m in loaded)
+            self._empty_working_set_bytes = max(0, reading.container.working_set_bytes - held)
+        return self._empty_working_set_bytes
+
+    # ------------------------------------------------------------------ actions
+    def _restart(self, model: str, reason: str) -> bool:
+        """Restart the container and wait for Ollama; the outcome is recorded with its time."""
+        self._phase(Phase.RESTARTING, model, f"restarting the Ollama container: {reason}")
+        started = time.monotonic()
+        record = self._record_for(model) if model else None
+        try:
+            duration = self.backend.restart(deadline_s=self.settings.restart_deadline_s)
+        except ContainerControlUnavailable as exc:
+            self._log_decision(model, Decision(Action.KEEP, f"restart not possible: {exc}"),
+                               self.monitor.latest(), action="restart")
+            return False
+        except ContainerError as exc:
+            entry = self._log_decision(model, Decision(Action.RESTART, f"restart failed: {exc}"),
+                                       self.monitor.latest())
+            entry.duration_s = time.monotonic() - started
+            return False
+        self.restart_durations_s.append(duration)
+        self._failed_loads.discard(model)
+        reading = self.monitor.sample_now()
+        self._empty_working_set_bytes = reading.container.working_set_bytes
+        self.monitor.set_loaded_models(0)
+        if record is not None:
+            record.restarts += 1
+        _LOG.info("container restarted in %.2f s; working set %.3f GiB", duration,
+                  to_gib(reading.container.working_set_bytes))
+        return True
+
+    def _unload(self, models: Sequence[str], for_model: str) -> Tuple[bool, int, int]:
+        """Unload models and wait until /api/ps drops them and the memory settles.
+
+        Returns (still listed, working set before, working set after).
+        """
+        self._phase(Phase.UNLOADING, for_model, f"unloading {', '.join(models)}")
+        before = self.monitor.sample_now().container.working_set_bytes
+        expected = int(self.settings.cleanup_min_release_fraction * sum(
+            self._footprint_of(m) for m in models))
+        for model in models:
+            try:
+                self.client.unload(model, deadline_s=min(10.0, self.settings.unload_deadline_s))
+            except OllamaError as exc:
+                _LOG.warning("unload of %s failed: %s", model, exc)
+        end = time.monotonic() + self.settings.unload_deadline_s
+        settle_s = max(1.0, 5 * self.monitor.period_s)
+        gone_at: Optional[float] = None
+        still_listed = True
+        after = before
+        poll_s = min(0.05, self.monitor.period_s)
+        while True:
+            if gone_at is None:
+                loaded = self._loaded()
+                listed = {m.model for m in loaded} if loaded is not None else set()
+                still_listed = any(same_model(m, n) for m in models for n in listed)
+                if not still_listed:
+                    gone_at = time.monotonic()
+            after = self.monitor.sample_now().container.working_set_bytes
+            now = time.monotonic()
+            if gone_at is not None and (before - after >= expected or now - gone_at > settle_s):
+                break
+            if now >= end:
+                break
+            self._stop.wait(poll_s)
+        return still_listed, before, after
+
+    def _footprint_of(self, model: str) -> int:
+        if model in self._measured:
+            return self._measured[model]
+        prediction = self._predictions.get(model)
+        return prediction.footprint_bytes if prediction is not None else 0
+
+    # ------------------------------------------------------------------ MemoryGuard
+    def plan(self, models: Sequence[str]) -> RunPlan:
+        """Order the models and predict footprints and management actions; changes nothing."""
+        tags = self._tags()
+        predictions = {m: self.predict(m, tags=tags) for m in dict.fromkeys(models)}
+        ordered = self.policy.order(list(predictions), predictions)
+        reading = self.monitor.latest() or self.monitor.sample_now()
+        loaded = self._loaded() or []
+        empty = self._empty_working_set(reading, loaded)
+        steps = self.policy.simulate(ordered, predictions, reading, loaded, empty)
+        planned = [PlannedModel(model=s.model,
+                                predicted_footprint_bytes=s.prediction.footprint_bytes,
+                                prediction_source=s.prediction.source,
+                                actions_before=list(s.actions_before),
+                                predicted_peak_bytes=s.predicted_peak_bytes,
+                                skip_reason=s.skip_reason) for s in steps]
+        return RunPlan(
+            preset=self.settings.preset, models=planned,
+            batches=self.policy.batches(ordered, predictions, reading, empty),
+            predicted_peak_bytes=max([s.predicted_peak_bytes for s in steps], default=0),
+            predicted_unloads=sum(s.unloads for s in steps),
+            predicted_restarts=sum(s.restarts for s in steps),
+            model_budget_bytes=reading.model_budget_bytes)
+
+    def before_model(self, model: str) -> Union[Proceed, Skip]:
+        """Make room for the model (unload, restart, wait) or say why it cannot run."""
+        record = self._record_for(model)
+        known = self._predictions.get(model)
+        prediction = self.predict(model, refresh=known is None or known.source != "measured")
+        record.predicted_footprint_bytes = prediction.footprint_bytes
+        record.prediction_source = prediction.source
+        done: Optional[Preparation] = None
+        for _ in range(_MAX_PREPARATION_STEPS):
+            reading = self.monitor.sample_now()
+            loaded = self._loaded()
+            if done is None:
+                done = Preparation(self._empty_working_set(reading, loaded or []))
+            else:
+                done.empty_working_set_bytes = self._empty_working_set(reading, loaded or [])
+            decision = self.policy.before_model(model, prediction, reading, loaded or [], done)
+            entry = self._log_decision(model, decision, reading, prediction.footprint_bytes)
+            started = time.monotonic()
+            if decision.action is Action.LOAD:
+                record.memory_before_bytes = reading.container.working_set_bytes
+                self._started[model] = reading.stamp_s
+                self._alerted.discard(model)
+                keep_alive = decision.keep_alive
+                return Proceed(keep_alive=keep_alive if keep_alive is not None
+                               else self.settings.keep_alive)
+            if decision.action is Action.SKIP:
+                record.skip_reason = decision.reason
+                return Skip(decision.reason)
+            if decision.action is Action.UNLOAD_OTHERS:
+                self._unload(decision.models_to_unload, model)
+                record.unloads += len(decision.models_to_unload)
+                done.unloaded_others = True
+            elif decision.action is Action.RESTART:
+                self._restart(model, decision.reason)
+                done.restarted = True
+            elif decision.action is Action.WAIT:
+                self._phase(Phase.WAITING_FOR_MEMORY, model, decision.reason)
+                self._stop.wait(min(self.monitor.period_s,
+                                    max(0.0, self.settings.memory_wait_s - done.waited_s)))
+                done.waited_s += time.monotonic() - started
+            entry.duration_s = time.monotonic() - started
+        reason = f"no decision after {_MAX_PREPARATION_STEPS} steps while making room for {model}"
+        record.skip_reason = reason
+        self._log_decision(model, Decision(Action.SKIP, reason), self.monitor.latest())
+        return Skip(reason)
+
+    def check_pressure(self, model: str) -> Optional[str]:
+        """While a model is tested: an abort reason when the robot needs the memory."""
+        reading = self.monitor.latest()
+        if reading is None:
+            return None
+        decision = self.policy.check_pressure(model, reading)
+        if decision.action is Action.ABORT:
+            record = self._record_for(model)
+            record.abort_reason = decision.reason
+            self._log_decision(model, decision, reading, self._footprint_of(model))
+            return decision.reason
+        if decision.action is Action.ALERT and model not in self._alerted:
+            self._alerted.add(model)  # once per model: the timeline holds the rest
+            self._log_decision(model, decision, reading, self._footprint_of(model))
+        return None
+
+    def on_load_failure(self, model: str, error: str, attempt: int) -> bool:
+        """Restart and retry once (per settings), then skip; True means retry the load."""
+        record = self._record_for(model)
+        decision = self.policy.on_load_failure(model, error, attempt)
+        entry = self._log_decision(model, decision, self.monitor.latest(),
+                                   self._footprint_of(model))
+        if decision.action is Action.RETRY:
+            started = time.monotonic()
+            record.retries += 1
+            if self.settings.restart_on_load_failure:
+                self._restart(model, decision.reason)
+            entry.duration_s = time.monotonic() - started
+            return True
+        record.skip_reason = decision.reason
+        self._failed_loads.add(model)
+        return False
+
+    def after_model(self, model: str) -> None:
+        """Unload and verify that the memory came back (per policy); restart when it did not."""
+        record = self._record_for(model)
+        reading = self.monitor.sample_now()
+        loaded = self._loaded() or []
+        is_loaded = any(same_model(m.model, model) for m in loaded)
+        working_set = reading.container.working_set_bytes
+        record.memory_after_bytes = working_set
+        started_at = self._started.get(model, reading.stamp_s)
+        record.memory_peak_bytes = max(working_set,
+                                       self.monitor.peak_working_set_since(started_at))
+        if not is_loaded:
+            if model in self._failed_loads and self.settings.restart_on_load_failure:
+                reason = (f"{model} failed to load: restart for a clean state before the "
+                          "next model")
+                self._log_decision(model, Decision(Action.RESTART, reason), reading)
+                self._restart(model, reason)
+            else:
+                self._log_decision(model, Decision(Action.KEEP, f"{model} is not loaded: "
+                                                   "nothing to unload"), reading)
+            return
+        if record.memory_before_bytes is not None and working_set > record.memory_before_bytes:
+            self._remember_measurement(model, working_set - record.memory_before_bytes)
+        decision = self.policy.after_model(model, reading)
+        entry = self._log_decision(model, decision, reading, self._footprint_of(model))
+        if decision.action is not Action.UNLOAD:
+            return
+        began = time.monotonic()
+        still_listed, before, after = self._unload((model,), model)
+        entry.duration_s = time.monotonic() - began
+        record.unloads += 1
+        record.memory_after_unload_bytes = after
+        verdict = self.policy.cleanup(model, still_listed=still_listed, before_unload_bytes=before,
+                                      after_unload_bytes=after,
+                                      footprint_bytes=self._footprint_of(model))
+        record.cleanup_successful = verdict.successful
+        after_reading = self.monitor.latest()
+        if verdict.decision.action is Action.RESTART:
+            self._log_decision(model, verdict.decision, after_reading)
+            self._restart(model, verdict.decision.reason)
+        else:
+            self._log_decision(model, verdict.decision, after_reading, action="cleanup")
+
+    def _remember_measurement(self, model: str, footprint_bytes: int) -> None:
+        record = self._record_for(model)
+        record.measured_footprint_bytes = footprint_bytes
+        self._measured[model] = footprint_bytes
+        error = prediction_error(record.predicted_footprint_bytes, footprint_bytes)
+        _LOG.info("measured footprint of %s: %.3f GiB (predicted %.3f GiB from %s, error %s)",
+                  model, to_gib(footprint_bytes), to_gib(record.predicted_footprint_bytes),
+                  record.prediction_source, "n/a" if error is None else f"{error * 100:+.1f} %")
+        if self.footprint_cache is not None:
+            self.footprint_cache.put(model, digest=self._digests.get(model, ""),
+                                     num_ctx=self.settings.num_ctx,
+                                     footprint_bytes=footprint_bytes)
+
+    def record(self, model: str) -> ModelMemoryRecord:
+        """The memory record of a model tested (or skipped) in this run."""
+        return self._record_for(model)
+
+    def records(self) -> List[ModelMemoryRecord]:
+        """Every model's record, in the order they were first seen."""
+        with self._lock:
+            return list(self._records.values())
+
+    def latest_reading(self) -> Optional[MemoryReading]:
+        """The most recent memory reading; never blocks on I/O."""
+        return self.monitor.latest()
+
+    def timeline(self) -> List[MemoryReading]:
+        """Every reading of this run, oldest first."""
+        return self.monitor.timeline()
+
+    def decisions(self) -> List[DecisionRecord]:
+        """Every decision of this run, oldest first."""
+        with self._lock:
+            return list(self._decisions)
+
+    def close(self) -> None:
+        """Stop waiting and sampling (the container keeps running)."""
+        self._stop.set()
+        self.monitor.stop()
+
+
+def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
+                       backend: ContainerBackend, host: Optional[HostMemory] = None,
+                       headroom: Optional[Any] = None, fixed_ros_reserve_bytes: int = 0,
+                       footprint_cache_path: Optional[str] = None,
+                       limit_container_to_budget: bool = False,
+                       on_phase: Optional[PhaseListener] = None) -> PolicyMemoryGuard:
+    """Monitor + policy + guard from settings, with the monitor already sampling.
+
+    host defaults to /proc/meminfo; headroom is a RosHeadroom (or anything with sample() giving
+    live_bytes and reserve_bytes), else the fixed reserve applies. With limit_container_to_budget
+    the container's memory limit is set to the model budget of the first reading, so a runaway
+    load kills a runner inside the container instead of starving the robot.
+    """
+    monitor = MemoryMonitor(
+        backend=backend, host=host or ProcMeminfoHost(),
+        safety_buffer_bytes=settings.safety_buffer_bytes, period_s=settings.sample_period_s,
+        headroom=headroom, fixed_ros_reserve_bytes=fixed_ros_reserve_bytes).start()
+    cache = FootprintCache(footprint_cache_path) if footprint_cache_path else None
+    guard = PolicyMemoryGuard(policy=MemoryPolicy(settings), monitor=monitor, backend=backend,
+                              client=client, footprint_cache=cache, on_phase=on_phase)
+    if limit_container_to_budget:
+        reading = monitor.sample_now()
+        limit = reading.model_budget_bytes + settings.safety_buffer_bytes
+        try:
+            backend.set_memory_limit(limit)
+            guard._log_decision("", Decision(
+                Action.KEEP, f"container memory limit set to the model budget "
+                f"{to_gib(limit):.2f} GiB"), reading, action="limit")
+        except (ContainerError, ValueError) as exc:
+            _LOG.warning("cannot limit the container to the model budget: %s", exc)
+    return guard
