@@ -123,6 +123,7 @@ class RunSummary:
 
     run_id: str
     status: str
+    message: str = ""
     started_at: str = ""
     ended_at: str = ""
     host: str = ""
@@ -146,7 +147,8 @@ class RunSummary:
         return to_jsonable({
             "schema_version": SCHEMA_VERSION,
             "run": {
-                "run_id": self.run_id, "status": self.status, "started_at": self.started_at,
+                "run_id": self.run_id, "status": self.status, "message": self.message,
+                "started_at": self.started_at,
                 "ended_at": self.ended_at, "host": self.host,
                 "ollama_version": self.ollama_version, "suite": self.suite.get("name", ""),
                 "models_requested": self.models_requested, "guarded": self.guarded,
@@ -280,6 +282,7 @@ def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
         kind = rec.get("type")
         if kind == "run_start":
             summary.status = RunStatus.INCOMPLETE.value
+            summary.message = ""
             summary.ended_at = ""
         elif kind == "model_start":
             latest_session[str(rec.get("model"))] = int(rec.get("session") or 0)
@@ -293,6 +296,7 @@ def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
             summary.decisions.extend(rec.get("decisions") or [])
         elif kind == "run_end":
             summary.status = str(rec.get("status") or RunStatus.INCOMPLETE.value)
+            summary.message = str(rec.get("message") or "")
             summary.ended_at = str(rec.get("stamp") or "")
             if rec.get("canary"):
                 summary.canary["verdict"] = rec.get("canary")

@@ -76,7 +76,9 @@ def render_markdown(summary: RunSummary) -> str:
     lines += [
         f"- Status: **{summary.status}**"
         + (" (the log has no end: the run was killed or crashed)"
-           if summary.status == "incomplete" else ""),
+           if summary.status == "incomplete" else "")
+        + (f" — {summary.message}" if summary.message else ""),
+        f"- Models requested: {', '.join(summary.models_requested) or '–'}",
         f"- Started: {summary.started_at}; ended: {summary.ended_at or '–'}; "
         f"sessions: {summary.sessions}",
         f"- Ollama: {summary.host or '–'} version {summary.ollama_version or '–'}",

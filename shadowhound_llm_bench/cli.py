@@ -1,0 +1,215 @@
+"""shadowhound-llm-bench: run the benchmark engine without ROS, or re-render a run's reports."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Optional, Sequence, TextIO, Tuple
+
+from .adapters.ollama_client import OllamaClient, OllamaError
+from .core.progress import ProgressEvent
+from .core.run_options import OptionsError, RunOptions
+from .core.suite import DEFAULT_SUITE, SuiteError, load_suite
+from .core.units import GB, to_gib
+from .engine.memory_guard_api import MemoryGuard, RunPlan
+from .engine.runner import BenchmarkRunner, RunOutcome
+from .reports.render import ReportError, render_reports
+from .reports.run_dir import RunDirError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CANCELED = 130
+DEFAULT_RESULTS_DIR = "llm_bench_results"
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shadowhound-llm-bench",
+        description="Benchmark local LLMs served by Ollama, with crash-proof reports.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="benchmark models (or plan with --dry-run)")
+    run.add_argument("--host", default="http://localhost:11434", help="Ollama base URL")
+    run.add_argument("--models", nargs="*", default=[], metavar="MODEL",
+                     help="models to test (with --resume: defaults to the run's models)")
+    run.add_argument("--suite", default=DEFAULT_SUITE, help="suite name or path to a YAML file")
+    run.add_argument("--repetitions", type=int, default=3, help="measured repetitions per task")
+    run.add_argument("--preset", default="",
+                     help="memory policy preset: default | fast | conservative | adaptive")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the plan (order, footprints, unloads, restarts); load nothing")
+    run.add_argument("--results-dir", default=DEFAULT_RESULTS_DIR,
+                     help="folder that gets one sub-folder per run")
+    run.add_argument("--name", default=None, help="label appended to the run id")
+    run.add_argument("--resume", default=None, metavar="RUN_ID",
+                     help="continue a run: models complete in its log are skipped")
+    run.add_argument("--num-ctx", type=int, default=4096)
+    run.add_argument("--num-predict", type=int, default=512)
+    run.add_argument("--temperature", type=float, default=0.0)
+    run.add_argument("--seed", type=int, default=42)
+    run.add_argument("--keep-alive", default="5m", help="seconds or a duration like 5m")
+    run.add_argument("--no-warmup", action="store_true", help="skip the unmeasured warm-up")
+    run.add_argument("--no-pull", action="store_true", help="skip models not on the server")
+    run.add_argument("--request-timeout", type=float, default=300.0,
+                     help="deadline of one measured request in seconds")
+    run.add_argument("--bandwidth-gbps", type=float, default=None,
+                     help="memory bandwidth in GB/s for roofline efficiency (Thor: 273)")
+    run.add_argument("--canary-model", default="", help="small model timed before and after")
+    run.add_argument("--canary-min-tps", type=float, default=0.0,
+                     help="canary decode tokens/s below which the machine counts as slowed")
+    run.add_argument("--container", default="",
+                     help="Ollama container name for memory management (see --unguarded)")
+    run.add_argument("--unguarded", action="store_true",
+                     help="no memory management: nothing is unloaded or restarted")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    report = sub.add_parser("report", help="rebuild a run's reports from its tests.jsonl")
+    report.add_argument("run_dir", help="the run's folder (holds tests.jsonl)")
+    return parser
+
+
+def format_event(event: ProgressEvent) -> str:
+    """One readable progress line."""
+    where = f"{event.model} ({event.model_index + 1}/{event.model_count})" if event.model else ""
+    line = f"[{event.progress * 100:5.1f}%] {event.phase.value:<18} {where:<28} {event.status}"
+    if event.memory is not None:
+        line += (f"  | container {to_gib(event.memory.container.working_set_bytes):.1f} GiB"
+                 f" of budget {to_gib(event.memory.model_budget_bytes):.1f} GiB")
+    return line.rstrip()
+
+
+def format_plan(plan: RunPlan) -> str:
+    lines = [f"Plan (preset {plan.preset}):"]
+    for p in plan.models:
+        actions = ", ".join(p.actions_before) or "-"
+        lines.append(f"  {p.model:<28} footprint {to_gib(p.predicted_footprint_bytes):6.2f} GiB "
+                     f"({p.prediction_source}); before: {actions}; peak "
+                     f"{to_gib(p.predicted_peak_bytes):.2f} GiB"
+                     + (f"; SKIP: {p.skip_reason}" if p.skip_reason else ""))
+    lines.append(f"  predicted peak {to_gib(plan.predicted_peak_bytes):.2f} GiB, "
+                 f"{plan.predicted_unloads} unload(s), {plan.predicted_restarts} restart(s), "
+                 f"budget {to_gib(plan.model_budget_bytes):.2f} GiB")
+    return "\n".join(lines)
+
+
+def _build_guard(args: argparse.Namespace, client: OllamaClient) -> Tuple[
+        Optional[MemoryGuard], str]:
+    """The memory guard for this run, or None with the reason the run is unguarded."""
+    if args.unguarded:
+        return None, "memory management turned off (--unguarded)"
+    try:
+        from .engine import memory_guard  # provided by the memory policy
+    except ImportError:
+        return None, "memory management is not available in this build; running unguarded"
+    builder: Any = getattr(memory_guard, "build_guard_for_cli", None)
+    if builder is None:
+        return None, "memory management has no CLI builder yet; running unguarded"
+    return builder(client=client, container=args.container, preset=args.preset or "default"), ""
+
+
+def _options(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(
+        num_ctx=args.num_ctx, num_predict=args.num_predict, temperature=args.temperature,
+        seed=args.seed, keep_alive=args.keep_alive, repetitions=args.repetitions,
+        warmup=not args.no_warmup, pull_missing=not args.no_pull,
+        request_deadline_s=args.request_timeout,
+        memory_bandwidth_bytes_per_s=args.bandwidth_gbps * GB if args.bandwidth_gbps else None,
+        canary_model=args.canary_model, canary_min_decode_tokens_per_s=args.canary_min_tps)
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    if not args.models and not args.resume:
+        print("error: give --models (or --resume RUN_ID)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        options = _options(args)
+        suite = load_suite(args.suite)
+        client = OllamaClient(base_url=args.host)
+    except (OptionsError, SuiteError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    cancel = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("canceling after the current request (Ctrl-C again to stop at once)",
+              file=out, flush=True)
+
+    def show(event: ProgressEvent) -> None:
+        if not args.quiet:
+            print(format_event(event), file=out, flush=True)
+
+    with client:
+        guard, note = _build_guard(args, client)
+        if note:
+            print(f"note: {note}", file=out, flush=True)
+        try:
+            runner = BenchmarkRunner(
+                client=client, guard=guard, options=options, suite=suite,
+                results_root=Path(args.results_dir), run_id=args.resume, run_name=args.name,
+                resume=bool(args.resume), on_progress=show, cancel=cancel, note=note,
+                preset=args.preset)
+        except RunDirError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if args.dry_run:
+            try:
+                print(format_plan(runner.plan(args.models)), file=out)
+            except OllamaError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_FAILED
+            return EXIT_OK
+        previous = signal.signal(signal.SIGINT, on_sigint) \
+            if threading.current_thread() is threading.main_thread() else None
+        try:
+            outcome = runner.run(args.models)
+        except (RunDirError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+    _print_outcome(outcome, out)
+    if outcome.status == "canceled":
+        return EXIT_CANCELED
+    return EXIT_OK if outcome.status == "ok" else EXIT_FAILED
+
+
+def _print_outcome(outcome: RunOutcome, out: TextIO) -> None:
+    print(f"run {outcome.run_id}: {outcome.status} — {outcome.message}", file=out)
+    if outcome.summary is not None:
+        for m in outcome.summary.models:
+            decode = m.median("decode_tokens_per_s")
+            print(f"  {m.model:<28} {m.status:<8} "
+                  f"decode {'-' if decode is None else f'{decode:.1f}'} tok/s, "
+                  f"quality {'-' if m.quality_score is None else f'{m.quality_score:.0f}'}"
+                  + (f"  ({m.reason})" if m.reason else ""), file=out)
+    if outcome.reports is not None:
+        print(f"reports: {outcome.reports.run_dir}", file=out)
+
+
+def _report(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        paths = render_reports(Path(args.run_dir))
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for path in (paths.results_json, paths.csv, paths.markdown, paths.memory_plot):
+        print(path, file=out)
+    return EXIT_OK
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _build_parser().parse_args(list(argv) if argv is not None else None)
+    out = sys.stdout
+    if args.command == "report":
+        return _report(args, out)
+    return _run(args, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
