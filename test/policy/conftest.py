@@ -1,0 +1,92 @@
+"""Fixtures of the memory policy tests: a real Docker container and real local processes."""
+
+import io
+import os
+import socket
+import sys
+import tarfile
+import time
+import uuid
+
+import httpx
+import pytest
+
+os.environ.setdefault("ROS_DOMAIN_ID", "41")
+os.environ.setdefault("DOCKER_HOST", "unix:///tmp/dockerd/docker.sock")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PREFIX = "policy-test"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url, deadline_s=15.0):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {deadline_s} s")
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    docker = pytest.importorskip("docker")
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except Exception as exc:  # no engine: these tests cannot run here
+        pytest.skip(f"no Docker engine reachable at {os.environ.get('DOCKER_HOST')}: {exc}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def empty_image(docker_client):
+    """An image with nothing inside; containers bind-mount the host's system read-only."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w"):
+        pass
+    tag = f"{PREFIX}-empty:{uuid.uuid4().hex[:8]}"
+    docker_client.api.import_image_from_data(buffer.getvalue(), repository=tag.split(":")[0],
+                                             tag=tag.split(":")[1])
+    yield tag
+    try:
+        docker_client.images.remove(tag, force=True)
+    except Exception:
+        pass
+
+
+@pytest.fixture
+def tiny_container(docker_client, empty_image):
+    """A container running tiny_ollama.py on a free port; removed by handle afterwards."""
+    port = free_port()
+    binds = {p: {"bind": p, "mode": "ro"} for p in ("/usr", "/lib", "/lib64", "/bin", "/etc")
+             if os.path.exists(p)}
+    binds[HERE] = {"bind": "/policy", "mode": "ro"}
+    name = f"{PREFIX}-{uuid.uuid4().hex[:8]}"
+    container = docker_client.containers.run(
+        empty_image, [sys.executable if sys.executable.startswith("/usr") else "/usr/bin/python3",
+                      "/policy/tiny_ollama.py", str(port)],
+        name=name, detach=True, init=True, network_mode="host", volumes=binds,
+        mem_limit="256m", memswap_limit="256m")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/api/version")
+        yield name, url, container
+    finally:
+        container.remove(force=True)
+
+
+@pytest.fixture
+def tiny_process():
+    """argv and URL of tiny_ollama.py as a local process (the backend starts it)."""
+    port = free_port()
+    return [sys.executable, os.path.join(HERE, "tiny_ollama.py"), str(port)], \
+        f"http://127.0.0.1:{port}"

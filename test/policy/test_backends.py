@@ -1,0 +1,182 @@
+"""Container backends, host memory and the monitor against real containers and processes."""
+
+import os
+import time
+from types import SimpleNamespace
+
+import httpx
+import psutil
+import pytest
+
+from shadowhound_llm_bench.adapters.container_backend import ContainerNotFound
+from shadowhound_llm_bench.adapters.docker_container import DockerContainer
+from shadowhound_llm_bench.adapters.host_memory import ProcMeminfoHost, SimulatedHost
+from shadowhound_llm_bench.adapters.process_container import ProcessContainer
+from shadowhound_llm_bench.core.memory_budget import BudgetInputs, model_budget_bytes
+from shadowhound_llm_bench.core.memory_reading import ContainerState
+from shadowhound_llm_bench.core.units import MIB
+from shadowhound_llm_bench.engine.footprint_cache import FootprintCache
+from shadowhound_llm_bench.engine.memory_monitor import MemoryMonitor
+
+HOLD = 64 * MIB
+
+
+def wait_until(predicate, deadline_s=10.0, poll_s=0.05):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll_s)
+    return predicate()
+
+
+def test_docker_working_set_from_cgroup_files_matches_the_stats_api(tiny_container,
+                                                                    docker_client):
+    name, url, _ = tiny_container
+    backend = DockerContainer(name=name, ollama_base_url=url, docker_client=docker_client)
+    try:
+        assert backend.sampling == "cgroup"
+        empty = backend.sample()
+        assert empty.state is ContainerState.RUNNING and empty.limit_bytes == 256 * MIB
+        httpx.post(f"{url}/hold/{HOLD}", timeout=10)
+        held = backend.sample()
+        assert held.working_set_bytes - empty.working_set_bytes >= 0.9 * HOLD
+        assert held.usage_bytes >= held.working_set_bytes
+        via_api = backend.read_api_sample()
+        assert abs(via_api.working_set_bytes - held.working_set_bytes) < 8 * MIB
+        assert via_api.limit_bytes == 256 * MIB
+    finally:
+        backend.close()
+
+
+def test_docker_api_sampling_runs_on_a_background_thread(tiny_container, docker_client):
+    name, url, _ = tiny_container
+    backend = DockerContainer(name=name, ollama_base_url=url, docker_client=docker_client,
+                              sampling="api", api_period_s=0.2)
+    try:
+        assert backend.sampling == "api"
+        first = backend.sample()
+        httpx.post(f"{url}/hold/{HOLD}", timeout=10)
+        grown = wait_until(lambda: backend.sample().working_set_bytes
+                           >= first.working_set_bytes + 0.9 * HOLD, deadline_s=15)
+        assert grown, "the stats thread never saw the memory rise"
+    finally:
+        backend.close()
+    assert not backend._thread.is_alive()
+
+
+def test_docker_restart_waits_for_ollama_and_returns_the_memory(tiny_container, docker_client):
+    name, url, _ = tiny_container
+    backend = DockerContainer(name=name, ollama_base_url=url, docker_client=docker_client)
+    try:
+        httpx.post(f"{url}/hold/{HOLD}", timeout=10)
+        before = backend.sample().working_set_bytes
+        took_s = backend.restart(deadline_s=30)
+        assert 0 < took_s < 30
+        assert httpx.get(f"{url}/api/version", timeout=2).json()["version"] == "0.0.0-tiny"
+        assert backend.state() is ContainerState.RUNNING
+        after = backend.sample()
+        assert after.state is ContainerState.RUNNING
+        assert before - after.working_set_bytes >= 0.9 * HOLD
+    finally:
+        backend.close()
+
+
+def test_docker_memory_limit_can_be_set_to_the_budget(tiny_container, docker_client):
+    name, url, _ = tiny_container
+    backend = DockerContainer(name=name, ollama_base_url=url, docker_client=docker_client)
+    try:
+        backend.set_memory_limit(200 * MIB)
+        assert backend.sample().limit_bytes == 200 * MIB
+        with pytest.raises(ValueError):
+            backend.set_memory_limit(0)
+    finally:
+        backend.close()
+
+
+def test_a_missing_container_is_a_clear_error(docker_client):
+    with pytest.raises(ContainerNotFound, match="policy-test-nothing"):
+        DockerContainer(name="policy-test-nothing", ollama_base_url="http://127.0.0.1:9",
+                        docker_client=docker_client)
+
+
+def test_process_backend_measures_the_tree_and_restarts(tiny_process):
+    argv, url = tiny_process
+    backend = ProcessContainer(name="tiny", argv=argv, ollama_base_url=url)
+    try:
+        backend.start(deadline_s=15)
+        first_pid = backend.pid
+        empty = backend.sample()
+        assert empty.state is ContainerState.RUNNING and empty.working_set_bytes > 0
+        httpx.post(f"{url}/hold/{HOLD}", timeout=10)
+        held = backend.sample()
+        assert held.working_set_bytes - empty.working_set_bytes >= 0.9 * HOLD
+        backend.set_memory_limit(512 * MIB)
+        took_s = backend.restart(deadline_s=15)
+        assert took_s > 0 and backend.pid != first_pid
+        assert not psutil.pid_exists(first_pid) or \
+            psutil.Process(first_pid).status() == psutil.STATUS_ZOMBIE
+        after = backend.sample()
+        assert after.working_set_bytes < held.working_set_bytes - 0.9 * HOLD
+        assert after.limit_bytes == 512 * MIB
+    finally:
+        backend.close()
+    assert backend.state() is ContainerState.STOPPED
+
+
+def test_host_memory_real_and_simulated():
+    real = ProcMeminfoHost().sample()
+    assert 0 < real.available_bytes <= real.total_bytes
+    assert abs(real.total_bytes - psutil.virtual_memory().total) < 64 * MIB
+    thor = SimulatedHost(total_bytes=2000 * MIB, system_reserve_bytes=160 * MIB)
+    sample = thor.sample(ros_live_bytes=240 * MIB, container_working_set_bytes=600 * MIB)
+    assert sample.available_bytes == 1000 * MIB
+    with pytest.raises(ValueError):
+        SimulatedHost(total_bytes=100, system_reserve_bytes=200)
+
+
+def test_monitor_budget_follows_the_ros_reserve_within_a_period(tiny_process):
+    argv, url = tiny_process
+    backend = ProcessContainer(name="tiny", argv=argv, ollama_base_url=url)
+    ros = SimpleNamespace(live_bytes=100 * MIB, reserve_bytes=200 * MIB)
+    monitor = MemoryMonitor(backend=backend,
+                            host=SimulatedHost(total_bytes=2000 * MIB,
+                                               system_reserve_bytes=100 * MIB),
+                            safety_buffer_bytes=32 * MIB, period_s=0.05,
+                            headroom=lambda: ros)
+    try:
+        backend.start(deadline_s=15)
+        monitor.start()
+        first = monitor.latest()
+        expected = model_budget_bytes(BudgetInputs(
+            host_total_bytes=2000 * MIB, host_available_bytes=first.host_available_bytes,
+            container_working_set_bytes=first.container.working_set_bytes,
+            container_limit_bytes=0, ros_live_bytes=100 * MIB, ros_reserve_bytes=200 * MIB,
+            safety_buffer_bytes=32 * MIB))
+        assert first.model_budget_bytes == expected
+        ros.live_bytes, ros.reserve_bytes = 700 * MIB, 900 * MIB  # Nav2 grew
+        shrunk = wait_until(lambda: monitor.latest().model_budget_bytes
+                            <= first.model_budget_bytes - 700 * MIB, deadline_s=5)
+        assert shrunk
+        assert wait_until(lambda: len(monitor.timeline()) >= 3, deadline_s=5)
+        assert monitor.peak_working_set_since(first.stamp_s) >= first.container.working_set_bytes
+    finally:
+        monitor.stop()
+        backend.close()
+
+
+def test_footprint_cache_round_trip_and_a_damaged_file_is_kept_aside(tmp_path):
+    path = str(tmp_path / "footprints.json")
+    cache = FootprintCache(path)
+    assert cache.get("phi4:14b", digest="sha256:ab", num_ctx=2048) is None
+    cache.put("phi4:14b", digest="sha256:ab", num_ctx=2048, footprint_bytes=150 * MIB)
+    again = FootprintCache(path)
+    assert again.get("phi4:14b", digest="sha256:ab", num_ctx=2048) == 150 * MIB
+    assert again.get("phi4:14b", digest="sha256:cd", num_ctx=2048) is None  # re-pulled model
+    assert again.get("phi4:14b", digest="sha256:ab", num_ctx=4096) is None  # other context
+    with open(path, "w") as handle:
+        handle.write("{not json")
+    damaged = FootprintCache(path)
+    assert damaged.get("phi4:14b", digest="sha256:ab", num_ctx=2048) is None
+    assert any(name.startswith("footprints.json.damaged-") for name in os.listdir(tmp_path))
