@@ -96,7 +96,7 @@ def format_plan(plan: RunPlan) -> str:
 
 def _build_guard(args: argparse.Namespace, client: OllamaClient) -> Tuple[
         Optional[MemoryGuard], str]:
-    """The memory guard for this run, or None with the reason the run is unguarded."""
+    """Build the memory guard for this run, or return None with the reason why not."""
     if args.unguarded:
         return None, "memory management turned off (--unguarded)"
     try:

@@ -160,7 +160,7 @@ class OllamaClient:
 
     # ------------------------------------------------------------------ metadata
     def version(self) -> str:
-        """The server's version string (GET /api/version)."""
+        """Return the server's version string (GET /api/version)."""
         return str(self._request("GET", "/api/version").get("version", ""))
 
     def tags(self) -> List[Dict[str, Any]]:

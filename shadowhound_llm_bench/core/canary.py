@@ -1,4 +1,4 @@
-"""The canary verdict: did the machine slow down between the start and the end of a run?"""
+"""The canary verdict: whether the machine slowed down between the start and end of a run."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A small JSON-schema subset: type, required, properties, items, enum, minimum/maximum.
+"""
+A small JSON-schema subset: type, required, properties, items, enum, minimum/maximum.
 
 Also minItems/maxItems, minLength/maxLength and additionalProperties: false (plan schemas).
 """

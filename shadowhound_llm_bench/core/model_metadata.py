@@ -35,7 +35,7 @@ def same_model(a: str, b: str) -> bool:
 
 
 def find_tag(tags: Iterable[Mapping[str, Any]], model: str) -> Optional[Mapping[str, Any]]:
-    """The /api/tags entry of a model, or None when it is not present."""
+    """Return the /api/tags entry of a model, or None when it is not present."""
     for entry in tags:
         if same_model(str(entry.get("name") or entry.get("model") or ""), model):
             return entry

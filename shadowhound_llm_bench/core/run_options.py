@@ -76,7 +76,7 @@ class RunOptions:
         object.__setattr__(self, "keep_alive", validate_keep_alive(self.keep_alive))
 
     def ollama_options(self) -> Dict[str, Any]:
-        """The `options` object sent with every request."""
+        """Return the `options` object sent with every request."""
         opts: Dict[str, Any] = dict(self.extra_options)
         opts.update(num_ctx=self.num_ctx, num_predict=self.num_predict,
                     temperature=self.temperature, seed=self.seed)

@@ -1,4 +1,5 @@
-"""The run log's records (one JSON object per line) and the run summary rebuilt from them alone.
+"""
+The run log's records (one JSON object per line) and the run summary rebuilt from them alone.
 
 tests.jsonl is the source of truth: every report is derived from it, so a report written after a
 crash or a cancel agrees with what was measured. A resumed run appends a new session; for each
@@ -143,7 +144,7 @@ class RunSummary:
     peak_working_set_bytes: int = 0
 
     def to_dict(self) -> Dict[str, Any]:
-        """The results JSON (versioned schema)."""
+        """Return the results JSON (versioned schema)."""
         return to_jsonable({
             "schema_version": SCHEMA_VERSION,
             "run": {

@@ -59,7 +59,7 @@ def count_words(text: str) -> int:
 
 
 def extract_json(text: str) -> Tuple[Optional[Any], str]:
-    """The first JSON object or array in a fenced block, else bare in the text; (value, where)."""
+    """Find the first JSON object or array, fenced or else bare; return (value, where)."""
     for match in _FENCE.finditer(text):
         try:
             value = json.loads(match.group(2))
@@ -97,7 +97,7 @@ def _json_at(value: Any, path: str) -> Tuple[bool, Any]:
 
 
 def extract_choice(text: str, letters: List[str]) -> Tuple[Optional[str], str]:
-    """The one letter a reply picks; (None, why) when it picks none or several."""
+    """Find the one letter a reply picks; (None, why) when it picks none or several."""
     group = "".join(sorted(letters))
     stated = re.findall(
         rf"(?:final\s+answer|answer|choice|option)\s*(?:is|:|=|-)?\s*[:\-]?\s*"
@@ -118,7 +118,7 @@ def extract_choice(text: str, letters: List[str]) -> Tuple[Optional[str], str]:
 
 
 def describe(check: Check, task: Task) -> str:
-    """The rule in words, as the report prints it."""
+    """Write the rule in words, as the report prints it."""
     p = check.params
     if check.type == "word_count":
         if "min" in p and "max" in p:

@@ -44,7 +44,7 @@ def summarize(values: Iterable[Optional[float]]) -> Optional[Stats]:
 
 
 def percentile(values: Iterable[Optional[float]], pct: float) -> Optional[float]:
-    """Linear-interpolated percentile (0..100) of the finite values; None when there are none."""
+    """Return the pct-th linear-interpolated percentile of the finite values, or None."""
     data = sorted(_finite(values))
     if not data:
         return None

@@ -53,7 +53,7 @@ class Task:
         return sum(c.points for c in self.checks)
 
     def render_prompt(self) -> str:
-        """The text sent to the model: the prompt, plus the lettered choices for a choice task."""
+        """Return the text sent: the prompt, plus lettered choices for a choice task."""
         if not self.choices:
             return self.prompt
         lines = [self.prompt.rstrip(), ""]

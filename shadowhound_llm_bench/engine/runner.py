@@ -1,4 +1,5 @@
-"""The benchmark run: models in order, load, warm-up, measured repetitions, reports as it goes.
+"""
+The benchmark run: models in order, load, warm-up, measured repetitions, reports as it goes.
 
 Memory is never decided here: the runner asks the MemoryGuard before, during and after each model
 (guard=None means no memory management and no memory records). Every finished test and every model
@@ -132,7 +133,7 @@ class BenchmarkRunner:
 
     # ------------------------------------------------------------------ plan
     def plan(self, models: Sequence[str]) -> RunPlan:
-        """What a run would do; changes nothing (the guard's plan, or sizes when unguarded)."""
+        """Plan the run without changing anything (the guard's plan, or sizes when unguarded)."""
         if self.guard is not None:
             return self.guard.plan(models)
         try:

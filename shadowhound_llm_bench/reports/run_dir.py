@@ -16,7 +16,7 @@ class RunDirError(ValueError):
 
 
 def validate_run_name(name: str) -> str:
-    """A user's label for a run: letters, digits, '-' and '_' only (so it cannot name a path)."""
+    """Check a user's label for a run: letters, digits, '-' and '_' only (never a path)."""
     if not _NAME.match(name):
         raise RunDirError(f"run name {name!r} may hold only letters, digits, '-' and '_' "
                           "(at most 64, starting with a letter or digit)")
@@ -37,7 +37,7 @@ def validate_run_id(run_id: str) -> str:
 
 
 def run_dir_for(results_root: Path, run_id: str) -> Path:
-    """The folder of a run id, checked to lie inside results_root."""
+    """Return the folder of a run id, checked to lie inside results_root."""
     validate_run_id(run_id)
     root = Path(results_root).resolve()
     path = (root / run_id).resolve()
