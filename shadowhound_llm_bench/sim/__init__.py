@@ -1,0 +1,1 @@
+"""An Ollama-API simulator whose models really hold memory (local process or Docker container)."""

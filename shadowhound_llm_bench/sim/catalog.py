@@ -1,0 +1,147 @@
+"""The models the simulator knows: published sizes, GGUF metadata, speed and behaviour."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import Dict, Iterable, List, Mapping
+
+KV_BYTES_PER_ELEMENT = 2  # f16 cache, as Ollama's default
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One catalog entry. Sizes are the real machine's bytes (the scenario scales residency)."""
+
+    name: str
+    size_bytes: int  # GGUF file size as `ollama list` shows it
+    architecture: str
+    family: str
+    parameter_count: int
+    parameter_size: str  # as Ollama prints it, e.g. "14.7B"
+    quantization_level: str
+    block_count: int
+    context_length: int
+    embedding_length: int
+    head_count: int
+    head_count_kv: int
+    decode_tokens_per_s: float  # on the real machine (Jetson AGX Thor)
+    prompt_tokens_per_s: float
+    json_style: str = 'valid'  # valid | fenced | broken | invalid_schema | prose
+    mcq_correct: bool = True
+    instruction_style: str = 'good'  # good | chatty
+    thinking: bool = False
+    think_words: int = 120
+    pulled: bool = True
+    capabilities: tuple = ('completion',)
+    extra_info: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        """A stable sha256 digest (hex) for this model."""
+        return hashlib.sha256(f'{self.name}:{self.size_bytes}'.encode()).hexdigest()
+
+    def kv_cache_bytes(self, num_ctx: int) -> int:
+        """Ollama's KV estimate: 2 x blocks x kv heads x head dim x num_ctx x 2 bytes."""
+        head_dim = self.embedding_length // self.head_count
+        return (2 * self.block_count * self.head_count_kv * head_dim * num_ctx
+                * KV_BYTES_PER_ELEMENT)
+
+    def footprint_bytes(self, num_ctx: int) -> int:
+        """Weights plus KV cache, the memory a loaded model holds on the real machine."""
+        return self.size_bytes + self.kv_cache_bytes(num_ctx)
+
+    def model_info(self) -> Dict[str, object]:
+        """The /api/show model_info block (GGUF keys)."""
+        arch = self.architecture
+        info: Dict[str, object] = {
+            'general.architecture': arch,
+            'general.parameter_count': self.parameter_count,
+            'general.file_type': 15 if self.quantization_level == 'Q4_K_M' else 7,
+            'general.quantization_version': 2,
+            f'{arch}.block_count': self.block_count,
+            f'{arch}.context_length': self.context_length,
+            f'{arch}.embedding_length': self.embedding_length,
+            f'{arch}.attention.head_count': self.head_count,
+            f'{arch}.attention.head_count_kv': self.head_count_kv,
+        }
+        info.update(self.extra_info)
+        return info
+
+
+def _spec(name: str, size: int, arch: str, family: str, params: int, psize: str, quant: str,
+          blocks: int, ctx: int, emb: int, heads: int, kv: int, decode: float, prompt: float,
+          **behaviour: object) -> ModelSpec:
+    caps = ['completion']
+    if behaviour.get('thinking'):
+        caps.append('thinking')
+    if behaviour.pop('tools', False):
+        caps.append('tools')
+    return ModelSpec(
+        name=name, size_bytes=size, architecture=arch, family=family, parameter_count=params,
+        parameter_size=psize, quantization_level=quant, block_count=blocks, context_length=ctx,
+        embedding_length=emb, head_count=heads, head_count_kv=kv, decode_tokens_per_s=decode,
+        prompt_tokens_per_s=prompt, capabilities=tuple(caps), **behaviour)
+
+
+# Sizes as the Ollama library publishes them; architecture numbers from the GGUF headers;
+# decode speeds as seen on a Jetson AGX Thor (memory-bandwidth bound, Q4).
+BUILTIN_MODELS: List[ModelSpec] = [
+    _spec('phi4:14b', 9053116391, 'phi3', 'phi3', 14659507200, '14.7B', 'Q4_K_M',
+          40, 16384, 5120, 40, 10, 18.0, 420.0, tools=False),
+    _spec('qwen2.5-coder:32b', 19851349856, 'qwen2', 'qwen2', 32763876352, '32.8B', 'Q4_K_M',
+          64, 32768, 5120, 40, 8, 8.5, 190.0, json_style='fenced', tools=True),
+    _spec('qwq:32b', 19851336256, 'qwen2', 'qwen2', 32763876352, '32.8B', 'Q4_K_M',
+          64, 40960, 5120, 40, 8, 8.5, 190.0, thinking=True, think_words=160, tools=True),
+    _spec('llama3.3:70b', 42520413916, 'llama', 'llama', 70553706560, '70.6B', 'Q4_K_M',
+          80, 131072, 8192, 64, 8, 4.2, 95.0, tools=True),
+    _spec('deepseek-r1:7b', 4683075271, 'qwen2', 'qwen2', 7615616512, '7.6B', 'Q4_K_M',
+          28, 131072, 3584, 28, 4, 38.0, 900.0, thinking=True, think_words=140,
+          json_style='broken', mcq_correct=False),
+    _spec('llama3.1:8b', 4920753328, 'llama', 'llama', 8030261248, '8.0B', 'Q4_K_M',
+          32, 131072, 4096, 32, 8, 34.0, 850.0, json_style='invalid_schema',
+          mcq_correct=False, tools=True),
+    _spec('llama3.1:70b', 42520397704, 'llama', 'llama', 70553706560, '70.6B', 'Q4_K_M',
+          80, 131072, 8192, 64, 8, 4.2, 95.0, tools=True, pulled=False),
+    _spec('gpt-oss:20b', 13780173734, 'gptoss', 'gptoss', 20914757184, '20.9B', 'MXFP4',
+          24, 131072, 2880, 64, 8, 42.0, 1100.0, thinking=True, think_words=60, tools=True,
+          pulled=False, extra_info={'gptoss.attention.key_length': 64,
+                                    'gptoss.expert_count': 32, 'gptoss.expert_used_count': 4}),
+    _spec('qwen2.5:0.5b', 397821319, 'qwen2', 'qwen2', 494032768, '494.03M', 'Q4_K_M',
+          24, 32768, 896, 14, 2, 160.0, 4000.0, json_style='broken', mcq_correct=False,
+          instruction_style='chatty', tools=True),
+    _spec('llama3.2:1b', 1321098329, 'llama', 'llama', 1235814432, '1.2B', 'Q8_0',
+          16, 131072, 2048, 32, 8, 110.0, 3000.0, json_style='fenced', mcq_correct=False,
+          tools=True),
+    _spec('smollm2:135m', 270898672, 'llama', 'llama', 134515008, '134.52M', 'F16',
+          30, 8192, 576, 9, 3, 220.0, 6000.0, json_style='prose', mcq_correct=False,
+          instruction_style='chatty', pulled=False),
+]
+
+
+def builtin_catalog() -> Dict[str, ModelSpec]:
+    """The built-in catalog by name."""
+    return {spec.name: spec for spec in BUILTIN_MODELS}
+
+
+def apply_overrides(catalog: Dict[str, ModelSpec], *, pulled: Iterable[str] = (),
+                    not_pulled: Iterable[str] = (),
+                    overrides: Mapping[str, Mapping[str, object]] | None = None
+                    ) -> Dict[str, ModelSpec]:
+    """A catalog with pulled flags and per-model field overrides from a scenario."""
+    result = dict(catalog)
+    for name, fields in (overrides or {}).items():
+        if name in result:
+            result[name] = replace(result[name], **dict(fields))
+        else:
+            result[name] = _spec(name=name, **dict(fields))  # type: ignore[arg-type]
+    for name in pulled:
+        result[name] = replace(result[name], pulled=True)
+    for name in not_pulled:
+        result[name] = replace(result[name], pulled=False)
+    return result
+
+
+def normalise_name(name: str) -> str:
+    """Ollama's name rule: no tag means ':latest'."""
+    return name if ':' in name else name + ':latest'
