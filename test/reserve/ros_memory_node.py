@@ -12,6 +12,7 @@ in place.
 import argparse
 import signal
 import sys
+from pathlib import Path
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -44,7 +45,8 @@ def main() -> int:
         nodes += [Node(name, use_global_arguments=False) for name in component_names]
         holders = nodes[1:]
     else:
-        nodes = [Node('ros_memory_node')]
+        # Like a Nav2 server, the node's compiled-in name is its executable's name.
+        nodes = [Node(Path(sys.argv[0]).stem)]
         holders = nodes
     held = {id(node): [written_buffer(options.alloc_mb * 2**20)] for node in holders}
     grow_requests = []
