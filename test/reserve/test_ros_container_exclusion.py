@@ -35,7 +35,7 @@ def docker_client():
 
 @pytest.fixture(scope='module')
 def container(docker_client):
-    """A running container (host binaries mounted read-only) whose PID 1 carries --ros-args."""
+    """Run a throwaway image (host binaries mounted read-only) whose PID 1 has --ros-args."""
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode='w') as tar:
         tmp = tarfile.TarInfo('tmp')
@@ -59,7 +59,7 @@ def container(docker_client):
 
 @pytest.fixture
 def host_twin():
-    """The same command line, outside any container."""
+    """Run the same command line outside any container."""
     proc = subprocess.Popen(['sh', '-c', LOOP, 'on_host', *ROS_ARGS], start_new_session=True)
     yield proc
     os.killpg(proc.pid, signal.SIGKILL)
