@@ -70,6 +70,9 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
           choices=CONTAINER_BACKENDS, read_only=True),
     _spec("container.name", "ollama", "Name of the Ollama container (docker backend).",
           read_only=True),
+    _spec("container.command", [""],
+          "process backend: the command the node starts as Ollama (e.g. ['ollama', 'serve'] "
+          "or the simulator); [''] means none.", read_only=True),
     _spec("container.restart_timeout_s", 60.0,
           "Deadline for a container restart until Ollama answers again, seconds.",
           minimum=1.0, maximum=600.0),
@@ -230,6 +233,8 @@ def _special_errors(name: str, value: Any) -> List[str]:
             except re.error as exc:
                 errors.append(f"{name}: {pattern!r} is not a regular expression ({exc})")
         return errors
+    if name == "container.command" and len(value) > 1 and not all(v.strip() for v in value):
+        return ["container.command must not hold empty words (use [''] for none)"]
     if name in ("benchmark.suite", "results_dir") and not value.strip():
         return [f"{name} must not be empty"]
     return []
@@ -238,6 +243,10 @@ def _special_errors(name: str, value: Any) -> List[str]:
 def cross_errors(values: Mapping[str, Any]) -> List[str]:
     """List the reasons that concern several parameters together."""
     errors = []
+    if values.get("container.backend") == "process" and not non_empty(
+            values.get("container.command") or []):
+        errors.append("container.backend process needs container.command (the program that "
+                      "serves the Ollama API)")
     warn = values.get("policy.pressure_warn_percent")
     error = values.get("policy.pressure_error_percent")
     if isinstance(warn, (int, float)) and isinstance(error, (int, float)) and warn > error:

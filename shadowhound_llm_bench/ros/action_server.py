@@ -1,0 +1,209 @@
+"""The RunBenchmark action server: one goal at a time, validated goals, cancel, steady feedback."""
+
+# A second goal is rejected while one runs. Cancel is accepted: the run stops after the current
+# request, unloads, writes the partial report and the result comes back canceled.
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional
+
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+
+from ..core.goal_validation import GoalRejected, GoalRequest, ResolvedGoal, resolve_goal
+from ..core.memory_reading import MemoryReading
+from ..core.node_settings import NodeSettings
+from ..core.progress import Phase, ProgressEvent, ProgressSink
+from .messages import feedback_msg
+
+ACTION_NAME = "~/run_benchmark"
+
+
+@dataclass
+class RunReport:
+    """What a finished run hands back: the filled Result message and its status word."""
+
+    result: Any  # RunBenchmark.Result
+    status: str  # ok | failed | canceled | aborted | planned
+
+
+# Runs one goal to the end in the calling thread; must honour `cancel` and report progress.
+RunGoal = Callable[[ResolvedGoal, NodeSettings, ProgressSink, threading.Event], RunReport]
+
+
+def goal_request_from_msg(goal: Any) -> GoalRequest:
+    """Copy the goal message's fields into plain Python."""
+    return GoalRequest(
+        models=[str(m) for m in goal.models], suite=goal.suite,
+        repetitions=int(goal.repetitions), preset=goal.preset, dry_run=bool(goal.dry_run),
+        order=goal.order, num_ctx=int(goal.num_ctx), num_predict=int(goal.num_predict),
+        temperature=float(goal.temperature), seed=int(goal.seed), keep_alive=goal.keep_alive,
+        no_pull=bool(goal.no_pull), run_name=goal.run_name, resume_run_id=goal.resume_run_id)
+
+
+class BenchmarkActionServer:
+    """Glue between rclpy's ActionServer and a RunGoal callable executed in a worker thread."""
+
+    def __init__(self, node: Node, *, action_type: type, run_goal: RunGoal,
+                 check_goal: Callable[[ResolvedGoal, NodeSettings], None],
+                 settings: Callable[[], NodeSettings], suite_dirs: Iterable,
+                 latest_reading: Callable[[], Optional[MemoryReading]]) -> None:
+        self._node = node
+        self._action_type = action_type
+        self._run_goal = run_goal
+        self._check_goal = check_goal
+        self._settings = settings
+        self._suite_dirs = list(suite_dirs)
+        self._latest_reading = latest_reading
+        self._lock = threading.Lock()
+        self._busy = False
+        self._resolved: Optional[ResolvedGoal] = None
+        self._cancel = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self.state = "idle"
+        self._server = ActionServer(
+            node, action_type, ACTION_NAME, execute_callback=self._execute,
+            goal_callback=self._on_goal, cancel_callback=self._on_cancel,
+            callback_group=ReentrantCallbackGroup())
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._busy
+
+    def cancel_running(self, reason: str) -> bool:
+        """Ask a running goal to stop (e.g. on SIGINT); True when one was running."""
+        with self._lock:
+            running = self._busy
+        if running:
+            self._node.get_logger().warning(f"canceling the running benchmark: {reason}")
+            self._cancel.set()
+        return running
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no goal runs; False when the deadline passed first."""
+        return self._idle.wait(timeout_s)
+
+    def destroy(self) -> None:
+        self._server.destroy()
+
+    def _on_goal(self, goal: Any) -> GoalResponse:
+        log = self._node.get_logger()
+        try:
+            settings = self._settings()
+            resolved = resolve_goal(goal_request_from_msg(goal), settings,
+                                    suite_dirs=self._suite_dirs)
+            self._check_goal(resolved, settings)
+        except GoalRejected as exc:
+            log.error(f"goal rejected: {exc}")
+            return GoalResponse.REJECT
+        with self._lock:
+            if self._busy:
+                log.error("goal rejected: a benchmark is already running (one run at a time; "
+                          "cancel it or wait for its result)")
+                return GoalResponse.REJECT
+            self._busy = True
+            self._idle.clear()
+            self._resolved = resolved
+            self._cancel = threading.Event()
+        log.info(f"goal accepted: models {', '.join(resolved.models)}, preset "
+                 f"{resolved.preset}, suite {resolved.suite}"
+                 + (", dry run" if resolved.dry_run else ""))
+        return GoalResponse.ACCEPT
+
+    def _on_cancel(self, goal_handle: Any) -> CancelResponse:
+        self._node.get_logger().info("cancel requested: stopping after the current request")
+        self._cancel.set()
+        return CancelResponse.ACCEPT
+
+    def _execute(self, goal_handle: Any) -> Any:
+        with self._lock:
+            resolved, cancel = self._resolved, self._cancel
+        try:
+            return self._execute_resolved(goal_handle, resolved, cancel)
+        finally:
+            with self._lock:
+                self._busy = False
+                self._resolved = None
+            self.state = "idle"
+            self._idle.set()
+
+    def _execute_resolved(self, goal_handle: Any, resolved: ResolvedGoal,
+                          cancel: threading.Event) -> Any:
+        events: "queue.Queue[ProgressEvent]" = queue.Queue()
+        outcome: dict = {}
+        settings = self._settings()
+
+        def work() -> None:
+            try:
+                outcome["report"] = self._run_goal(resolved, settings, events.put, cancel)
+            except Exception as exc:  # the action must end with a result, never hang
+                self._node.get_logger().error(
+                    f"benchmark failed: {exc}\n{traceback.format_exc()}")
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=work, name="llm_bench_run", daemon=True)
+        worker.start()
+        period_s = float(settings["feedback_period_s"])
+        last: Optional[ProgressEvent] = None
+        last_sent = 0.0
+        while worker.is_alive() or not events.empty():
+            if goal_handle.is_cancel_requested:
+                cancel.set()
+            try:
+                event = events.get(timeout=min(0.2, period_s))
+            except queue.Empty:
+                event = None
+            now = time.monotonic()
+            if event is not None:
+                last = event
+                self.state = f"{event.phase.value} {event.model}".strip()
+                self._publish_feedback(goal_handle, event, event.memory)
+                last_sent = now
+            elif last is not None and now - last_sent >= period_s:
+                # Long phases (loading, testing) still tell the client how memory moves.
+                self._publish_feedback(goal_handle, last, self._latest_reading())
+                last_sent = now
+        worker.join()
+        return self._finish(goal_handle, resolved, outcome, cancel)
+
+    def _publish_feedback(self, goal_handle: Any, event: ProgressEvent,
+                          memory: Optional[MemoryReading]) -> None:
+        goal_handle.publish_feedback(
+            feedback_msg(self._action_type.Feedback, event,
+                         memory if memory is not None else self._latest_reading()))
+
+    def _finish(self, goal_handle: Any, resolved: ResolvedGoal, outcome: dict,
+                cancel: threading.Event) -> Any:
+        log = self._node.get_logger()
+        if "error" in outcome:
+            result = self._action_type.Result()
+            result.success = False
+            result.status = "aborted"
+            result.summary = f"benchmark failed: {outcome['error']}"
+            goal_handle.abort()
+            return result
+        report: RunReport = outcome["report"]
+        result = report.result
+        if report.status == "canceled" and goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+        elif report.status in ("ok", "planned"):
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()  # failed, aborted, or canceled by the node itself (SIGINT)
+        log.info(f"benchmark {result.run_id or ''} finished: {report.status}"
+                 + (f"; report {result.results_dir}" if result.results_dir else ""))
+        return result
+
+
+def done_event(model_count: int, status: str) -> ProgressEvent:
+    """Build the last progress event of a run."""
+    return ProgressEvent(phase=Phase.DONE, model="", model_index=max(0, model_count - 1),
+                         model_count=model_count, progress=1.0, status=status)

@@ -1,0 +1,62 @@
+"""Publish /diagnostics: memory pressure, top ROS consumers and the container's state."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, List, Optional, Sequence, Tuple
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+
+from ..core.diagnostic_summary import (StatusSummary, container_status, pressure_status,
+                                       ros_consumers_status)
+from ..core.memory_reading import MemoryReading
+
+TopConsumers = Callable[[], Tuple[Optional[int], Sequence[Tuple[str, int]]]]
+
+
+def status_msg(summary: StatusSummary, *, hardware_id: str) -> DiagnosticStatus:
+    """Build a DiagnosticStatus from its pure summary."""
+    return DiagnosticStatus(level=bytes([int(summary.level)]), name=summary.name,
+                            message=summary.message, hardware_id=hardware_id,
+                            values=[KeyValue(key=k, value=v) for k, v in summary.values])
+
+
+class MemoryDiagnostics:
+    """Timer that publishes three statuses built from the latest readings (no I/O here)."""
+
+    def __init__(self, node: Node, *, latest: Callable[[], Optional[MemoryReading]],
+                 top_consumers: TopConsumers, benchmark_state: Callable[[], str],
+                 container_name: str, thresholds: Callable[[], Tuple[float, float]],
+                 period_s: float) -> None:
+        self._node = node
+        self._latest = latest
+        self._top = top_consumers
+        self._benchmark_state = benchmark_state
+        self._container_name = container_name
+        self._thresholds = thresholds
+        self._period_s = period_s
+        self._group = MutuallyExclusiveCallbackGroup()
+        self._publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._timer = node.create_timer(period_s, self.publish, callback_group=self._group)
+
+    def statuses(self) -> List[StatusSummary]:
+        """Build the current summaries (also used by tests without ROS)."""
+        reading = self._latest()
+        warn, error = self._thresholds()
+        live_bytes, top = self._top()
+        return [
+            pressure_status(reading, warn_percent=warn, error_percent=error, now_s=time.time(),
+                            stale_after_s=max(5.0, 5 * self._period_s)),
+            ros_consumers_status(top, live_bytes=live_bytes),
+            container_status(reading, container_name=self._container_name,
+                             benchmark_state=self._benchmark_state()),
+        ]
+
+    def publish(self) -> None:
+        array = DiagnosticArray()
+        array.header.stamp = self._node.get_clock().now().to_msg()
+        array.status = [status_msg(s, hardware_id=self._container_name)
+                        for s in self.statuses()]
+        self._publisher.publish(array)

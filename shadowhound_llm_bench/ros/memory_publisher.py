@@ -1,0 +1,49 @@
+"""Publish the latest container memory reading at a fixed rate on its own callback group."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy
+
+from ..core.memory_reading import MemoryReading
+from .messages import container_memory_msg
+
+LatestReading = Callable[[], Optional[MemoryReading]]
+
+TOPIC = "~/container_memory"
+
+
+def container_memory_qos() -> QoSProfile:
+    """Reliable, keep last 10: rqt_plot and late subscribers both get every recent sample."""
+    return QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                      history=HistoryPolicy.KEEP_LAST)
+
+
+class ContainerMemoryPublisher:
+    """Timer that turns monitor.latest() into ContainerMemory messages; never does I/O itself."""
+
+    def __init__(self, node: Node, *, msg_type: type, latest: LatestReading,
+                 container_name: str, rate_hz: float) -> None:
+        self._latest = latest
+        self._msg_type = msg_type
+        self._container_name = container_name
+        self.published = 0
+        # Own group: the timer runs on another executor thread than the benchmark's goal.
+        self._group = MutuallyExclusiveCallbackGroup()
+        self._publisher = node.create_publisher(msg_type, TOPIC, container_memory_qos())
+        self._timer = node.create_timer(1.0 / rate_hz, self._publish, callback_group=self._group)
+
+    @property
+    def topic_name(self) -> str:
+        return self._publisher.topic_name
+
+    def _publish(self) -> None:
+        reading = self._latest()
+        if reading is None:
+            return
+        self._publisher.publish(container_memory_msg(self._msg_type, reading,
+                                                     container_name=self._container_name))
+        self.published += 1

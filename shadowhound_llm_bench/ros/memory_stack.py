@@ -1,0 +1,104 @@
+"""Build the node's memory sources from its settings: container backend, host, ROS headroom."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple
+
+from ..adapters.container_backend import ContainerBackend
+from ..adapters.host_memory import HostMemory, ProcMeminfoHost, SimulatedHost
+from ..adapters.ollama_client import OllamaClient
+from ..core.node_settings import NodeSettings
+from ..engine.memory_monitor import MemoryMonitor
+from ..engine.ros_headroom import RosHeadroom
+
+
+class MemoryStackError(RuntimeError):
+    """The container (or its backend) cannot be reached at start-up."""
+
+
+@dataclass
+class MemoryStack:
+    """What the node samples memory with; the monitor runs on its own thread."""
+
+    backend: ContainerBackend
+    host: HostMemory
+    headroom: Optional[RosHeadroom]
+    monitor: MemoryMonitor
+    container_name: str
+
+    def top_consumers(self) -> Tuple[Optional[int], Sequence[Tuple[str, int]]]:
+        """Live ROS bytes and the largest ROS consumers from the last scan (no I/O)."""
+        if self.headroom is None:
+            reading = self.monitor.latest()
+            return (reading.ros_live_bytes if reading else None), []
+        latest = self.headroom.latest()
+        if latest is None:
+            return None, []
+        return latest.live_bytes, list(latest.top)
+
+    def close(self) -> None:
+        self.monitor.stop()
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+
+
+def _backend(settings: NodeSettings) -> Tuple[ContainerBackend, List[str]]:
+    kind = settings["container.backend"]
+    name = settings["container.name"]
+    host = settings["ollama_host"]
+    if kind == "docker":
+        import docker
+        from ..adapters.docker_container import DockerContainer
+        try:
+            client = docker.from_env(timeout=10)
+            backend = DockerContainer(name=name, ollama_base_url=host, docker_client=client)
+        except Exception as exc:  # docker SDK errors vary: engine down, no container, no rights
+            raise MemoryStackError(
+                f"cannot reach Docker container {name!r} ({type(exc).__name__}: {exc}); start "
+                "it, set DOCKER_HOST, or use container.backend:=api_only") from exc
+        return backend, [backend.container_id]
+    if kind == "process":
+        from ..adapters.process_container import ProcessContainer
+        backend = ProcessContainer(name=name, argv=settings.values["container.command"],
+                                   ollama_base_url=host)
+        try:
+            backend.start(deadline_s=float(settings["container.restart_timeout_s"]))
+        except Exception as exc:
+            backend.close()
+            raise MemoryStackError(f"cannot start {settings['container.command']}: {exc}") \
+                from exc
+        return backend, []
+    from ..adapters.api_only_container import ApiOnlyContainer
+    client = OllamaClient(base_url=host)
+    return ApiOnlyContainer(name=name, client=client,
+                            memory_scale=float(settings["policy.memory_scale"])), []
+
+
+def build_memory_stack(settings: NodeSettings) -> MemoryStack:
+    """Container backend, host memory, ROS headroom and a started monitor; MemoryStackError."""
+    backend, container_ids = _backend(settings)
+    if settings["host.simulated_total_gib"] > 0:
+        host: HostMemory = SimulatedHost(
+            total_bytes=settings.gib_bytes("host.simulated_total_gib"),
+            system_reserve_bytes=settings.gib_bytes("host.system_reserve_gib"))
+    else:
+        host = ProcMeminfoHost()
+    headroom: Optional[Any] = None
+    fixed_reserve = 0
+    if settings["reserve.fixed_gib"] >= 0:
+        fixed_reserve = settings.gib_bytes("reserve.fixed_gib")
+    else:
+        # Only this node's own process is left out, never the launch that started it.
+        headroom = RosHeadroom.from_settings(settings.reserve_settings(),
+                                             exclude_pids=[os.getpid()],
+                                             exclude_container_ids=container_ids)
+    monitor = MemoryMonitor(backend=backend, host=host,
+                            safety_buffer_bytes=settings.policy_settings().safety_buffer_bytes,
+                            period_s=float(settings["sample_period_s"]), headroom=headroom,
+                            fixed_ros_reserve_bytes=fixed_reserve)
+    monitor.start()
+    return MemoryStack(backend=backend, host=host, headroom=headroom, monitor=monitor,
+                       container_name=str(settings["container.name"]))

@@ -1,0 +1,127 @@
+"""Declare every node parameter with a description and range, and refuse invalid values."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, List, Optional
+
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                ParameterType, SetParametersResult)
+from rclpy.exceptions import (InvalidParameterTypeException, InvalidParameterValueException,
+                              ParameterException)
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from ..core.node_settings import (PARAMETER_SPECS, SPECS_BY_NAME, NodeSettings,
+                                  NodeSettingsError, ParamSpec)
+
+_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+          float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
+          list: ParameterType.PARAMETER_STRING_ARRAY}
+
+
+def descriptor_for(spec: ParamSpec) -> ParameterDescriptor:
+    """Build the descriptor that shows a parameter's meaning and range in `ros2 param`."""
+    limits = ""
+    if spec.choices:
+        limits = f" One of: {', '.join(spec.choices)}."
+    descriptor = ParameterDescriptor(name=spec.name, type=_TYPES[spec.kind],
+                                     description=spec.description + limits,
+                                     read_only=spec.read_only)
+    if spec.kind is int and spec.minimum is not None and spec.maximum is not None:
+        descriptor.integer_range = [IntegerRange(from_value=int(spec.minimum),
+                                                 to_value=int(spec.maximum), step=0)]
+    elif spec.kind is float and spec.minimum is not None and spec.maximum is not None:
+        descriptor.floating_point_range = [FloatingPointRange(
+            from_value=float(spec.minimum), to_value=float(spec.maximum), step=0.0)]
+    if spec.choices:
+        descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
+    return descriptor
+
+
+def _given_value(node: Node, name: str) -> Any:
+    override = getattr(node, "_parameter_overrides", {}).get(name)
+    return "?" if override is None else override.value
+
+
+def _declare(node: Node, spec: ParamSpec) -> Optional[str]:
+    try:
+        node.declare_parameter(spec.name, spec.default, descriptor_for(spec))
+    except InvalidParameterTypeException:
+        wanted = {bool: "true or false", int: "a whole number", float: "a number with a "
+                  "decimal point (e.g. 2.0)", str: "a string",
+                  list: "a list of strings"}[spec.kind]
+        return f"{spec.name} must be {wanted}, got {_given_value(node, spec.name)!r}"
+    except InvalidParameterValueException:
+        return (f"{spec.name} must be within {spec.minimum:g}..{spec.maximum:g}, got "
+                f"{_given_value(node, spec.name)!r}")
+    except ParameterException as exc:
+        return f"{spec.name}: {exc}"
+    return None
+
+
+class NodeParameters:
+    """Declares the parameters on a node, holds the validated settings and guards changes."""
+
+    def __init__(self, node: Node, *,
+                 on_change: Optional[Callable[[NodeSettings], None]] = None) -> None:
+        """Declare everything; raises NodeSettingsError listing every invalid value."""
+        self._node = node
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        errors: List[str] = [e for e in (_declare(node, s) for s in PARAMETER_SPECS) if e]
+        values = {spec.name: _plain(node.get_parameter(spec.name).value)
+                  for spec in PARAMETER_SPECS if node.has_parameter(spec.name)}
+        try:
+            self._settings = NodeSettings(values=values)
+        except NodeSettingsError as exc:
+            errors.extend(exc.errors)
+        if errors:
+            raise NodeSettingsError(errors)
+        self._pending: Optional[NodeSettings] = None
+        node.add_on_set_parameters_callback(self._validate_change)
+        if hasattr(node, "add_post_set_parameters_callback"):
+            node.add_post_set_parameters_callback(self._commit_change)
+
+    @property
+    def settings(self) -> NodeSettings:
+        """Return the current validated values (a running benchmark keeps its own copy)."""
+        with self._lock:
+            return self._settings
+
+    def _validate_change(self, parameters: List[Parameter]) -> SetParametersResult:
+        changes: dict = {}
+        for parameter in parameters:
+            if parameter.name not in SPECS_BY_NAME:
+                return SetParametersResult(successful=False,
+                                           reason=f"unknown parameter {parameter.name!r}")
+            changes[parameter.name] = _plain(parameter.value)
+        try:
+            with self._lock:
+                candidate = self._settings.with_changes(changes)
+        except NodeSettingsError as exc:
+            self._node.get_logger().warning(f"parameter change refused: {exc}")
+            return SetParametersResult(successful=False, reason=str(exc))
+        if not hasattr(self._node, "add_post_set_parameters_callback"):
+            self._store(candidate)  # Humble: no post-set hook, the change is accepted here
+        else:
+            self._pending = candidate
+        return SetParametersResult(successful=True, reason="")
+
+    def _commit_change(self, parameters: List[Parameter]) -> None:
+        if self._pending is not None:
+            self._store(self._pending)
+            self._pending = None
+
+    def _store(self, settings: NodeSettings) -> None:
+        with self._lock:
+            self._settings = settings
+        if self._on_change is not None:
+            self._on_change(settings)
+
+
+def _plain(value: Any) -> Any:
+    """Parameter values as plain Python (arrays come back as lists of str)."""
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return value
