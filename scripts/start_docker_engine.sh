@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Start a Docker engine if none is reachable (or reuse the running one); print its DOCKER_HOST.
+#
+#   export DOCKER_HOST="$(bash scripts/start_docker_engine.sh)"
+#
+# Order: $DOCKER_HOST, the system socket /var/run/docker.sock, then a private engine under
+# /tmp/dockerd (started here when needed: installs Debian's docker.io if dockerd is missing).
+# Messages go to stderr; stdout carries only the DOCKER_HOST value. Stops nothing.
+set -euo pipefail
+
+D="${DOCKERD_DIR:-/tmp/dockerd}"
+PRIVATE_HOST="unix://$D/docker.sock"
+READY_TIMEOUT_S="${DOCKERD_READY_TIMEOUT_S:-30}"
+
+log() { printf '[docker-engine] %s\n' "$*" >&2; }
+die() { printf '[docker-engine] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# True when an engine answers /_ping on the given unix:// host within a few seconds.
+engine_answers() {
+    local host="$1" sock
+    case "$host" in unix://*) sock="${host#unix://}" ;; *) return 1 ;; esac
+    [ -S "$sock" ] || return 1
+    if command -v curl >/dev/null 2>&1; then
+        [ "$(curl -s --max-time 5 --unix-socket "$sock" http://localhost/_ping 2>/dev/null)" = OK ]
+    else
+        DOCKER_HOST="$host" timeout 5 docker version >/dev/null 2>&1
+    fi
+}
+
+for host in "${DOCKER_HOST:-}" unix:///var/run/docker.sock "$PRIVATE_HOST"; do
+    if [ -n "$host" ] && engine_answers "$host"; then
+        log "reusing the Docker engine at $host"
+        printf '%s\n' "$host"
+        exit 0
+    fi
+done
+
+if ! command -v dockerd >/dev/null 2>&1; then
+    [ "$(id -u)" = 0 ] || die "dockerd is not installed; run as root or: sudo apt-get install docker.io"
+    log "installing Debian's docker.io (about 20 s)"
+    apt-get update -qq >&2 || die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >&2 \
+        || die "apt-get install docker.io failed"
+fi
+[ "$(id -u)" = 0 ] || die "starting dockerd needs root; start a Docker engine and set DOCKER_HOST"
+
+mkdir -p "$D/data" "$D/exec"
+if [ -f "$D/dockerd.pid" ] && ! kill -0 "$(cat "$D/dockerd.pid")" 2>/dev/null; then
+    rm -f "$D/dockerd.pid" "$D/docker.sock"
+fi
+log "starting dockerd under $D"
+# Its own session and no hangup: the engine outlives this script and the shell that ran it.
+setsid nohup dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=overlay2 \
+    --data-root "$D/data" --exec-root "$D/exec" --pidfile "$D/dockerd.pid" \
+    --host "$PRIVATE_HOST" >"$D/dockerd.log" 2>&1 </dev/null &
+
+deadline=$((SECONDS + READY_TIMEOUT_S))
+until engine_answers "$PRIVATE_HOST"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+        tail -n 20 "$D/dockerd.log" >&2 || true
+        die "dockerd did not answer within ${READY_TIMEOUT_S} s; log: $D/dockerd.log"
+    fi
+    sleep 0.2
+done
+log "Docker engine ready at $PRIVATE_HOST"
+printf '%s\n' "$PRIVATE_HOST"
