@@ -131,10 +131,10 @@ class RosProcessScanner:
     def _classify(self, pid: int, now_s: float) -> Optional[_Entry]:
         try:
             process = psutil.Process(pid)
-            with process.oneshot():
-                create_time_s = process.create_time()
-                name = process.name()
-                cmdline = process.cmdline()
+            create_time_s = process.create_time()  # read once by the constructor
+            cmdline = process.cmdline()
+            # The program name comes from the command line; only kernel threads need comm.
+            name = cmdline[0].rsplit('/', 1)[-1] if cmdline else process.name()
         except psutil.NoSuchProcess:
             if not psutil.pid_exists(pid):
                 return None
