@@ -53,6 +53,15 @@ def choose_limit_mode(requested: str, container_limit_physical_bytes: int) -> st
     return EMULATED
 
 
+def own_cgroup_dir() -> str:
+    """The memory cgroup folder this process sees as its own (inside a container: the root)."""
+    for folder in ('/sys/fs/cgroup', '/sys/fs/cgroup/memory'):
+        if os.path.exists(folder + '/memory.current') \
+                or os.path.exists(folder + '/memory.usage_in_bytes'):
+            return folder
+    return ''
+
+
 def own_rss_bytes() -> int:
     """Resident memory of this process."""
     try:

@@ -11,20 +11,45 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional
 
-# Runs as `python -I -S -c RUNNER_SOURCE size load_s die_at crash_fraction name`.
+# Runs as `python -I -S -c RUNNER_SOURCE size load_s die_at crash_fraction name cgroup_dir`.
 # Imports nothing beyond builtins-level modules so the process adds only a few MB of its own.
 # Its own private memory is subtracted from the mapping so the whole process weighs `size`.
 # It writes "R" when every page is touched, then holds the memory until stdin closes.
+# Out-of-memory death: die_at >= 0 (emulated limit) or, with a cgroup_dir, when the cgroup's
+# working set plus the next chunk would pass its limit, the runner SIGKILLs itself just before
+# the kernel would have to choose a victim. (Without CAP_SYS_RESOURCE nobody can lower a
+# runner's oom_score_adj, so the kernel could otherwise kill an older, bigger runner instead.)
 RUNNER_SOURCE = r'''
 import mmap, os, sys, time
 size = int(sys.argv[1]); load_s = float(sys.argv[2]); die_at = int(sys.argv[3])
-crash_at = float(sys.argv[4]); name = sys.argv[5]
+crash_at = float(sys.argv[4]); name = sys.argv[5]; cg = sys.argv[6]
 for path, text in (('/proc/self/comm', name[:15]), ('/proc/self/oom_score_adj', '1000')):
     try:
         with open(path, 'w') as f:
             f.write(text)
     except OSError:
         pass
+def num(path):
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+        return int(text) if text != 'max' else -1
+    except (OSError, ValueError):
+        return -1
+def inactive_file():
+    try:
+        with open(cg + '/memory.stat') as f:
+            for line in f:
+                key, value = line.split()
+                if key in ('total_inactive_file', 'inactive_file'):
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+v2 = bool(cg) and os.path.exists(cg + '/memory.current')
+limit = num(cg + ('/memory.max' if v2 else '/memory.limit_in_bytes')) if cg else -1
+if limit >= 1 << 60:
+    limit = -1
 own = 0
 with open('/proc/self/status') as f:
     for line in f:
@@ -39,6 +64,10 @@ done = 0
 while done < n:
     if die_at >= 0 and own + done >= die_at:
         os.kill(os.getpid(), 9)
+    if limit > 0:
+        used = num(cg + ('/memory.current' if v2 else '/memory.usage_in_bytes'))
+        if used - inactive_file() + chunk + (1 << 21) > limit:
+            os.kill(os.getpid(), 9)
     if crash_at >= 0 and done >= crash_at * n:
         os._exit(2)
     end = min(n, done + chunk)
@@ -102,13 +131,13 @@ class RunnerProcess:
 
     def __init__(self, *, model: str, resident_bytes: int, load_wall_s: float,
                  die_at_bytes: int = -1, crash_at_fraction: float = -1.0,
-                 python: str = sys.executable) -> None:
+                 cgroup_dir: str = '', python: str = sys.executable) -> None:
         self.model = model
         self.resident_bytes = resident_bytes
         self.started_at = time.monotonic()
         argv: List[str] = [python, '-I', '-S', '-c', RUNNER_SOURCE, str(int(resident_bytes)),
                            f'{max(0.0, load_wall_s):.6f}', str(int(die_at_bytes)),
-                           f'{crash_at_fraction:.6f}', RUNNER_NAME]
+                           f'{crash_at_fraction:.6f}', RUNNER_NAME, cgroup_dir]
         try:
             self._proc = subprocess.Popen(  # noqa: S603 - fixed argv
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

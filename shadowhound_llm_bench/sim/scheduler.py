@@ -12,7 +12,7 @@ from typing import Dict, List, Optional
 
 from .catalog import ModelSpec
 from .faults import Faults
-from .memory_limit import CGROUP, EMULATED, own_rss_bytes
+from .memory_limit import CGROUP, EMULATED, own_cgroup_dir, own_rss_bytes
 from .runner import RunnerProcess, set_oom_score_adj
 from .scenario import Scenario
 
@@ -158,7 +158,8 @@ class Scheduler:
         runner = RunnerProcess(
             model=spec.name, resident_bytes=resident,
             load_wall_s=self.scenario.wall_seconds(load_s), die_at_bytes=die_at,
-            crash_at_fraction=0.5 if crash else -1.0)
+            crash_at_fraction=0.5 if crash else -1.0,
+            cgroup_dir=own_cgroup_dir() if self.limit_mode == CGROUP else '')
         self._loads += 1
         outcome = runner.wait_ready(timeout_s=self.scenario.wall_seconds(load_s) * 3 + 60.0)
         if outcome is not None:

@@ -1,0 +1,354 @@
+"""Start the simulator as a local process or as a Docker container, and wait until it answers.
+
+    with start_local_simulator(scenario='small') as sim:
+        ollama.Client(host=sim.base_url).list()
+
+    sim = start_container_simulator(docker_client=docker.from_env(), name='ollama',
+                                    scenario='thor', port=11434)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Dict, List, Optional
+
+from .__main__ import READY_PREFIX
+from .scenario import REPO_ROOT, load_scenario, scenario_path
+
+IMAGE = 'shadowhound-ollama-sim:local'
+LABEL = 'shadowhound.sim'
+HOST_MOUNTS = ['/usr', '/lib', '/lib64', '/bin', '/etc']
+
+
+class SimulatorError(RuntimeError):
+    """The simulator did not start or stopped answering."""
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_answering(base_url: str, *, timeout_s: float, alive: Any = None) -> None:
+    """Poll GET /api/version until it answers 200, or raise SimulatorError at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    last = ''
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise SimulatorError(f'simulator at {base_url} exited while starting ({last})')
+        try:
+            with urllib.request.urlopen(base_url + '/api/version', timeout=1.0) as reply:
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(exc)
+        time.sleep(0.05)
+    raise SimulatorError(f'simulator at {base_url} did not answer within {timeout_s:.0f} s '
+                         f'({last})')
+
+
+class LocalSimulator:
+    """A simulator running as a child process (own session; stop() ends its whole group)."""
+
+    def __init__(self, *, process: subprocess.Popen, host: str, port: int, log_path: str) -> None:
+        self.process = process
+        self.port = port
+        self.base_url = f'http://{host}:{port}'
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        """Process id of the server."""
+        return self.process.pid
+
+    def alive(self) -> bool:
+        """True while the server process runs."""
+        return self.process.poll() is None
+
+    def log(self) -> str:
+        """The server's request log so far."""
+        try:
+            with open(self.log_path, encoding='utf-8', errors='replace') as handle:
+                return handle.read()
+        except OSError:
+            return ''
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """SIGTERM the server's process group (runners included), SIGKILL if it lingers."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=timeout_s)
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # runners left behind, if any
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.process.stdout:
+            self.process.stdout.close()
+
+    def __enter__(self) -> 'LocalSimulator':
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _sim_command(python: str, *, scenario: str, host: str, port: int,
+                 extra_faults: Optional[Dict[str, Any]], limit_mode: str) -> List[str]:
+    argv = [python, '-m', 'shadowhound_llm_bench.sim', '--scenario', scenario,
+            '--host', host, '--port', str(port), '--limit-mode', limit_mode]
+    if extra_faults:
+        argv += ['--faults', json.dumps(extra_faults)]
+    return argv
+
+
+def _read_ready_line(stream: Any, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    buffer = b''
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        chunk = os.read(stream.fileno(), 4096)
+        if not chunk:
+            break
+        buffer += chunk
+        if b'\n' in buffer:
+            return buffer.split(b'\n', 1)[0].decode()
+    raise SimulatorError(f'no ready line from the simulator within {timeout_s:.0f} s '
+                         f'(got {buffer[:200]!r})')
+
+
+def start_local_simulator(*, scenario: str, port: int = 0,
+                          extra_faults: Optional[Dict[str, Any]] = None,
+                          host: str = '127.0.0.1', limit_mode: str = 'emulated',
+                          ready_timeout_s: float = 20.0) -> LocalSimulator:
+    """Start `python -m shadowhound_llm_bench.sim` and wait until it answers /api/version.
+
+    Port 0 lets the server pick a free port; the chosen one is in .port and .base_url.
+    The container limit is emulated (a runner past the scenario's limit is SIGKILLed).
+    """
+    scenario_path(scenario)  # fail here, clearly, for an unknown scenario
+    log_fd, log_path = tempfile.mkstemp(prefix='ollama_sim_', suffix='.log')
+    env = dict(os.environ)
+    env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    process = subprocess.Popen(  # noqa: S603 - fixed argv
+        _sim_command(sys.executable, scenario=scenario, host=host, port=port,
+                     extra_faults=extra_faults, limit_mode=limit_mode),
+        stdout=subprocess.PIPE, stderr=log_fd, stdin=subprocess.DEVNULL, cwd=REPO_ROOT,
+        env=env, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    os.close(log_fd)
+    sim = LocalSimulator(process=process, host=host, port=port, log_path=log_path)
+    try:
+        line = _read_ready_line(process.stdout, ready_timeout_s)
+        if not line.startswith(READY_PREFIX):
+            raise SimulatorError(f'unexpected first line from the simulator: {line!r}')
+        url = line[len(READY_PREFIX):].split()[0]
+        sim.port = int(url.rsplit(':', 1)[1])
+        sim.base_url = f'http://{host}:{sim.port}'
+        wait_until_answering(sim.base_url, timeout_s=ready_timeout_s, alive=sim.alive)
+    except SimulatorError as exc:
+        sim.stop()
+        raise SimulatorError(f'{exc}; log: {sim.log()[-2000:]}') from exc
+    return sim
+
+
+# ---- Docker -----------------------------------------------------------------------------------
+def build_sim_image(docker_client: Any, *, image: str = IMAGE, rebuild: bool = False) -> str:
+    """Create the (empty) image locally, no registry: everything comes from read-only binds."""
+    import docker.errors  # only the container path needs the SDK
+
+    if not rebuild:
+        try:
+            docker_client.images.get(image)
+            return image
+        except docker.errors.ImageNotFound:
+            pass
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode='w'):
+        pass
+    repository, _, tag = image.partition(':')
+    docker_client.api.import_image_from_data(
+        data.getvalue(), repository=repository, tag=tag or 'latest',
+        changes=['CMD ["/bin/true"]', f'LABEL {LABEL}=1'])
+    return image
+
+
+def _bind_mounts(scenario: str) -> Dict[str, Dict[str, str]]:
+    paths = list(HOST_MOUNTS) + [sys.base_prefix, sys.prefix, REPO_ROOT,
+                                 os.path.dirname(scenario_path(scenario))]
+    volumes: Dict[str, Dict[str, str]] = {}
+    for path in paths:
+        if os.path.exists(path) and path not in volumes:
+            volumes[path] = {'bind': path, 'mode': 'ro'}
+    return volumes
+
+
+class ContainerSimulator:
+    """A simulator running in a Docker container (host network, init process, memory limit)."""
+
+    def __init__(self, *, container: Any, port: int, ready_timeout_s: float) -> None:
+        self.container = container
+        self.port = port
+        self.base_url = f'http://127.0.0.1:{port}'
+        self._ready_timeout_s = ready_timeout_s
+
+    @property
+    def name(self) -> str:
+        """Container name."""
+        return str(self.container.name)
+
+    def _alive(self) -> bool:
+        self.container.reload()
+        return self.container.status in ('running', 'created', 'restarting')
+
+    def wait_ready(self, timeout_s: Optional[float] = None) -> None:
+        """Block until the API answers (after start or restart)."""
+        try:
+            wait_until_answering(self.base_url, timeout_s=timeout_s or self._ready_timeout_s,
+                                 alive=self._alive)
+        except SimulatorError as exc:
+            logs = self.container.logs(tail=40).decode(errors='replace')
+            raise SimulatorError(f'{exc}; container logs: {logs}') from exc
+
+    def restart(self, timeout_s: int = 5) -> float:
+        """Restart the container and wait until it answers; returns the seconds it took."""
+        started = time.monotonic()
+        self.container.restart(timeout=timeout_s)
+        self.wait_ready()
+        return time.monotonic() - started
+
+    def memory_usage_bytes(self) -> int:
+        """The container's cgroup memory usage now (host cgroup files; Docker stats otherwise)."""
+        cid = self.container.id
+        for path in (f'/sys/fs/cgroup/memory/docker/{cid}/memory.usage_in_bytes',
+                     f'/sys/fs/cgroup/system.slice/docker-{cid}.scope/memory.current',
+                     f'/sys/fs/cgroup/docker/{cid}/memory.current'):
+            try:
+                with open(path, encoding='ascii') as handle:
+                    return int(handle.read().strip())
+            except (OSError, ValueError):
+                continue
+        stats = self.container.stats(stream=False)
+        return int(stats['memory_stats'].get('usage', 0))
+
+    def stop(self, timeout_s: int = 5) -> None:
+        """Stop the container (it stays, for logs and restart)."""
+        self.container.stop(timeout=timeout_s)
+
+    def remove(self) -> None:
+        """Remove the container, stopping it first."""
+        self.container.remove(force=True)
+
+    def __enter__(self) -> 'ContainerSimulator':
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def start_container_simulator(*, docker_client: Any, name: str = 'ollama', scenario: str,
+                              port: int, mem_limit_bytes: Optional[int] = None,
+                              extra_faults: Optional[Dict[str, Any]] = None,
+                              image: str = IMAGE, replace: bool = True,
+                              ready_timeout_s: float = 30.0) -> ContainerSimulator:
+    """Run the simulator in container `name` on the host network and wait until it answers.
+
+    mem_limit_bytes defaults to the scenario's container limit (scaled). Port 0 picks a free
+    port. replace=True removes an earlier simulator container of that name (never a foreign one).
+    """
+    import docker.errors  # only the container path needs the SDK
+
+    sim_scenario = load_scenario(scenario)
+    limit = mem_limit_bytes if mem_limit_bytes is not None \
+        else sim_scenario.container_limit_physical_bytes
+    port = port or free_port()
+    build_sim_image(docker_client, image=image)
+    try:
+        old = docker_client.containers.get(name)
+        if not replace or old.labels.get(LABEL) != '1':
+            raise SimulatorError(f'a container named {name!r} already exists')
+        old.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    python = os.path.join(sys.prefix, 'bin', 'python')
+    kwargs: Dict[str, Any] = {}
+    if limit:
+        kwargs.update(mem_limit=int(limit), memswap_limit=int(limit))
+    container = docker_client.containers.run(
+        image, _sim_command(python, scenario=scenario, host='127.0.0.1', port=port,
+                            extra_faults=extra_faults, limit_mode='cgroup'),
+        name=name, detach=True, init=True, network_mode='host',
+        volumes=_bind_mounts(scenario), working_dir=REPO_ROOT,
+        environment={'PYTHONPATH': REPO_ROOT, 'PYTHONDONTWRITEBYTECODE': '1', 'HOME': '/tmp'},
+        tmpfs={'/tmp': 'size=16m'}, labels={LABEL: '1'},
+        stop_signal='SIGTERM', **kwargs)
+    sim = ContainerSimulator(container=container, port=port, ready_timeout_s=ready_timeout_s)
+    try:
+        sim.wait_ready()
+    except SimulatorError:
+        container.remove(force=True)
+        raise
+    return sim
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """`python -m shadowhound_llm_bench.sim.launcher build|run ...` (the docker/ scripts)."""
+    import argparse
+
+    import docker
+
+    parser = argparse.ArgumentParser(prog='sim-container')
+    sub = parser.add_subparsers(dest='command', required=True)
+    build = sub.add_parser('build', help='create the simulator image locally')
+    build.add_argument('--image', default=IMAGE)
+    build.add_argument('--rebuild', action='store_true')
+    run = sub.add_parser('run', help='start the simulator container')
+    run.add_argument('--name', default='ollama')
+    run.add_argument('--scenario', default='thor')
+    run.add_argument('--port', type=int, default=11434)
+    run.add_argument('--mem-limit-bytes', type=int, default=None)
+    run.add_argument('--faults', default='')
+    run.add_argument('--image', default=IMAGE)
+    args = parser.parse_args(argv)
+    client = docker.from_env()
+    try:
+        if args.command == 'build':
+            started = time.monotonic()
+            build_sim_image(client, image=args.image, rebuild=args.rebuild)
+            print(f'image {args.image} ready in {time.monotonic() - started:.2f} s')
+            return 0
+        sim = start_container_simulator(
+            docker_client=client, name=args.name, scenario=args.scenario, port=args.port,
+            mem_limit_bytes=args.mem_limit_bytes,
+            extra_faults=json.loads(args.faults) if args.faults else None, image=args.image)
+        print(f'container {sim.name} answers at {sim.base_url}')
+        return 0
+    except (SimulatorError, ValueError) as exc:
+        print(f'sim-container: {exc}', file=sys.stderr)
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
