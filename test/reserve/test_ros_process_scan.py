@@ -193,3 +193,17 @@ def test_the_scanning_process_never_counts_itself():
         capture_output=True, text=True, timeout=60, check=True,
         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     assert out.stdout.split() == ['True', 'False']
+
+
+def test_rss_is_reported_where_the_kernel_has_no_smaps_rollup(stack, tmp_path):
+    # Kernels before 4.14 have no smaps_rollup; this one does, so a /proc view without the file
+    # stands in for such a kernel. Process discovery still reads the real table.
+    for proc in stack.values():
+        (tmp_path / str(proc.pid)).mkdir()
+    found = by_pid(RosProcessScanner(proc_root=str(tmp_path)).scan())
+    pss = by_pid(RosProcessScanner().scan())
+    controller = found[stack['controller_server'].pid]
+    assert not controller.proportional
+    # RSS counts shared libraries in full, so it is never below PSS.
+    assert controller.memory_bytes >= pss[stack['controller_server'].pid].memory_bytes
+    assert controller.memory_bytes >= ALLOC_MB['controller_server'] * MIB
