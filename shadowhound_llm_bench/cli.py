@@ -106,7 +106,12 @@ def _build_guard(args: argparse.Namespace, client: OllamaClient) -> Tuple[
     builder: Any = getattr(memory_guard, "build_guard_for_cli", None)
     if builder is None:
         return None, "memory management has no CLI builder yet; running unguarded"
-    return builder(client=client, container=args.container, preset=args.preset or "default"), ""
+    guard = builder(client=client, container=args.container, preset=args.preset or "default",
+                    num_ctx=args.num_ctx)
+    if not args.container:
+        return guard, ("no --container given: memory is estimated from Ollama's /api/ps and "
+                       "the container cannot be restarted")
+    return guard, ""
 
 
 def _options(args: argparse.Namespace) -> RunOptions:
@@ -130,6 +135,23 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     except (OptionsError, SuiteError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    with client:
+        try:
+            guard, note = _build_guard(args, client)
+        except Exception as exc:  # e.g. the named container or the Docker engine is missing
+            print(f"error: memory management cannot start: {exc} "
+                  "(use --unguarded to run without it)", file=sys.stderr)
+            return EXIT_FAILED
+        try:
+            return _run_with(args, out, client, guard, note, options, suite)
+        finally:
+            close = getattr(guard, "close", None)
+            if close is not None:
+                close()
+
+
+def _run_with(args: argparse.Namespace, out: TextIO, client: OllamaClient,
+              guard: Optional[MemoryGuard], note: str, options: RunOptions, suite: Any) -> int:
     cancel = threading.Event()
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -143,36 +165,34 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         if not args.quiet:
             print(format_event(event), file=out, flush=True)
 
-    with client:
-        guard, note = _build_guard(args, client)
-        if note:
-            print(f"note: {note}", file=out, flush=True)
+    if note:
+        print(f"note: {note}", file=out, flush=True)
+    try:
+        runner = BenchmarkRunner(
+            client=client, guard=guard, options=options, suite=suite,
+            results_root=Path(args.results_dir), run_id=args.resume, run_name=args.name,
+            resume=bool(args.resume), on_progress=show, cancel=cancel, note=note,
+            preset=args.preset)
+    except RunDirError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.dry_run:
         try:
-            runner = BenchmarkRunner(
-                client=client, guard=guard, options=options, suite=suite,
-                results_root=Path(args.results_dir), run_id=args.resume, run_name=args.name,
-                resume=bool(args.resume), on_progress=show, cancel=cancel, note=note,
-                preset=args.preset)
-        except RunDirError as exc:
+            print(format_plan(runner.plan(args.models)), file=out)
+        except OllamaError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        if args.dry_run:
-            try:
-                print(format_plan(runner.plan(args.models)), file=out)
-            except OllamaError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return EXIT_FAILED
-            return EXIT_OK
-        previous = signal.signal(signal.SIGINT, on_sigint) \
-            if threading.current_thread() is threading.main_thread() else None
-        try:
-            outcome = runner.run(args.models)
-        except (RunDirError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            return EXIT_FAILED
+        return EXIT_OK
+    previous = signal.signal(signal.SIGINT, on_sigint) \
+        if threading.current_thread() is threading.main_thread() else None
+    try:
+        outcome = runner.run(args.models)
+    except (RunDirError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     _print_outcome(outcome, out)
     if outcome.status == "canceled":
         return EXIT_CANCELED

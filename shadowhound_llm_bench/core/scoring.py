@@ -67,10 +67,12 @@ def extract_json(text: str) -> Tuple[Optional[Any], str]:
             continue
         if isinstance(value, (dict, list)):
             return value, "fenced"
+    # Bare JSON: only the outermost value counts, so a fragment inside broken JSON is not "found".
     decoder = json.JSONDecoder()
-    for index, char in enumerate(text):
-        if char not in "{[":
-            continue
+    brace, bracket = text.find("{"), text.find("[")
+    starts = [i for i in (bracket,) if i >= 0 and (brace < 0 or i < brace)]
+    starts += [brace] if brace >= 0 else []
+    for index in starts:
         try:
             value, _ = decoder.raw_decode(text, index)
         except ValueError:

@@ -91,12 +91,22 @@ class BenchmarkRunner:
         self._readings_written = 0
         self._decisions_written = 0
         self._tags: List[Dict[str, Any]] = []
+        self._current_index = 0
+        self._current_within = 0.0
+        if guard is not None and getattr(guard, "on_phase", "absent") is None:
+            # Restarts and waits for memory happen inside the guard: show them as progress too.
+            setattr(guard, "on_phase", self._guard_phase)
+
+    def _guard_phase(self, phase: Phase, model: str, status: str) -> None:
+        self._emit(phase, model, self._current_index, self._current_within, status)
 
     # ------------------------------------------------------------------ progress and log
     def _emit(self, phase: Phase, model: str, index: int, within: float, status: str) -> None:
         if self.on_progress is None:
             return
         count = max(1, self._model_count)
+        if model and phase not in (Phase.REPORTING, Phase.DONE):
+            self._current_index, self._current_within = index, within
         if phase == Phase.DONE:
             progress = 1.0
         elif phase in (Phase.PLANNING,):

@@ -98,8 +98,10 @@ def test_strip_think_variants():
 def test_extract_json_prefers_fenced_and_skips_broken_candidates():
     value, where = extract_json('{broken\n```json\n{"a": 1}\n```')
     assert (value, where) == ({"a": 1}, "fenced")
-    value, where = extract_json('text {not json} then [1, 2]')
-    assert (value, where) == ([1, 2], "bare")
+    value, where = extract_json('The plan: {"a": [1, 2]} as asked.')
+    assert (value, where) == ({"a": [1, 2]}, "bare")
+    # a fragment inside broken JSON is not taken for the answer
+    assert extract_json('{"goal": "kitchen", "steps": [{"action": "wait"}],,') == (None, "")
     assert extract_json("no json here") == (None, "")
 
 
