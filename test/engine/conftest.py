@@ -68,7 +68,7 @@ def sim():
 
 @pytest.fixture
 def clean_sim(sim):
-    """The shared simulator with no faults and no model loaded."""
+    """Return the shared simulator with no faults and no model loaded."""
     sim.set_faults({"reset": True})
     sim.unload_all()
     return sim

@@ -1,5 +1,8 @@
-"""A real HTTP server speaking Ollama's NDJSON, scripted per model name for faults the simulator
-does not produce: an error line inside a stream, an empty answer, a stall, a stream without done.
+"""
+A real HTTP server speaking Ollama's NDJSON, scripted per model name.
+
+It produces the faults the simulator does not: an error line inside a stream, an empty answer,
+a stall, a stream without done.
 """
 
 import json
