@@ -80,7 +80,7 @@ def _num(value: float, digits: int = 1) -> str:
 
 
 def result_lines(result: Any) -> List[str]:
-    """The result as a small table plus the report paths."""
+    """Format the result as a small table plus the report paths."""
     lines = [f"run {result.run_id or '-'}: {result.status}"]
     if result.models:
         lines.append(f"{'model':<22} {'status':<9} {'tok/s':>7} {'ttft ms':>8} {'quality':>7} "

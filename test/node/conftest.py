@@ -1,0 +1,48 @@
+"""Fixtures of the node tests: a real llm_bench node process over the simulator, rclpy clients."""
+
+import os
+
+import pytest
+
+# Node tests use ROS domain ids 60-69; this one for every node started here.
+DOMAIN_ID = 61
+os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+
+BUILD_HINT = ('shadowhound_llm_bench_interfaces is not built: run `make bootstrap` and '
+              '`source scripts/env.sh` (colcon build --base-paths . interfaces)')
+
+
+def interfaces_available() -> bool:
+    try:
+        import rclpy  # noqa: F401
+        from shadowhound_llm_bench_interfaces.action import RunBenchmark  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_ros = pytest.mark.skipif(not interfaces_available(), reason=BUILD_HINT)
+
+
+@pytest.fixture(scope='session')
+def ros_client():
+    """One rclpy context and client node for the whole session, spun on a thread."""
+    if not interfaces_available():
+        pytest.skip(BUILD_HINT)
+    from node_helpers import RosTestClient
+    client = RosTestClient()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope='module')
+def bench_node(tmp_path_factory):
+    """A llm_bench node that starts the simulator (small scenario) as its process backend."""
+    if not interfaces_available():
+        pytest.skip(BUILD_HINT)
+    from node_helpers import NodeProcess
+    results = tmp_path_factory.mktemp('results')
+    node = NodeProcess.start(results_dir=results, log_dir=tmp_path_factory.mktemp('logs'))
+    yield node
+    node.stop()
