@@ -6,7 +6,7 @@ import sys
 import time
 
 import pytest
-from reserve_helpers import MIB, by_pid
+from reserve_helpers import MIB, NODE_SCRIPT, RosMemoryLauncher, RosMemoryProcess, by_pid
 
 from shadowhound_llm_bench.adapters.ros_processes import (
     RosProcessScanner, make_ros_process_scanner)
@@ -207,3 +207,21 @@ def test_rss_is_reported_where_the_kernel_has_no_smaps_rollup(stack, tmp_path):
     # RSS counts shared libraries in full, so it is never below PSS.
     assert controller.memory_bytes >= pss[stack['controller_server'].pid].memory_bytes
     assert controller.memory_bytes >= ALLOC_MB['controller_server'] * MIB
+
+
+def test_a_wrapper_that_execs_into_a_node_is_found_once_it_has(tmp_path):
+    launcher = RosMemoryLauncher(tmp_path, ROS_DOMAIN_ID)
+    command = (f'sleep 1; exec {sys.executable} {NODE_SCRIPT} --ros-args '
+               f'-r __node:=exec_wrapped -r __ns:={NAMESPACE}')
+    popen = subprocess.Popen(
+        ['sh', '-c', command], env=launcher.env, stdout=subprocess.PIPE, text=True,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    wrapped = RosMemoryProcess(popen, 'exec wrapper', tmp_path / 'none.log')
+    try:
+        scanner = RosProcessScanner()
+        assert popen.pid not in by_pid(scanner.scan())  # still the shell
+        wrapped.wait_for('ready', 60.0)
+        found = by_pid(scanner.scan())
+        assert found[popen.pid].group_name == f'{NAMESPACE}/exec_wrapped'
+    finally:
+        wrapped.stop()
