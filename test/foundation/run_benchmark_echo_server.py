@@ -1,4 +1,5 @@
-"""A tiny RunBenchmark action server for the foundation tests: echoes goals as feedback/result.
+"""
+A tiny RunBenchmark action server for the foundation tests: echoes goals as feedback/result.
 
 Run as a separate process; prints READY once the action server exists.
 """
