@@ -37,6 +37,10 @@ class SimProcess:
     def set_faults(self, faults: dict) -> None:
         httpx.post(f"{self.url}/sim/faults", json=faults, timeout=5).raise_for_status()
 
+    def request_count(self) -> int:
+        state = httpx.get(f"{self.url}/sim/state", timeout=5).json()
+        return int(state["faults"]["request_count"])
+
     def unload_all(self) -> None:
         for model in httpx.get(f"{self.url}/api/ps", timeout=5).json().get("models", []):
             httpx.post(f"{self.url}/api/generate", timeout=5,
@@ -81,3 +85,39 @@ def scripted():
         yield server
     finally:
         server.stop()
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def guarded_sim(tmp_path):
+    """Start a simulator as a ProcessContainer with the memory guard of the default preset."""
+    from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
+    from shadowhound_llm_bench.adapters.process_container import ProcessContainer
+    from shadowhound_llm_bench.core.policy_settings import preset_settings
+    from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    backend = ProcessContainer(
+        name="engine-sim", ollama_base_url=url, cwd=REPO,
+        argv=[sys.executable, "-m", "shadowhound_llm_bench.sim", "--scenario", "small",
+              "--port", str(port), "--quiet"])
+    backend.start(deadline_s=30)
+    backend.set_memory_limit(256 * 1024 * 1024)  # the small scenario's container, scaled
+    client = OllamaClient(base_url=url)
+    settings = preset_settings("default", memory_scale=1 / 8, num_ctx=4096,
+                               sample_period_s=0.2, safety_buffer_bytes=16 * 1024 * 1024)
+    guard = build_memory_guard(settings=settings, client=client, backend=backend,
+                               footprint_cache_path=str(tmp_path / "footprints.json"))
+    try:
+        yield client, guard
+    finally:
+        guard.close()
+        client.close()
+        backend.close()
