@@ -1,0 +1,97 @@
+"""Runners really hold the predicted memory, and give it back on unload (local process)."""
+
+import time
+
+import httpx
+import ollama
+import psutil
+
+from shadowhound_llm_bench.sim.catalog import builtin_catalog
+from shadowhound_llm_bench.sim.scenario import load_scenario
+
+MODEL = 'llama3.2:1b'
+
+
+def _state(sim):
+    return httpx.get(sim.base_url + '/sim/state', timeout=5).json()
+
+
+def _runner(sim, model):
+    return next(m for m in _state(sim)['scheduler']['models'] if m['name'] == model)
+
+
+def _wait(predicate, timeout_s=10.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_runner_holds_the_scaled_footprint(start_sim):
+    sim = start_sim(scenario='small')
+    client = ollama.Client(host=sim.base_url, timeout=30)
+    client.generate(model=MODEL, prompt='hi', options={'num_ctx': 4096})
+    runner = _runner(sim, MODEL)
+    spec = builtin_catalog()[MODEL]
+    predicted = int(spec.footprint_bytes(4096) * load_scenario('small').memory_scale)
+    rss = psutil.Process(runner['pid']).memory_info().rss
+    assert runner['resident_bytes'] == predicted
+    assert abs(runner['anon_bytes'] - predicted) <= 0.02 * predicted
+    assert predicted <= rss <= predicted + 16 * 1024 * 1024  # interpreter text is shared
+
+
+def test_keep_alive_zero_unloads_and_the_runner_memory_goes(start_sim, make_scenario):
+    slow_unload = make_scenario(server={'unload_delay_s': 10.0})  # 1 s of wall time
+    sim = start_sim(scenario=slow_unload)
+    client = ollama.Client(host=sim.base_url, timeout=30)
+    client.generate(model=MODEL, prompt='hi')
+    runner = psutil.Process(_runner(sim, MODEL)['pid'])
+    assert runner.memory_info().rss > 150 * 1024 * 1024
+    started = time.monotonic()
+    reply = client.generate(model=MODEL, prompt='', keep_alive=0)
+    assert reply.done_reason == 'unload'
+    assert time.monotonic() - started < 0.5  # the reply does not wait for the unload
+    assert MODEL in {m.model for m in client.ps().models}  # listed until it is gone
+    assert _wait(lambda: not client.ps().models)
+    assert not runner.is_running() or runner.status() == psutil.STATUS_ZOMBIE
+    assert _state(sim)['faults']['unload_cycles'] == 1
+
+
+def test_leak_fault_keeps_the_memory_in_the_server(start_sim):
+    sim = start_sim(scenario='small', extra_faults={'leak': {MODEL: 1.0}})
+    client = ollama.Client(host=sim.base_url, timeout=30)
+    server = psutil.Process(sim.pid)
+    before = server.memory_info().rss
+    client.generate(model=MODEL, prompt='hi')
+    client.generate(model=MODEL, prompt='', keep_alive=0)
+    assert _wait(lambda: not client.ps().models)
+    state = _state(sim)['scheduler']
+    assert state['leaked_bytes'] >= 180 * 1000 * 1000
+    assert server.memory_info().rss - before >= 0.95 * state['leaked_bytes']
+
+
+def test_keep_alive_expiry_unloads_by_itself(start_sim):
+    sim = start_sim(scenario='small')
+    client = ollama.Client(host=sim.base_url, timeout=30)
+    client.generate(model='qwen2.5:0.5b', prompt='hi', keep_alive='300ms')
+    assert _wait(lambda: not client.ps().models, timeout_s=5)
+
+
+def test_max_loaded_models_evicts_the_least_recently_used(start_sim, make_scenario):
+    one = make_scenario(server={'max_loaded_models': 1})
+    sim = start_sim(scenario=one)
+    client = ollama.Client(host=sim.base_url, timeout=30)
+    client.generate(model='qwen2.5:0.5b', prompt='hi')
+    client.generate(model='llama3.2:1b', prompt='hi')
+    assert [m.model for m in client.ps().models] == ['llama3.2:1b']
+
+
+def test_server_stop_ends_every_runner(start_sim):
+    sim = start_sim(scenario='small')
+    client = ollama.Client(host=sim.base_url, timeout=30)
+    client.generate(model='qwen2.5:0.5b', prompt='hi')
+    runner = psutil.Process(_runner(sim, 'qwen2.5:0.5b')['pid'])
+    sim.stop()
+    assert _wait(lambda: not runner.is_running() or runner.status() == psutil.STATUS_ZOMBIE)
