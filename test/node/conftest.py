@@ -38,7 +38,7 @@ def ros_client():
 
 @pytest.fixture(scope='module')
 def bench_node(tmp_path_factory):
-    """A llm_bench node that starts the simulator (small scenario) as its process backend."""
+    """Start a llm_bench node whose process backend runs the simulator (small scenario)."""
     if not interfaces_available():
         pytest.skip(BUILD_HINT)
     from node_helpers import NodeProcess

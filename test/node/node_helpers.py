@@ -178,7 +178,7 @@ class RosTestClient:
         return wait_future(future, 20.0)
 
     def result(self, handle: Any, timeout_s: float = 120.0) -> Any:
-        """The result response (.status is the action GoalStatus, .result the message)."""
+        """Wait for the result response (.status: GoalStatus, .result: the message)."""
         return wait_future(handle.get_result_async(), timeout_s)
 
     def subscribe_memory(self, sink: List[Any], topic: str = '/llm_bench/container_memory'):

@@ -1,4 +1,4 @@
-"""The RunBenchmark action across processes: accept, reject, feedback, result, cancel, one at a time."""
+"""RunBenchmark across processes: accept, reject, feedback, result, cancel, one at a time."""
 
 from pathlib import Path
 

@@ -1,0 +1,75 @@
+"""The launch files build their descriptions where launch_ros can be imported."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+LAUNCH_DIR = Path(__file__).resolve().parents[2] / 'launch'
+
+try:
+    import launch  # noqa: F401
+    import launch_ros  # noqa: F401
+    LAUNCH_ROS_ERROR = ''
+except ImportError as exc:  # launch / launch_ros have no PyPI wheels (see ENVIRONMENT.md)
+    LAUNCH_ROS_ERROR = f'launch_ros cannot be imported here ({exc}); install ROS 2 launch_ros'
+
+pytestmark = pytest.mark.skipif(bool(LAUNCH_ROS_ERROR), reason=LAUNCH_ROS_ERROR or 'ok')
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name.replace('.', '_'), LAUNCH_DIR / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def package_share(monkeypatch):
+    """Make get_package_share_directory find this package even when it is not installed."""
+    import ament_index_python.packages as packages
+    real = packages.get_package_share_directory
+
+    def share(name, *args, **kwargs):
+        if name == 'shadowhound_llm_bench':
+            return str(LAUNCH_DIR.parent)
+        return real(name, *args, **kwargs)
+    monkeypatch.setattr(packages, 'get_package_share_directory', share)
+
+
+def _declared(description):
+    from launch.actions import DeclareLaunchArgument
+    return {a.name: a for a in description.entities if isinstance(a, DeclareLaunchArgument)}
+
+
+def test_llm_bench_launch_declares_its_arguments_and_starts_the_node(package_share):
+    from launch import LaunchContext
+    from launch.actions import OpaqueFunction
+    from launch_ros.actions import Node
+    description = load('llm_bench.launch.py').generate_launch_description()
+    arguments = _declared(description)
+    assert set(arguments) == {'params_file', 'namespace', 'ollama_host', 'container_name'}
+    assert arguments['params_file'].default_value[0].text.endswith('config/llm_bench.yaml')
+
+    context = LaunchContext()
+    for name, value in (('params_file', str(LAUNCH_DIR.parent / 'config/llm_bench.yaml')),
+                        ('namespace', 'robot1'), ('ollama_host', 'http://10.0.0.2:11434'),
+                        ('container_name', '')):
+        context.launch_configurations[name] = value
+    opaque = [e for e in description.entities if isinstance(e, OpaqueFunction)][0]
+    (node,) = opaque.execute(context)
+    assert isinstance(node, Node)
+    assert node.node_executable == 'llm_bench_node' and node.node_package == \
+        'shadowhound_llm_bench'
+    assert node.node_name == 'llm_bench' or node._Node__node_name == 'llm_bench'
+
+
+def test_nav2_example_includes_llm_bench_with_or_without_nav2(package_share):
+    from launch.actions import IncludeLaunchDescription, LogInfo
+    description = load('nav2_with_llm_bench.launch.py').generate_launch_description()
+    assert {'namespace', 'map', 'llm_bench_params_file', 'ollama_host'} <= set(
+        _declared(description))
+    includes = [e for e in description.entities if isinstance(e, IncludeLaunchDescription)]
+    logs = [e for e in description.entities if isinstance(e, LogInfo)]
+    assert includes  # llm_bench itself, plus nav2_bringup when it is installed
+    assert len(includes) == 2 or logs

@@ -1,0 +1,35 @@
+"""SIGINT while a run is going: the run is canceled cleanly, its report written, no traceback."""
+
+from pathlib import Path
+
+from action_msgs.msg import GoalStatus
+
+from conftest import needs_ros
+from node_helpers import NodeProcess, wait_until
+
+pytestmark = needs_ros
+
+
+def test_sigint_during_a_run_cancels_it_and_writes_the_report(ros_client, tmp_path):
+    node = NodeProcess.start(results_dir=tmp_path / 'results', log_dir=tmp_path)
+    try:
+        feedback = []
+        handle = ros_client.send(feedback=feedback, models=['qwen2.5:0.5b', 'llama3.2:1b'],
+                                 repetitions=3)
+        assert handle.accepted
+        wait_until(lambda: any(f.phase == 'testing' for f in feedback), 30.0,
+                   'testing feedback')
+        node.interrupt()
+        response = ros_client.result(handle, timeout_s=60.0)
+        assert node.wait(30.0) == 0
+    finally:
+        node.stop()
+    result = response.result
+    # Canceled by the node itself, not by the client: the goal ends aborted, the run canceled.
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert result.status == 'canceled'
+    assert Path(result.jsonl_log).is_file() and Path(result.report_markdown).is_file()
+    assert Path(result.report_json).is_file()
+    log = node.log()
+    assert 'canceling the running benchmark: interrupted (SIGINT)' in log
+    assert 'Traceback' not in log
