@@ -61,7 +61,9 @@ def test_llm_bench_launch_declares_its_arguments_and_starts_the_node(package_sha
     assert isinstance(node, Node)
     assert node.node_executable == 'llm_bench_node' and node.node_package == \
         'shadowhound_llm_bench'
-    assert node.node_name == 'llm_bench' or node._Node__node_name == 'llm_bench'
+    node._perform_substitutions(context)  # what `ros2 launch` does before starting it
+    assert node.node_name == '/robot1/llm_bench'
+    assert node.expanded_node_namespace == '/robot1'
 
 
 def test_nav2_example_includes_llm_bench_with_or_without_nav2(package_share):
