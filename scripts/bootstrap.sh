@@ -168,9 +168,16 @@ else
             export AMENT_PREFIX_PATH="$VENV"
             export CMAKE_PREFIX_PATH="$VENV"
         fi
+        # Package output goes to log/latest_build/<package>/; the console shows start and end.
         colcon build --base-paths . interfaces --symlink-install \
+            --event-handlers console_direct- \
             --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VPY"
-    ) || die "colcon build failed; logs under log/latest_build/"
+    ) || {
+        for f in "$ROOT"/log/latest_build/*/stdout_stderr.log; do
+            [ -s "$f" ] && { printf '%s (last lines):\n' "$f" >&2; tail -n 25 "$f" >&2; }
+        done
+        die "colcon build failed; logs under log/latest_build/"
+    }
     printf '%s' "$BUILD_HASH" >"$BUILD_STAMP"
 fi
 say "ready. Enter the environment with: source scripts/env.sh"
