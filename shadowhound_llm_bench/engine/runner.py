@@ -93,6 +93,7 @@ class BenchmarkRunner:
         self._tags: List[Dict[str, Any]] = []
         self._current_index = 0
         self._current_within = 0.0
+        self._last_progress = 0.0
         if guard is not None and getattr(guard, "on_phase", "absent") is None:
             # Restarts and waits for memory happen inside the guard: show them as progress too.
             setattr(guard, "on_phase", self._guard_phase)
@@ -115,11 +116,14 @@ class BenchmarkRunner:
             progress = 0.99
         else:
             progress = (min(index, count - 1) + max(0.0, min(1.0, within))) / count
+        # Progress never goes back (a canary or the report step after the last model).
+        progress = max(self._last_progress, max(0.0, min(1.0, progress)))
+        self._last_progress = progress
         memory = self.guard.latest_reading() if self.guard is not None else None
         try:
             self.on_progress(ProgressEvent(
                 phase=phase, model=model, model_index=max(0, index), model_count=count,
-                progress=max(0.0, min(1.0, progress)), status=status, memory=memory))
+                progress=progress, status=status, memory=memory))
         except Exception:  # a broken display must not break a measurement
             pass
 
