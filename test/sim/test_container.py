@@ -1,0 +1,73 @@
+"""The simulator in a real Docker container: the memory limit kills runners, memory is readable."""
+
+import time
+import uuid
+
+import ollama
+import pytest
+
+from shadowhound_llm_bench.sim.launcher import start_container_simulator
+
+EOF_PREFIX = 'do load request: Post "http://127.0.0.1:'
+
+
+@pytest.fixture
+def container_sim(docker_client):
+    """Start small-scenario simulator containers; removed by handle afterwards."""
+    started = []
+
+    def start(**kwargs):
+        sim = start_container_simulator(docker_client=docker_client,
+                                        name='sim-test-' + uuid.uuid4().hex[:8],
+                                        scenario='small', port=0, **kwargs)
+        started.append(sim)
+        return sim
+    yield start
+    for sim in started:
+        sim.remove()
+
+
+def _unload_and_wait(client, model):
+    client.generate(model=model, prompt='', keep_alive=0)
+    deadline = time.monotonic() + 10
+    while client.ps().models and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not client.ps().models
+
+
+def test_loading_past_the_limit_kills_the_runner_and_the_api_keeps_serving(container_sim):
+    sim = container_sim()
+    client = ollama.Client(host=sim.base_url, timeout=30)
+    assert sim.container.attrs['HostConfig']['Memory'] == 224 * 1024 * 1024
+    client.generate(model='llama3.2:1b', prompt='hi')
+    with pytest.raises(ollama.ResponseError) as caught:
+        client.generate(model='qwen2.5:0.5b', prompt='hi')
+    assert caught.value.status_code == 500
+    assert caught.value.error.startswith(EOF_PREFIX) and caught.value.error.endswith('EOF')
+    assert sim.memory_usage_bytes() < 224 * 1024 * 1024
+    assert client.generate(model='llama3.2:1b', prompt='still here?').done
+    sim.container.reload()
+    assert sim.container.status == 'running'
+
+
+def test_container_memory_falls_after_keep_alive_zero(container_sim):
+    sim = container_sim()
+    client = ollama.Client(host=sim.base_url, timeout=30)
+    idle = sim.memory_usage_bytes()
+    client.generate(model='llama3.2:1b', prompt='hi')
+    loaded = sim.memory_usage_bytes()
+    assert loaded - idle > 170 * 1000 * 1000  # ~182 MB resident
+    _unload_and_wait(client, 'llama3.2:1b')
+    assert sim.memory_usage_bytes() - idle < 10 * 1000 * 1000
+
+
+def test_container_memory_stays_up_with_the_leak_fault_until_restart(container_sim):
+    sim = container_sim(extra_faults={'leak': {'llama3.2:1b': 1.0}})
+    client = ollama.Client(host=sim.base_url, timeout=30)
+    idle = sim.memory_usage_bytes()
+    client.generate(model='llama3.2:1b', prompt='hi')
+    _unload_and_wait(client, 'llama3.2:1b')
+    assert sim.memory_usage_bytes() - idle > 170 * 1000 * 1000
+    sim.restart(timeout_s=5)
+    assert sim.memory_usage_bytes() - idle < 10 * 1000 * 1000
+    assert client.generate(model='llama3.2:1b', prompt='after restart').done
