@@ -247,6 +247,12 @@ def cross_errors(values: Mapping[str, Any]) -> List[str]:
             values.get("container.command") or []):
         errors.append("container.backend process needs container.command (the program that "
                       "serves the Ollama API)")
+    rate, period = values.get("publish_rate_hz"), values.get("sample_period_s")
+    if isinstance(rate, (int, float)) and isinstance(period, (int, float)) and rate > 0 \
+            and period > 1.0 / rate + 1e-9:
+        errors.append(f"sample_period_s ({period:g}) must not be longer than one publish period "
+                      f"(1/publish_rate_hz = {1.0 / rate:g} s): no message may carry an older "
+                      "sample")
     warn = values.get("policy.pressure_warn_percent")
     error = values.get("policy.pressure_error_percent")
     if isinstance(warn, (int, float)) and isinstance(error, (int, float)) and warn > error:

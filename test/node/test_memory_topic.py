@@ -50,3 +50,28 @@ def test_memory_topic_keeps_its_rate_and_rises_on_load_and_falls_on_unload(ros_c
     assert last.header.frame_id == 'ollama'
     stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in messages]
     assert stamps == sorted(stamps)
+
+
+def test_diagnostics_report_pressure_ros_consumers_and_the_container(ros_client, bench_node):
+    from diagnostic_msgs.msg import DiagnosticArray
+    arrays = []
+    subscription = ros_client.node.create_subscription(
+        DiagnosticArray, '/diagnostics', arrays.append, 10)
+    try:
+        deadline = time.monotonic() + 10.0
+        while not any(a.status and a.status[0].hardware_id == 'ollama' for a in arrays) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        ros_client.node.destroy_subscription(subscription)
+    ours = [a for a in arrays if a.status and a.status[0].name.startswith('llm_bench:')]
+    assert ours, 'no llm_bench diagnostics within 10 s'
+    by_name = {s.name: s for s in ours[-1].status}
+    pressure = by_name['llm_bench: memory pressure']
+    assert pressure.level == b'\x00'  # idle container: OK
+    values = {kv.key: kv.value for kv in pressure.values}
+    assert float(values['model_budget_gib']) > 0 and 'pressure_percent' in values
+    assert 'GiB budget' in pressure.message
+    assert 'llm_bench: ROS consumers' in by_name
+    container = by_name['llm_bench: Ollama container']
+    assert container.level == b'\x00' and container.message.startswith('ollama running')

@@ -63,6 +63,8 @@ def test_every_parameter_has_a_description_and_numbers_a_range():
      "must not be above policy.pressure_error_percent"),
     ({"policy.keep_alive": "five minutes"}, "keep_alive"),
     ({"no_such_setting": 1}, "unknown parameter 'no_such_setting'"),
+    ({"publish_rate_hz": 10.0}, "sample_period_s (0.5) must not be longer than one publish"),
+    ({"container.backend": "process"}, "container.backend process needs container.command"),
 ])
 def test_invalid_values_are_refused_with_the_reason(changes, fragment):
     with pytest.raises(NodeSettingsError) as info:
