@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
@@ -93,7 +94,7 @@ class PolicyMemoryGuard:
             if model:
                 self._record_for(model).decisions.append(entry)
         level = logging.WARNING if entry.action in ("skip", "abort", "alert") else logging.INFO
-        _LOG.log(level, "memory policy: %s %s: %s", entry.action, model, entry.reason)
+        _LOG.log(level, "memory policy [%s] %s", entry.action, entry.reason)
         return entry
 
     # ------------------------------------------------------------------ Ollama views
@@ -444,3 +445,35 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
         except (ContainerError, ValueError) as exc:
             _LOG.warning("cannot limit the container to the model budget: %s", exc)
     return guard
+
+
+def default_footprint_cache_path() -> str:
+    """~/.cache/shadowhound_llm_bench/footprints.json (XDG_CACHE_HOME respected)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "shadowhound_llm_bench", "footprints.json")
+
+
+def build_guard_for_cli(*, client: OllamaClient, container: str, preset: str,
+                        num_ctx: int = 4096, memory_scale: float = 1.0,
+                        footprint_cache_path: Optional[str] = None,
+                        fixed_ros_reserve_bytes: int = 0) -> PolicyMemoryGuard:
+    """The guard the CLI uses: the named Docker container, or the Ollama API alone.
+
+    Without a container name the memory is estimated from /api/ps and restarts are not possible
+    (the policy's restart decisions are then recorded as impossible). Raises ContainerError when
+    the named container cannot be found or the Docker engine is unreachable.
+    """
+    from ..adapters.api_only_container import ApiOnlyContainer
+    from ..adapters.docker_container import DockerContainer
+    from ..core.policy_settings import preset_settings
+
+    settings = preset_settings(preset, memory_scale=memory_scale, num_ctx=num_ctx)
+    backend: ContainerBackend
+    if container:
+        backend = DockerContainer(name=container, ollama_base_url=client.base_url)
+    else:
+        backend = ApiOnlyContainer(name="ollama-api", client=client, memory_scale=memory_scale)
+    return build_memory_guard(
+        settings=settings, client=client, backend=backend,
+        fixed_ros_reserve_bytes=fixed_ros_reserve_bytes,
+        footprint_cache_path=footprint_cache_path or default_footprint_cache_path())

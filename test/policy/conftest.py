@@ -15,6 +15,7 @@ os.environ.setdefault("ROS_DOMAIN_ID", "41")
 os.environ.setdefault("DOCKER_HOST", "unix:///tmp/dockerd/docker.sock")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 PREFIX = "policy-test"
 
 
@@ -90,3 +91,32 @@ def tiny_process():
     port = free_port()
     return [sys.executable, os.path.join(HERE, "tiny_ollama.py"), str(port)], \
         f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def thor_scenario():
+    from shadowhound_llm_bench.sim.scenario import load_scenario
+    return load_scenario("thor")
+
+
+@pytest.fixture
+def thor_sim_with(docker_client, thor_scenario):
+    """Start thor simulator containers with extra faults on the command line (they survive a
+    container restart, unlike faults switched at run time)."""
+    from sim_container import start_sim_container
+    started = []
+
+    def start(faults=""):
+        sim = start_sim_container(docker_client, scenario="thor", faults=faults,
+                                  mem_limit_bytes=thor_scenario.container_limit_physical_bytes)
+        started.append(sim)
+        return sim
+    yield start
+    for sim in started:
+        sim.remove()
+
+
+@pytest.fixture
+def thor_sim(thor_sim_with):
+    """The simulator's thor scenario in a real container with Thor's (scaled) memory limit."""
+    return thor_sim_with()
