@@ -12,13 +12,13 @@ MODIFIED_AT = dt.datetime(2025, 10, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 
 
 def rfc3339(moment: Optional[dt.datetime] = None) -> str:
-    """A timestamp as Ollama writes it (UTC, fractional seconds, Z)."""
+    """Return a timestamp as Ollama writes it (UTC, fractional seconds, Z)."""
     moment = moment or dt.datetime.now(dt.timezone.utc)
     return moment.astimezone(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
 
 
 def details(spec: ModelSpec) -> Dict[str, Any]:
-    """The `details` block shared by tags, show and ps."""
+    """Return the `details` block shared by tags, show and ps."""
     return {
         'parent_model': '', 'format': 'gguf', 'family': spec.family, 'families': [spec.family],
         'parameter_size': spec.parameter_size, 'quantization_level': spec.quantization_level,

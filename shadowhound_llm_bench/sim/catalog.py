@@ -38,7 +38,7 @@ class ModelSpec:
 
     @property
     def digest(self) -> str:
-        """A stable sha256 digest (hex) for this model."""
+        """Return a stable sha256 hex digest of this model."""
         return hashlib.sha256(f'{self.name}:{self.size_bytes}'.encode()).hexdigest()
 
     def kv_cache_bytes(self, num_ctx: int) -> int:
@@ -52,7 +52,7 @@ class ModelSpec:
         return self.size_bytes + self.kv_cache_bytes(num_ctx)
 
     def model_info(self) -> Dict[str, object]:
-        """The /api/show model_info block (GGUF keys)."""
+        """Return the /api/show model_info block (GGUF keys)."""
         arch = self.architecture
         info: Dict[str, object] = {
             'general.architecture': arch,
@@ -123,7 +123,7 @@ BUILTIN_MODELS: List[ModelSpec] = [
 
 
 def builtin_catalog() -> Dict[str, ModelSpec]:
-    """The built-in catalog by name."""
+    """Return the built-in catalog by name."""
     return {spec.name: spec for spec in BUILTIN_MODELS}
 
 
@@ -131,7 +131,7 @@ def apply_overrides(catalog: Dict[str, ModelSpec], *, pulled: Iterable[str] = ()
                     not_pulled: Iterable[str] = (),
                     overrides: Mapping[str, Mapping[str, object]] | None = None
                     ) -> Dict[str, ModelSpec]:
-    """A catalog with pulled flags and per-model field overrides from a scenario."""
+    """Return a catalog with pulled flags and per-model field overrides from a scenario."""
     result = dict(catalog)
     for name, fields in (overrides or {}).items():
         if name in result:

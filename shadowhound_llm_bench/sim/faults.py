@@ -1,4 +1,5 @@
-"""Switchable faults of the simulator and the counters that drive them.
+"""
+Switchable faults of the simulator and the counters that drive them.
 
 Settings (scenario `faults:` block, `--faults JSON`, or POST /sim/faults at run time):
   crash_on_load: {model or "*": N}   runner exits halfway through loading, N times (-1 = always)
@@ -76,7 +77,7 @@ class Faults:
             self._settings.update(checked)
 
     def snapshot(self) -> Dict[str, Any]:
-        """Settings and counters, for /sim/state."""
+        """Return settings and counters, for /sim/state."""
         with self._lock:
             return {
                 'settings': copy.deepcopy(self._settings),
@@ -94,7 +95,7 @@ class Faults:
             return self.request_count in self._settings.get('http_500_on_request', [])
 
     def take_crash(self, model: str) -> bool:
-        """True when this load of model must crash (and count it)."""
+        """Return True when this load of model must crash (and count it)."""
         with self._lock:
             table = self._settings.get('crash_on_load', {})
             times = _per_model(table, model)
@@ -107,7 +108,7 @@ class Faults:
             return True
 
     def take_cascade(self) -> bool:
-        """True when this load dies because the server is unstable after an OOM kill."""
+        """Return True when this load dies because the server is unstable after an OOM kill."""
         with self._lock:
             if self.cascade_remaining > 0:
                 self.cascade_remaining -= 1

@@ -1,10 +1,9 @@
-"""Start the simulator as a local process or as a Docker container, and wait until it answers.
+"""
+Start the simulator as a local process or as a Docker container, and wait until it answers.
 
-    with start_local_simulator(scenario='small') as sim:
-        ollama.Client(host=sim.base_url).list()
-
-    sim = start_container_simulator(docker_client=docker.from_env(), name='ollama',
-                                    scenario='thor', port=11434)
+Local: `with start_local_simulator(scenario='small') as sim: ollama.Client(host=sim.base_url)`.
+Docker: `start_container_simulator(docker_client=docker.from_env(), name='ollama',
+scenario='thor', port=11434)` returns a ContainerSimulator (remove() when done).
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ class SimulatorError(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
+    """Return a TCP port free on 127.0.0.1 right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(('127.0.0.1', 0))
         return int(sock.getsockname()[1])
@@ -76,11 +75,11 @@ class LocalSimulator:
         return self.process.pid
 
     def alive(self) -> bool:
-        """True while the server process runs."""
+        """Return True while the server process runs."""
         return self.process.poll() is None
 
     def log(self) -> str:
-        """The server's request log so far."""
+        """Return the server's request log so far."""
         try:
             with open(self.log_path, encoding='utf-8', errors='replace') as handle:
                 return handle.read()
@@ -143,7 +142,8 @@ def start_local_simulator(*, scenario: str, port: int = 0,
                           extra_faults: Optional[Dict[str, Any]] = None,
                           host: str = '127.0.0.1', limit_mode: str = 'emulated',
                           ready_timeout_s: float = 20.0) -> LocalSimulator:
-    """Start `python -m shadowhound_llm_bench.sim` and wait until it answers /api/version.
+    """
+    Start `python -m shadowhound_llm_bench.sim` and wait until it answers /api/version.
 
     Port 0 lets the server pick a free port; the chosen one is in .port and .base_url.
     The container limit is emulated (a runner past the scenario's limit is SIGKILLed).
@@ -240,7 +240,7 @@ class ContainerSimulator:
         return time.monotonic() - started
 
     def memory_usage_bytes(self) -> int:
-        """The container's cgroup memory usage now (host cgroup files; Docker stats otherwise)."""
+        """Return the container's cgroup memory usage (host cgroup files, else Docker stats)."""
         cid = self.container.id
         for path in (f'/sys/fs/cgroup/memory/docker/{cid}/memory.usage_in_bytes',
                      f'/sys/fs/cgroup/system.slice/docker-{cid}.scope/memory.current',
@@ -273,7 +273,8 @@ def start_container_simulator(*, docker_client: Any, name: str = 'ollama', scena
                               extra_faults: Optional[Dict[str, Any]] = None,
                               image: str = IMAGE, replace: bool = True,
                               ready_timeout_s: float = 30.0) -> ContainerSimulator:
-    """Run the simulator in container `name` on the host network and wait until it answers.
+    """
+    Run the simulator in container `name` on the host network and wait until it answers.
 
     mem_limit_bytes defaults to the scenario's container limit (scaled). Port 0 picks a free
     port. replace=True removes an earlier simulator container of that name (never a foreign one).

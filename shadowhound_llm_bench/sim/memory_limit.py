@@ -11,7 +11,7 @@ NO_LIMIT = 1 << 60
 
 
 def cgroup_memory_limit_bytes() -> Optional[int]:
-    """This process's cgroup memory limit (v1 or v2), None when unlimited or unreadable."""
+    """Return this process's cgroup memory limit (v1 or v2); None: unlimited/unreadable."""
     candidates = ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes']
     for path in candidates:
         try:
@@ -30,7 +30,7 @@ def cgroup_memory_limit_bytes() -> Optional[int]:
 
 
 def cgroup_memory_usage_bytes() -> Optional[int]:
-    """This process's cgroup memory usage (v1 or v2), None when unreadable."""
+    """Return this process's cgroup memory usage (v1 or v2), None when unreadable."""
     for path in ('/sys/fs/cgroup/memory.current', '/sys/fs/cgroup/memory/memory.usage_in_bytes'):
         try:
             with open(path, encoding='ascii') as handle:
@@ -54,7 +54,7 @@ def choose_limit_mode(requested: str, container_limit_physical_bytes: int) -> st
 
 
 def own_cgroup_dir() -> str:
-    """The memory cgroup folder this process sees as its own (inside a container: the root)."""
+    """Return the memory cgroup folder this process sees as its own (in a container: root)."""
     for folder in ('/sys/fs/cgroup', '/sys/fs/cgroup/memory'):
         if os.path.exists(folder + '/memory.current') \
                 or os.path.exists(folder + '/memory.usage_in_bytes'):

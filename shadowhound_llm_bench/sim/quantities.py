@@ -59,7 +59,7 @@ def parse_go_duration(text: str) -> float:
 
 
 def format_go_duration(seconds: float) -> str:
-    """A Go-style duration string (used in log lines)."""
+    """Return a Go-style duration string (used in log lines)."""
     if seconds < 0:
         return '-' + format_go_duration(-seconds)
     minutes, secs = divmod(seconds, 60)

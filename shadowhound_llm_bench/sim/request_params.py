@@ -65,7 +65,7 @@ def _int_option(options: Mapping[str, Any], key: str) -> Optional[int]:
 
 
 def parse_generation(body: Mapping[str, Any], *, chat: bool) -> GenerationParams:
-    """Validated parameters of POST /api/generate or /api/chat."""
+    """Return the validated parameters of POST /api/generate or /api/chat."""
     struct = 'ChatRequest' if chat else 'GenerateRequest'
     model = body.get('model', body.get('name'))
     if model is not None and not isinstance(model, str):
@@ -119,7 +119,7 @@ def parse_generation(body: Mapping[str, Any], *, chat: bool) -> GenerationParams
 
 
 def model_field(body: Dict[str, Any]) -> str:
-    """The model named by show/pull/delete bodies ("model", or the older "name")."""
+    """Return the model named by show/pull/delete bodies ("model", or the older "name")."""
     model = body.get('model', body.get('name'))
     if model is not None and not isinstance(model, str):
         raise BadRequest('json: cannot unmarshal number into Go struct field .model of type '

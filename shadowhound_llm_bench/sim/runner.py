@@ -105,7 +105,7 @@ class RunnerExit:
 
 
 def read_proc_status_bytes(pid: int, field: str) -> int:
-    """A kB field of /proc/<pid>/status in bytes (0 when the process is gone)."""
+    """Return a kB field of /proc/<pid>/status in bytes (0 when the process is gone)."""
     try:
         with open(f'/proc/{pid}/status', encoding='ascii') as handle:
             for line in handle:
@@ -131,13 +131,14 @@ class RunnerProcess:
 
     def __init__(self, *, model: str, resident_bytes: int, load_wall_s: float,
                  die_at_bytes: int = -1, crash_at_fraction: float = -1.0,
-                 cgroup_dir: str = '', python: str = sys.executable) -> None:
+                 cgroup_dir: str = '', name: str = RUNNER_NAME,
+                 python: str = sys.executable) -> None:
         self.model = model
         self.resident_bytes = resident_bytes
         self.started_at = time.monotonic()
         argv: List[str] = [python, '-I', '-S', '-c', RUNNER_SOURCE, str(int(resident_bytes)),
                            f'{max(0.0, load_wall_s):.6f}', str(int(die_at_bytes)),
-                           f'{crash_at_fraction:.6f}', RUNNER_NAME, cgroup_dir]
+                           f'{crash_at_fraction:.6f}', name, cgroup_dir]
         try:
             self._proc = subprocess.Popen(  # noqa: S603 - fixed argv
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -167,7 +168,7 @@ class RunnerProcess:
         return self.exit
 
     def alive(self) -> bool:
-        """True while the process runs."""
+        """Return True while the process runs."""
         return self._proc.poll() is None
 
     def anon_bytes(self) -> int:

@@ -62,7 +62,7 @@ class Scenario:
 
     @property
     def container_limit_physical_bytes(self) -> int:
-        """The container's memory limit on this machine (0 = none)."""
+        """Return the container's memory limit on this machine (0 = none)."""
         return self.physical_bytes(self.container_limit_bytes)
 
     @property
@@ -72,7 +72,7 @@ class Scenario:
 
 
 def scenario_path(name_or_path: str) -> str:
-    """The YAML file for a scenario name (config/scenarios/<name>.yaml) or a path."""
+    """Return the YAML file for a scenario name (config/scenarios/<name>.yaml) or a path."""
     if os.path.isfile(name_or_path):
         return os.path.abspath(name_or_path)
     candidates = [os.path.join(REPO_ROOT, 'config', 'scenarios', name_or_path + '.yaml')]

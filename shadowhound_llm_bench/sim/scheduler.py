@@ -79,7 +79,7 @@ class Scheduler:
 
     # ---- requests -------------------------------------------------------------------------
     def acquire(self, spec: ModelSpec, *, num_ctx: int) -> LoadedModel:
-        """A ready model for one request (loading it if needed); release() when done."""
+        """Return a ready model for one request (loading it if needed); release() when done."""
         while True:
             model = self._take_ready(spec, num_ctx)
             if model is not None:
@@ -113,7 +113,7 @@ class Scheduler:
         return None
 
     def release(self, model: LoadedModel, keep_alive_s: float) -> None:
-        """A request finished: start the model's keep_alive timer or unload it now."""
+        """End a request: start the model's keep_alive timer or unload it now."""
         with self._lock:
             model.active = max(0, model.active - 1)
             model.last_used = time.monotonic()

@@ -44,7 +44,7 @@ class SimServer(ThreadingHTTPServer):
         self.catalog_lock = threading.Lock()
 
     def find_model(self, name: str) -> Optional[ModelSpec]:
-        """The catalog entry for a name (with or without ':latest')."""
+        """Return the catalog entry for a name (with or without ':latest')."""
         with self.catalog_lock:
             catalog = self.scenario.catalog
             return catalog.get(name) or catalog.get(normalise_name(name))
@@ -113,7 +113,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _read_json(self) -> Optional[Dict[str, Any]]:
-        """The request body as a JSON object, or None after an error reply was sent."""
+        """Return the request body as a JSON object, or None after an error reply was sent."""
         if self.headers.get('Transfer-Encoding', '').lower() == 'chunked':
             self.close_connection = True
             self._send_error(400, 'chunked request bodies are not supported')
@@ -484,7 +484,7 @@ def _json_kind(value: Any) -> str:
 
 
 def _go_json_error(raw: bytes, exc: Exception) -> str:
-    """A Go encoding/json style message for a body that is not JSON."""
+    """Return a Go encoding/json style message for a body that is not JSON."""
     text = raw.decode('utf-8', 'replace').lstrip()
     if isinstance(exc, json.JSONDecodeError) and exc.pos >= len(raw.decode('utf-8', 'replace')):
         return 'unexpected EOF'

@@ -1,4 +1,5 @@
-"""Which task a prompt asks for, and what the suites under config/suites say about it.
+"""
+Which task a prompt asks for, and what the suites under config/suites say about it.
 
 Recognition, in this order:
   1. a prompt that contains the prompt text of a task in config/suites/*.yaml takes that task's
@@ -105,7 +106,7 @@ class SuiteKnowledge:
         self._tasks, self._stamp = tasks, stamp
 
     def lookup(self, prompt: str) -> Optional[TaskGuess]:
-        """The suite task whose prompt the given prompt contains, if any."""
+        """Return the suite task whose prompt the given prompt contains, if any."""
         with self._lock:
             self._refresh()
             tasks = list(self._tasks)
@@ -117,7 +118,7 @@ class SuiteKnowledge:
 
 
 def recognise_task(prompt: str, knowledge: Optional[SuiteKnowledge] = None) -> TaskGuess:
-    """The task a prompt asks for (see the module docstring for the rules)."""
+    """Return the task a prompt asks for (see the module docstring for the rules)."""
     if knowledge is not None:
         known = knowledge.lookup(prompt)
         if known is not None:

@@ -33,7 +33,7 @@ class Answer:
 
 
 def tokens(text: str) -> List[str]:
-    """The pieces the simulator streams and counts as tokens."""
+    """Return the pieces the simulator streams and counts as tokens."""
     return _TOKEN_RE.findall(text)
 
 
@@ -111,7 +111,7 @@ def _reasoning(spec: ModelSpec, rng: random.Random) -> str:
 
 
 def answer(spec: ModelSpec, guess: TaskGuess, prompt: str, seed: int) -> Answer:
-    """The deterministic answer of spec to prompt (same seed, same text)."""
+    """Return the deterministic answer of spec to prompt (same seed, same text)."""
     rng = _rng(spec, prompt, seed)
     if guess.kind == NAV_PLAN_JSON:
         content = _nav_plan(spec, guess, rng)
@@ -126,7 +126,7 @@ def answer(spec: ModelSpec, guess: TaskGuess, prompt: str, seed: int) -> Answer:
 
 
 def inline_text(result: Answer) -> str:
-    """The answer as a thinking model writes it without the think option: <think> block first."""
+    """Return the text a thinking model writes without the think option (<think> first)."""
     if not result.thinking:
         return result.content
     return f'<think>\n{result.thinking}\n</think>\n\n{result.content}'

@@ -52,7 +52,7 @@ def start_sim():
 
 @pytest.fixture(scope='session')
 def docker_client():
-    """A client of the running Docker engine (the tests skip when there is none)."""
+    """Return a client of the running Docker engine (the tests skip when there is none)."""
     docker = pytest.importorskip('docker')
     if not os.environ.get('DOCKER_HOST') and os.path.exists(DOCKER_SOCKET):
         os.environ['DOCKER_HOST'] = 'unix://' + DOCKER_SOCKET

@@ -95,3 +95,17 @@ def test_server_stop_ends_every_runner(start_sim):
     runner = psutil.Process(_runner(sim, 'qwen2.5:0.5b')['pid'])
     sim.stop()
     assert _wait(lambda: not runner.is_running() or runner.status() == psutil.STATUS_ZOMBIE)
+
+
+def test_ros_load_stands_up_named_processes_with_the_scaled_bytes():
+    from shadowhound_llm_bench.sim.ros_load import start_ros_load
+
+    scenario = load_scenario('small')
+    with start_ros_load(scenario='small') as load:
+        assert set(load.pids) == {node.name for node in scenario.ros_nodes}
+        for node in scenario.ros_nodes:
+            process = psutil.Process(load.pids[node.name])
+            assert process.name() == node.name[:15]
+            assert process.memory_info().rss >= scenario.physical_bytes(node.bytes)
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != 'zombie'
+                   for pid in load.pids.values())

@@ -1,4 +1,5 @@
-"""The thor scenario reproduces the seed's failures under each memory management strategy.
+"""
+The thor scenario reproduces the seed's failures under each memory management strategy.
 
 Loads only (an empty prompt loads a model, as a warm-up does), at a faster clock.
 """
