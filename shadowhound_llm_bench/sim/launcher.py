@@ -104,6 +104,10 @@ class LocalSimulator:
             pass
         if self.process.stdout:
             self.process.stdout.close()
+        try:
+            os.unlink(self.log_path)
+        except OSError:
+            pass
 
     def __enter__(self) -> 'LocalSimulator':
         return self
