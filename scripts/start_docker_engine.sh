@@ -44,18 +44,39 @@ if ! command -v dockerd >/dev/null 2>&1; then
 fi
 [ "$(id -u)" = 0 ] || die "starting dockerd needs root; start a Docker engine and set DOCKER_HOST"
 
+# True when pid is a live (not zombie) process named name; a stale pid file may name a reused pid.
+is_live() {
+    local pid="$1" name="$2"
+    [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm")" = "$name" ] \
+        && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
+}
+
 mkdir -p "$D/data" "$D/exec"
-if [ -f "$D/dockerd.pid" ] && ! kill -0 "$(cat "$D/dockerd.pid")" 2>/dev/null; then
+if [ -f "$D/dockerd.pid" ]; then
+    old_pid="$(cat "$D/dockerd.pid" 2>/dev/null || true)"
+    if is_live "$old_pid" dockerd; then
+        die "dockerd (pid $old_pid) runs under $D but does not answer; see $D/dockerd.log"
+    fi
     rm -f "$D/dockerd.pid" "$D/docker.sock"
+fi
+# dockerd waits for a containerd named in a leftover pid file; drop it when that one is gone.
+containerd_pid_file="$D/exec/containerd/containerd.pid"
+if [ -f "$containerd_pid_file" ] && ! is_live "$(cat "$containerd_pid_file")" containerd; then
+    rm -f "$containerd_pid_file"
 fi
 log "starting dockerd under $D"
 # Its own session and no hangup: the engine outlives this script and the shell that ran it.
 setsid nohup dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=overlay2 \
     --data-root "$D/data" --exec-root "$D/exec" --pidfile "$D/dockerd.pid" \
     --host "$PRIVATE_HOST" >"$D/dockerd.log" 2>&1 </dev/null &
+started_pid=$!
 
 deadline=$((SECONDS + READY_TIMEOUT_S))
 until engine_answers "$PRIVATE_HOST"; do
+    if ! kill -0 "$started_pid" 2>/dev/null; then
+        tail -n 20 "$D/dockerd.log" >&2 || true
+        die "dockerd exited at start; log: $D/dockerd.log"
+    fi
     if [ "$SECONDS" -ge "$deadline" ]; then
         tail -n 20 "$D/dockerd.log" >&2 || true
         die "dockerd did not answer within ${READY_TIMEOUT_S} s; log: $D/dockerd.log"
