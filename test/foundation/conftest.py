@@ -2,18 +2,9 @@
 
 import os
 from pathlib import Path
-import sys
 
+from foundation_helpers import ACTION_EXCHANGE_DOMAIN_ID, REPO_ROOT
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# Foundation tests use ROS_DOMAIN_ID 10-19.
-ACTION_EXCHANGE_DOMAIN_ID = 11
-
-
-def wheel_prefix() -> str:
-    """Return the venv prefix when ROS 2 comes from PyPI wheels there, else ''."""
-    return sys.prefix if (Path(sys.prefix) / 'share' / 'ament_cmake').is_dir() else ''
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from rclpy.action import ActionClient
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
-from conftest import ACTION_EXCHANGE_DOMAIN_ID
+from foundation_helpers import ACTION_EXCHANGE_DOMAIN_ID
 
 RunBenchmark = pytest.importorskip(
     'shadowhound_llm_bench_interfaces.action',

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import wheel_prefix
+from foundation_helpers import wheel_prefix
 
 IGNORED = shutil.ignore_patterns(
     '.git', '.venv', 'build', 'install', 'log', 'results', '__pycache__', '*.egg-info',
