@@ -1,4 +1,5 @@
-"""Memory policy numbers on the thor simulator container: sampling, restart time, footprints.
+"""
+Memory policy numbers on the thor simulator container: sampling, restart time, footprints.
 
 Run (with DOCKER_HOST set): .venv/bin/python benchmarks/memory_policy_numbers.py
 Prints medians (and p99 of sampling) for one sample through the cgroup files and through the

@@ -35,7 +35,7 @@ class ApiOnlyContainer:
             f"{self.name}: only the Ollama API is reachable, the container cannot be restarted")
 
     def state(self) -> ContainerState:
-        """Running when the API answers."""
+        """Report RUNNING when the API answers, else UNKNOWN."""
         try:
             self._client.version()
         except OllamaError:

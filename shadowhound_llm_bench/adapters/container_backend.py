@@ -36,7 +36,7 @@ class ContainerBackend(Protocol):
         """Restart and wait until Ollama answers; returns the seconds it took."""
 
     def state(self) -> ContainerState:
-        """Running, restarting, stopped or missing."""
+        """Report running, restarting, stopped or missing."""
 
     def set_memory_limit(self, limit_bytes: int) -> None:
         """Cap the container's memory (a runaway load then kills a runner, not the robot)."""

@@ -60,7 +60,7 @@ class CgroupMemoryFiles:
 
     @staticmethod
     def find(container_id: str, root: str = "/sys/fs/cgroup") -> Optional["CgroupMemoryFiles"]:
-        """The cgroup directory of a container when this process can see it, else None."""
+        """Find the cgroup directory of a container when this process can see it, else None."""
         candidates: List[str] = [
             os.path.join(root, "memory", "docker", container_id),  # v1, cgroupfs driver
             os.path.join(root, "memory", "system.slice", f"docker-{container_id}.scope"),
@@ -94,7 +94,8 @@ class CgroupMemoryFiles:
 
 
 class DockerContainer:
-    """Ollama in a Docker container, found by name.
+    """
+    Ollama in a Docker container, found by name.
 
     sampling="auto" reads the cgroup files when they are visible from here and otherwise samples
     the Docker stats API (about a second per call) on a background thread, so sample() never
@@ -137,7 +138,7 @@ class DockerContainer:
 
     @property
     def container_id(self) -> str:
-        """The full container id (the ROS process scan excludes its processes)."""
+        """Full container id (the ROS process scan excludes its processes)."""
         return str(self._container.id)
 
     def _get(self) -> Any:
@@ -185,7 +186,7 @@ class DockerContainer:
             self._stop.wait(max(0.0, self.api_period_s - (time.monotonic() - started)))
 
     def sample(self) -> ContainerSample:
-        """The container's memory now (cgroup) or as of the last stats call (api)."""
+        """Return the memory now (cgroup) or as of the last stats call (api)."""
         if self._cgroup is not None:
             try:
                 return self._cgroup.read()
@@ -208,7 +209,7 @@ class DockerContainer:
         return _STATES.get(self._container.status, ContainerState.UNKNOWN)
 
     def restart(self, *, deadline_s: float) -> float:
-        """docker restart, then poll Ollama's /api/version until it answers or the deadline."""
+        """Restart the container, then poll /api/version until Ollama answers or the deadline."""
         started = time.monotonic()
         self._restarting = True
         try:

@@ -29,7 +29,7 @@ class HostMemoryError(Exception):
 
 
 def read_meminfo(path: str = "/proc/meminfo") -> Dict[str, int]:
-    """The fields of /proc/meminfo in bytes."""
+    """Read the fields of /proc/meminfo in bytes."""
     fields: Dict[str, int] = {}
     try:
         with open(path, "r", encoding="ascii") as handle:

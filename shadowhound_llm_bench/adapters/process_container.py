@@ -45,7 +45,8 @@ def _default_sigint() -> None:
 
 
 class ProcessContainer:
-    """Runs `argv` in its own session; restart = stop the whole group and start it again.
+    """
+    Runs `argv` in its own session; restart = stop the whole group and start it again.
 
     The memory limit cannot be enforced on a plain process: set_memory_limit records it so samples
     report it and the budget is capped by it.
@@ -135,7 +136,7 @@ class ProcessContainer:
             self._restarting = False
 
     def state(self) -> ContainerState:
-        """Running or stopped."""
+        """Report running, restarting or stopped."""
         if self._restarting:
             return ContainerState.RESTARTING
         return ContainerState.RUNNING if self.pid is not None else ContainerState.STOPPED

@@ -32,7 +32,7 @@ class FootprintPrediction:
 
     @property
     def known(self) -> bool:
-        """True unless no source could say anything about the model."""
+        """Tell whether any source could say something about the model."""
         return self.source != SOURCE_UNKNOWN
 
 
@@ -68,7 +68,8 @@ def parameters_from_string(parameter_size: str) -> Optional[float]:
 
 def kv_cache_bytes(model_info: Mapping[str, Any], num_ctx: int, *,
                    bytes_per_element: int = 2) -> int:
-    """KV cache at num_ctx the way Ollama estimates it (f16 by default); 0 when unknown.
+    """
+    KV cache at num_ctx the way Ollama estimates it (f16 by default); 0 when unknown.
 
     KV = 2 (K and V) x block_count x head_count_kv x head_dim x num_ctx x bytes per element,
     with head_dim = embedding_length / head_count unless key_length/value_length are given.
@@ -100,7 +101,8 @@ def kv_cache_bytes(model_info: Mapping[str, Any], num_ctx: int, *,
 
 
 class FootprintPredictor:
-    """Best source first: measured on this machine, Ollama's metadata, the model's name.
+    """
+    Best source first: measured on this machine, Ollama's metadata, the model's name.
 
     memory_scale maps the sizes Ollama reports to bytes on this machine (1/64 on the thor
     simulator, whose API reports the real machine's sizes); measurements are already local.
@@ -121,7 +123,7 @@ class FootprintPredictor:
 
     def predict(self, model: str, *, measured_bytes: Optional[int] = None,
                 metadata: Optional[ModelMetadata] = None) -> FootprintPrediction:
-        """The best prediction the given sources allow; the source is recorded with it."""
+        """Predict from the best source given; the source is recorded with the number."""
         if measured_bytes is not None and measured_bytes > 0:
             return FootprintPrediction(
                 model, int(measured_bytes), SOURCE_MEASURED,
@@ -156,7 +158,7 @@ class FootprintPredictor:
 
 def metadata_from_ollama(tag_entry: Optional[Mapping[str, Any]],
                          show_reply: Optional[Mapping[str, Any]]) -> Optional[ModelMetadata]:
-    """ModelMetadata from an /api/tags entry and an /api/show reply (either may be absent)."""
+    """Build metadata from an /api/tags entry and an /api/show reply (either may be absent)."""
     if not tag_entry:
         return None
     size = tag_entry.get("size")

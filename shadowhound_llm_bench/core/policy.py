@@ -97,7 +97,8 @@ class MemoryPolicy:
 
     def batches(self, ordered: Sequence[str], predictions: Dict[str, FootprintPrediction],
                 reading: MemoryReading, empty_working_set_bytes: int) -> List[List[str]]:
-        """Groups of models tested side by side; all singletons unless parallel testing is on.
+        """
+        Group models to test side by side; all singletons unless parallel testing is on.
 
         A batch holds consecutive models whose predicted footprints all fit in the budget at once
         (N x size + base < budget, the seed's rule), and never a model of unknown size.
@@ -343,6 +344,6 @@ def _sim_unload(state: _SimState, models: Sequence[str]) -> None:
 
 
 def _with_working_set(reading: MemoryReading, working_set_bytes: int) -> MemoryReading:
-    """The same reading with another container working set (budget unchanged)."""
+    """Copy a reading with another container working set (budget unchanged)."""
     return replace(reading, container=replace(reading.container,
                                               working_set_bytes=working_set_bytes))

@@ -69,7 +69,7 @@ class PolicySettings:
         _validate(self)
 
     def replace(self, **changes: Any) -> "PolicySettings":
-        """A validated copy with some settings changed."""
+        """Return a validated copy with some settings changed."""
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise PolicySettingsError(f"unknown policy setting(s): {', '.join(unknown)}")
@@ -81,7 +81,8 @@ class PolicySettings:
 
 
 def preset_settings(name: str, *, memory_scale: float = 1.0, **overrides: Any) -> PolicySettings:
-    """The named preset with byte sizes scaled to the machine, then the overrides applied.
+    """
+    Build the named preset with byte sizes scaled to the machine, then apply overrides.
 
     default: unload after each model, restart before models over 40 GB (scaled).
     fast: neither (error recovery only). conservative: unload, and restart before every model.
@@ -110,7 +111,8 @@ def preset_settings(name: str, *, memory_scale: float = 1.0, **overrides: Any) -
 
 
 def settings_from_mapping(values: Mapping[str, Any]) -> PolicySettings:
-    """Settings from a config mapping: `preset` and `memory_scale` pick the base, others override.
+    """
+    Build settings from a mapping: `preset` and `memory_scale` pick the base, others override.
 
     Unknown keys and wrong types are rejected with the key's name in the message.
     """

@@ -49,7 +49,7 @@ class FootprintCache:
             return {}
 
     def get(self, model: str, *, digest: str, num_ctx: int) -> Optional[int]:
-        """The footprint measured earlier, or None."""
+        """Return the footprint measured earlier, or None."""
         with self._lock:
             entry = self._entries.get(footprint_key(model, digest, num_ctx))
         return int(entry["bytes"]) if entry else None

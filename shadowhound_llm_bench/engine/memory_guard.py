@@ -186,7 +186,8 @@ class PolicyMemoryGuard:
         return True
 
     def _unload(self, models: Sequence[str], for_model: str) -> Tuple[bool, int, int]:
-        """Unload models and wait until /api/ps drops them and the memory settles.
+        """
+        Unload models and wait until /api/ps drops them and the memory settles.
 
         Returns (still listed, working set before, working set after).
         """
@@ -387,7 +388,7 @@ class PolicyMemoryGuard:
                                      footprint_bytes=footprint_bytes)
 
     def record(self, model: str) -> ModelMemoryRecord:
-        """The memory record of a model tested (or skipped) in this run."""
+        """Return the memory record of a model tested (or skipped) in this run."""
         return self._record_for(model)
 
     def records(self) -> List[ModelMemoryRecord]:
@@ -396,7 +397,7 @@ class PolicyMemoryGuard:
             return list(self._records.values())
 
     def latest_reading(self) -> Optional[MemoryReading]:
-        """The most recent memory reading; never blocks on I/O."""
+        """Return the most recent memory reading; never blocks on I/O."""
         return self.monitor.latest()
 
     def timeline(self) -> List[MemoryReading]:
@@ -420,7 +421,8 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
                        footprint_cache_path: Optional[str] = None,
                        limit_container_to_budget: bool = False,
                        on_phase: Optional[PhaseListener] = None) -> PolicyMemoryGuard:
-    """Monitor + policy + guard from settings, with the monitor already sampling.
+    """
+    Monitor + policy + guard from settings, with the monitor already sampling.
 
     host defaults to /proc/meminfo; headroom is a RosHeadroom (or anything with sample() giving
     live_bytes and reserve_bytes), else the fixed reserve applies. With limit_container_to_budget
@@ -457,7 +459,8 @@ def build_guard_for_cli(*, client: OllamaClient, container: str, preset: str,
                         num_ctx: int = 4096, memory_scale: float = 1.0,
                         footprint_cache_path: Optional[str] = None,
                         fixed_ros_reserve_bytes: int = 0) -> PolicyMemoryGuard:
-    """The guard the CLI uses: the named Docker container, or the Ollama API alone.
+    """
+    Build the guard the CLI uses: the named Docker container, or the Ollama API alone.
 
     Without a container name the memory is estimated from /api/ps and restarts are not possible
     (the policy's restart decisions are then recorded as impossible). Raises ContainerError when

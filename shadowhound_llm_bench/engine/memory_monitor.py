@@ -28,7 +28,8 @@ def _headroom_sampler(source: Any) -> Callable[[], Tuple[int, int]]:
 
 
 class MemoryMonitor:
-    """Samples at a fixed period on its own thread; latest() never blocks on I/O.
+    """
+    Samples at a fixed period on its own thread; latest() never blocks on I/O.
 
     Without a headroom source the ROS reserve is the configured fixed reserve (and live ROS memory
     counts as zero). The ROS headroom is sampled on the thread only; sample_now() reuses the last
@@ -111,7 +112,7 @@ class MemoryMonitor:
             self._ros = ros
 
     def sample_now(self) -> MemoryReading:
-        """A fresh container and host reading with the last ROS reserve; joins the timeline."""
+        """Take a fresh container and host reading (last ROS reserve); it joins the timeline."""
         try:
             container = self.backend.sample()
         except Exception as exc:
@@ -153,7 +154,7 @@ class MemoryMonitor:
 
     # ------------------------------------------------------------------ reading
     def latest(self) -> Optional[MemoryReading]:
-        """The most recent reading (None before start); never blocks on I/O."""
+        """Return the most recent reading (None before start); never blocks on I/O."""
         with self._lock:
             return self._latest
 

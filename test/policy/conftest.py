@@ -50,7 +50,7 @@ def docker_client():
 
 @pytest.fixture(scope="session")
 def empty_image(docker_client):
-    """An image with nothing inside; containers bind-mount the host's system read-only."""
+    """Import an empty image; containers bind-mount the host's system read-only."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w"):
         pass
@@ -66,7 +66,7 @@ def empty_image(docker_client):
 
 @pytest.fixture
 def tiny_container(docker_client, empty_image):
-    """A container running tiny_ollama.py on a free port; removed by handle afterwards."""
+    """Run tiny_ollama.py in a container on a free port; removed by handle afterwards."""
     port = free_port()
     binds = {p: {"bind": p, "mode": "ro"} for p in ("/usr", "/lib", "/lib64", "/bin", "/etc")
              if os.path.exists(p)}
@@ -87,7 +87,7 @@ def tiny_container(docker_client, empty_image):
 
 @pytest.fixture
 def tiny_process():
-    """argv and URL of tiny_ollama.py as a local process (the backend starts it)."""
+    """Give argv and URL of tiny_ollama.py as a local process (the backend starts it)."""
     port = free_port()
     return [sys.executable, os.path.join(HERE, "tiny_ollama.py"), str(port)], \
         f"http://127.0.0.1:{port}"
@@ -101,8 +101,11 @@ def thor_scenario():
 
 @pytest.fixture
 def thor_sim_with(docker_client, thor_scenario):
-    """Start thor simulator containers with extra faults on the command line (they survive a
-    container restart, unlike faults switched at run time)."""
+    """
+    Start thor simulator containers with extra faults on their command line.
+
+    Such faults survive a container restart, unlike faults switched at run time.
+    """
     from sim_container import start_sim_container
     started = []
 
@@ -118,5 +121,5 @@ def thor_sim_with(docker_client, thor_scenario):
 
 @pytest.fixture
 def thor_sim(thor_sim_with):
-    """The simulator's thor scenario in a real container with Thor's (scaled) memory limit."""
+    """Start the thor scenario in a real container with Thor's (scaled) memory limit."""
     return thor_sim_with()
