@@ -25,13 +25,14 @@ def simulated_host_available_bytes(
     ros_live_bytes: int,
     container_working_set_bytes: int,
 ) -> int:
-    """MemAvailable of a simulated machine whose total is configured rather than read."""
+    """Return the MemAvailable of a simulated machine whose total is configured, not read."""
     used = system_reserve_bytes + ros_live_bytes + container_working_set_bytes
     return max(0, host_total_bytes - used)
 
 
 def model_budget_bytes(inputs: BudgetInputs) -> int:
-    """Total memory the container may hold without eating the ROS reserve or the safety buffer.
+    """
+    Return the total memory the container may hold, sparing the ROS reserve and safety buffer.
 
     Host available memory already excludes what ROS uses now, so only the part of the reserve that
     ROS has not used yet is held back: budget = working set + available - unused reserve - buffer,

@@ -6,10 +6,10 @@ GB = 1000 ** 3
 
 
 def to_gib(n_bytes: float) -> float:
-    """Bytes to GiB, for messages and reports."""
+    """Convert bytes to GiB, for messages and reports."""
     return float(n_bytes) / GIB
 
 
 def from_gib(gib: float) -> int:
-    """GiB to whole bytes."""
+    """Convert GiB to whole bytes."""
     return int(round(gib * GIB))

@@ -1,8 +1,9 @@
-"""The contract between the benchmark runner and memory management.
+"""
+The contract between the benchmark runner and memory management.
 
-The runner (engine/runner.py) never decides about memory: it asks the guard before, during and after
-each model, and the guard asks the one memory policy (core/policy.py) and carries out its decisions
-on the container and on Ollama. Every decision is recorded with its numbers.
+The runner (engine/runner.py) never decides about memory: it asks the guard before, during and
+after each model, and the guard asks the one memory policy (core/policy.py) and carries out its
+decisions on the container and on Ollama. Every decision is recorded with its numbers.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ class DecisionRecord:
 
     stamp_s: float
     model: str
-    action: str  # load | unload_others | unload | restart | wait | skip | abort | retry | alert | keep
+    action: str  # load | unload_others | unload | restart | wait | skip | abort | retry | alert
     reason: str
     working_set_bytes: int = 0
     predicted_footprint_bytes: int = 0
     model_budget_bytes: int = 0
     ros_reserve_bytes: int = 0
-    duration_s: float = 0.0  # time the action took (unload, restart, wait); 0 for pure decisions
+    duration_s: float = 0.0  # time the action took (unload, restart, wait); 0 for decisions
 
 
 @dataclass
@@ -107,10 +108,10 @@ class MemoryGuard(Protocol):
         """Unload and verify that the memory came back; restart when it did not."""
 
     def record(self, model: str) -> ModelMemoryRecord:
-        """The memory record of a model tested (or skipped) in this run."""
+        """Return the memory record of a model tested (or skipped) in this run."""
 
     def latest_reading(self) -> Optional[MemoryReading]:
-        """The most recent memory reading; never blocks on I/O."""
+        """Return the most recent memory reading; never blocks on I/O."""
 
     def timeline(self) -> List[MemoryReading]:
         """Every reading of this run, oldest first (for the memory plot)."""
