@@ -66,7 +66,7 @@ def empty_image(docker_client):
 
 @pytest.fixture
 def tiny_container(docker_client, empty_image):
-    """Run tiny_ollama.py in a container on a free port; removed by handle afterwards."""
+    """Run policy_tiny_ollama.py in a container on a free port; removed by handle afterwards."""
     port = free_port()
     binds = {p: {"bind": p, "mode": "ro"} for p in ("/usr", "/lib", "/lib64", "/bin", "/etc")
              if os.path.exists(p)}
@@ -74,7 +74,7 @@ def tiny_container(docker_client, empty_image):
     name = f"{PREFIX}-{uuid.uuid4().hex[:8]}"
     container = docker_client.containers.run(
         empty_image, [sys.executable if sys.executable.startswith("/usr") else "/usr/bin/python3",
-                      "/policy/tiny_ollama.py", str(port)],
+                      "/policy/policy_tiny_ollama.py", str(port)],
         name=name, detach=True, init=True, network_mode="host", volumes=binds,
         mem_limit="256m", memswap_limit="256m")
     url = f"http://127.0.0.1:{port}"
@@ -87,9 +87,9 @@ def tiny_container(docker_client, empty_image):
 
 @pytest.fixture
 def tiny_process():
-    """Give argv and URL of tiny_ollama.py as a local process (the backend starts it)."""
+    """Give argv and URL of policy_tiny_ollama.py as a local process (the backend starts it)."""
     port = free_port()
-    return [sys.executable, os.path.join(HERE, "tiny_ollama.py"), str(port)], \
+    return [sys.executable, os.path.join(HERE, "policy_tiny_ollama.py"), str(port)], \
         f"http://127.0.0.1:{port}"
 
 
@@ -106,7 +106,7 @@ def thor_sim_with(docker_client, thor_scenario):
 
     Such faults survive a container restart, unlike faults switched at run time.
     """
-    from sim_container import start_sim_container
+    from policy_sim_container import start_sim_container
     started = []
 
     def start(faults=""):
