@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, TextIO, Tuple
 
 from .adapters.ollama_client import OllamaClient, OllamaError
+from .core.policy_settings import PolicySettingsError
 from .core.progress import ProgressEvent
 from .core.run_options import OptionsError, RunOptions
 from .core.suite import DEFAULT_SUITE, SuiteError, load_suite
@@ -39,6 +40,17 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--repetitions", type=int, default=3, help="measured repetitions per task")
     run.add_argument("--preset", default="",
                      help="memory policy preset: default | fast | conservative | adaptive")
+    run.add_argument("--parallel-small-models", action="store_true",
+                     help="test small models side by side when the plan finds that they all "
+                     "fit in the memory budget together (their results are marked)")
+    run.add_argument("--parallel-max-models", type=int, default=3, metavar="N",
+                     help="most models side by side in one batch (default 3, as Ollama's "
+                     "OLLAMA_MAX_LOADED_MODELS)")
+    run.add_argument("--parallel-max-model-gb", type=float, default=0.0, metavar="GB",
+                     help="only models predicted at most this large (GB) go side by side; "
+                     "0: any that fit together")
+    run.add_argument("--dynamic-keep-alive", action="store_true",
+                     help="keep_alive from the free memory: longer when more is free")
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan (order, footprints, unloads, restarts); load nothing")
     run.add_argument("--results-dir", default=DEFAULT_RESULTS_DIR,
@@ -88,6 +100,9 @@ def format_plan(plan: RunPlan) -> str:
                      f"({p.prediction_source}); before: {actions}; peak "
                      f"{to_gib(p.predicted_peak_bytes):.2f} GiB"
                      + (f"; SKIP: {p.skip_reason}" if p.skip_reason else ""))
+    for batch in plan.batches or []:
+        if len(batch) > 1:
+            lines.append(f"  side by side: {' + '.join(batch)}")
     lines.append(f"  predicted peak {to_gib(plan.predicted_peak_bytes):.2f} GiB, "
                  f"{plan.predicted_unloads} unload(s), {plan.predicted_restarts} restart(s), "
                  f"budget {to_gib(plan.model_budget_bytes):.2f} GiB")
@@ -106,8 +121,15 @@ def _build_guard(args: argparse.Namespace, client: OllamaClient) -> Tuple[
     builder: Any = getattr(memory_guard, "build_guard_for_cli", None)
     if builder is None:
         return None, "memory management has no CLI builder yet; running unguarded"
+    overrides: dict = {}
+    if args.parallel_small_models:
+        overrides.update(parallel_small_models=True, parallel_max_models=args.parallel_max_models)
+        if args.parallel_max_model_gb > 0:
+            overrides["parallel_max_model_bytes"] = int(args.parallel_max_model_gb * GB)
+    if args.dynamic_keep_alive:
+        overrides["dynamic_keep_alive"] = True
     guard = builder(client=client, container=args.container, preset=args.preset or "default",
-                    num_ctx=args.num_ctx)
+                    num_ctx=args.num_ctx, **({"policy_overrides": overrides} if overrides else {}))
     if not args.container:
         return guard, ("no --container given: memory is estimated from Ollama's /api/ps and "
                        "the container cannot be restarted")
@@ -138,6 +160,9 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     with client:
         try:
             guard, note = _build_guard(args, client)
+        except PolicySettingsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         except Exception as exc:  # e.g. the named container or the Docker engine is missing
             print(f"error: memory management cannot start: {exc} "
                   "(use --unguarded to run without it)", file=sys.stderr)

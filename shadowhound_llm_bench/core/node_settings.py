@@ -103,6 +103,12 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
           "Longer keep_alive when more memory is free (the seed's idea)."),
     _spec("policy.parallel_small_models", False,
           "Test several small models side by side when they all fit together."),
+    _spec("policy.parallel_max_models", 3,
+          "Most models tested side by side in one batch (Ollama's OLLAMA_MAX_LOADED_MODELS "
+          "must allow as many).", minimum=1, maximum=16),
+    _spec("policy.parallel_max_model_gib", 0.0,
+          "Only models predicted at most this large are tested side by side, GiB; 0 means any "
+          "models that fit in the budget together.", minimum=0.0, maximum=4096.0),
     _spec("policy.load_retries", 1, "Retries of a failed load, each after a restart.",
           minimum=0, maximum=5),
     _spec("host.simulated_total_gib", 0.0,
@@ -281,6 +287,7 @@ def policy_settings_from(values: Mapping[str, Any], *, preset: Optional[str] = N
         keep_alive=validate_keep_alive_setting(values["policy.keep_alive"]),
         dynamic_keep_alive=bool(values["policy.dynamic_keep_alive"]),
         parallel_small_models=bool(values["policy.parallel_small_models"]),
+        parallel_max_models=int(values["policy.parallel_max_models"]),
         load_retries=int(values["policy.load_retries"]),
         order=policy_order(order or str(values["benchmark.order"])),
         num_ctx=int(values["benchmark.num_ctx"]),
@@ -290,6 +297,9 @@ def policy_settings_from(values: Mapping[str, Any], *, preset: Optional[str] = N
     restart_gib = float(values["policy.restart_before_models_over_gib"])
     if restart_gib >= 0:
         overrides["restart_before_models_over_bytes"] = int(round(restart_gib * GIB))
+    parallel_gib = float(values["policy.parallel_max_model_gib"])
+    if parallel_gib > 0:
+        overrides["parallel_max_model_bytes"] = int(round(parallel_gib * GIB))
     buffer_gib = float(values["policy.safety_buffer_gib"])
     if buffer_gib >= 0:
         overrides["safety_buffer_bytes"] = int(round(buffer_gib * GIB))

@@ -53,6 +53,10 @@ class Preparation:
     unloaded_others: bool = False
     restarted: bool = False
     waited_s: float = 0.0
+    # Batch-mates admitted to run side by side that are not loaded yet: their predicted bytes
+    # are held back as if they were loaded already.
+    reserved_bytes: int = 0
+    reserved_for: Tuple[str, ...] = ()
 
 
 def _gib(n_bytes: int) -> str:
@@ -101,9 +105,11 @@ class MemoryPolicy:
         Group models to test side by side; all singletons unless parallel testing is on.
 
         A batch holds consecutive models whose predicted footprints all fit in the budget at once
-        (N x size + base < budget, the seed's rule), and never a model of unknown size.
+        (N x size + base < budget, the seed's rule), at most parallel_max_models of them, none
+        larger than parallel_max_model_bytes (when set), and never a model of unknown size.
         """
-        if not self.settings.parallel_small_models:
+        s = self.settings
+        if not s.parallel_small_models:
             return [[m] for m in ordered]
         room = reading.model_budget_bytes - empty_working_set_bytes
         result: List[List[str]] = []
@@ -112,15 +118,17 @@ class MemoryPolicy:
         for model in ordered:
             prediction = predictions[model]
             size = prediction.footprint_bytes
-            joins = (current and prediction.known and used + size <= room
-                     and len(current) < self.settings.parallel_max_models)
+            small = prediction.known and (s.parallel_max_model_bytes is None
+                                          or size <= s.parallel_max_model_bytes)
+            joins = (current and small and used + size <= room
+                     and len(current) < s.parallel_max_models)
             if joins:
                 current.append(model)
                 used += size
                 continue
             if current:
                 result.append(current)
-            current, used = [model], size if prediction.known else room + 1
+            current, used = [model], size if small else room + 1
         if current:
             result.append(current)
         return result
@@ -133,15 +141,24 @@ class MemoryPolicy:
         budget = reading.model_budget_bytes
         ws = reading.container.working_set_bytes
         need = prediction.footprint_bytes
-        others = [m for m in loaded if m.model != model]
+        mates = done.reserved_for
+        others = [m for m in loaded if m.model != model and m.model not in mates]
+        reserved = max(0, done.reserved_bytes)
         numbers = (f"predicted {_gib(need)} ({prediction.source}), working set {_gib(ws)}, "
                    f"budget {_gib(budget)}, ROS reserve {_gib(reading.ros_reserve_bytes)}")
+        if reserved:
+            numbers += f", held for {', '.join(mates)} (side by side) {_gib(reserved)}"
 
         room_when_empty = budget - done.empty_working_set_bytes
         if s.skip_models_that_never_fit and prediction.known and need > room_when_empty:
             return Decision(Action.SKIP,
                             f"{model} cannot fit even in an empty container: needs {_gib(need)}, "
                             f"budget leaves {_gib(room_when_empty)} for models; {numbers}")
+        if reserved and prediction.known and need + reserved > room_when_empty:
+            return Decision(Action.SKIP,
+                            f"{model} cannot run beside {', '.join(mates)}: together they need "
+                            f"{_gib(need + reserved)}, the budget leaves {_gib(room_when_empty)} "
+                            f"for models; test it on its own; {numbers}")
 
         threshold = s.restart_before_models_over_bytes
         if threshold is not None and not done.restarted and (threshold == 0 or need > threshold):
@@ -157,7 +174,7 @@ class MemoryPolicy:
             return Decision(Action.LOAD, f"load {model} (size unknown); {numbers}",
                             keep_alive=self.keep_alive(reading))
 
-        headroom = budget - ws
+        headroom = budget - ws - reserved
         if any(m.model == model for m in loaded) or need <= headroom:
             return Decision(Action.LOAD,
                             f"load {model}: fits, {_gib(headroom)} free in the budget; {numbers}",
@@ -278,49 +295,92 @@ class MemoryPolicy:
     # ------------------------------------------------------------------ dry run
     def simulate(self, ordered: Sequence[str], predictions: Dict[str, FootprintPrediction],
                  reading: MemoryReading, loaded: Sequence[LoadedModel],
-                 empty_working_set_bytes: int) -> List["PlannedStep"]:
-        """Run the decisions above over predicted footprints only: what a dry run reports."""
+                 empty_working_set_bytes: int,
+                 batches: Optional[Sequence[Sequence[str]]] = None) -> List["PlannedStep"]:
+        """
+        Run the decisions above over predicted footprints only: what a dry run reports.
+
+        With batches, the models of a batch are admitted one after another (each holding room
+        for its batch-mates), loaded together and then finished one by one, as the runner does;
+        a model that cannot run beside its batch-mates is planned on its own after the batch.
+        """
         state = _SimState(reading.container.working_set_bytes, list(loaded))
-        steps: List[PlannedStep] = []
-        for model in ordered:
-            prediction = predictions[model]
-            done = Preparation(empty_working_set_bytes=empty_working_set_bytes)
-            actions: List[str] = []
-            unloads = 0
-            restarts = 0
-            skip_reason = ""
-            for _ in range(8):
-                sim_reading = _with_working_set(reading, state.working_set_bytes)
-                decision = self.before_model(model, prediction, sim_reading, state.loaded, done)
-                if decision.action is Action.LOAD:
-                    break
-                if decision.action in (Action.SKIP, Action.WAIT):
-                    # A dry run cannot wait for memory: what does not fit now is a skip.
-                    skip_reason = decision.reason
-                    break
-                actions.append(decision.action.value)
-                if decision.action is Action.UNLOAD_OTHERS:
-                    unloads += len(decision.models_to_unload)
-                    _sim_unload(state, decision.models_to_unload)
-                    done.unloaded_others = True
-                elif decision.action is Action.RESTART:
-                    restarts += 1
-                    state.loaded = []
-                    state.working_set_bytes = empty_working_set_bytes
-                    done.restarted = True
-            peak = state.working_set_bytes
-            if not skip_reason:
-                if all(m.model != model for m in state.loaded):
-                    state.loaded.append(LoadedModel(model, prediction.footprint_bytes))
-                    state.working_set_bytes += prediction.footprint_bytes
-                peak = state.working_set_bytes
-                after = self.after_model(model, _with_working_set(reading, peak))
-                if after.action is Action.UNLOAD:
-                    unloads += 1
-                    _sim_unload(state, (model,))
-            steps.append(PlannedStep(model, prediction, actions, peak, unloads, restarts,
-                                     skip_reason))
-        return steps
+        steps: Dict[str, PlannedStep] = {}
+        groups = [list(b) for b in batches or () if b]
+        grouped = {m for b in groups for m in b}
+        groups += [[m] for m in ordered if m not in grouped]
+        for group in groups:
+            self._sim_group(group, predictions, reading, state, empty_working_set_bytes, steps)
+        return [steps[m] for m in ordered if m in steps]
+
+    def _sim_group(self, group: Sequence[str], predictions: Dict[str, FootprintPrediction],
+                   reading: MemoryReading, state: "_SimState", empty_working_set_bytes: int,
+                   steps: Dict[str, "PlannedStep"]) -> None:
+        """Simulate one batch (or one model) on the shared state; fills steps."""
+        candidates = list(group)
+        admitted: List[Tuple[str, List[str], int, int]] = []
+        alone: List[str] = []
+        for model in group:
+            mates = tuple(m for m in candidates if m != model)
+            actions, unloads, restarts, skip_reason = self._sim_prepare(
+                model, predictions, reading, state, empty_working_set_bytes, mates)
+            if skip_reason:
+                candidates.remove(model)
+                if mates:
+                    alone.append(model)  # the runner tests it on its own after the batch
+                else:
+                    steps[model] = PlannedStep(model, predictions[model], actions,
+                                               state.working_set_bytes, unloads, restarts,
+                                               skip_reason)
+                continue
+            admitted.append((model, actions, unloads, restarts))
+        for model, _, _, _ in admitted:
+            if all(m.model != model for m in state.loaded):
+                state.loaded.append(LoadedModel(model, predictions[model].footprint_bytes))
+                state.working_set_bytes += predictions[model].footprint_bytes
+        peak = state.working_set_bytes
+        for model, actions, unloads, restarts in admitted:
+            after = self.after_model(model, _with_working_set(reading, state.working_set_bytes))
+            if after.action is Action.UNLOAD:
+                unloads += 1
+                _sim_unload(state, (model,))
+            steps[model] = PlannedStep(model, predictions[model], actions, peak, unloads,
+                                       restarts, "")
+        for model in alone:
+            self._sim_group([model], predictions, reading, state, empty_working_set_bytes, steps)
+
+    def _sim_prepare(self, model: str, predictions: Dict[str, FootprintPrediction],
+                     reading: MemoryReading, state: "_SimState", empty_working_set_bytes: int,
+                     mates: Tuple[str, ...]) -> Tuple[List[str], int, int, str]:
+        """Simulate before_model for one model: (actions, unloads, restarts, skip reason)."""
+        prediction = predictions[model]
+        done = Preparation(empty_working_set_bytes=empty_working_set_bytes)
+        actions: List[str] = []
+        unloads = 0
+        restarts = 0
+        for _ in range(8):
+            listed = {m.model for m in state.loaded}
+            waiting = tuple(m for m in mates if m not in listed)
+            done.reserved_for = mates
+            done.reserved_bytes = sum(predictions[m].footprint_bytes for m in waiting)
+            sim_reading = _with_working_set(reading, state.working_set_bytes)
+            decision = self.before_model(model, prediction, sim_reading, state.loaded, done)
+            if decision.action is Action.LOAD:
+                return actions, unloads, restarts, ""
+            if decision.action in (Action.SKIP, Action.WAIT):
+                # A dry run cannot wait for memory: what does not fit now is a skip.
+                return actions, unloads, restarts, decision.reason
+            actions.append(decision.action.value)
+            if decision.action is Action.UNLOAD_OTHERS:
+                unloads += len(decision.models_to_unload)
+                _sim_unload(state, decision.models_to_unload)
+                done.unloaded_others = True
+            elif decision.action is Action.RESTART:
+                restarts += 1
+                state.loaded = []
+                state.working_set_bytes = empty_working_set_bytes
+                done.restarted = True
+        return actions, unloads, restarts, f"no decision for {model} after 8 simulated steps"
 
 
 @dataclass(frozen=True)

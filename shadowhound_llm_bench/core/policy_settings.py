@@ -56,7 +56,9 @@ class PolicySettings:
     dynamic_keep_alive_max_s: int = 600
     # Test several small models side by side when all of a batch fit together.
     parallel_small_models: bool = False
-    parallel_max_models: int = 3
+    parallel_max_models: int = 3  # Ollama's default OLLAMA_MAX_LOADED_MODELS (per GPU)
+    # Only models predicted at most this large join a batch; None: any that fit together.
+    parallel_max_model_bytes: Optional[int] = None
     num_ctx: int = 4096
     bytes_per_billion_params: int = SEED_BYTES_PER_BILLION_PARAMS
     memory_scale: float = 1.0  # simulated machines: 1/64 for the `thor` scenario
@@ -169,6 +171,10 @@ def _validate(s: PolicySettings) -> None:
         raise PolicySettingsError("need 0 <= dynamic_keep_alive_min_s <= dynamic_keep_alive_max_s")
     if not 1 <= s.parallel_max_models <= 16:
         raise PolicySettingsError("parallel_max_models must be within 1..16")
+    if s.parallel_max_model_bytes is not None:
+        _check_type(s, "parallel_max_model_bytes", (int,))
+        if s.parallel_max_model_bytes <= 0:
+            raise PolicySettingsError("parallel_max_model_bytes must be positive or None")
     if not 128 <= s.num_ctx <= 1_048_576:
         raise PolicySettingsError(f"num_ctx must be within 128..1048576, got {s.num_ctx}")
     if s.bytes_per_billion_params <= 0:

@@ -112,6 +112,9 @@ class ModelResult:
     roofline_percent: Optional[float] = None
     memory: Optional[Dict[str, Any]] = None
     session: int = 0
+    # Models tested at the same time as this one (parallel small-model testing): its speed was
+    # measured while they shared the machine.
+    concurrent_with: List[str] = field(default_factory=list)
 
     def median(self, metric: str) -> Optional[float]:
         stats = self.metrics.get(metric)
@@ -206,6 +209,7 @@ def _model_result(model: str, recs: List[Mapping[str, Any]], *,
         kind = rec.get("type")
         if kind == "model_start":
             result.metadata = dict(rec.get("metadata") or {})
+            result.concurrent_with = [str(m) for m in rec.get("concurrent_with") or []]
         elif kind == "load":
             result.load = {k: rec.get(k) for k in
                            ("ok", "attempt", "client_s", "load_s", "error_kind", "error")}
@@ -252,6 +256,8 @@ def _model_result(model: str, recs: List[Mapping[str, Any]], *,
         result.status = str(end.get("status") or ModelStatus.FAILED.value)
         result.reason = str(end.get("reason") or "")
         result.memory = end.get("memory")
+        # What really ran beside it (a batch-mate that failed to load did not).
+        result.concurrent_with = [str(m) for m in end.get("concurrent_with") or []]
     elif recs:
         result.status = ModelStatus.FAILED.value
         result.reason = "run ended before this model finished (crash or kill)"

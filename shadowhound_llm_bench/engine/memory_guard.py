@@ -61,6 +61,7 @@ class PolicyMemoryGuard:
         self._started: Dict[str, float] = {}
         self._alerted: Set[str] = set()
         self._failed_loads: Set[str] = set()
+        self._together: Dict[str, Tuple[str, ...]] = {}  # batch-mates named at before_model
         self._empty_working_set_bytes: Optional[int] = None
         self._stop = threading.Event()
         self.restart_durations_s: List[float] = []
@@ -237,7 +238,9 @@ class PolicyMemoryGuard:
         reading = self.monitor.latest() or self.monitor.sample_now()
         loaded = self._loaded() or []
         empty = self._empty_working_set(reading, loaded)
-        steps = self.policy.simulate(ordered, predictions, reading, loaded, empty)
+        batches = self.policy.batches(ordered, predictions, reading, empty)
+        steps = self.policy.simulate(ordered, predictions, reading, loaded, empty,
+                                     batches=batches)
         planned = [PlannedModel(model=s.model,
                                 predicted_footprint_bytes=s.prediction.footprint_bytes,
                                 prediction_source=s.prediction.source,
@@ -246,17 +249,29 @@ class PolicyMemoryGuard:
                                 skip_reason=s.skip_reason) for s in steps]
         return RunPlan(
             preset=self.settings.preset, models=planned,
-            batches=self.policy.batches(ordered, predictions, reading, empty),
+            batches=batches,
             predicted_peak_bytes=max([s.predicted_peak_bytes for s in steps], default=0),
             predicted_unloads=sum(s.unloads for s in steps),
             predicted_restarts=sum(s.restarts for s in steps),
             model_budget_bytes=reading.model_budget_bytes)
 
-    def before_model(self, model: str) -> Union[Proceed, Skip]:
-        """Make room for the model (unload, restart, wait) or say why it cannot run."""
+    def before_model(self, model: str,
+                     together_with: Sequence[str] = ()) -> Union[Proceed, Skip]:
+        """
+        Make room for the model (unload, restart, wait) or say why it cannot run.
+
+        together_with names batch-mates that will be loaded beside it (parallel testing): the
+        predicted footprints of those not loaded yet are held back, and they are never unloaded
+        to make room.
+        """
         record = self._record_for(model)
+        record.skip_reason = ""
+        mates = tuple(m for m in dict.fromkeys(together_with) if m != model)
+        with self._lock:
+            self._together[model] = mates
         known = self._predictions.get(model)
         prediction = self.predict(model, refresh=known is None or known.source != "measured")
+        mate_bytes = {m: self.predict(m).footprint_bytes for m in mates}
         record.predicted_footprint_bytes = prediction.footprint_bytes
         record.prediction_source = prediction.source
         done: Optional[Preparation] = None
@@ -267,6 +282,10 @@ class PolicyMemoryGuard:
                 done = Preparation(self._empty_working_set(reading, loaded or []))
             else:
                 done.empty_working_set_bytes = self._empty_working_set(reading, loaded or [])
+            listed = [m.model for m in loaded or []]
+            waiting = [m for m in mates if not any(same_model(m, n) for n in listed)]
+            done.reserved_for = mates
+            done.reserved_bytes = sum(mate_bytes[m] for m in waiting)
             decision = self.policy.before_model(model, prediction, reading, loaded or [], done)
             entry = self._log_decision(model, decision, reading, prediction.footprint_bytes)
             started = time.monotonic()
@@ -352,7 +371,12 @@ class PolicyMemoryGuard:
                 self._log_decision(model, Decision(Action.KEEP, f"{model} is not loaded: "
                                                    "nothing to unload"), reading)
             return
-        if record.memory_before_bytes is not None and working_set > record.memory_before_bytes:
+        mates = self._together.get(model, ())
+        if mates:
+            # The working set also holds the batch-mates: no footprint of this model alone.
+            _LOG.info("no footprint measured for %s: tested side by side with %s", model,
+                      ", ".join(mates))
+        elif record.memory_before_bytes is not None and working_set > record.memory_before_bytes:
             self._remember_measurement(model, working_set - record.memory_before_bytes)
         decision = self.policy.after_model(model, reading)
         entry = self._log_decision(model, decision, reading, self._footprint_of(model))
@@ -458,19 +482,24 @@ def default_footprint_cache_path() -> str:
 def build_guard_for_cli(*, client: OllamaClient, container: str, preset: str,
                         num_ctx: int = 4096, memory_scale: float = 1.0,
                         footprint_cache_path: Optional[str] = None,
-                        fixed_ros_reserve_bytes: int = 0) -> PolicyMemoryGuard:
+                        fixed_ros_reserve_bytes: int = 0,
+                        policy_overrides: Optional[Mapping[str, Any]] = None
+                        ) -> PolicyMemoryGuard:
     """
     Build the guard the CLI uses: the named Docker container, or the Ollama API alone.
 
     Without a container name the memory is estimated from /api/ps and restarts are not possible
-    (the policy's restart decisions are then recorded as impossible). Raises ContainerError when
-    the named container cannot be found or the Docker engine is unreachable.
+    (the policy's restart decisions are then recorded as impossible). policy_overrides are
+    PolicySettings fields (e.g. parallel_small_models=True). Raises ContainerError when the
+    named container cannot be found or the Docker engine is unreachable, PolicySettingsError
+    for a bad override.
     """
     from ..adapters.api_only_container import ApiOnlyContainer
     from ..adapters.docker_container import DockerContainer
     from ..core.policy_settings import preset_settings
 
-    settings = preset_settings(preset, memory_scale=memory_scale, num_ctx=num_ctx)
+    settings = preset_settings(preset, memory_scale=memory_scale, num_ctx=num_ctx,
+                               **dict(policy_overrides or {}))
     backend: ContainerBackend
     if container:
         backend = DockerContainer(name=container, ollama_base_url=client.base_url)

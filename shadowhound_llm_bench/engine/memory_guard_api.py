@@ -95,8 +95,14 @@ class MemoryGuard(Protocol):
     def plan(self, models: Sequence[str]) -> RunPlan:
         """Order the models and predict footprints and actions; changes nothing."""
 
-    def before_model(self, model: str) -> Union[Proceed, Skip]:
-        """Make room for the model (unload, restart, wait) or say why it cannot run."""
+    def before_model(self, model: str,
+                     together_with: Sequence[str] = ()) -> Union[Proceed, Skip]:
+        """
+        Make room for the model (unload, restart, wait) or say why it cannot run.
+
+        together_with: batch-mates of a plan batch that will be loaded beside it (parallel
+        testing); room is held for them, and a Skip then may mean only "not beside them".
+        """
 
     def check_pressure(self, model: str) -> Optional[str]:
         """While a model is being tested: an abort reason when the robot needs the memory."""

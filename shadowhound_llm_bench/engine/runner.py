@@ -4,6 +4,10 @@ The benchmark run: models in order, load, warm-up, measured repetitions, reports
 Memory is never decided here: the runner asks the MemoryGuard before, during and after each model
 (guard=None means no memory management and no memory records). Every finished test and every model
 event is appended to tests.jsonl before the next step, so a kill loses nothing measured.
+
+When the guard's plan puts several models in one batch (parallel testing of small models), they
+are admitted together, loaded one after another, tested at the same time (a thread per model)
+and finished one by one; their records name the models they ran beside (concurrent_with).
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ from ..adapters.ollama_client import (
     ModelNotFound, OllamaClient, OllamaError, OllamaUnavailable,
 )
 from ..core.canary import CanaryResult, canary_verdict
-from ..core.model_metadata import ModelMetadata, find_tag, metadata_from
+from ..core.model_metadata import ModelMetadata, find_tag, metadata_from, same_model
 from ..core.progress import Phase, ProgressEvent, ProgressSink
 from ..core.request_metrics import metrics_from_capture
 from ..core.run_options import KeepAlive, RunOptions
 from ..core.run_records import (
     ErrorKind, ModelStatus, RunStatus, RunSummary, completed_models, record, to_jsonable,
+    utc_now_iso,
 )
 from ..core.scoring import score_output
 from ..core.suite import Suite, Task
@@ -94,6 +99,10 @@ class BenchmarkRunner:
         self._current_index = 0
         self._current_within = 0.0
         self._last_progress = 0.0
+        self._emit_lock = threading.RLock()
+        self._memory_lock = threading.Lock()
+        self._batch_start = 0
+        self._batch_within: Dict[str, float] = {}  # model -> share done, while a batch runs
         if guard is not None and getattr(guard, "on_phase", "absent") is None:
             # Restarts and waits for memory happen inside the guard: show them as progress too.
             setattr(guard, "on_phase", self._guard_phase)
@@ -105,7 +114,13 @@ class BenchmarkRunner:
     def _emit(self, phase: Phase, model: str, index: int, within: float, status: str) -> None:
         if self.on_progress is None:
             return
+        with self._emit_lock:  # models of a batch report from their own threads
+            self._emit_locked(phase, model, index, within, status)
+
+    def _emit_locked(self, phase: Phase, model: str, index: int, within: float,
+                     status: str) -> None:
         count = max(1, self._model_count)
+        share = max(0.0, min(1.0, within))
         if model and phase not in (Phase.REPORTING, Phase.DONE):
             self._current_index, self._current_within = index, within
         if phase == Phase.DONE:
@@ -114,8 +129,12 @@ class BenchmarkRunner:
             progress = 0.0
         elif phase == Phase.REPORTING:
             progress = 0.99
+        elif model in self._batch_within:
+            # A batch advances by the sum of its models' shares.
+            self._batch_within[model] = max(self._batch_within[model], share)
+            progress = (self._batch_start + sum(self._batch_within.values())) / count
         else:
-            progress = (min(index, count - 1) + max(0.0, min(1.0, within))) / count
+            progress = (min(index, count - 1) + share) / count
         # Progress never goes back (a canary or the report step after the last model).
         progress = max(self._last_progress, max(0.0, min(1.0, progress)))
         self._last_progress = progress
@@ -134,6 +153,11 @@ class BenchmarkRunner:
     def _write_memory(self) -> None:
         if self.guard is None:
             return
+        with self._memory_lock:
+            self._write_memory_locked()
+
+    def _write_memory_locked(self) -> None:
+        assert self.guard is not None
         readings = self.guard.timeline()
         decisions = self.guard.decisions()
         new_readings = readings[self._readings_written:]
@@ -236,20 +260,32 @@ class BenchmarkRunner:
         self._write("plan", plan=plan)
         order = [p.model for p in plan.models] or models
         order += [m for m in models if m not in order]
+        index_of = {model: index for index, model in enumerate(order)}
         canary_before = self._canary("before")
         canceled = False
         statuses: List[ModelStatus] = []
-        for index, model in enumerate(order):
+        for batch in _batches(plan, order):
             if self.cancel.is_set():
                 canceled = True
                 break
-            if model in done_before:
-                self._emit(Phase.TESTING, model, index, 1.0,
-                           f"{model}: already complete in this run's log, skipped")
-                continue
-            model_status = self._run_model(model, index)
-            statuses.append(model_status)
-            if model_status == ModelStatus.CANCELED:
+            todo = []
+            for model in batch:
+                if model in done_before:
+                    self._emit(Phase.TESTING, model, index_of[model], 1.0,
+                               f"{model}: already complete in this run's log, skipped")
+                else:
+                    todo.append(model)
+            if len(todo) > 1 and self.guard is not None:
+                batch_statuses = self._run_batch(todo, index_of)
+            else:
+                batch_statuses = []
+                for model in todo:
+                    if batch_statuses and self.cancel.is_set():
+                        batch_statuses.append(ModelStatus.CANCELED)
+                        break
+                    batch_statuses.append(self._run_model(model, index_of[model]))
+            statuses += batch_statuses
+            if ModelStatus.CANCELED in batch_statuses:
                 canceled = True
                 break
         canary_after = None if canceled else self._canary("after")
@@ -318,16 +354,155 @@ class BenchmarkRunner:
             if stop.status == ModelStatus.SKIPPED and not guard_asked:
                 # Skipped before anything was loaded: the log still gets a model_start.
                 self._write("model_start", model=model, index=index, metadata=metadata)
+        return self._end_model(model, index, status, reason, guard_asked=guard_asked)
+
+    def _end_model(self, model: str, index: int, status: ModelStatus, reason: str, *,
+                   guard_asked: bool, concurrent_with: Sequence[str] = ()) -> ModelStatus:
+        """Unload through the guard (unless skipped) and write the model's end record."""
         if guard_asked and self.guard is not None and status != ModelStatus.SKIPPED:
             self._emit(Phase.UNLOADING, model, index, 0.95, f"{model}: unloading")
             self.guard.after_model(model)
         memory = self.guard.record(model) if guard_asked and self.guard is not None else None
         self._write_memory()
+        extra: Dict[str, Any] = {"concurrent_with": list(concurrent_with)} \
+            if concurrent_with else {}
         self._write("model_end", model=model, status=status.value, reason=reason,
-                    memory=memory)
+                    memory=memory, **extra)
         self._emit(Phase.UNLOADING if status == ModelStatus.OK else Phase.TESTING, model, index,
                    1.0, f"{model}: {status.value}" + (f" — {reason}" if reason else ""))
         return status
+
+    # ------------------------------------------------------------------ a batch side by side
+    def _run_batch(self, models: List[str], index_of: Mapping[str, int]) -> List[ModelStatus]:
+        """
+        Test the models of a plan batch at the same time; statuses in the order they ended.
+
+        Every model is admitted by the guard (holding room for its batch-mates) before any is
+        loaded; the loads run one after another (as Ollama's scheduler does them), the tests in
+        a thread per model, and the guard finishes each model afterwards. A model the guard will
+        not admit beside the others is tested on its own after the batch.
+        """
+        assert self.guard is not None
+        guard = self.guard
+        self._batch_start = min(index_of[m] for m in models)
+        with self._emit_lock:
+            self._batch_within = {m: 0.0 for m in models}
+        try:
+            return self._run_batch_steps(models, index_of, guard)
+        finally:
+            with self._emit_lock:
+                self._batch_within = {}
+
+    def _run_batch_steps(self, models: List[str], index_of: Mapping[str, int],
+                         guard: MemoryGuard) -> List[ModelStatus]:
+        self._emit(Phase.LOADING, models[0], index_of[models[0]], 0.0,
+                   f"testing side by side: {', '.join(models)}")
+        statuses: List[ModelStatus] = []
+        present: Dict[str, ModelMetadata] = {}
+        for model in models:
+            try:
+                present[model] = self._ensure_present(model, index_of[model])
+            except _ModelStop as stop:
+                self._write("model_start", model=model, index=index_of[model],
+                            metadata=ModelMetadata(name=model))
+                statuses.append(self._end_model(model, index_of[model], stop.status,
+                                                stop.reason, guard_asked=False))
+        candidates = list(present)
+        keep_alive: Dict[str, KeepAlive] = {}
+        alone: List[str] = []
+        for model in list(candidates):
+            mates = [m for m in candidates if m != model]
+            decision = guard.before_model(model, together_with=mates) if mates \
+                else guard.before_model(model)
+            if isinstance(decision, Skip):
+                candidates.remove(model)
+                if mates:
+                    alone.append(model)
+                    self._emit(Phase.LOADING, model, index_of[model], 0.0,
+                               f"{model}: not beside {', '.join(mates)} ({decision.reason}); "
+                               "tested on its own after them")
+                    continue
+                self._write("model_start", model=model, index=index_of[model],
+                            metadata=present[model])
+                statuses.append(self._end_model(
+                    model, index_of[model], ModelStatus.SKIPPED,
+                    f"memory management: {decision.reason}", guard_asked=True))
+                continue
+            keep_alive[model] = decision.keep_alive if isinstance(decision, Proceed) \
+                else self.options.keep_alive
+        admitted = candidates
+        for model in admitted:
+            self._write("model_start", model=model, index=index_of[model],
+                        metadata=present[model],
+                        concurrent_with=[m for m in admitted if m != model])
+        ended: Dict[str, tuple] = {}
+        loaded: List[str] = []
+        retried = False
+        for model in admitted:
+            if self.cancel.is_set():
+                ended[model] = (ModelStatus.CANCELED, "canceled by request")
+                continue
+            try:
+                retried = self._load(model, index_of[model], keep_alive[model]) > 1 or retried
+                loaded.append(model)
+            except _ModelStop as stop:
+                ended[model] = (stop.status, stop.reason)
+                retried = True  # the guard may have restarted the container
+        if retried and len(loaded) > 1:
+            self._reload_missing(loaded, index_of, keep_alive)
+        self._test_side_by_side(loaded, index_of, keep_alive, ended)
+        for model in admitted:
+            status, reason = ended[model]
+            mates = [m for m in loaded if m != model] if model in loaded else []
+            statuses.append(self._end_model(model, index_of[model], status, reason,
+                                            guard_asked=True, concurrent_with=mates))
+        with self._emit_lock:
+            self._batch_within = {}
+        for model in alone:
+            if self.cancel.is_set():
+                break
+            statuses.append(self._run_model(model, index_of[model]))
+        return statuses
+
+    def _reload_missing(self, loaded: List[str], index_of: Mapping[str, int],
+                        keep_alive: Mapping[str, KeepAlive]) -> None:
+        """After a failed load (and maybe a restart), load again what Ollama no longer holds."""
+        try:
+            listed = [str(e.get("name") or e.get("model") or "") for e in self.client.ps()]
+        except OllamaError:
+            return
+        for model in list(loaded):
+            if any(same_model(model, name) for name in listed):
+                continue
+            try:
+                self._load(model, index_of[model], keep_alive[model])
+            except _ModelStop:
+                pass  # its tests load it again on demand and record what happens
+
+    def _test_side_by_side(self, models: List[str], index_of: Mapping[str, int],
+                           keep_alive: Mapping[str, KeepAlive],
+                           ended: Dict[str, tuple]) -> None:
+        """Run each model's tests in its own thread; fills ended with (status, reason)."""
+        errors: List[BaseException] = []
+
+        def work(model: str) -> None:
+            mates = [m for m in models if m != model]
+            try:
+                ended[model] = self._test_model(model, index_of[model], keep_alive[model],
+                                                concurrent_with=mates)
+            except BaseException as exc:  # re-raised in the calling thread below
+                errors.append(exc)
+                ended[model] = (ModelStatus.FAILED, f"internal error: {type(exc).__name__}: "
+                                f"{exc}")
+
+        threads = [threading.Thread(target=work, args=(m,), name=f"bench-{m}", daemon=True)
+                   for m in models]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
 
     def _ensure_present(self, model: str, index: int) -> ModelMetadata:
         tag = find_tag(self._tags, model)
@@ -377,7 +552,8 @@ class BenchmarkRunner:
                 raise _ModelStop(ModelStatus.FAILED, f"pulling {model}: server unavailable: {exc}")
             raise _ModelStop(ModelStatus.SKIPPED, f"unknown model {model}: pull failed: {message}")
 
-    def _load(self, model: str, index: int, keep_alive: KeepAlive) -> None:
+    def _load(self, model: str, index: int, keep_alive: KeepAlive) -> int:
+        """Load the model (retrying as the guard says); return the attempts it took."""
         attempt = 0
         while True:
             attempt += 1
@@ -403,12 +579,14 @@ class BenchmarkRunner:
                                      f"load failed after {attempt} attempt(s): {exc}")
                 continue
             load_ns = reply.get("load_duration")
-            self._write("load", model=model, ok=True, attempt=attempt,
+            self._write("load", model=model, ok=True, attempt=attempt, keep_alive=keep_alive,
                         client_s=time.perf_counter() - started,
                         load_s=load_ns / 1e9 if isinstance(load_ns, (int, float)) else None)
-            return
+            return attempt
 
-    def _test_model(self, model: str, index: int, keep_alive: KeepAlive) -> tuple:
+    def _test_model(self, model: str, index: int, keep_alive: KeepAlive,
+                    concurrent_with: Sequence[str] = ()) -> tuple:
+        beside = f" (side by side with {', '.join(concurrent_with)})" if concurrent_with else ""
         tasks = self.suite.tasks
         total = len(tasks) * self.options.repetitions
         steps: List[tuple] = []
@@ -428,11 +606,13 @@ class BenchmarkRunner:
                     return ModelStatus.ABORTED, f"memory pressure: {abort}"
             within = 0.1 + 0.85 * done / max(1, total)
             if warmup:
-                self._emit(Phase.WARMUP, model, index, 0.08, f"{model}: warm-up ({task.id})")
+                self._emit(Phase.WARMUP, model, index, 0.08,
+                           f"{model}: warm-up ({task.id}){beside}")
             else:
                 self._emit(Phase.TESTING, model, index, within,
-                           f"{model}: {task.id} repetition {rep}/{self.options.repetitions}")
-            ok, kind = self._run_test(model, task, rep, warmup, keep_alive)
+                           f"{model}: {task.id} repetition {rep}/{self.options.repetitions}"
+                           f"{beside}")
+            ok, kind = self._run_test(model, task, rep, warmup, keep_alive, concurrent_with)
             if not warmup:
                 done += 1
                 ok_tests += int(ok)
@@ -445,9 +625,13 @@ class BenchmarkRunner:
         return ModelStatus.OK, ""
 
     def _run_test(self, model: str, task: Task, rep: int, warmup: bool,
-                  keep_alive: KeepAlive) -> tuple:
+                  keep_alive: KeepAlive, concurrent_with: Sequence[str] = ()) -> tuple:
         fields: Dict[str, Any] = {"model": model, "task": task.id, "repetition": rep,
                                   "warmup": warmup}
+        if concurrent_with:
+            # Measured while other models ran on the same machine: not a solo number.
+            fields["concurrent_with"] = list(concurrent_with)
+        fields["started"] = utc_now_iso()  # with the record's stamp: when the test ran
         try:
             capture = self.client.generate_stream(
                 model, task.render_prompt(), deadline_s=self.options.request_deadline_s,
@@ -465,6 +649,20 @@ class BenchmarkRunner:
                     output=capture.text[:OUTPUT_KEEP_CHARS],
                     thinking_chars=len(capture.thinking), **fields)
         return True, ""
+
+
+def _batches(plan: RunPlan, order: Sequence[str]) -> List[List[str]]:
+    """The plan's batches in run order; models the plan left out run on their own."""
+    known = set(order)
+    batches: List[List[str]] = []
+    seen: set = set()
+    for batch in plan.batches or []:
+        members = [m for m in dict.fromkeys(batch) if m in known and m not in seen]
+        if members:
+            batches.append(members)
+            seen.update(members)
+    batches += [[m] for m in order if m not in seen]
+    return batches
 
 
 def _error_kind(exc: OllamaError) -> str:

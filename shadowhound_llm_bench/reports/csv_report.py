@@ -23,6 +23,7 @@ def csv_columns() -> List[str]:
     for metric in CSV_METRICS:
         cols += [f"{metric}_{s}" for s in STAT_NAMES]
     cols += [f"score_{s}" for s in STAT_NAMES]
+    cols.append("concurrent_with")  # models tested at the same time, space-separated
     return cols
 
 
@@ -38,7 +39,8 @@ def render_csv(summary: RunSummary) -> str:
     writer.writeheader()
     for model in summary.models:
         base: Dict[str, Any] = {"model": model.model, "status": model.status,
-                                "reason": model.reason}
+                                "reason": model.reason,
+                                "concurrent_with": " ".join(model.concurrent_with)}
         for key in META_COLUMNS:
             base[key] = model.metadata.get(key, "")
         if not model.tasks:

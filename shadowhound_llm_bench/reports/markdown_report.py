@@ -62,7 +62,8 @@ def _memory_rows(models: Sequence[ModelResult]) -> List[List[str]]:
             m.model,
             f"{_gib(mem.get('predicted_footprint_bytes'))} ({mem.get('prediction_source', '')})",
             _gib(mem.get("measured_footprint_bytes")), _gib(mem.get("memory_before_bytes")),
-            _gib(mem.get("memory_peak_bytes")), _gib(mem.get("memory_after_bytes")),
+            _gib(mem.get("memory_peak_bytes")) + (" (shared)" if m.concurrent_with else ""),
+            _gib(mem.get("memory_after_bytes")),
             _gib(mem.get("memory_after_unload_bytes")),
             "–" if cleanup is None else ("yes" if cleanup else "NO"),
             str(mem.get("unloads", 0)), str(mem.get("restarts", 0)), str(mem.get("retries", 0)),
@@ -96,6 +97,14 @@ def render_markdown(summary: RunSummary) -> str:
     lines += _table(["model", "status", "quant", "params", "size GiB", "decode tok/s",
                      "TTFT ms", "inter-token ms", "prompt tok/s", "e2e s", "load s", "quality",
                      "truncated", "tests ok", "roofline %"], _results_rows(summary.models))
+    side_by_side = [m for m in summary.models if m.concurrent_with]
+    if side_by_side:
+        lines += ["", "Tested side by side (parallel small-model testing): "
+                  + "; ".join(f"{m.model} with {', '.join(m.concurrent_with)}"
+                              for m in side_by_side)
+                  + ". These models shared the machine's memory bandwidth and compute while "
+                  "they were measured, so their speeds and latencies are lower than in a solo "
+                  "run and are not comparable with models tested alone."]
     lines += ["", "## Per task", ""]
     task_rows = []
     for m in summary.models:

@@ -183,5 +183,8 @@ def plan_result_msg(result_type: type, plan: Any, *, run_id: str = "") -> Any:
             msg.skipped_models.append(planned.model)
             msg.skip_reasons.append(planned.skip_reason)
         lines.append(line)
+    for batch in getattr(plan, "batches", None) or []:
+        if len(batch) > 1:
+            lines.append(f"side by side: {' + '.join(batch)}")
     msg.summary = "\n".join(lines)
     return msg
