@@ -117,6 +117,7 @@ class DockerContainer:
         self._container = self._get()
         self._lock = threading.Lock()
         self._restarting = False
+        self._known_limit_bytes = 0
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._latest: Optional[ContainerSample] = None
@@ -166,13 +167,19 @@ class DockerContainer:
             raise ContainerError(f"docker stats of {self.name} failed: {exc}") from exc
         memory = stats.get("memory_stats") or {}
         if "usage" not in memory:  # a stopped container has empty memory_stats
-            state = ContainerState.RESTARTING if self._restarting else ContainerState.STOPPED
-            return ContainerSample(time.time(), 0, 0, 0, state)
+            return self._not_running_sample()
         limit = int(memory.get("limit") or 0)
+        self._known_limit_bytes = 0 if limit >= _NO_LIMIT_BYTES else limit
         return ContainerSample(stamp_s=time.time(),
                                working_set_bytes=working_set_from_stats(memory),
                                usage_bytes=int(memory["usage"]),
-                               limit_bytes=0 if limit >= _NO_LIMIT_BYTES else limit)
+                               limit_bytes=self._known_limit_bytes)
+
+    def _not_running_sample(self) -> ContainerSample:
+        # The limit belongs to the container's configuration, not to its processes: keep the last
+        # one seen so the budget does not jump to "no limit" while the container restarts.
+        state = ContainerState.RESTARTING if self._restarting else ContainerState.STOPPED
+        return ContainerSample(time.time(), 0, 0, self._known_limit_bytes, state)
 
     def _api_loop(self) -> None:
         while not self._stop.is_set():
@@ -189,10 +196,11 @@ class DockerContainer:
         """Return the memory now (cgroup) or as of the last stats call (api)."""
         if self._cgroup is not None:
             try:
-                return self._cgroup.read()
+                sample = self._cgroup.read()
             except (OSError, ValueError):
-                state = ContainerState.RESTARTING if self._restarting else ContainerState.STOPPED
-                return ContainerSample(time.time(), 0, 0, 0, state)
+                return self._not_running_sample()
+            self._known_limit_bytes = sample.limit_bytes
+            return sample
         with self._lock:
             assert self._latest is not None
             return self._latest

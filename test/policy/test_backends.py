@@ -83,6 +83,23 @@ def test_docker_restart_waits_for_ollama_and_returns_the_memory(tiny_container, 
         backend.close()
 
 
+def test_a_stopped_container_keeps_its_limit_so_the_budget_does_not_jump(tiny_container,
+                                                                         docker_client):
+    name, url, _ = tiny_container
+    backend = DockerContainer(name=name, ollama_base_url=url, docker_client=docker_client)
+    container = docker_client.containers.get(name)
+    try:
+        assert backend.sample().limit_bytes == 256 * MIB
+        container.stop(timeout=2)
+        stopped = backend.sample()
+        assert stopped.state is ContainerState.STOPPED
+        assert stopped.working_set_bytes == 0
+        assert stopped.limit_bytes == 256 * MIB
+    finally:
+        container.start()
+        backend.close()
+
+
 def test_docker_memory_limit_can_be_set_to_the_budget(tiny_container, docker_client):
     name, url, _ = tiny_container
     backend = DockerContainer(name=name, ollama_base_url=url, docker_client=docker_client)
