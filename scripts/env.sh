@@ -32,4 +32,7 @@ fi
 
 # shellcheck disable=SC1091
 . "$_shb_root/install/setup.bash"
-unset _shb_root
+# The package's commands (shadowhound-llm-bench, llm_bench_client, ...) as `ros2 run` finds them.
+_shb_bin="$_shb_root/install/shadowhound_llm_bench/lib/shadowhound_llm_bench"
+case ":$PATH:" in *":$_shb_bin:"*) ;; *) export PATH="$_shb_bin:$PATH" ;; esac
+unset _shb_root _shb_bin

@@ -38,11 +38,17 @@ def render_memory_plot(summary: RunSummary) -> bytes:
             if not mark:
                 continue
             color, label = mark
-            ax.axvline(float(d.get("stamp_s") or 0.0) - t0, color=color, alpha=0.6,
-                       linewidth=1, label=None if label in seen else label)
+            x = float(d.get("stamp_s") or 0.0) - t0
+            ax.axvline(x, color=color, alpha=0.6, linewidth=1,
+                       label=None if label in seen else label)
             seen.add(label)
+            if d.get("action") in ("load", "skip", "abort") and d.get("model"):
+                # x in data units, y in axes units: the name sits at the top whatever the scale.
+                ax.text(x, 0.98, f" {d['model']}", transform=ax.get_xaxis_transform(),
+                        rotation=90, va="top", ha="right", fontsize="x-small", color=color)
         ax.set_xlabel("seconds since the first reading")
-        ax.legend(loc="upper left", fontsize="small")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+        fig.subplots_adjust(left=0.07, right=0.8)
     else:
         ax.text(0.5, 0.5, "no memory readings (run without memory management)",
                 ha="center", va="center", transform=ax.transAxes)
