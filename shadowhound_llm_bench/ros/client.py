@@ -127,9 +127,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                   file=sys.stderr)
             return EXIT_NO_SERVER
 
+        last_line = [""]
+
         def on_feedback(message: Any) -> None:
-            if not args.quiet:
-                print(feedback_line(message.feedback), flush=True)
+            # The node repeats feedback in long phases to show it is alive; print only news.
+            line = feedback_line(message.feedback)
+            if not args.quiet and line != last_line[0]:
+                print(line, flush=True)
+            last_line[0] = line
 
         send = client.send_goal_async(goal_from_args(run_benchmark.Goal, args),
                                       feedback_callback=on_feedback)
