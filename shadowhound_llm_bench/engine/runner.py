@@ -652,7 +652,7 @@ class BenchmarkRunner:
 
 
 def _batches(plan: RunPlan, order: Sequence[str]) -> List[List[str]]:
-    """The plan's batches in run order; models the plan left out run on their own."""
+    """Return the plan's batches in run order; models the plan left out run on their own."""
     known = set(order)
     batches: List[List[str]] = []
     seen: set = set()

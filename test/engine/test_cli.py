@@ -10,9 +10,11 @@ import time
 import httpx
 import pytest
 
-from conftest import REPO
 from shadowhound_llm_bench.cli import main
 from shadowhound_llm_bench.reports.jsonl_log import read_records
+
+# Not imported from conftest: with several test folders in one run, `conftest` is another's.
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _types(records, kind, **match):
