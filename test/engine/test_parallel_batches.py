@@ -299,3 +299,31 @@ def test_unknown_sizes_never_join_a_batch_and_the_plan_counts_batches():
     # Loaded together: both see the same predicted peak, base plus both footprints.
     assert [s.predicted_peak_bytes for s in steps] == [36 * MIB, 36 * MIB]
     assert [s.unloads for s in steps] == [1, 1] and not any(s.skip_reason for s in steps)
+
+
+def test_dry_run_shows_the_batches(sim_container, tmp_path, capsys):
+    from shadowhound_llm_bench.cli import main
+    _, url = sim_container
+    # No --container: sizes from the API against this machine's memory, where all three fit.
+    code = main(["run", "--host", url, "--models", *SMALL_PAIR, LARGE, "--dry-run",
+                 "--parallel-small-models", "--parallel-max-models", "2",
+                 "--results-dir", str(tmp_path / "results")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"side by side: {' + '.join(SMALL_PAIR)}" in out
+    assert LARGE in out and f"+ {LARGE}" not in out  # at most two per batch
+    assert main(["run", "--host", url, "--models", LARGE, "--dry-run",
+                 "--parallel-small-models", "--parallel-max-models", "0",
+                 "--results-dir", str(tmp_path / "results")]) == 2
+
+
+def test_the_node_result_of_a_dry_run_lists_the_batches():
+    messages = pytest.importorskip("shadowhound_llm_bench.ros.messages")
+    action = pytest.importorskip("shadowhound_llm_bench_interfaces.action")
+    from shadowhound_llm_bench.engine.memory_guard_api import PlannedModel, RunPlan
+    plan = RunPlan(preset="default", models=[
+        PlannedModel(m, 50 * MIB, "metadata", [], 116 * MIB) for m in SMALL_PAIR],
+        batches=[SMALL_PAIR], predicted_peak_bytes=116 * MIB, predicted_unloads=2,
+        predicted_restarts=0, model_budget_bytes=208 * MIB)
+    msg = messages.plan_result_msg(action.RunBenchmark.Result, plan)
+    assert f"side by side: {' + '.join(SMALL_PAIR)}" in msg.summary
