@@ -1,0 +1,487 @@
+"""Measurements behind benchmarks/seed_table.py: one configuration, node cost, sampling."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
+
+import psutil
+
+from memory_policy_numbers import SEED_MODELS, p99, timed
+
+from shadowhound_llm_bench.adapters.docker_container import DockerContainer
+from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
+from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
+from shadowhound_llm_bench.adapters.ros_processes import RosProcessScan, make_ros_process_scanner
+from shadowhound_llm_bench.core.memory_reading import ContainerState, MemoryReading
+from shadowhound_llm_bench.core.policy_settings import PolicySettings, preset_settings
+from shadowhound_llm_bench.core.progress import Phase, ProgressEvent
+from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
+from shadowhound_llm_bench.core.run_options import RunOptions
+from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.units import GIB
+from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
+from shadowhound_llm_bench.engine.memory_guard_api import DecisionRecord
+from shadowhound_llm_bench.engine.ros_headroom import RosHeadroom
+from shadowhound_llm_bench.engine.runner import BenchmarkRunner
+from shadowhound_llm_bench.reports.jsonl_log import LOG_NAME, read_records
+from shadowhound_llm_bench.sim.launcher import start_container_simulator
+from shadowhound_llm_bench.sim.ros_load import RosLoad
+
+REPO = Path(__file__).resolve().parent.parent
+CONTAINER_PREFIX = "seedtable"
+BENCH_DOMAIN_ID = "79"
+Progress = Callable[[str], None]
+# Guard actions whose DecisionRecord.duration_s is time spent on management (restarts are
+# taken from the guard's restart_durations_s: some restart decisions carry no duration).
+TIMED_ACTIONS = ("unload", "unload_others", "wait")
+
+
+# ---------------------------------------------------------------------------- configurations
+@dataclass(frozen=True)
+class Config:
+    """One column of the seed's matrix: a preset plus the overrides that make it that column."""
+
+    key: str
+    label: str
+    preset: str
+    overrides: Dict[str, Any] = field(default_factory=dict)
+    seed_row: bool = True  # one of the seed's four configurations
+    short: str = ""  # chart label
+
+    def settings(self, scenario: Any, *, seed_recovery: bool) -> PolicySettings:
+        """Policy settings at the scenario's scale, in the seed's model order."""
+        params = scenario.node_parameters
+        changes: Dict[str, Any] = dict(
+            order="given", num_ctx=int(params["num_ctx"]),
+            safety_buffer_bytes=int(params["safety_buffer_bytes"]),
+            sample_period_s=0.1, unload_deadline_s=10.0, restart_deadline_s=30.0,
+            memory_wait_s=1.0)
+        changes.update(self.overrides)
+        if self.seed_row and not seed_recovery:
+            # As the seed's script: no restart or retry after a failed load, and no model is
+            # skipped because the prediction says it cannot fit.
+            changes.update(load_retries=0, restart_on_load_failure=False,
+                           skip_models_that_never_fit=False)
+        if self.overrides:
+            changes["preset"] = "custom"
+        return preset_settings(self.preset, memory_scale=scenario.memory_scale, **changes)
+
+
+CONFIGS: Tuple[Config, ...] = (
+    Config("none", "No management (fast)", "fast", short="none\n(fast)"),
+    Config("unload", "Unload only", "default",
+           dict(restart_before_models_over_bytes=None, make_room_when_needed=False,
+                restart_when_cleanup_fails=False), short="unload\nonly"),
+    Config("restart_large", "Restart large only", "default",
+           dict(unload_after_each_model=False, make_room_when_needed=False,
+                restart_when_cleanup_fails=False), short="restart\nlarge only"),
+    Config("full", "Full management (default)", "default", short="full\n(default)"),
+    Config("adaptive", "Adaptive", "adaptive", seed_row=False, short="adaptive"),
+)
+
+
+# ---------------------------------------------------------------------------- ROS headroom
+class LoadOnlyScanner:
+    """The real psutil scanner, keeping only the scenario's stand-in ROS processes."""
+
+    def __init__(self, settings: RosReserveSettings, pids: Sequence[int]) -> None:
+        self._scanner = make_ros_process_scanner(settings)
+        self._pids = frozenset(pids)
+
+    def scan(self) -> RosProcessScan:
+        """One pass over the process table; other engineers' ROS processes are not the robot."""
+        scan = self._scanner.scan()
+        return RosProcessScan(processes=tuple(p for p in scan.processes if p.pid in self._pids),
+                              scan_s=scan.scan_s)
+
+
+def start_headroom(scenario: Any, ros_load: RosLoad) -> RosHeadroom:
+    """Live ROS headroom over the stand-in processes; reserve settings scaled like the machine."""
+    scale = scenario.memory_scale
+    defaults = RosReserveSettings()
+    names = [re.escape(name) for name in ros_load.pids]
+    settings = RosReserveSettings(
+        floor_bytes=int(defaults.floor_bytes * scale), window_s=defaults.window_s,
+        growth_factor=defaults.growth_factor, margin_bytes=int(defaults.margin_bytes * scale),
+        include_patterns=(r"\b(" + "|".join(names) + r")\b",))
+    headroom = RosHeadroom(scanner=LoadOnlyScanner(settings, list(ros_load.pids.values())),
+                           settings=settings)
+    first = headroom.sample()
+    if len(first.processes) != len(ros_load.pids):
+        raise RuntimeError(f"the ROS scan found {len(first.processes)} of "
+                           f"{len(ros_load.pids)} stand-in processes")
+    return headroom
+
+
+# ---------------------------------------------------------------------------- one configuration
+@dataclass(frozen=True)
+class TableRow:
+    """One configuration's numbers (bytes are this machine's, 1/64 of Thor's)."""
+
+    NUMBERS: ClassVar[Tuple[str, ...]] = (
+        "failed_loads", "models_failed", "total_s", "management_s", "management_share",
+        "peak_container_bytes", "peak_host_used_bytes", "min_ros_headroom_bytes",
+        "reserve_breaches", "over_budget_readings", "min_budget_margin_bytes", "unloads",
+        "restarts")
+
+    key: str
+    label: str
+    short: str
+    models: int
+    failed_loads: float
+    models_failed: float
+    total_s: float
+    management_s: float
+    management_share: float
+    peak_container_bytes: float
+    peak_host_used_bytes: float
+    min_ros_headroom_bytes: float
+    reserve_breaches: float
+    over_budget_readings: float
+    min_budget_margin_bytes: float
+    unloads: float
+    restarts: float
+    management_note: str = ""
+    failure_note: str = ""
+    note: str = ""
+    repetitions: int = 1
+
+    def replace(self, **changes: Any) -> "TableRow":
+        return dataclasses.replace(self, **changes)
+
+
+def ros_headroom_bytes(reading: MemoryReading) -> int:
+    """Host memory still available once the unused part of the ROS reserve is held back."""
+    unused_reserve = max(0, reading.ros_reserve_bytes - reading.ros_live_bytes)
+    return reading.host_available_bytes - unused_reserve
+
+
+def management_seconds(decisions: Sequence[DecisionRecord],
+                       restart_durations_s: Sequence[float]) -> Tuple[float, str]:
+    """Seconds spent unloading, restarting and waiting, and what they were."""
+    parts = {action: [d.duration_s for d in decisions if d.action == action]
+             for action in TIMED_ACTIONS}
+    total = sum(sum(v) for v in parts.values()) + sum(restart_durations_s)
+    words = [f"{len(v)} {a.replace('_', ' ')} {sum(v):.2f} s" for a, v in parts.items() if v]
+    if restart_durations_s:
+        words.append(f"{len(restart_durations_s)} restart(s) {sum(restart_durations_s):.2f} s")
+    return total, ", ".join(words) or "nothing"
+
+
+def _progress_sink(progress: Progress, label: str) -> Callable[[ProgressEvent], None]:
+    last: List[Tuple[str, str]] = []
+
+    def sink(event: ProgressEvent) -> None:
+        key = (event.model, event.phase.value if isinstance(event.phase, Phase)
+               else str(event.phase))
+        if event.phase in (Phase.RESTARTING, Phase.UNLOADING, Phase.WAITING_FOR_MEMORY) \
+                and (not last or last[-1] != key):
+            progress(f"  {label}: {event.status[:110]}")
+        elif event.model and (not last or last[-1][0] != event.model):
+            progress(f"  {label}: {event.model} ...")
+        last[:] = [key]
+    return sink
+
+
+def run_configuration(config: Config, *, scenario: Any, docker_client: Any,
+                      headroom: RosHeadroom, results_root: Path, seed_recovery: bool,
+                      test_repetitions: int, num_predict: int, deadline_s: float,
+                      progress: Progress) -> TableRow:
+    """Run the seed's five models under one configuration on a fresh container."""
+    params = scenario.node_parameters
+    name = f"{CONTAINER_PREFIX}-{config.key.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
+    sim = start_container_simulator(docker_client=docker_client, name=name,
+                                    scenario=scenario.name, port=0)
+    backend = guard = timer = None
+    try:
+        backend = DockerContainer(name=name, ollama_base_url=sim.base_url,
+                                  docker_client=docker_client)
+        client = OllamaClient(base_url=sim.base_url, request_timeout_s=60)
+        settings = config.settings(scenario, seed_recovery=seed_recovery)
+        guard = build_memory_guard(
+            settings=settings, client=client, backend=backend,
+            host=SimulatedHost(total_bytes=int(params["host_total_bytes"]),
+                               system_reserve_bytes=int(params["system_reserve_bytes"])),
+            headroom=headroom)
+        options = RunOptions(num_ctx=int(params["num_ctx"]), num_predict=num_predict,
+                             repetitions=test_repetitions, warmup=False, pull_missing=False,
+                             request_deadline_s=60, load_deadline_s=60)
+        runner = BenchmarkRunner(client=client, guard=guard, options=options,
+                                 suite=load_suite(str(params.get("suite", "robot_mission"))),
+                                 results_root=results_root, run_name=config.key,
+                                 preset=settings.preset,
+                                 on_progress=_progress_sink(progress, config.key))
+        timer = threading.Timer(deadline_s, runner.cancel.set)
+        timer.daemon = True
+        timer.start()
+        started = time.monotonic()
+        outcome = runner.run(SEED_MODELS)
+        total_s = time.monotonic() - started
+        return _row(config, outcome, guard, total_s)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if guard is not None:
+            guard.close()
+        if backend is not None:
+            backend.close()
+        sim.remove()
+
+
+def _row(config: Config, outcome: Any, guard: Any, total_s: float) -> TableRow:
+    records, _ = read_records(outcome.run_dir / LOG_NAME)
+    failed = [r for r in records if r.get("type") == "load" and not r.get("ok")]
+    models = outcome.summary.models if outcome.summary else []
+    lost = [m for m in models if m.status != "ok"]
+    timeline = [r for r in guard.timeline() if r.host_total_bytes > 0]
+    running = [r for r in timeline if r.container.state == ContainerState.RUNNING]
+    decisions = guard.decisions()
+    management_s, management_note = management_seconds(decisions, guard.restart_durations_s)
+    margins = [r.model_budget_bytes - r.container.working_set_bytes for r in running]
+    headrooms = [ros_headroom_bytes(r) for r in timeline]
+    guard_records = guard.records()
+    failure_note = "; ".join(f"{m.model}: {m.status} ({m.reason[:70]}...)" for m in lost)
+    note = ""
+    if failed or lost:
+        note = (f"failed loads: {', '.join(str(r.get('model')) for r in failed) or 'none'}"
+                + (f"; lost: {failure_note}" if lost else ""))
+    if outcome.status == "canceled":
+        note += "; the run hit its deadline and was canceled"
+    return TableRow(
+        key=config.key, label=config.label, short=config.short, models=len(SEED_MODELS),
+        failed_loads=len(failed), models_failed=len(lost) + (len(SEED_MODELS) - len(models)),
+        total_s=total_s, management_s=management_s,
+        management_share=management_s / total_s if total_s > 0 else 0.0,
+        peak_container_bytes=max((r.container.working_set_bytes for r in timeline), default=0),
+        peak_host_used_bytes=max((r.host_total_bytes - r.host_available_bytes
+                                  for r in timeline), default=0),
+        min_ros_headroom_bytes=min(headrooms, default=0),
+        reserve_breaches=sum(1 for h in headrooms if h < 0),
+        over_budget_readings=sum(1 for m in margins if m < 0),
+        min_budget_margin_bytes=min(margins, default=0),
+        unloads=sum(r.unloads for r in guard_records),
+        restarts=len(guard.restart_durations_s),
+        management_note=management_note, failure_note=failure_note, note=note)
+
+
+# ---------------------------------------------------------------------------- sampling latency
+@dataclass(frozen=True)
+class SamplingLatency:
+    """Seconds of one memory sample through each path."""
+
+    NUMBERS: ClassVar[Tuple[str, ...]] = ("cgroup_p50_s", "cgroup_p99_s", "api_p50_s",
+                                          "api_p99_s")
+    cgroup_p50_s: float
+    cgroup_p99_s: float
+    api_p50_s: float
+    api_p99_s: float
+
+
+def measure_sampling(*, scenario: Any, docker_client: Any, cgroup_samples: int,
+                     api_samples: int) -> SamplingLatency:
+    """Time DockerContainer's cgroup path and Docker stats path on a thor container."""
+    name = f"{CONTAINER_PREFIX}-sampling-{uuid.uuid4().hex[:6]}"
+    sim = start_container_simulator(docker_client=docker_client, name=name,
+                                    scenario=scenario.name, port=0)
+    backend = None
+    try:
+        backend = DockerContainer(name=name, ollama_base_url=sim.base_url,
+                                  docker_client=docker_client)
+        cgroup = timed(backend.read_cgroup_sample, cgroup_samples)
+        api = timed(backend.read_api_sample, api_samples)
+        return SamplingLatency(statistics.median(cgroup), p99(cgroup), statistics.median(api),
+                               p99(api))
+    finally:
+        if backend is not None:
+            backend.close()
+        sim.remove()
+
+
+# ---------------------------------------------------------------------------- node cost
+@dataclass(frozen=True)
+class NodeCost:
+    """The node process's CPU and memory while it publishes at one rate during a run."""
+
+    NUMBERS: ClassVar[Tuple[str, ...]] = ("cpu_percent", "cpu_p95_percent", "rss_median_bytes",
+                                          "rss_peak_bytes", "run_s", "messages",
+                                          "message_rate_hz")
+    rate_hz: float
+    cpu_percent: float
+    cpu_p95_percent: float
+    rss_median_bytes: float
+    rss_peak_bytes: float
+    run_s: float
+    messages: float
+    message_rate_hz: float
+    client_exit: int
+
+
+def _node_argv(scenario: Any, *, container: str, port: int, rate_hz: float,
+               results_dir: Path, models: Sequence[str]) -> List[str]:
+    from shadowhound_llm_bench.demo import _node_parameters, _ros_arg, _raw_node_parameters
+
+    params = _node_parameters(_raw_node_parameters(), backend="docker", port=port,
+                              results_dir=results_dir, preset="default", repetitions=1)
+    params.update({"container.name": container, "publish_rate_hz": float(rate_hz),
+                   "sample_period_s": min(0.5, 1.0 / rate_hz),
+                   "benchmark.models": list(models), "benchmark.num_predict": 64,
+                   "benchmark.pull_missing": False})
+    argv = [sys.executable, "-m", "shadowhound_llm_bench.ros.node", "--ros-args"]
+    for key, value in params.items():
+        argv += _ros_arg(key, value)
+    return argv
+
+
+def _child_env() -> Dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [
+        p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env["ROS_DOMAIN_ID"] = BENCH_DOMAIN_ID
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    return env
+
+
+def _start(argv: List[str], **kwargs: Any) -> subprocess.Popen:
+    return subprocess.Popen(argv, cwd=str(REPO), env=_child_env(), start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            **kwargs)
+
+
+def _stop(process: Optional[subprocess.Popen], timeout_s: float = 10.0) -> None:
+    """SIGINT, then SIGKILL to the process group; never leaves it running."""
+    if process is None:
+        return
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGINT)
+            process.wait(timeout=timeout_s)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _wait_for_text(path: Path, text: str, process: subprocess.Popen, timeout_s: float) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        content = path.read_text(errors="replace") if path.exists() else ""
+        if text in content:
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"the node exited ({process.returncode}): {content[-2000:]}")
+        time.sleep(0.1)
+    raise RuntimeError(f"the node was not ready within {timeout_s:g} s; see {path}")
+
+
+def _count_messages(stop: threading.Event, counter: List[int], ready: threading.Event) -> None:
+    """Count ~/container_memory messages in a child rclpy context (its own process state)."""
+    from shadowhound_llm_bench.ros.interfaces_import import import_interfaces, import_rclpy
+    from shadowhound_llm_bench.ros.memory_publisher import container_memory_qos
+
+    rclpy = import_rclpy()
+    _, container_memory, _ = import_interfaces()
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(BENCH_DOMAIN_ID))
+    node = rclpy.create_node("seed_table_listener", context=context)
+    node.create_subscription(container_memory, "/llm_bench/container_memory",
+                             lambda _msg: counter.__setitem__(0, counter[0] + 1),
+                             container_memory_qos())
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    ready.set()
+    try:
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.1)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        context.try_shutdown()
+
+
+def measure_node_cost(*, scenario: Any, docker_client: Any, rate_hz: float, results_dir: Path,
+                      models: Sequence[str], progress: Progress,
+                      run_deadline_s: float = 120.0) -> NodeCost:
+    """Start the node against a fresh thor container, send a goal, sample the node's process."""
+    name = f"{CONTAINER_PREFIX}-node-{uuid.uuid4().hex[:6]}"
+    sim = start_container_simulator(docker_client=docker_client, name=name,
+                                    scenario=scenario.name, port=0)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    node = client = None
+    stop_listener = threading.Event()
+    listener: Optional[threading.Thread] = None
+    try:
+        log_path = results_dir / f"node_{rate_hz:g}hz.log"
+        with open(log_path, "wb") as log:
+            node = _start(_node_argv(scenario, container=name, port=sim.port, rate_hz=rate_hz,
+                                     results_dir=results_dir, models=models),
+                          stdout=log, stderr=subprocess.STDOUT)
+        _wait_for_text(log_path, "ready: action", node, 60.0)
+        counter = [0]
+        ready = threading.Event()
+        listener = threading.Thread(target=_count_messages, args=(stop_listener, counter, ready),
+                                    daemon=True)
+        listener.start()
+        ready.wait(15.0)
+        proc = psutil.Process(node.pid)
+        client_log = results_dir / f"client_{rate_hz:g}hz.log"
+        with open(client_log, "wb") as out:
+            client = _start([sys.executable, "-m", "shadowhound_llm_bench.ros.client",
+                             "--server-timeout", "30", "--quiet", "--repetitions", "1",
+                             "--no-pull", "--run-name", f"node-{rate_hz:g}hz"],
+                            stdout=out, stderr=subprocess.STDOUT)
+        progress(f"  node at {rate_hz:g} Hz: pid {node.pid}, goal sent by the console client")
+        cpu_start = sum(proc.cpu_times()[:2])
+        started = time.monotonic()
+        messages_start = counter[0]
+        cpu_samples: List[float] = []
+        rss: List[int] = []
+        proc.cpu_percent(None)
+        deadline = started + run_deadline_s
+        while client.poll() is None and time.monotonic() < deadline:
+            time.sleep(1.0)
+            cpu_samples.append(proc.cpu_percent(None))
+            rss.append(proc.memory_info().rss)
+        run_s = time.monotonic() - started
+        cpu_s = sum(proc.cpu_times()[:2]) - cpu_start
+        messages = counter[0] - messages_start
+        if client.poll() is None:
+            progress(f"  node at {rate_hz:g} Hz: the run passed {run_deadline_s:g} s, stopping")
+        exit_code = client.poll()
+        return NodeCost(
+            rate_hz=rate_hz, cpu_percent=100.0 * cpu_s / run_s,
+            cpu_p95_percent=sorted(cpu_samples)[int(0.95 * (len(cpu_samples) - 1))]
+            if cpu_samples else 0.0,
+            rss_median_bytes=statistics.median(rss) if rss else 0,
+            rss_peak_bytes=max(rss, default=0), run_s=run_s, messages=messages,
+            message_rate_hz=messages / run_s, client_exit=-1 if exit_code is None else exit_code)
+    finally:
+        _stop(client)
+        _stop(node)
+        stop_listener.set()
+        if listener is not None:
+            listener.join(timeout=5)
+        sim.remove()
+
+
+__all__ = ["CONFIGS", "Config", "GIB", "NodeCost", "SamplingLatency", "TableRow",
+           "measure_node_cost", "measure_sampling", "run_configuration", "start_headroom"]
