@@ -82,7 +82,7 @@ def thor_gb(n_bytes: float, scale: float) -> str:
 
 
 def table_lines(rows: Sequence[TableRow], scale: float, markdown: bool) -> List[str]:
-    """The one table: as plain text (markdown=False) or a Markdown table."""
+    """Format the one table as plain text (markdown=False) or as a Markdown table."""
     baseline = next((r.total_s for r in rows if r.key == "none"), 0.0)
     header = ["Configuration", "Failed loads", "Models failed", "Total s", "vs none", "Mgmt s",
               "Mgmt %",
@@ -196,7 +196,7 @@ def write_chart(rows: Sequence[TableRow], scenario: Any, path: Path) -> None:
 
 def run_table(args: argparse.Namespace, scenario: Any, docker_client: Any, out_dir: Path,
               ros_load: RosLoad) -> List[str]:
-    """The table part: every configuration (fresh container each), medians over repetitions."""
+    """Run every configuration (a fresh container each); medians over repetitions."""
     chosen = [c for c in CONFIGS if c.key in args.configs]
     collected: Dict[str, List[TableRow]] = {c.key: [] for c in chosen}
     headroom = start_headroom(scenario, ros_load)
@@ -234,7 +234,7 @@ def run_table(args: argparse.Namespace, scenario: Any, docker_client: Any, out_d
 
 def run_node(args: argparse.Namespace, scenario: Any, docker_client: Any, out_dir: Path,
              ros_load: RosLoad) -> List[str]:
-    """The node part: CPU % and RSS at each publish rate, medians over repetitions."""
+    """Measure the node's CPU % and RSS at each publish rate; medians over repetitions."""
     results: Dict[float, List[NodeCost]] = {rate: [] for rate in args.rates}
     for repetition in range(1, args.repetitions + 1):
         for rate in args.rates:
@@ -258,7 +258,7 @@ def run_node(args: argparse.Namespace, scenario: Any, docker_client: Any, out_di
 
 def run_sampling(args: argparse.Namespace, scenario: Any, docker_client: Any, out_dir: Path,
                  ros_load: Optional[RosLoad]) -> List[str]:
-    """The sampling part: p50 / p99 of one sample per path, medians over repetitions."""
+    """Measure p50 / p99 of one memory sample per path; medians over repetitions."""
     runs: List[SamplingLatency] = []
     for repetition in range(1, args.repetitions + 1):
         say(f"sampling: {args.cgroup_samples} cgroup and {args.api_samples} Docker API samples "
