@@ -19,7 +19,7 @@ PREFIX = 'reliab'
 
 @pytest.fixture(scope='session')
 def docker_client():
-    """A client of the real Docker engine; the test is skipped where none answers."""
+    """Connect to the real Docker engine; the test is skipped where none answers."""
     docker = pytest.importorskip('docker')
     try:
         client = docker.from_env(timeout=30)

@@ -24,7 +24,7 @@ RUN_DEADLINE_S = 60.0  # a whole run; every request has its own, shorter deadlin
 
 
 def small_guard(backend: Any, client: OllamaClient, preset: str, **overrides: Any) -> Any:
-    """The memory guard for the small scenario (1/8 memory), models in the given order."""
+    """Build the memory guard for the small scenario (1/8 memory), models in the given order."""
     settings = preset_settings(preset, memory_scale=1 / 8, num_ctx=4096, order='given',
                                safety_buffer_bytes=SMALL_SAFETY_BUFFER_BYTES,
                                sample_period_s=0.1, unload_deadline_s=5.0, memory_wait_s=0.3,
@@ -77,13 +77,13 @@ def log_records(outcome: RunOutcome) -> Tuple[List[Dict[str, Any]], int]:
 
 
 def of_type(records: List[Dict[str, Any]], kind: str, **match: Any) -> List[Dict[str, Any]]:
-    """Records of one type whose fields equal `match`."""
+    """Return the records of one type whose fields equal `match`."""
     return [r for r in records if r.get('type') == kind
             and all(r.get(k) == v for k, v in match.items())]
 
 
 def by_model(outcome: RunOutcome) -> Dict[str, Any]:
-    """The summary's model results by model name."""
+    """Return the summary's model results by model name."""
     return {m.model: m for m in outcome.summary.models}
 
 
