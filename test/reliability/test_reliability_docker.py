@@ -110,7 +110,8 @@ def test_an_unreachable_engine_is_a_container_error_naming_the_engine(monkeypatc
 
 def test_an_unreachable_engine_stops_the_cli_before_anything_runs(local_sim, tmp_path):
     sim = local_sim()
-    env = dict(os.environ, DOCKER_HOST=BOGUS_DOCKER_HOST, PYTHONPATH=REPO)
+    path = [REPO] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
+    env = dict(os.environ, DOCKER_HOST=BOGUS_DOCKER_HOST, PYTHONPATH=os.pathsep.join(path))
     proc = subprocess.run(
         [sys.executable, '-m', 'shadowhound_llm_bench.cli', 'run', '--host', sim.base_url,
          '--models', 'qwen2.5:0.5b', '--container', 'reliab-ollama', '--results-dir',
