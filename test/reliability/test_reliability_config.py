@@ -62,7 +62,8 @@ def test_node_params_file_with_wrong_types_stops_the_node_with_every_reason(tmp_
     'gap in ros/node.py main(): rclpy.init() raises RCLError "Couldn\'t parse params file" '
     'and the node dies with a traceback (exit 1) instead of one clear line'))
 def test_node_params_file_that_is_not_yaml_is_one_clear_error(tmp_path):
-    path = _write(tmp_path, 'broken.yaml', '/**:\n  ros__parameters:\n    publish_rate_hz: [1, 2\n')
+    path = _write(tmp_path, 'broken.yaml',
+                  '/**:\n  ros__parameters:\n    publish_rate_hz: [1, 2\n')
     code, output = _node(path, tmp_path)
     assert code == 2
     assert str(path) in output and 'Traceback' not in output
