@@ -241,7 +241,8 @@ def run_node(args: argparse.Namespace, scenario: Any, docker_client: Any, out_di
             say(f"node: publishing at {rate:g} Hz during a run (repetition {repetition})")
             cost = measure_node_cost(scenario=scenario, docker_client=docker_client,
                                      rate_hz=rate, results_dir=out_dir / "node",
-                                     models=args.node_models, progress=say)
+                                     models=args.node_models,
+                                     test_repetitions=args.node_test_repetitions, progress=say)
             results[rate].append(cost)
     lines = ["", "NODE COST (llm_bench node process, psutil, during a run)"]
     for rate, costs in results.items():
@@ -297,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config-deadline-s", type=float, default=180.0)
     parser.add_argument("--rates", type=float, nargs="+", default=[2.0, 10.0])
     parser.add_argument("--node-models", nargs="+", default=["phi4:14b", "deepseek-r1:7b"])
+    parser.add_argument("--node-test-repetitions", type=int, default=3,
+                        help="measured repetitions of the suite in the node's run")
     parser.add_argument("--cgroup-samples", type=int, default=50)
     parser.add_argument("--api-samples", type=int, default=10)
     return parser

@@ -419,7 +419,7 @@ def _count_messages(stop: threading.Event, counter: List[int], ready: threading.
 
 
 def measure_node_cost(*, scenario: Any, docker_client: Any, rate_hz: float, results_dir: Path,
-                      models: Sequence[str], progress: Progress,
+                      models: Sequence[str], test_repetitions: int, progress: Progress,
                       run_deadline_s: float = 120.0) -> NodeCost:
     """Start the node against a fresh thor container, send a goal, sample the node's process."""
     name = f"{CONTAINER_PREFIX}-node-{uuid.uuid4().hex[:6]}"
@@ -446,7 +446,8 @@ def measure_node_cost(*, scenario: Any, docker_client: Any, rate_hz: float, resu
         client_log = results_dir / f"client_{rate_hz:g}hz.log"
         with open(client_log, "wb") as out:
             client = _start([sys.executable, "-m", "shadowhound_llm_bench.ros.client",
-                             "--server-timeout", "30", "--quiet", "--repetitions", "1",
+                             "--server-timeout", "30", "--quiet", "--repetitions",
+                             str(test_repetitions),
                              "--no-pull", "--run-name", f"node-{rate_hz:g}hz"],
                             stdout=out, stderr=subprocess.STDOUT)
         progress(f"  node at {rate_hz:g} Hz: pid {node.pid}, goal sent by the console client")
