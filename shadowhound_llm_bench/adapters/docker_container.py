@@ -9,9 +9,14 @@ from typing import Any, List, Mapping, Optional
 
 import docker
 import docker.errors
+import requests.exceptions
 
 from ..core.memory_reading import ContainerSample, ContainerState
 from .container_backend import ContainerError, ContainerNotFound, wait_for_ollama
+
+# What an engine call can raise: the SDK's errors, and the transport's when the engine is gone
+# (the SDK passes requests' connection errors and timeouts through unwrapped).
+_ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 
 # cgroup v1 reports "no limit" as a page-rounded huge number.
 _NO_LIMIT_BYTES = 1 << 60
@@ -93,18 +98,43 @@ class CgroupMemoryFiles:
                                limit_bytes=limit)
 
 
+def _engine_address(client: Optional[docker.DockerClient] = None) -> str:
+    """Where the engine is looked for, as the user can change it (DOCKER_HOST)."""
+    env = os.environ.get("DOCKER_HOST")
+    if client is not None:
+        base_url = str(getattr(getattr(client, "api", None), "base_url", ""))
+        if base_url and not base_url.startswith("http+docker://"):
+            return base_url
+        if not env:
+            return "the given client's unix socket (DOCKER_HOST unset)"
+    if env:
+        return f"DOCKER_HOST={env}"
+    return "unix:///var/run/docker.sock (DOCKER_HOST unset)"
+
+
+def _engine_client(timeout_s: float) -> docker.DockerClient:
+    """Connect to the engine from the environment; every engine call then has this deadline."""
+    try:
+        return docker.from_env(timeout=timeout_s)
+    except _ENGINE_ERRORS as exc:
+        raise ContainerError(f"Docker engine unreachable at {_engine_address()}: {exc}") from exc
+
+
 class DockerContainer:
     """
     Ollama in a Docker container, found by name.
 
     sampling="auto" reads the cgroup files when they are visible from here and otherwise samples
     the Docker stats API (about a second per call) on a background thread, so sample() never
-    waits for the engine. "cgroup" or "api" force one path.
+    waits for the engine. "cgroup" or "api" force one path. Every engine call made through the
+    client built here has the deadline engine_timeout_s; ContainerError when the engine is
+    unreachable (naming DOCKER_HOST), ContainerNotFound when no container has that name.
     """
 
     def __init__(self, *, name: str, ollama_base_url: str,
                  docker_client: Optional[docker.DockerClient] = None, sampling: str = "auto",
                  api_period_s: float = 1.0, stop_timeout_s: int = 10,
+                 engine_timeout_s: float = 30.0,
                  cgroup_root: str = "/sys/fs/cgroup") -> None:
         if sampling not in ("auto", "cgroup", "api"):
             raise ValueError(f"sampling must be auto, cgroup or api, got {sampling!r}")
@@ -112,9 +142,14 @@ class DockerContainer:
         self.ollama_base_url = ollama_base_url
         self.stop_timeout_s = stop_timeout_s
         self.api_period_s = api_period_s
-        self._client = docker_client or docker.from_env(timeout=30)
+        self._client = docker_client or _engine_client(engine_timeout_s)
         self._own_client = docker_client is None
-        self._container = self._get()
+        try:
+            self._container = self._get()
+        except ContainerError:
+            if self._own_client:
+                self._client.close()
+            raise
         self._lock = threading.Lock()
         self._restarting = False
         self._known_limit_bytes = 0
@@ -147,8 +182,9 @@ class DockerContainer:
             return self._client.containers.get(self.name)
         except docker.errors.NotFound as exc:
             raise ContainerNotFound(f"no Docker container named {self.name!r}") from exc
-        except docker.errors.DockerException as exc:
-            raise ContainerError(f"Docker engine unreachable: {exc}") from exc
+        except _ENGINE_ERRORS as exc:
+            raise ContainerError(
+                f"Docker engine unreachable at {_engine_address(self._client)}: {exc}") from exc
 
     # ------------------------------------------------------------------ sampling
     def read_cgroup_sample(self) -> ContainerSample:
@@ -163,7 +199,7 @@ class DockerContainer:
             stats = self._client.api.stats(self._container.id, stream=False, one_shot=True)
         except docker.errors.NotFound:
             return ContainerSample(time.time(), 0, 0, 0, ContainerState.MISSING)
-        except docker.errors.DockerException as exc:
+        except _ENGINE_ERRORS as exc:
             raise ContainerError(f"docker stats of {self.name} failed: {exc}") from exc
         memory = stats.get("memory_stats") or {}
         if "usage" not in memory:  # a stopped container has empty memory_stats
@@ -212,7 +248,7 @@ class DockerContainer:
             self._container.reload()
         except docker.errors.NotFound:
             return ContainerState.MISSING
-        except docker.errors.DockerException:
+        except _ENGINE_ERRORS:
             return ContainerState.UNKNOWN
         return _STATES.get(self._container.status, ContainerState.UNKNOWN)
 
@@ -226,7 +262,7 @@ class DockerContainer:
                 self._container.restart(timeout=stop_timeout)
             except docker.errors.NotFound as exc:
                 raise ContainerNotFound(f"container {self.name} disappeared") from exc
-            except docker.errors.DockerException as exc:
+            except _ENGINE_ERRORS as exc:
                 raise ContainerError(f"restart of {self.name} failed: {exc}") from exc
             return wait_for_ollama(self.ollama_base_url, deadline_s=deadline_s, started=started)
         finally:
@@ -238,7 +274,7 @@ class DockerContainer:
             raise ValueError(f"memory limit must be positive, got {limit_bytes}")
         try:
             self._container.update(mem_limit=int(limit_bytes), memswap_limit=int(limit_bytes))
-        except docker.errors.DockerException as exc:
+        except _ENGINE_ERRORS as exc:
             raise ContainerError(
                 f"cannot set the memory limit of {self.name} to {limit_bytes} bytes: {exc}"
             ) from exc

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import docker
 import pytest
 
 from shadowhound_llm_bench.adapters.container_backend import ContainerError, ContainerNotFound
@@ -98,14 +99,25 @@ def test_a_model_failed_by_a_vanished_server_is_still_in_the_reports(local_sim, 
     assert 'llama3.2:1b' in by_model(outcome)  # ... and so in every report
 
 
-@pytest.mark.xfail(strict=True, raises=Exception, reason=(
-    'gap in adapters/docker_container.py: with the engine unreachable DockerContainer() raises '
-    "the docker SDK's DockerException ('Error while fetching server API version') instead of "
-    'ContainerError naming the engine and DOCKER_HOST'))
 def test_an_unreachable_engine_is_a_container_error_naming_the_engine(monkeypatch):
     monkeypatch.setenv('DOCKER_HOST', BOGUS_DOCKER_HOST)
-    with pytest.raises(ContainerError, match='Docker engine unreachable'):
-        DockerContainer(name='reliab-nothing', ollama_base_url='http://127.0.0.1:9')
+    with pytest.raises(ContainerError, match='Docker engine unreachable') as caught:
+        DockerContainer(name='reliab-nothing', ollama_base_url='http://127.0.0.1:9',
+                        engine_timeout_s=5)
+    assert f'DOCKER_HOST={BOGUS_DOCKER_HOST}' in str(caught.value)
+    assert 'Error while fetching server API version' in str(caught.value)
+
+
+def test_a_given_client_whose_engine_is_gone_is_a_container_error(monkeypatch):
+    # The SDK passes the transport's connection error through unwrapped on the first get.
+    monkeypatch.delenv('DOCKER_HOST', raising=False)
+    client = docker.DockerClient(base_url=BOGUS_DOCKER_HOST, version='1.41', timeout=5)
+    try:
+        with pytest.raises(ContainerError, match='Docker engine unreachable at .*unix socket'):
+            DockerContainer(name='reliab-nothing', ollama_base_url='http://127.0.0.1:9',
+                            docker_client=client)
+    finally:
+        client.close()
 
 
 def test_an_unreachable_engine_stops_the_cli_before_anything_runs(local_sim, tmp_path):
