@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,21 @@ CHECK_TYPES = (
     "word_count", "includes_all", "includes_none", "regex", "json_found", "json_schema",
     "json_equals", "choice", "not_truncated",
 )
+SUITE_KEYS = ("name", "description", "tasks", "source")
+TASK_KEYS = ("id", "kind", "prompt", "checks", "system", "schema", "choices", "answer",
+             "description")
+# The settings each check type reads besides 'type' and 'points' (see core/scoring.py).
+CHECK_KEYS: Dict[str, tuple] = {
+    "word_count": ("min", "max"),
+    "includes_all": ("terms", "case_sensitive"),
+    "includes_none": ("terms", "case_sensitive"),
+    "regex": ("pattern", "multiline", "case_sensitive", "description"),
+    "json_found": (),
+    "json_schema": (),
+    "json_equals": ("path", "value", "case_sensitive"),
+    "choice": (),
+    "not_truncated": (),
+}
 SUITES_ENV = "SHADOWHOUND_LLM_BENCH_SUITES"
 DEFAULT_SUITE = "robot_mission"
 
@@ -93,6 +110,39 @@ def task_to_dict(task: Task) -> Dict[str, Any]:
     return data
 
 
+def _refuse_unknown_keys(raw: Mapping, known: Sequence[str], where: str) -> None:
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SuiteError(f"{where}: unknown key {key!r}{hint}; known: {', '.join(known)}")
+
+
+def _check_params(kind: str, params: Mapping[str, Any], where: str) -> None:
+    """Refuse settings of the wrong type, naming the key."""
+    for key in ("min", "max"):
+        value = params.get(key)
+        if key in params and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 0):
+            raise SuiteError(f"{where}: {kind} '{key}' must be a whole number >= 0, "
+                             f"got {value!r}")
+    if "min" in params and "max" in params and params["min"] > params["max"]:
+        raise SuiteError(f"{where}: {kind} 'min' {params['min']} is above 'max' "
+                         f"{params['max']}")
+    for key in ("case_sensitive", "multiline"):
+        if key in params and not isinstance(params[key], bool):
+            raise SuiteError(f"{where}: {kind} '{key}' must be true or false, "
+                             f"got {params[key]!r}")
+    for key in ("description", "path"):
+        if key in params and not isinstance(params[key], str):
+            raise SuiteError(f"{where}: {kind} '{key}' must be a string, got {params[key]!r}")
+    if kind == "regex" and isinstance(params.get("pattern"), str):
+        try:
+            re.compile(params["pattern"])
+        except re.error as exc:
+            raise SuiteError(f"{where}: regex 'pattern' does not compile: {exc}") from exc
+
+
 def _parse_check(raw: Any, where: str) -> Check:
     if not isinstance(raw, Mapping):
         raise SuiteError(f"{where}: a check must be a mapping with 'type' and 'points'")
@@ -100,6 +150,7 @@ def _parse_check(raw: Any, where: str) -> Check:
     kind = params.pop("type", None)
     if kind not in CHECK_TYPES:
         raise SuiteError(f"{where}: unknown check type {kind!r} (known: {', '.join(CHECK_TYPES)})")
+    _refuse_unknown_keys(raw, ("type", "points") + CHECK_KEYS[kind], f"{where} ({kind})")
     points = params.pop("points", None)
     if isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
         raise SuiteError(f"{where}: check {kind!r} needs positive 'points'")
@@ -113,23 +164,29 @@ def _parse_check(raw: Any, where: str) -> Check:
         raise SuiteError(f"{where}: regex needs a 'pattern'")
     if kind == "json_equals" and ("path" not in params or "value" not in params):
         raise SuiteError(f"{where}: json_equals needs 'path' and 'value'")
+    _check_params(kind, params, where)
     return Check(type=kind, points=float(points), params=params)
 
 
-def _parse_task(raw: Any, index: int) -> Task:
-    where = f"task #{index + 1}"
+def _parse_task(raw: Any, index: int, source: str = "") -> Task:
+    prefix = f"{source}: " if source else ""
+    where = f"{prefix}task #{index + 1}"
     if not isinstance(raw, Mapping):
         raise SuiteError(f"{where}: a task must be a mapping")
     task_id = raw.get("id")
     if not isinstance(task_id, str) or not task_id.strip():
         raise SuiteError(f"{where}: needs a string 'id'")
-    where = f"task {task_id!r}"
+    where = f"{prefix}task {task_id!r}"
+    _refuse_unknown_keys(raw, TASK_KEYS, where)
     kind = raw.get("kind")
     if kind not in TASK_KINDS:
         raise SuiteError(f"{where}: 'kind' must be one of {', '.join(TASK_KINDS)}")
     prompt = raw.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise SuiteError(f"{where}: needs a non-empty 'prompt'")
+    for key in ("system", "description"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise SuiteError(f"{where}: '{key}' must be a string, got {raw[key]!r}")
     raw_checks = raw.get("checks")
     if not isinstance(raw_checks, list) or not raw_checks:
         raise SuiteError(f"{where}: needs a non-empty list of 'checks'")
@@ -153,6 +210,8 @@ def _parse_task(raw: Any, index: int) -> Task:
             raise SuiteError(f"{where}: choice keys must be single capital letters")
         if answer not in choices:
             raise SuiteError(f"{where}: 'answer' {answer!r} is not one of the choices")
+    elif not isinstance(choices, Mapping):
+        raise SuiteError(f"{where}: 'choices' must be a mapping (letter: text)")
     return Task(
         id=task_id, kind=kind, prompt=prompt, checks=checks,
         system=str(raw.get("system") or ""), schema=schema,
@@ -165,13 +224,16 @@ def parse_suite(data: Any, *, source: str = "") -> Suite:
     """Build a suite from parsed YAML/JSON data; raises SuiteError with the reason."""
     if not isinstance(data, Mapping):
         raise SuiteError(f"{source or 'suite'}: top level must be a mapping")
+    _refuse_unknown_keys(data, SUITE_KEYS, source or "suite")
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise SuiteError(f"{source or 'suite'}: needs a 'name'")
+    if data.get("description") is not None and not isinstance(data["description"], str):
+        raise SuiteError(f"{source or name}: 'description' must be a string")
     raw_tasks = data.get("tasks")
     if not isinstance(raw_tasks, list) or not raw_tasks:
         raise SuiteError(f"{source or name}: needs a non-empty list of 'tasks'")
-    tasks = [_parse_task(t, i) for i, t in enumerate(raw_tasks)]
+    tasks = [_parse_task(t, i, source) for i, t in enumerate(raw_tasks)]
     ids = [t.id for t in tasks]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:

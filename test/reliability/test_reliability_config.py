@@ -112,17 +112,23 @@ def test_the_cli_refuses_a_bad_suite_file_before_anything_runs(tmp_path):
     assert not (tmp_path / 'results').exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'gap in core/suite.py: unknown keys (a misspelt "promt", a stray top-level key) and a '
-    "wrong type inside a check ('max: many') are accepted without a word"))
-@pytest.mark.parametrize('text', [
-    'name: x\ncolour: red\ntasks:\n' + GOOD_TASK,
-    'name: x\ntasks:\n' + GOOD_TASK + '    promt: typo\n',
-    'name: x\ntasks:\n' + GOOD_TASK.replace('max: 5', 'max: many'),
+@pytest.mark.parametrize('text, message', [
+    ('name: x\ncolour: red\ntasks:\n' + GOOD_TASK, "unknown key 'colour'"),
+    ('name: x\ntasks:\n' + GOOD_TASK + '    promt: typo\n',
+     "task 't': unknown key 'promt' \\(did you mean 'prompt'\\?\\)"),
+    ('name: x\ntasks:\n' + GOOD_TASK.replace('max: 5', 'max: many'),
+     "task 't' check #1: word_count 'max' must be a whole number >= 0, got 'many'"),
+    ('name: x\ntasks:\n' + GOOD_TASK.replace('max: 5', 'mx: 5'),
+     "task 't' check #1 \\(word_count\\): unknown key 'mx' \\(did you mean 'max'\\?\\)"),
+    ('name: x\ntasks:\n' + GOOD_TASK.replace('{type: word_count, max: 5, points: 1}',
+                                             '{type: regex, pattern: "[", points: 1}'),
+     "task 't' check #1: regex 'pattern' does not compile"),
 ])
-def test_suite_file_with_unknown_keys_or_bad_check_values_is_refused(tmp_path, text):
-    with pytest.raises(SuiteError):
-        load_suite(str(_write(tmp_path, 'unknown.yaml', text)))
+def test_suite_file_with_unknown_keys_or_bad_check_values_is_refused(tmp_path, text, message):
+    path = _write(tmp_path, 'unknown.yaml', text)
+    with pytest.raises(SuiteError, match=message) as caught:
+        load_suite(str(path))
+    assert str(caught.value).startswith(f'{path}: ')  # the file is named too
 
 
 # ---------------------------------------------------------------- scenario files
