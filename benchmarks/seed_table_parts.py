@@ -23,6 +23,8 @@ from memory_policy_numbers import SEED_MODELS, p99, timed
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
+from shadowhound_llm_bench.adapters.process_group import (start_process_group, stop_process_group,
+                                                          wait_for_text)
 from shadowhound_llm_bench.adapters.ros_processes import RosProcessScan, make_ros_process_scanner
 from shadowhound_llm_bench.core.memory_reading import ContainerState, MemoryReading
 from shadowhound_llm_bench.core.policy_settings import PolicySettings, preset_settings
@@ -354,41 +356,12 @@ def _child_env() -> Dict[str, str]:
 
 
 def _start(argv: List[str], **kwargs: Any) -> subprocess.Popen:
-    return subprocess.Popen(argv, cwd=str(REPO), env=_child_env(), start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-                            **kwargs)
+    return start_process_group(argv, cwd=str(REPO), env=_child_env(), **kwargs)
 
 
 def _stop(process: Optional[subprocess.Popen], timeout_s: float = 10.0) -> None:
     """SIGINT, then SIGKILL to the process group; never leaves it running."""
-    if process is None:
-        return
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGINT)
-            process.wait(timeout=timeout_s)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def _wait_for_text(path: Path, text: str, process: subprocess.Popen, timeout_s: float) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        content = path.read_text(errors="replace") if path.exists() else ""
-        if text in content:
-            return
-        if process.poll() is not None:
-            raise RuntimeError(f"the node exited ({process.returncode}): {content[-2000:]}")
-        time.sleep(0.1)
-    raise RuntimeError(f"the node was not ready within {timeout_s:g} s; see {path}")
+    stop_process_group(process, first_signal=signal.SIGINT, grace_s=timeout_s)
 
 
 def _count_messages(stop: threading.Event, counter: List[int], ready: threading.Event) -> None:
@@ -435,7 +408,7 @@ def measure_node_cost(*, scenario: Any, docker_client: Any, rate_hz: float, resu
             node = _start(_node_argv(scenario, container=name, port=sim.port, rate_hz=rate_hz,
                                      results_dir=results_dir, models=models),
                           stdout=log, stderr=subprocess.STDOUT)
-        _wait_for_text(log_path, "ready: action", node, 60.0)
+        wait_for_text(log_path, "ready: action", node, timeout_s=60.0, what="the node")
         counter = [0]
         ready = threading.Event()
         listener = threading.Thread(target=_count_messages, args=(stop_listener, counter, ready),

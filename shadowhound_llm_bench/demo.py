@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from .adapters.process_group import start_process_group, stop_process_group, wait_for_text
+
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = "thor"
 CONTAINER_NAME = "shadowhound-demo-ollama"
@@ -118,40 +120,19 @@ class Children:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             [str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-        process = subprocess.Popen(argv, cwd=str(REPO), env=env, start_new_session=True,
-                                   preexec_fn=lambda: signal.signal(signal.SIGINT,
-                                                                    signal.SIG_DFL),
-                                   **kwargs)
+        process = start_process_group(argv, cwd=str(REPO), env=env, **kwargs)
         self.processes.append(process)
         return process
 
     def stop_all(self) -> None:
+        # Interrupt every child first so that they shut down side by side, then reap each group.
         for process in reversed(self.processes):
             if process.poll() is None:
                 os.kill(process.pid, signal.SIGINT)
         deadline = time.monotonic() + 15.0
         for process in reversed(self.processes):
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            process.wait(timeout=5)
-
-
-def _wait_for_text(path: Path, text: str, process: subprocess.Popen, timeout_s: float) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        content = path.read_text(errors="replace") if path.exists() else ""
-        if text in content:
-            return
-        if process.poll() is not None:
-            raise RuntimeError(f"the node exited ({process.returncode}):\n{content[-3000:]}")
-        time.sleep(0.1)
-    raise RuntimeError(f"the node was not ready within {timeout_s:g} s; see {path}")
+            stop_process_group(process, first_signal=None,
+                               grace_s=max(0.1, deadline - time.monotonic()))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,7 +196,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         node_log = log_dir / "llm_bench_node.log"
         with open(node_log, "wb") as log:
             node = children.start(argv_node, stdout=log, stderr=subprocess.STDOUT)
-        _wait_for_text(node_log, READY_TEXT, node, 60.0)
+        wait_for_text(node_log, READY_TEXT, node, timeout_s=60.0, what="the node")
         _say(f"llm_bench node ready (log: {node_log}); memory on /llm_bench/container_memory")
         _say(f"sending the seed's models: {', '.join(params['benchmark.models'])} "
              f"(preset {args.preset}, {args.repetitions} repetition(s))")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -13,6 +12,7 @@ import psutil
 
 from ..core.memory_reading import ContainerSample, ContainerState
 from .container_backend import ContainerError, wait_for_ollama
+from .process_group import start_process_group, stop_process_group
 
 
 def process_tree_memory(root_pid: int) -> ContainerSample:
@@ -38,10 +38,6 @@ def process_tree_memory(root_pid: int) -> ContainerSample:
         working_set += pss
         usage += rss
     return ContainerSample(stamp, working_set, usage, 0)
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class ProcessContainer:
@@ -83,9 +79,8 @@ class ProcessContainer:
                 raise ContainerError(f"{self.name} is already running (pid {self.pid})")
             log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
             try:
-                self._process = subprocess.Popen(
-                    self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=log,
-                    stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_default_sigint)
+                self._process = start_process_group(
+                    self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=log)
             except OSError as exc:
                 raise ContainerError(f"cannot start {self.name}: {exc}") from exc
             finally:
@@ -98,20 +93,7 @@ class ProcessContainer:
         with self._lock:
             process = self._process
             self._process = None
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=self.stop_timeout_s)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait(timeout=self.stop_timeout_s)
+        stop_process_group(process, grace_s=self.stop_timeout_s)
 
     def sample(self) -> ContainerSample:
         """Memory of the process tree now."""

@@ -12,7 +12,6 @@ import io
 import json
 import os
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import urllib.error
 import urllib.request
 from typing import Any, Dict, List, Optional
 
+from ..adapters.process_group import start_process_group, stop_process_group
 from .__main__ import READY_PREFIX
 from .scenario import REPO_ROOT, load_scenario, scenario_path
 
@@ -88,20 +88,7 @@ class LocalSimulator:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """SIGTERM the server's process group (runners included), SIGKILL if it lingers."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=timeout_s)
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)  # runners left behind, if any
-        except (ProcessLookupError, PermissionError):
-            pass
+        stop_process_group(self.process, grace_s=timeout_s)  # runners included
         if self.process.stdout:
             self.process.stdout.close()
         try:
@@ -156,12 +143,10 @@ def start_local_simulator(*, scenario: str, port: int = 0,
     log_fd, log_path = tempfile.mkstemp(prefix='ollama_sim_', suffix='.log')
     env = dict(os.environ)
     env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
-    process = subprocess.Popen(  # noqa: S603 - fixed argv
+    process = start_process_group(
         _sim_command(sys.executable, scenario=scenario, host=host, port=port,
                      extra_faults=extra_faults, limit_mode=limit_mode),
-        stdout=subprocess.PIPE, stderr=log_fd, stdin=subprocess.DEVNULL, cwd=REPO_ROOT,
-        env=env, start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        stdout=subprocess.PIPE, stderr=log_fd, cwd=REPO_ROOT, env=env)
     os.close(log_fd)
     sim = LocalSimulator(process=process, host=host, port=port, log_path=log_path)
     try:
