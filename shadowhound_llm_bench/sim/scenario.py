@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TypeVar
 
 import yaml
 
 from .catalog import ModelSpec, apply_overrides, builtin_catalog
+from .faults import FaultError, Faults
 from .quantities import parse_bytes, parse_go_duration
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -88,11 +90,35 @@ def scenario_path(name_or_path: str) -> str:
     raise ScenarioError(f'no scenario {name_or_path!r} (looked in {", ".join(candidates)})')
 
 
+TOP_KEYS = ('name', 'description', 'memory_scale', 'time_scale', 'machine', 'server',
+            'catalog', 'faults', 'ros_load', 'node_parameters')
+MACHINE_KEYS = ('host_total', 'system_reserve', 'believed_total', 'container_limit')
+SERVER_KEYS = ('max_loaded_models', 'default_keep_alive', 'default_num_ctx', 'load_bytes_per_s',
+               'load_base_s', 'pull_bytes_per_s', 'unload_delay_s', 'version')
+CATALOG_KEYS = ('pulled', 'not_pulled', 'models')
+
+_T = TypeVar('_T')
+
+
 def _scale(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f'not a number: {value!r}')
     if isinstance(value, str) and '/' in value:
         num, den = value.split('/', 1)
         return float(num) / float(den)
     return float(value)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f'not a number: {value!r}')
+    return float(value)
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f'not a whole number: {value!r}')
+    return value
 
 
 def _duration_s(value: Any) -> float:
@@ -101,48 +127,132 @@ def _duration_s(value: Any) -> float:
     return parse_go_duration(str(value))
 
 
+def _names(value: Any) -> List[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f'not a list of model names: {value!r}')
+    return list(value)
+
+
+class _Reader:
+    """Read a scenario's keys, naming the key (and the file) in every error."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def fail(self, message: str) -> ScenarioError:
+        return ScenarioError(f'scenario {self.label}: {message}')
+
+    def section(self, data: Mapping[str, Any], key: str, known: Sequence[str] = ()
+                ) -> Mapping[str, Any]:
+        value = data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self.fail(f'{key} must be a mapping, got {value!r}')
+        if known:
+            self.known(value, known, f'{key}.')
+        return value
+
+    def known(self, data: Mapping[str, Any], keys: Sequence[str], prefix: str = '') -> None:
+        for key in data:
+            if key not in keys:
+                close = difflib.get_close_matches(str(key), list(keys), n=1)
+                hint = f' (did you mean {prefix}{close[0]}?)' if close else ''
+                raise self.fail(f'unknown key {prefix}{key}{hint}; known: {", ".join(keys)}')
+
+    def value(self, data: Mapping[str, Any], key: str, default: Any,
+              convert: Callable[[Any], _T], expected: str, *, prefix: str = '',
+              low: Optional[float] = None, positive: bool = False) -> _T:
+        raw = data.get(key, default)
+        try:
+            result = convert(raw)
+        except (TypeError, ValueError, ZeroDivisionError) as exc:
+            raise self.fail(f'{prefix}{key} must be {expected}, got {raw!r} ({exc})') from exc
+        number = result if isinstance(result, (int, float)) else None
+        if number is not None and ((positive and not number > 0)
+                                   or (low is not None and number < low)):
+            raise self.fail(f'{prefix}{key} must be {expected}, got {raw!r}')
+        return result
+
+
 def scenario_from_dict(data: Mapping[str, Any], *, name: str = 'custom',
                        source_path: str = '') -> Scenario:
-    """Build a Scenario from parsed YAML."""
+    """Build a Scenario from parsed YAML; ScenarioError naming the key and what it expects."""
+    read = _Reader(source_path or repr(name))
     if not isinstance(data, Mapping):
-        raise ScenarioError('a scenario must be a mapping')
-    machine = data.get('machine', {}) or {}
-    server = data.get('server', {}) or {}
-    catalog_cfg = data.get('catalog', {}) or {}
+        raise read.fail('a scenario must be a mapping')
+    read.known(data, TOP_KEYS)
+    machine = read.section(data, 'machine', MACHINE_KEYS)
+    server = read.section(data, 'server', SERVER_KEYS)
+    catalog_cfg = read.section(data, 'catalog', CATALOG_KEYS)
+    ros_load = read.section(data, 'ros_load')
+    faults = dict(read.section(data, 'faults'))
+    node_parameters = dict(read.section(data, 'node_parameters'))
+    for key in ('name', 'description'):
+        if key in data and not isinstance(data[key], str):
+            raise read.fail(f'{key} must be a string, got {data[key]!r}')
+    scale = 'a positive number or a fraction such as 1/64'
+    size = 'a size in bytes (such as 56GiB or 2GB) >= 0'
+    rate = 'a size in bytes per second (such as 2GB) > 0'
+
+    def machine_size(key: str, default: Any) -> int:
+        return read.value(machine, key, default, parse_bytes, size, prefix='machine.', low=0)
+
+    host_total = machine_size('host_total', 0)
+    ros_nodes = [RosNodeLoad(name=str(k), bytes=read.value(ros_load, k, 0, parse_bytes, size,
+                                                           prefix='ros_load.', low=0))
+                 for k in ros_load]
+    for key in ('pulled', 'not_pulled'):
+        read.value(catalog_cfg, key, [], _names, 'a list of model names', prefix='catalog.')
+    models = read.section(catalog_cfg, 'models')
+    for model, fields in models.items():
+        if not isinstance(fields, Mapping):
+            raise read.fail(f'catalog.models.{model} must be a mapping of model fields, '
+                            f'got {fields!r}')
     try:
         catalog = apply_overrides(
-            builtin_catalog(),
-            pulled=catalog_cfg.get('pulled', ()),
-            not_pulled=catalog_cfg.get('not_pulled', ()),
-            overrides=catalog_cfg.get('models', {}) or {})
-        host_total = parse_bytes(machine.get('host_total', 0))
-        ros_nodes = [RosNodeLoad(name=str(k), bytes=parse_bytes(v))
-                     for k, v in (data.get('ros_load', {}) or {}).items()]
-        return Scenario(
-            name=str(data.get('name', name)),
-            description=str(data.get('description', '')),
-            memory_scale=_scale(data.get('memory_scale', 1.0)),
-            time_scale=_scale(data.get('time_scale', 1.0)),
-            host_total_bytes=host_total,
-            system_reserve_bytes=parse_bytes(machine.get('system_reserve', 0)),
-            believed_total_bytes=parse_bytes(machine.get('believed_total', host_total)),
-            container_limit_bytes=parse_bytes(machine.get('container_limit', 0)),
-            max_loaded_models=int(server.get('max_loaded_models', 3)),
-            default_keep_alive_s=_duration_s(server.get('default_keep_alive', '5m')),
-            default_num_ctx=int(server.get('default_num_ctx', 4096)),
-            load_bytes_per_s=float(parse_bytes(server.get('load_bytes_per_s', '2GB'))),
-            load_base_s=float(server.get('load_base_s', 0.5)),
-            pull_bytes_per_s=float(parse_bytes(server.get('pull_bytes_per_s', '200MB'))),
-            unload_delay_s=float(server.get('unload_delay_s', 0.5)),
-            version=str(server.get('version', '0.12.6')),
-            catalog=catalog,
-            faults=dict(data.get('faults', {}) or {}),
-            ros_nodes=ros_nodes,
-            node_parameters=dict(data.get('node_parameters', {}) or {}),
-            source_path=source_path,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ScenarioError(f'scenario {name!r}: {exc}') from exc
+            builtin_catalog(), pulled=catalog_cfg.get('pulled', ()),
+            not_pulled=catalog_cfg.get('not_pulled', ()), overrides=models)
+    except KeyError as exc:
+        raise read.fail(f'catalog: unknown model {exc} (add it under catalog.models '
+                        'with its fields)') from exc
+    except (TypeError, ValueError) as exc:
+        raise read.fail(f'catalog.models: {exc}') from exc
+    try:
+        Faults(faults)
+    except FaultError as exc:
+        raise read.fail(f'faults: {exc}') from exc
+    srv = dict(prefix='server.')
+    return Scenario(
+        name=str(data.get('name', name)),
+        description=str(data.get('description', '')),
+        memory_scale=read.value(data, 'memory_scale', 1.0, _scale, scale, positive=True),
+        time_scale=read.value(data, 'time_scale', 1.0, _scale, scale, positive=True),
+        host_total_bytes=host_total,
+        system_reserve_bytes=machine_size('system_reserve', 0),
+        believed_total_bytes=machine_size('believed_total', host_total),
+        container_limit_bytes=machine_size('container_limit', 0),
+        max_loaded_models=read.value(server, 'max_loaded_models', 3, _whole,
+                                     'a whole number >= 1', low=1, **srv),
+        default_keep_alive_s=read.value(server, 'default_keep_alive', '5m', _duration_s,
+                                        'a duration such as 5m or 300', **srv),
+        default_num_ctx=read.value(server, 'default_num_ctx', 4096, _whole,
+                                   'a whole number >= 1', low=1, **srv),
+        load_bytes_per_s=float(read.value(server, 'load_bytes_per_s', '2GB', parse_bytes, rate,
+                                          positive=True, **srv)),
+        load_base_s=read.value(server, 'load_base_s', 0.5, _number, 'seconds >= 0', low=0,
+                               **srv),
+        pull_bytes_per_s=float(read.value(server, 'pull_bytes_per_s', '200MB', parse_bytes,
+                                          rate, positive=True, **srv)),
+        unload_delay_s=read.value(server, 'unload_delay_s', 0.5, _number, 'seconds >= 0',
+                                  low=0, **srv),
+        version=str(server.get('version', '0.12.6')),
+        catalog=catalog,
+        faults=faults,
+        ros_nodes=ros_nodes,
+        node_parameters=node_parameters,
+        source_path=source_path,
+    )
 
 
 def load_scenario(name_or_path: str) -> Scenario:

@@ -161,15 +161,20 @@ def test_the_simulator_refuses_a_bad_scenario_file_in_one_line(tmp_path):
         assert 'Traceback' not in proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'gap in sim/scenario.py: unknown keys (memory_scael, machine.hots) and out-of-range values '
-    '(time_scale: -1) load without a word, and type errors do not name the key'))
-@pytest.mark.parametrize('text', [
-    'name: x\nmemory_scael: 1/64\n',
-    'name: x\nmachine: {host_total: 12GiB, hots: 3}\n',
-    'name: x\ntime_scale: -1\n',
-    'name: x\nmemory_scale: lots\n',
+@pytest.mark.parametrize('text, message', [
+    ('name: x\nmemory_scael: 1/64\n',
+     'unknown key memory_scael \\(did you mean memory_scale\\?\\)'),
+    ('name: x\nmachine: {host_total: 12GiB, hots: 3}\n', 'unknown key machine.hots'),
+    ('name: x\ntime_scale: -1\n', 'time_scale must be a positive number .*, got -1'),
+    ('name: x\ntime_scale: 1/0\n', 'time_scale must be a positive number'),
+    ('name: x\nmemory_scale: lots\n', "memory_scale must be a positive number .*, got 'lots'"),
+    ('name: x\nserver: {max_loaded_models: 0}\n', 'server.max_loaded_models must be a whole'),
+    ('name: x\nserver: {unload_delay_s: soon}\n', 'server.unload_delay_s must be seconds'),
+    ('name: x\ncatalog: {pulled: [nope:1b]}\n', "catalog: unknown model 'nope:1b'"),
+    ('name: x\nfaults: {leek: {a: 1}}\n', "faults: unknown fault 'leek'"),
 ])
-def test_scenario_file_with_unknown_keys_is_refused_naming_the_key(tmp_path, text):
-    with pytest.raises(ScenarioError, match='memory_scael|hots|time_scale|memory_scale'):
-        load_scenario(str(_write(tmp_path, 'unknown.yaml', text)))
+def test_scenario_file_with_unknown_keys_is_refused_naming_the_key(tmp_path, text, message):
+    path = _write(tmp_path, 'unknown.yaml', text)
+    with pytest.raises(ScenarioError, match=message) as caught:
+        load_scenario(str(path))
+    assert str(caught.value).startswith(f'scenario {path}: ')  # the file is named too
