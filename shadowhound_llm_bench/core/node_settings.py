@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -170,6 +171,18 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
 SPECS_BY_NAME: Dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETER_SPECS}
 
 
+def closest_parameter(name: str) -> Optional[str]:
+    """Return the known parameter a misspelt name most likely meant, or None."""
+    close = difflib.get_close_matches(name, list(SPECS_BY_NAME), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def unknown_parameter_error(name: str) -> str:
+    """Say that a parameter is not one of the node's, with the closest known name."""
+    hint = closest_parameter(name)
+    return f"unknown parameter {name!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+
+
 def default_values() -> Dict[str, ParamValue]:
     """Return every parameter at its default value."""
     return {spec.name: spec.default for spec in PARAMETER_SPECS}
@@ -329,7 +342,7 @@ def reserve_settings_from(values: Mapping[str, Any]) -> RosReserveSettings:
 
 def validate_values(values: Mapping[str, Any]) -> List[str]:
     """List every reason the given values are invalid (unknown names included)."""
-    errors = [f"unknown parameter {name!r}" for name in values if name not in SPECS_BY_NAME]
+    errors = [unknown_parameter_error(name) for name in values if name not in SPECS_BY_NAME]
     for spec in PARAMETER_SPECS:
         if spec.name in values:
             errors.extend(value_errors(spec, values[spec.name]))

@@ -103,19 +103,31 @@ def _stop_running_goal(node, executor) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the node until SIGINT/SIGTERM; exit status 2 for invalid parameters."""
+    """Run the node until SIGINT/SIGTERM; exit status 2 for invalid parameters or files."""
     rclpy = import_rclpy()
     interfaces = import_interfaces()
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
     from ..core.node_settings import NodeSettingsError
+    from ..core.ros_args import params_files_errors
     from .memory_stack import MemoryStackError
 
+    args = list(argv if argv is not None else sys.argv)
+    # rcl would refuse these files with a traceback: say which file and why, in one line each.
+    file_errors = params_files_errors(args)
+    if file_errors:
+        for reason in file_errors:
+            print(f"[{NODE_NAME}] not started: {reason}", file=sys.stderr)
+        return 2
     # Our own handling: a SIGINT must first cancel the running goal cleanly, so rclpy may not
     # shut the context down underneath it.
-    rclpy.init(args=argv if argv is not None else sys.argv,
-               signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except Exception as exc:  # rcl's RCLError: a ROS argument it cannot parse
+        print(f"[{NODE_NAME}] not started: bad ROS arguments: {' '.join(str(exc).split())}",
+              file=sys.stderr)
+        return 2
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     node = None

@@ -13,7 +13,11 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from ..core.node_settings import (PARAMETER_SPECS, SPECS_BY_NAME, NodeSettings,
-                                  NodeSettingsError, ParamSpec)
+                                  NodeSettingsError, ParamSpec, unknown_parameter_error)
+
+# Parameters ROS itself gives a node (use_sim_time, ...) are declared before ours; QoS overrides
+# are declared by the publishers that allow them.
+_ROS_PARAMETER_PREFIXES = ("qos_overrides.",)
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
           float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
@@ -44,6 +48,19 @@ def _given_value(node: Node, name: str) -> Any:
     return "?" if override is None else override.value
 
 
+def unknown_given_parameters(node: Node) -> List[str]:
+    """Name each parameter given to this node (files, -p) that it does not have.
+
+    rcl has already matched the parameters files' node sections ('/**', 'llm_bench',
+    '/ns/llm_bench', nested namespaces, wildcards) and the -p rules to this node, so other
+    nodes' parameters in a shared file are not here. ROS would ignore these silently.
+    """
+    given = getattr(node, "_parameter_overrides", None) or {}
+    return [unknown_parameter_error(name) for name in given
+            if name not in SPECS_BY_NAME and not node.has_parameter(name)
+            and not name.startswith(_ROS_PARAMETER_PREFIXES)]
+
+
 def _declare(node: Node, spec: ParamSpec) -> Optional[str]:
     try:
         node.declare_parameter(spec.name, spec.default, descriptor_for(spec))
@@ -69,7 +86,8 @@ class NodeParameters:
         self._node = node
         self._on_change = on_change
         self._lock = threading.Lock()
-        errors: List[str] = [e for e in (_declare(node, s) for s in PARAMETER_SPECS) if e]
+        errors: List[str] = unknown_given_parameters(node)
+        errors += [e for e in (_declare(node, s) for s in PARAMETER_SPECS) if e]
         values = {spec.name: _plain(node.get_parameter(spec.name).value)
                   for spec in PARAMETER_SPECS if node.has_parameter(spec.name)}
         try:

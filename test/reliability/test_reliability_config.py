@@ -7,10 +7,11 @@ import time
 
 import pytest
 
+from shadowhound_llm_bench.core.ros_args import params_files
 from shadowhound_llm_bench.core.suite import SuiteError, load_suite
 from shadowhound_llm_bench.sim.scenario import ScenarioError, load_scenario
 
-from reliab_node import NodeProcess, READY_TEXT, needs_ros
+from reliab_node import NodeProcess, READY_TEXT, needs_ros, ros_arg
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GOOD_TASK = ('  - id: t\n    kind: instruction\n    prompt: hi\n'
@@ -58,26 +59,82 @@ def test_node_params_file_with_wrong_types_stops_the_node_with_every_reason(tmp_
 
 
 @needs_ros
-@pytest.mark.xfail(strict=True, reason=(
-    'gap in ros/node.py main(): rclpy.init() raises RCLError "Couldn\'t parse params file" '
-    'and the node dies with a traceback (exit 1) instead of one clear line'))
-def test_node_params_file_that_is_not_yaml_is_one_clear_error(tmp_path):
-    path = _write(tmp_path, 'broken.yaml',
-                  '/**:\n  ros__parameters:\n    publish_rate_hz: [1, 2\n')
+@pytest.mark.parametrize('text, reason', [
+    ('/**:\n  ros__parameters:\n    publish_rate_hz: [1, 2\n', 'is not valid YAML'),
+    ('publish_rate_hz: 5.0\n', "'publish_rate_hz' is a value outside 'ros__parameters'"),
+    ('- 1\n', "must map node names to 'ros__parameters'"),
+])
+def test_node_params_file_that_is_not_yaml_is_one_clear_error(tmp_path, text, reason):
+    path = _write(tmp_path, 'broken.yaml', text)
     code, output = _node(path, tmp_path)
     assert code == 2
-    assert str(path) in output and 'Traceback' not in output
+    assert f'[llm_bench] not started: parameters file {path}' in output and reason in output
+    assert 'Traceback' not in output and 'RCLError' not in output
 
 
 @needs_ros
-@pytest.mark.xfail(strict=True, reason=(
-    'gap: ROS ignores parameters the node does not declare, so a misspelt key in the '
-    'parameters file (publish_rate_hzz) is dropped without a word and the default is used'))
-def test_node_params_file_with_an_unknown_key_names_it(tmp_path):
-    path = _write(tmp_path, 'unknown.yaml', '/**:\n  ros__parameters:\n'
+def test_a_missing_params_file_is_one_clear_error(tmp_path):
+    code, output = _node(tmp_path / 'nowhere.yaml', tmp_path)
+    assert code == 2
+    assert f'cannot read parameters file {tmp_path / "nowhere.yaml"}' in output
+    assert 'Traceback' not in output
+
+
+@needs_ros
+@pytest.mark.parametrize('section', ['/**', 'llm_bench', '/llm_bench', '/**/llm_bench'])
+def test_node_params_file_with_an_unknown_key_names_it(tmp_path, section):
+    path = _write(tmp_path, 'unknown.yaml', f'{section}:\n  ros__parameters:\n'
                   '    publish_rate_hzz: 5.0\n')
     code, output = _node(path, tmp_path)
-    assert 'publish_rate_hzz' in output
+    assert code == 2
+    assert ("invalid parameter: unknown parameter 'publish_rate_hzz' "
+            "(did you mean 'publish_rate_hz'?)") in output
+    assert 'Traceback' not in output
+
+
+@needs_ros
+def test_an_unknown_parameter_on_the_command_line_is_refused(tmp_path):
+    node = NodeProcess.start(log_path=tmp_path / 'node.log', params={},
+                             extra_args=ros_arg('benchmark.model', ['qwen2.5:0.5b']))
+    try:
+        code = node.process.wait(timeout=20)
+    finally:
+        node.stop()
+    assert code == 2
+    assert "unknown parameter 'benchmark.model' (did you mean 'benchmark.models'?)" in node.log()
+
+
+@needs_ros
+def test_a_ros_argument_rcl_cannot_parse_is_one_line_not_a_traceback(tmp_path):
+    node = NodeProcess.start(log_path=tmp_path / 'node.log', params={},
+                             extra_args=['-p', 'benchmark.models:=[qwen2.5:0.5b]'])
+    try:
+        code = node.process.wait(timeout=20)
+    finally:
+        node.stop()
+    assert code == 2
+    assert '[llm_bench] not started: bad ROS arguments: ' in node.log()
+    assert 'Traceback' not in node.log()
+
+
+def test_params_files_are_read_from_the_ros_arguments_only():
+    argv = ['node', '--params-file', 'not-ros.yaml', '--ros-args', '-p', 'a:=1',
+            '--params-file', 'one.yaml', '--', 'x', '--ros-args', '--params-file', 'two.yaml']
+    assert params_files(argv) == ['one.yaml', 'two.yaml']
+
+
+@needs_ros
+def test_a_shared_params_file_with_other_nodes_and_namespaced_sections_starts(tmp_path):
+    # Other nodes' parameters (Nav2 beside us) are theirs; our own sections in every form apply.
+    path = _write(tmp_path, 'shared.yaml', (
+        '/**:\n  ros__parameters:\n    use_sim_time: false\n'
+        'controller_server:\n  ros__parameters:\n    controller_frequency: 20.0\n'
+        '/other_ns/llm_bench:\n  ros__parameters:\n    publish_rate_hzz: 1.0\n'
+        'llm_bench:\n  ros__parameters:\n    benchmark:\n      repetitions: 2\n'
+        '/llm_bench:\n  ros__parameters:\n    feedback_period_s: 1.0\n'))
+    code, output = _node(path, tmp_path)
+    assert code is None, output  # ready, still running when stopped
+    assert 'unknown parameter' not in output
 
 
 # ---------------------------------------------------------------- suite files
