@@ -49,7 +49,8 @@ def _given_value(node: Node, name: str) -> Any:
 
 
 def unknown_given_parameters(node: Node) -> List[str]:
-    """Name each parameter given to this node (files, -p) that it does not have.
+    """
+    Name each parameter given to this node (files, -p) that it does not have.
 
     rcl has already matched the parameters files' node sections ('/**', 'llm_bench',
     '/ns/llm_bench', nested namespaces, wildcards) and the -p rules to this node, so other
