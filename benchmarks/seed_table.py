@@ -208,7 +208,8 @@ def run_table(args: argparse.Namespace, scenario: Any, docker_client: Any, out_d
                 config, scenario=scenario, docker_client=docker_client, headroom=headroom,
                 results_root=out_dir / "runs", seed_recovery=args.seed_recovery,
                 test_repetitions=args.test_repetitions, num_predict=args.num_predict,
-                deadline_s=args.config_deadline_s, progress=say)
+                deadline_s=args.config_deadline_s, progress=say,
+                management_costs_path=str(out_dir / "management_costs.json"))
             collected[config.key].append(row)
             say(f"table: {config.label}: {row.failed_loads} failed loads, "
                 f"{row.models_failed}/{row.models} models failed, {row.total_s:.1f} s, "

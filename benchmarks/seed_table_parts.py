@@ -200,8 +200,13 @@ def _progress_sink(progress: Progress, label: str) -> Callable[[ProgressEvent], 
 def run_configuration(config: Config, *, scenario: Any, docker_client: Any,
                       headroom: RosHeadroom, results_root: Path, seed_recovery: bool,
                       test_repetitions: int, num_predict: int, deadline_s: float,
-                      progress: Progress) -> TableRow:
-    """Run the seed's five models under one configuration on a fresh container."""
+                      progress: Progress, management_costs_path: str = "") -> TableRow:
+    """
+    Run the seed's five models under one configuration on a fresh container.
+
+    management_costs_path: unload and restart durations shared by the configurations, as a
+    robot keeps them between runs (the cost-aware adaptive policy weighs them); "" for none.
+    """
     params = scenario.node_parameters
     name = f"{CONTAINER_PREFIX}-{config.key.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
     sim = start_container_simulator(docker_client=docker_client, name=name,
@@ -216,7 +221,7 @@ def run_configuration(config: Config, *, scenario: Any, docker_client: Any,
             settings=settings, client=client, backend=backend,
             host=SimulatedHost(total_bytes=int(params["host_total_bytes"]),
                                system_reserve_bytes=int(params["system_reserve_bytes"])),
-            headroom=headroom)
+            headroom=headroom, management_costs_path=management_costs_path)
         options = RunOptions(num_ctx=int(params["num_ctx"]), num_predict=num_predict,
                              repetitions=test_repetitions, warmup=False, pull_missing=False,
                              request_deadline_s=60, load_deadline_s=60)

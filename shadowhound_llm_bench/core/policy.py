@@ -6,8 +6,9 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from .action_costs import SEED_COSTS, ActionCosts
 from .footprint import FootprintPrediction
-from .memory_reading import MemoryReading
+from .memory_reading import ContainerState, MemoryReading
 from .policy_settings import KeepAlive, PolicySettings
 from .units import to_gib
 
@@ -57,6 +58,8 @@ class Preparation:
     # are held back as if they were loaded already.
     reserved_bytes: int = 0
     reserved_for: Tuple[str, ...] = ()
+    # What an unload and a restart cost on this machine (cost-aware room making).
+    costs: ActionCosts = SEED_COSTS
 
 
 def _gib(n_bytes: int) -> str:
@@ -76,6 +79,7 @@ class Cleanup:
 class _SimState:
     working_set_bytes: int
     loaded: List[LoadedModel] = field(default_factory=list)
+    costs: ActionCosts = SEED_COSTS
 
 
 class MemoryPolicy:
@@ -187,6 +191,11 @@ class MemoryPolicy:
                             keep_alive=self.keep_alive(reading))
         if others and not done.unloaded_others:
             victims = self._models_to_free(others, deficit)
+            if s.cost_aware_room and not done.restarted and \
+                    not any(m.model in mates for m in loaded):
+                cheaper = self._restart_instead(model, others, victims, deficit, done.costs)
+                if cheaper:
+                    return Decision(Action.RESTART, f"{cheaper}; {numbers}")
             return Decision(Action.UNLOAD_OTHERS,
                             f"{model} does not fit ({_gib(deficit)} short): unload "
                             f"{', '.join(victims)}; {numbers}", victims)
@@ -204,6 +213,33 @@ class MemoryPolicy:
                         f"skip {model}: needs {_gib(need)} but only {_gib(headroom)} of the "
                         f"budget is free after unloading, restarting and waiting "
                         f"{done.waited_s:.1f} s; {numbers}")
+
+    def _restart_instead(self, model: str, others: Sequence[LoadedModel],
+                         victims: Sequence[str], deficit: int, costs: ActionCosts) -> str:
+        """
+        Return why a restart beats unloading the victims (cost-aware room making), or "".
+
+        A restart wins when it costs less than the unloads needed, or when the unloads would
+        free most of what is cached anyway and the restart costs at most the tolerance times
+        the unloads (it also returns memory an unload may leak and leaves a clean state).
+        """
+        s = self.settings
+        unload_s = costs.unload_s  # sent at once, waited for once
+        cached = sum(m.footprint_bytes for m in others)
+        freed = sum(m.footprint_bytes for m in others if m.model in victims)
+        share = freed / cached if cached > 0 else 0.0
+        numbers = (f"unloading {', '.join(victims)} would take {unload_s:.2f} s and free "
+                   f"{_gib(freed)} of {_gib(cached)} cached ({share * 100:.0f} %), a restart "
+                   f"{costs.restart_s:.2f} s ({costs.describe()})")
+        head = f"{model} does not fit ({_gib(deficit)} short): restart instead of unloading"
+        if costs.restart_s < unload_s:
+            return f"{head}, the restart is cheaper: {numbers}"
+        if share >= s.restart_when_freeing_share and \
+                costs.restart_s <= s.restart_cost_tolerance * unload_s:
+            return (f"{head}, the unloads would free most of what is cached "
+                    f"(>= {s.restart_when_freeing_share * 100:.0f} %) and the restart costs at "
+                    f"most {s.restart_cost_tolerance:g}x the unloads: {numbers}")
+        return ""
 
     @staticmethod
     def _models_to_free(others: Sequence[LoadedModel], deficit: int) -> Tuple[str, ...]:
@@ -292,11 +328,32 @@ class MemoryPolicy:
         return Decision(Action.SKIP, f"skip {model}: load failed {attempt} time(s), "
                         f"last error: {error}")
 
+    def on_server_lost(self, model: str, error: str, attempt: int,
+                       container_state: ContainerState) -> Decision:
+        """
+        Ollama stopped answering mid-run (attempt from 1): RESTART, then retry the model once.
+
+        SKIP means give up: the preset does not restart, the container is gone (removed), or a
+        restart already did not bring the server back.
+        """
+        s = self.settings
+        where = f"container {container_state.name.lower()}"
+        lost = f"Ollama stopped answering during {model} ({error}; {where})"
+        if not s.restart_when_unreachable:
+            return Decision(Action.SKIP, f"{lost}: preset {s.preset} does not restart")
+        if container_state is ContainerState.MISSING:
+            return Decision(Action.SKIP, f"{lost}: the container is gone (removed), nothing to "
+                            "restart")
+        if attempt > 1:
+            return Decision(Action.SKIP, f"{lost} again after a restart: give {model} up")
+        return Decision(Action.RESTART, f"{lost}: restart the container and retry {model} once")
+
     # ------------------------------------------------------------------ dry run
     def simulate(self, ordered: Sequence[str], predictions: Dict[str, FootprintPrediction],
                  reading: MemoryReading, loaded: Sequence[LoadedModel],
                  empty_working_set_bytes: int,
-                 batches: Optional[Sequence[Sequence[str]]] = None) -> List["PlannedStep"]:
+                 batches: Optional[Sequence[Sequence[str]]] = None,
+                 costs: ActionCosts = SEED_COSTS) -> List["PlannedStep"]:
         """
         Run the decisions above over predicted footprints only: what a dry run reports.
 
@@ -304,7 +361,7 @@ class MemoryPolicy:
         for its batch-mates), loaded together and then finished one by one, as the runner does;
         a model that cannot run beside its batch-mates is planned on its own after the batch.
         """
-        state = _SimState(reading.container.working_set_bytes, list(loaded))
+        state = _SimState(reading.container.working_set_bytes, list(loaded), costs)
         steps: Dict[str, PlannedStep] = {}
         groups = [list(b) for b in batches or () if b]
         grouped = {m for b in groups for m in b}
@@ -354,7 +411,7 @@ class MemoryPolicy:
                      mates: Tuple[str, ...]) -> Tuple[List[str], int, int, str]:
         """Simulate before_model for one model: (actions, unloads, restarts, skip reason)."""
         prediction = predictions[model]
-        done = Preparation(empty_working_set_bytes=empty_working_set_bytes)
+        done = Preparation(empty_working_set_bytes=empty_working_set_bytes, costs=state.costs)
         actions: List[str] = []
         unloads = 0
         restarts = 0

@@ -45,6 +45,20 @@ class PolicySettings:
     # Load failures (HTTP 500 / EOF, runner died, timeout): restart, then retry this many times.
     restart_on_load_failure: bool = True
     load_retries: int = 1
+    # Ollama stopped answering mid-run (container stopped, server crashed): restart the
+    # container and retry the model once. A removed container cannot be restarted.
+    restart_when_unreachable: bool = True
+    # Making room (adaptive): restart instead of unloading when the measured restart is cheaper
+    # than the unloads needed, or when the unloads would free at least this share of what is
+    # cached and the restart costs at most restart_cost_tolerance x the unloads (a restart also
+    # returns memory an unload leaks and leaves a clean state).
+    cost_aware_room: bool = False
+    restart_when_freeing_share: float = 0.5
+    restart_cost_tolerance: float = 2.0
+    # Cleanup verification: once /api/ps no longer lists the model, judge the released memory
+    # from at least this many fresh samples taken over at least this grace.
+    cleanup_grace_s: float = 0.2
+    cleanup_samples: int = 2
     order: str = "small_to_large"
     pressure_alert_percent: float = 80.0  # of the model budget: log an alert
     pressure_abort_percent: float = 100.0  # of the model budget: stop the model, the robot wins
@@ -107,7 +121,8 @@ def preset_settings(name: str, *, memory_scale: float = 1.0, **overrides: Any) -
     elif name == "conservative":
         scaled.update(restart_before_models_over_bytes=0)
     elif name == "adaptive":
-        scaled.update(unload_after_each_model=False, restart_before_models_over_bytes=None)
+        scaled.update(unload_after_each_model=False, restart_before_models_over_bytes=None,
+                      cost_aware_room=True)
     base = PolicySettings(**scaled)
     return base.replace(**overrides) if overrides else base
 
@@ -139,15 +154,16 @@ def _validate(s: PolicySettings) -> None:
         raise PolicySettingsError(f"preset must be one of {', '.join(PRESETS)} or custom")
     for flag in ("unload_after_each_model", "make_room_when_needed", "skip_models_that_never_fit",
                  "restart_when_cleanup_fails", "restart_on_load_failure", "dynamic_keep_alive",
-                 "parallel_small_models"):
+                 "parallel_small_models", "restart_when_unreachable", "cost_aware_room"):
         _check_type(s, flag, (bool,))
     for name in ("load_retries", "safety_buffer_bytes", "dynamic_keep_alive_min_s",
                  "dynamic_keep_alive_max_s", "parallel_max_models", "num_ctx",
-                 "bytes_per_billion_params"):
+                 "bytes_per_billion_params", "cleanup_samples"):
         _check_type(s, name, (int,))
     for name in ("cleanup_min_release_fraction", "pressure_alert_percent",
                  "pressure_abort_percent", "memory_scale", "memory_wait_s", "unload_deadline_s",
-                 "restart_deadline_s", "sample_period_s"):
+                 "restart_deadline_s", "sample_period_s", "restart_when_freeing_share",
+                 "restart_cost_tolerance", "cleanup_grace_s"):
         _check_type(s, name, (int, float))
     threshold = s.restart_before_models_over_bytes
     if threshold is not None:
@@ -186,6 +202,14 @@ def _validate(s: PolicySettings) -> None:
     for name in ("unload_deadline_s", "restart_deadline_s"):
         if not 0 < getattr(s, name) <= 3600:
             raise PolicySettingsError(f"{name} must be within (0, 3600]")
+    if not 0.0 < s.restart_when_freeing_share <= 1.0:
+        raise PolicySettingsError("restart_when_freeing_share must be within (0, 1]")
+    if not 0.0 <= s.restart_cost_tolerance <= 100.0:
+        raise PolicySettingsError("restart_cost_tolerance must be within 0..100")
+    if not 0.0 <= s.cleanup_grace_s <= 60.0:
+        raise PolicySettingsError("cleanup_grace_s must be within 0..60")
+    if not 1 <= s.cleanup_samples <= 100:
+        raise PolicySettingsError("cleanup_samples must be within 1..100")
     if not 0.01 <= s.sample_period_s <= 60:
         raise PolicySettingsError("sample_period_s must be within 0.01..60")
 

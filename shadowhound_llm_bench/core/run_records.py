@@ -291,7 +291,8 @@ def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
             summary.status = RunStatus.INCOMPLETE.value
             summary.message = ""
             summary.ended_at = ""
-        elif kind == "model_start":
+        elif kind in ("model_start", "model_end"):
+            # An end without a start (a log of an older version) still names the model.
             latest_session[str(rec.get("model"))] = int(rec.get("session") or 0)
         elif kind == "plan":
             summary.plan = rec.get("plan")

@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from ..adapters.container_backend import (
@@ -21,6 +22,7 @@ from ..core.policy_settings import PolicySettings
 from ..core.progress import Phase
 from ..core.units import to_gib
 from .footprint_cache import FootprintCache
+from .management_costs import ManagementCosts, costs_path_beside
 from .memory_guard_api import (
     DecisionRecord, ModelMemoryRecord, PlannedModel, Proceed, RunPlan, Skip)
 from .memory_monitor import MemoryMonitor
@@ -32,12 +34,33 @@ PhaseListener = Callable[[Phase, str, str], None]
 _MAX_PREPARATION_STEPS = 64
 
 
+@dataclass(frozen=True)
+class UnloadResult:
+    """How an unload went: listed or not, working set before and after, and how it was judged."""
+
+    still_listed: bool
+    before_bytes: int
+    after_bytes: int
+    duration_s: float
+    fresh_samples: int  # samples taken after /api/ps dropped the models
+    listed_for_s: float  # from sending the unloads until /api/ps dropped them
+    judged_over_s: float  # from then until the verdict
+
+    def describe(self) -> str:
+        """The timing behind a cleanup verdict."""
+        if self.still_listed:
+            return f"still listed after {self.duration_s:.2f} s"
+        return (f"/api/ps dropped it after {self.listed_for_s:.2f} s, judged from "
+                f"{self.fresh_samples} fresh sample(s) over {self.judged_over_s:.2f} s")
+
+
 class PolicyMemoryGuard:
     """Implements engine/memory_guard_api.MemoryGuard over a container backend and Ollama."""
 
     def __init__(self, *, policy: MemoryPolicy, monitor: MemoryMonitor,
                  backend: ContainerBackend, client: OllamaClient,
                  footprint_cache: Optional[FootprintCache] = None,
+                 management_costs: Optional[ManagementCosts] = None,
                  on_phase: Optional[PhaseListener] = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.policy = policy
@@ -46,6 +69,8 @@ class PolicyMemoryGuard:
         self.backend = backend
         self.client = client
         self.footprint_cache = footprint_cache
+        # Unload and restart durations on this machine (the cost-aware policy weighs them).
+        self.management_costs = management_costs or ManagementCosts()
         self.predictor = FootprintPredictor(
             num_ctx=self.settings.num_ctx,
             bytes_per_billion_params=self.settings.bytes_per_billion_params,
@@ -176,6 +201,7 @@ class PolicyMemoryGuard:
             entry.duration_s = time.monotonic() - started
             return False
         self.restart_durations_s.append(duration)
+        self.management_costs.add_restart(duration)
         self._failed_loads.discard(model)
         reading = self.monitor.sample_now()
         self._empty_working_set_bytes = reading.container.working_set_bytes
@@ -186,24 +212,25 @@ class PolicyMemoryGuard:
                   to_gib(reading.container.working_set_bytes))
         return True
 
-    def _unload(self, models: Sequence[str], for_model: str) -> Tuple[bool, int, int]:
+    def _unload(self, models: Sequence[str], for_model: str) -> "UnloadResult":
         """
-        Unload models and wait until /api/ps drops them and the memory settles.
+        Unload models and wait until /api/ps drops them and their memory is judged.
 
-        Returns (still listed, working set before, working set after).
+        The unloads are sent together (Ollama unloads asynchronously) and waited for once. Once
+        /api/ps no longer lists them their runners have exited, so the memory is judged from
+        fresh samples: back as soon as the expected share is released, "stayed up" after
+        cleanup_samples fresh samples over cleanup_grace_s.
         """
         self._phase(Phase.UNLOADING, for_model, f"unloading {', '.join(models)}")
+        started = time.monotonic()
         before = self.monitor.sample_now().container.working_set_bytes
         expected = int(self.settings.cleanup_min_release_fraction * sum(
             self._footprint_of(m) for m in models))
-        for model in models:
-            try:
-                self.client.unload(model, deadline_s=min(10.0, self.settings.unload_deadline_s))
-            except OllamaError as exc:
-                _LOG.warning("unload of %s failed: %s", model, exc)
-        end = time.monotonic() + self.settings.unload_deadline_s
-        settle_s = max(1.0, 5 * self.monitor.period_s)
+        self._send_unloads(models)
+        end = started + self.settings.unload_deadline_s
+        grace_s = self.settings.cleanup_grace_s
         gone_at: Optional[float] = None
+        fresh = 0
         still_listed = True
         after = before
         poll_s = min(0.05, self.monitor.period_s)
@@ -216,12 +243,42 @@ class PolicyMemoryGuard:
                     gone_at = time.monotonic()
             after = self.monitor.sample_now().container.working_set_bytes
             now = time.monotonic()
-            if gone_at is not None and (before - after >= expected or now - gone_at > settle_s):
-                break
+            if gone_at is not None:
+                fresh += 1  # a sample taken after the runners exited
+                if before - after >= expected:
+                    break  # the memory came back: confirmed
+                if fresh >= self.settings.cleanup_samples and now - gone_at >= grace_s:
+                    break  # it stayed up over the grace: judged from these samples
             if now >= end:
                 break
-            self._stop.wait(poll_s)
-        return still_listed, before, after
+            self._stop.wait(poll_s if gone_at is None else min(poll_s, grace_s / 2 or poll_s))
+        duration = time.monotonic() - started
+        self.management_costs.add_unload(duration)
+        return UnloadResult(
+            still_listed=still_listed, before_bytes=before, after_bytes=after,
+            duration_s=duration, fresh_samples=fresh,
+            listed_for_s=(gone_at if gone_at is not None else now) - started,
+            judged_over_s=now - gone_at if gone_at is not None else 0.0)
+
+    def _send_unloads(self, models: Sequence[str]) -> None:
+        """Send every unload at once (a thread each when several); each has its deadline."""
+        deadline_s = min(10.0, self.settings.unload_deadline_s)
+
+        def send(model: str) -> None:
+            try:
+                self.client.unload(model, deadline_s=deadline_s)
+            except OllamaError as exc:
+                _LOG.warning("unload of %s failed: %s", model, exc)
+
+        if len(models) == 1:
+            send(models[0])
+            return
+        threads = [threading.Thread(target=send, args=(m,), name=f"unload-{m}", daemon=True)
+                   for m in models]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=deadline_s + 1.0)
 
     def _footprint_of(self, model: str) -> int:
         if model in self._measured:
@@ -240,7 +297,7 @@ class PolicyMemoryGuard:
         empty = self._empty_working_set(reading, loaded)
         batches = self.policy.batches(ordered, predictions, reading, empty)
         steps = self.policy.simulate(ordered, predictions, reading, loaded, empty,
-                                     batches=batches)
+                                     batches=batches, costs=self.management_costs.costs())
         planned = [PlannedModel(model=s.model,
                                 predicted_footprint_bytes=s.prediction.footprint_bytes,
                                 prediction_source=s.prediction.source,
@@ -286,6 +343,7 @@ class PolicyMemoryGuard:
             waiting = [m for m in mates if not any(same_model(m, n) for n in listed)]
             done.reserved_for = mates
             done.reserved_bytes = sum(mate_bytes[m] for m in waiting)
+            done.costs = self.management_costs.costs()
             decision = self.policy.before_model(model, prediction, reading, loaded or [], done)
             entry = self._log_decision(model, decision, reading, prediction.footprint_bytes)
             started = time.monotonic()
@@ -350,6 +408,26 @@ class PolicyMemoryGuard:
         self._failed_loads.add(model)
         return False
 
+    def on_server_lost(self, model: str, error: str, attempt: int) -> bool:
+        """
+        Ollama stopped answering mid-run: restart as the policy says; True means retry the model.
+
+        A stopped container is started again by the restart; a removed one cannot be, and the
+        policy's reason says so.
+        """
+        record = self._record_for(model)
+        state = self.backend.state()
+        decision = self.policy.on_server_lost(model, error, attempt, state)
+        entry = self._log_decision(model, decision, self.monitor.sample_now(),
+                                   self._footprint_of(model))
+        if decision.action is not Action.RESTART:
+            return False
+        started = time.monotonic()
+        record.retries += 1
+        restarted = self._restart(model, decision.reason)
+        entry.duration_s = time.monotonic() - started
+        return restarted
+
     def after_model(self, model: str) -> None:
         """Unload and verify that the memory came back (per policy); restart when it did not."""
         record = self._record_for(model)
@@ -383,20 +461,23 @@ class PolicyMemoryGuard:
         if decision.action is not Action.UNLOAD:
             return
         began = time.monotonic()
-        still_listed, before, after = self._unload((model,), model)
+        unload = self._unload((model,), model)
         entry.duration_s = time.monotonic() - began
         record.unloads += 1
-        record.memory_after_unload_bytes = after
-        verdict = self.policy.cleanup(model, still_listed=still_listed, before_unload_bytes=before,
-                                      after_unload_bytes=after,
+        record.memory_after_unload_bytes = unload.after_bytes
+        verdict = self.policy.cleanup(model, still_listed=unload.still_listed,
+                                      before_unload_bytes=unload.before_bytes,
+                                      after_unload_bytes=unload.after_bytes,
                                       footprint_bytes=self._footprint_of(model))
         record.cleanup_successful = verdict.successful
         after_reading = self.monitor.latest()
-        if verdict.decision.action is Action.RESTART:
-            self._log_decision(model, verdict.decision, after_reading)
-            self._restart(model, verdict.decision.reason)
+        decision = replace(verdict.decision,
+                           reason=f"{verdict.decision.reason}; {unload.describe()}")
+        if decision.action is Action.RESTART:
+            self._log_decision(model, decision, after_reading)
+            self._restart(model, decision.reason)
         else:
-            self._log_decision(model, verdict.decision, after_reading, action="cleanup")
+            self._log_decision(model, decision, after_reading, action="cleanup")
 
     def _remember_measurement(self, model: str, footprint_bytes: int) -> None:
         record = self._record_for(model)
@@ -443,6 +524,7 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
                        backend: ContainerBackend, host: Optional[HostMemory] = None,
                        headroom: Optional[Any] = None, fixed_ros_reserve_bytes: int = 0,
                        footprint_cache_path: Optional[str] = None,
+                       management_costs_path: Optional[str] = None,
                        limit_container_to_budget: bool = False,
                        on_phase: Optional[PhaseListener] = None) -> PolicyMemoryGuard:
     """
@@ -451,15 +533,21 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
     host defaults to /proc/meminfo; headroom is a RosHeadroom (or anything with sample() giving
     live_bytes and reserve_bytes), else the fixed reserve applies. With limit_container_to_budget
     the container's memory limit is set to the model budget of the first reading, so a runaway
-    load kills a runner inside the container instead of starving the robot.
+    load kills a runner inside the container instead of starving the robot. Unload and restart
+    durations persist in management_costs_path (default: beside the footprint cache; "" keeps
+    them for the run only).
     """
     monitor = MemoryMonitor(
         backend=backend, host=host or ProcMeminfoHost(),
         safety_buffer_bytes=settings.safety_buffer_bytes, period_s=settings.sample_period_s,
         headroom=headroom, fixed_ros_reserve_bytes=fixed_ros_reserve_bytes).start()
     cache = FootprintCache(footprint_cache_path) if footprint_cache_path else None
+    if management_costs_path is None and footprint_cache_path:
+        management_costs_path = costs_path_beside(footprint_cache_path)
     guard = PolicyMemoryGuard(policy=MemoryPolicy(settings), monitor=monitor, backend=backend,
-                              client=client, footprint_cache=cache, on_phase=on_phase)
+                              client=client, footprint_cache=cache,
+                              management_costs=ManagementCosts(management_costs_path or None),
+                              on_phase=on_phase)
     if limit_container_to_budget:
         reading = monitor.sample_now()
         limit = reading.model_budget_bytes + settings.safety_buffer_bytes

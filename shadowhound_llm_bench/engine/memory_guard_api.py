@@ -110,6 +110,15 @@ class MemoryGuard(Protocol):
     def on_load_failure(self, model: str, error: str, attempt: int) -> bool:
         """Recover after a failed load (attempt counts from 1); True means retry the load."""
 
+    def on_server_lost(self, model: str, error: str, attempt: int) -> bool:
+        """
+        Ollama stopped answering mid-run (attempt counts from 1 per model).
+
+        The guard asks the policy and recovers (restarts the container); True means the server
+        answers again and the model may be retried. Optional for guards: a runner treats a
+        guard without it as one that cannot recover.
+        """
+
     def after_model(self, model: str) -> None:
         """Unload and verify that the memory came back; restart when it did not."""
 

@@ -58,12 +58,13 @@ class RunOutcome:
 
 
 class _ModelStop(Exception):
-    """Ends the current model early with a status and reason."""
+    """Ends the current model early with a status and reason (unavailable: no server answered)."""
 
-    def __init__(self, status: ModelStatus, reason: str) -> None:
+    def __init__(self, status: ModelStatus, reason: str, *, unavailable: bool = False) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.unavailable = unavailable
 
 
 class BenchmarkRunner:
@@ -103,6 +104,7 @@ class BenchmarkRunner:
         self._memory_lock = threading.Lock()
         self._batch_start = 0
         self._batch_within: Dict[str, float] = {}  # model -> share done, while a batch runs
+        self._server_lost: Dict[str, int] = {}  # model -> times the server vanished during it
         if guard is not None and getattr(guard, "on_phase", "absent") is None:
             # Restarts and waits for memory happen inside the guard: show them as progress too.
             setattr(guard, "on_phase", self._guard_phase)
@@ -335,9 +337,11 @@ class BenchmarkRunner:
         metadata = ModelMetadata(name=model)
         status, reason = ModelStatus.OK, ""
         guard_asked = False
+        started = False
         try:
-            metadata = self._ensure_present(model, index)
+            metadata = self._present_or_recover(model, index)
             self._write("model_start", model=model, index=index, metadata=metadata)
+            started = True
             keep_alive: KeepAlive = self.options.keep_alive
             if self.guard is not None:
                 guard_asked = True
@@ -351,8 +355,9 @@ class BenchmarkRunner:
             status, reason = self._test_model(model, index, keep_alive)
         except _ModelStop as stop:
             status, reason = stop.status, stop.reason
-            if stop.status == ModelStatus.SKIPPED and not guard_asked:
-                # Skipped before anything was loaded: the log still gets a model_start.
+            if not started:
+                # Ended before it was loaded (unknown, or the server gone): every model the run
+                # touches has a start and an end record, so no report leaves it out.
                 self._write("model_start", model=model, index=index, metadata=metadata)
         return self._end_model(model, index, status, reason, guard_asked=guard_asked)
 
@@ -514,7 +519,8 @@ class BenchmarkRunner:
             try:
                 self._tags = self.client.tags()
             except OllamaError as exc:
-                raise _ModelStop(ModelStatus.FAILED, f"listing models after the pull: {exc}")
+                raise _ModelStop(ModelStatus.FAILED, f"listing models after the pull: {exc}",
+                                 unavailable=isinstance(exc, OllamaUnavailable))
             tag = find_tag(self._tags, model)
             if tag is None:
                 raise _ModelStop(ModelStatus.SKIPPED,
@@ -524,8 +530,37 @@ class BenchmarkRunner:
         except ModelNotFound as exc:
             raise _ModelStop(ModelStatus.SKIPPED, f"unknown model {model}: {exc.message}")
         except OllamaError as exc:
-            raise _ModelStop(ModelStatus.FAILED, f"reading {model}'s details failed: {exc}")
+            raise _ModelStop(ModelStatus.FAILED, f"reading {model}'s details failed: {exc}",
+                             unavailable=isinstance(exc, OllamaUnavailable))
         return metadata_from(model, tag, show)
+
+    def _present_or_recover(self, model: str, index: int) -> ModelMetadata:
+        """_ensure_present; when no server answers, let the guard recover it and try once more."""
+        try:
+            return self._ensure_present(model, index)
+        except _ModelStop as stop:
+            if not stop.unavailable or not self._recover(model, index, stop.reason):
+                raise
+        return self._ensure_present(model, index)
+
+    def _recover(self, model: str, index: int, reason: str) -> bool:
+        """
+        Report a vanished server to the guard; True when it answers again (retry the model).
+
+        The guard asks the policy (restart the container, or give up) and carries it out; the
+        runner only reports. Without a guard, or with one that cannot recover, nothing is done.
+        """
+        report = getattr(self.guard, "on_server_lost", None) if self.guard is not None else None
+        if report is None or self.cancel.is_set():
+            return False
+        attempt = self._server_lost.get(model, 0) + 1
+        self._server_lost[model] = attempt
+        self._emit(Phase.RESTARTING, model, index, 0.05,
+                   f"{model}: the server stopped answering ({reason}); asking memory "
+                   "management to recover it")
+        recovered = bool(report(model, reason, attempt))
+        self._write_memory()
+        return recovered
 
     def _pull(self, model: str, index: int) -> None:
         self._emit(Phase.PULLING, model, index, 0.0, f"{model}: not on the server, pulling")
@@ -549,7 +584,8 @@ class BenchmarkRunner:
         except (ModelNotFound, OllamaError) as exc:
             message = getattr(exc, "message", None) or str(exc)
             if isinstance(exc, OllamaUnavailable):
-                raise _ModelStop(ModelStatus.FAILED, f"pulling {model}: server unavailable: {exc}")
+                raise _ModelStop(ModelStatus.FAILED, f"pulling {model}: server unavailable: {exc}",
+                                 unavailable=True)
             raise _ModelStop(ModelStatus.SKIPPED, f"unknown model {model}: pull failed: {message}")
 
     def _load(self, model: str, index: int, keep_alive: KeepAlive) -> int:
@@ -596,8 +632,12 @@ class BenchmarkRunner:
                   for task in tasks]
         done = 0
         unavailable_in_a_row = 0
+        lost_in_a_row = 0  # of those, no server answered at all (not a missing model)
         ok_tests = 0
-        for task, rep, warmup in steps:
+        position = 0
+        while position < len(steps):
+            task, rep, warmup = steps[position]
+            position += 1
             if self.cancel.is_set():
                 return ModelStatus.CANCELED, "canceled by request"
             if self.guard is not None:
@@ -618,8 +658,24 @@ class BenchmarkRunner:
                 ok_tests += int(ok)
             unavailable_in_a_row = unavailable_in_a_row + 1 \
                 if kind in (ErrorKind.UNAVAILABLE.value, ErrorKind.MODEL_NOT_FOUND.value) else 0
+            lost_in_a_row = lost_in_a_row + 1 if kind == ErrorKind.UNAVAILABLE.value else 0
             if unavailable_in_a_row >= MAX_UNAVAILABLE_IN_A_ROW:
-                return ModelStatus.FAILED, "the server stopped answering during the tests"
+                reason = "the server stopped answering during the tests"
+                # Side by side, one model's recovery would restart its batch-mates' server.
+                if concurrent_with or lost_in_a_row < unavailable_in_a_row \
+                        or not self._recover(model, index, reason):
+                    asked = model in self._server_lost
+                    return ModelStatus.FAILED, reason + (
+                        " (memory management did not bring it back)" if asked else "")
+                try:
+                    self._load(model, index, keep_alive)
+                except _ModelStop as stop:
+                    return stop.status, f"{reason}; after the restart: {stop.reason}"
+                # Run again the tests the outage broke; the failed records stay in the log.
+                broken = steps[position - unavailable_in_a_row:position]
+                done -= sum(1 for _, _, is_warmup in broken if not is_warmup)
+                position -= unavailable_in_a_row
+                unavailable_in_a_row = lost_in_a_row = 0
         if ok_tests == 0:
             return ModelStatus.FAILED, "every measured test failed"
         return ModelStatus.OK, ""
