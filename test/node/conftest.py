@@ -9,20 +9,7 @@ DOMAIN_ID = 61
 os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
-BUILD_HINT = ('shadowhound_llm_bench_interfaces is not built: run `make bootstrap` and '
-              '`source scripts/env.sh` (colcon build --base-paths . interfaces)')
-
-
-def interfaces_available() -> bool:
-    try:
-        import rclpy  # noqa: F401
-        from shadowhound_llm_bench_interfaces.action import RunBenchmark  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_ros = pytest.mark.skipif(not interfaces_available(), reason=BUILD_HINT)
+from node_helpers import BUILD_HINT, interfaces_available  # noqa: E402
 
 
 @pytest.fixture(scope='session')

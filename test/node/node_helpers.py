@@ -10,7 +10,26 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
+BUILD_HINT = ('shadowhound_llm_bench_interfaces is not built: run `make bootstrap` and '
+              '`source scripts/env.sh` (colcon build --base-paths . interfaces)')
+
+
+def interfaces_available() -> bool:
+    try:
+        import rclpy  # noqa: F401
+        from shadowhound_llm_bench_interfaces.action import RunBenchmark  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# Test modules import these from here, not from conftest: every test folder has a conftest.py,
+# and `from conftest import` would get whichever folder's was imported first.
+needs_ros = pytest.mark.skipif(not interfaces_available(), reason=BUILD_HINT)
+
 READY_TEXT = 'ready: action'
 SMALL_SCENARIO_PARAMS = {
     # config/scenarios/small.yaml node_parameters, in GiB (1/8 of a small 8 GiB machine).

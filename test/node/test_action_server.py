@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from action_msgs.msg import GoalStatus
 
-from conftest import needs_ros
+from node_helpers import needs_ros
 from node_helpers import wait_until
 
 pytestmark = needs_ros

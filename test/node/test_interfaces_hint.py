@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import interfaces_available
+from node_helpers import interfaces_available
 from node_helpers import REPO, node_env
 
 

@@ -4,7 +4,7 @@ import time
 
 from action_msgs.msg import GoalStatus
 
-from conftest import needs_ros
+from node_helpers import needs_ros
 from node_helpers import SMALL_SCENARIO_PARAMS
 
 pytestmark = needs_ros

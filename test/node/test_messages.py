@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from conftest import interfaces_available
+from node_helpers import interfaces_available
 from shadowhound_llm_bench.core.memory_reading import (
     ContainerSample, ContainerState, MemoryReading)
 from shadowhound_llm_bench.core.progress import Phase, ProgressEvent

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from conftest import needs_ros
+from node_helpers import needs_ros
 from node_helpers import REPO, node_env, wait_future
 
 pytestmark = needs_ros

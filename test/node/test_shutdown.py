@@ -4,7 +4,7 @@ from pathlib import Path
 
 from action_msgs.msg import GoalStatus
 
-from conftest import needs_ros
+from node_helpers import needs_ros
 from node_helpers import NodeProcess, wait_until
 
 pytestmark = needs_ros
