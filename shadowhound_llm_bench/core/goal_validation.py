@@ -145,11 +145,17 @@ def resolve_goal(request: GoalRequest, settings: NodeSettings, *,
                          else int(settings["benchmark.num_predict"])),
             temperature=temperature if temperature >= 0 else settings["benchmark.temperature"],
             seed=request.seed if request.seed >= 0 else int(settings["benchmark.seed"]),
-            keep_alive=keep_alive if keep_alive is not None else "5m",
+            keep_alive=keep_alive if keep_alive is not None else settings["policy.keep_alive"],
             repetitions=(request.repetitions if request.repetitions > 0
                          else int(settings["benchmark.repetitions"])),
+            warmup=bool(settings["benchmark.warmup"]),
             pull_missing=bool(settings["benchmark.pull_missing"]) and not request.no_pull,
             request_deadline_s=float(settings["request_timeout_s"]),
+            memory_bandwidth_bytes_per_s=(
+                float(settings["benchmark.memory_bandwidth_gbps"]) * 1e9
+                if settings["benchmark.memory_bandwidth_gbps"] > 0 else None),
+            canary_model=str(settings["benchmark.canary_model"]).strip(),
+            canary_min_decode_tokens_per_s=float(settings["benchmark.canary_min_tokens_per_s"]),
         )
     except OptionsError as exc:
         raise GoalRejected(str(exc)) from exc

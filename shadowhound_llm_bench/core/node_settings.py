@@ -155,6 +155,17 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
     _spec("benchmark.seed", 42, "Sampling seed pinned for every request.", minimum=0,
           maximum=2 ** 31 - 1),
     _spec("benchmark.pull_missing", True, "Pull models that are not present yet."),
+    _spec("benchmark.warmup", True,
+          "Send one unmeasured request per model before the measured repetitions."),
+    _spec("benchmark.memory_bandwidth_gbps", 0.0,
+          "Memory bandwidth for the roofline efficiency column, GB/s (Jetson AGX Thor: 273); "
+          "0 leaves it out.", minimum=0.0, maximum=100000.0),
+    _spec("benchmark.canary_model", "",
+          "Small model timed before and after every run to tell when the machine slowed down "
+          "(as Thor does after many reloads); empty: no canary."),
+    _spec("benchmark.canary_min_tokens_per_s", 0.0,
+          "Canary decode tokens/s below which the machine counts as slowed down.",
+          minimum=0.0, maximum=100000.0),
     _spec("results_dir", "~/ollama_benchmarks",
           "Folder under which each run writes <run_id>/ with its reports."),
     _spec("publish_rate_hz", 2.0, "Rate of ~/container_memory messages, Hz.", minimum=0.1,
@@ -244,6 +255,9 @@ def _special_errors(name: str, value: Any) -> List[str]:
         return [f"container.name {value!r} is not a valid container name"]
     if name == "benchmark.models":
         return [e for e in (model_name_error(m) for m in non_empty(value)) if e]
+    if name == "benchmark.canary_model" and value.strip():
+        error = model_name_error(value.strip())
+        return [f"benchmark.canary_model: {error}"] if error else []
     if name in ("reserve.include_patterns", "reserve.exclude_patterns"):
         errors = []
         for pattern in non_empty(value):

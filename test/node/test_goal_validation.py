@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from shadowhound_llm_bench.core.goal_validation import GoalRejected, GoalRequest, resolve_goal
-from shadowhound_llm_bench.core.node_settings import NodeSettings
+from shadowhound_llm_bench.core.node_settings import NodeSettings, NodeSettingsError
 
 SUITES = Path(__file__).resolve().parents[2] / "config" / "suites"
 
@@ -39,6 +39,25 @@ def test_goal_fields_override_the_settings(suite_dir):
     assert goal.options.temperature == 0.5 and goal.options.seed == 7
     assert goal.keep_alive_override == 0 and not goal.options.pull_missing
     assert goal.preset == "adaptive" and goal.order == "as_given" and goal.run_name == "night_1"
+
+
+def test_run_settings_of_the_node_reach_the_run_options(suite_dir):
+    settings = NodeSettings(values={"benchmark.canary_model": "qwen2.5:0.5b",
+                                    "benchmark.canary_min_tokens_per_s": 20.0,
+                                    "benchmark.memory_bandwidth_gbps": 273.0,
+                                    "benchmark.warmup": False, "policy.keep_alive": "10m"})
+    options = resolve_goal(GoalRequest(), settings, suite_dirs=[suite_dir]).options
+    assert options.canary_model == "qwen2.5:0.5b"
+    assert options.canary_min_decode_tokens_per_s == 20.0
+    assert options.memory_bandwidth_bytes_per_s == 273e9
+    assert not options.warmup and options.keep_alive == "10m"
+    defaults = resolve_goal(GoalRequest(), NodeSettings(), suite_dirs=[suite_dir]).options
+    assert defaults.canary_model == "" and defaults.memory_bandwidth_bytes_per_s is None
+
+
+def test_a_malformed_canary_model_is_refused():
+    with pytest.raises(NodeSettingsError, match="canary_model"):
+        NodeSettings(values={"benchmark.canary_model": "bad model name!"})
 
 
 def test_suite_file_path_is_accepted(suite_dir):
