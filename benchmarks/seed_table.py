@@ -119,8 +119,8 @@ def management_miss_reason(row: TableRow, time_scale: float) -> str:
     projected = row.management_s / (seed_wall_s + row.management_s)
     return (f"the suite here takes {row.total_s - row.management_s:.0f} s for five models, the "
             f"seed's took 25 min on Thor ({seed_wall_s:.0f} s at time x{time_scale:g}); Docker "
-            "restarts and the guard's 1 s check that a leaked unload stays up are wall-clock "
-            f"and not compressed. The same {row.management_s:.2f} s over the seed's workload "
+            "restarts and the wait for Ollama's asynchronous unloads are wall-clock and not "
+            f"all compressed. The same {row.management_s:.2f} s over the seed's workload "
             f"would be {100 * projected:.1f} % (projection, not a measurement)")
 
 
