@@ -20,7 +20,7 @@ COSTS_FILE_NAME = "management_costs.json"
 
 
 def costs_path_beside(footprint_cache_path: str) -> str:
-    """The costs file in the footprint cache's folder."""
+    """Return the costs file in the footprint cache's folder."""
     return os.path.join(os.path.dirname(os.path.abspath(footprint_cache_path)), COSTS_FILE_NAME)
 
 

@@ -47,7 +47,7 @@ class UnloadResult:
     judged_over_s: float  # from then until the verdict
 
     def describe(self) -> str:
-        """The timing behind a cleanup verdict."""
+        """Describe the timing behind a cleanup verdict."""
         if self.still_listed:
             return f"still listed after {self.duration_s:.2f} s"
         return (f"/api/ps dropped it after {self.listed_for_s:.2f} s, judged from "
