@@ -226,9 +226,12 @@ class Scheduler:
         if wait_s > 0:
             self._stopping.wait(wait_s)
         fraction = self.faults.leak_fraction(model.spec.name)
-        if fraction > 0 and model.runner.alive():
-            self._leak(model, fraction)
+        leaks = fraction > 0 and model.runner.alive()
         model.runner.stop(timeout_s=5.0)
+        if leaks:
+            # Held after the runner is gone (never both at once), and before the model leaves
+            # /api/ps, so a client that sees it gone sees the memory that stayed up.
+            self._leak(model, fraction)
         with self._lock:
             if self._models.get(model.spec.name) is model:
                 del self._models[model.spec.name]
