@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -152,7 +153,10 @@ class DockerContainer:
             raise
         self._lock = threading.Lock()
         self._restarting = False
-        self._known_limit_bytes = 0
+        # The limit belongs to the container's configuration, not to its processes: readings
+        # taken while it restarts (no cgroup yet, or one not limited yet) must not drop it.
+        self._known_limit_bytes = int(
+            (self._container.attrs.get("HostConfig") or {}).get("Memory") or 0)
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._latest: Optional[ContainerSample] = None
@@ -205,15 +209,18 @@ class DockerContainer:
         if "usage" not in memory:  # a stopped container has empty memory_stats
             return self._not_running_sample()
         limit = int(memory.get("limit") or 0)
-        self._known_limit_bytes = 0 if limit >= _NO_LIMIT_BYTES else limit
-        return ContainerSample(stamp_s=time.time(),
-                               working_set_bytes=working_set_from_stats(memory),
-                               usage_bytes=int(memory["usage"]),
-                               limit_bytes=self._known_limit_bytes)
+        return self._keep_limit(ContainerSample(
+            stamp_s=time.time(), working_set_bytes=working_set_from_stats(memory),
+            usage_bytes=int(memory["usage"]),
+            limit_bytes=0 if limit >= _NO_LIMIT_BYTES else limit))
+
+    def _keep_limit(self, sample: ContainerSample) -> ContainerSample:
+        if sample.limit_bytes > 0:
+            self._known_limit_bytes = sample.limit_bytes
+            return sample
+        return dataclasses.replace(sample, limit_bytes=self._known_limit_bytes)
 
     def _not_running_sample(self) -> ContainerSample:
-        # The limit belongs to the container's configuration, not to its processes: keep the last
-        # one seen so the budget does not jump to "no limit" while the container restarts.
         state = ContainerState.RESTARTING if self._restarting else ContainerState.STOPPED
         return ContainerSample(time.time(), 0, 0, self._known_limit_bytes, state)
 
@@ -235,8 +242,7 @@ class DockerContainer:
                 sample = self._cgroup.read()
             except (OSError, ValueError):
                 return self._not_running_sample()
-            self._known_limit_bytes = sample.limit_bytes
-            return sample
+            return self._keep_limit(sample)
         with self._lock:
             assert self._latest is not None
             return self._latest
@@ -274,6 +280,7 @@ class DockerContainer:
             raise ValueError(f"memory limit must be positive, got {limit_bytes}")
         try:
             self._container.update(mem_limit=int(limit_bytes), memswap_limit=int(limit_bytes))
+            self._known_limit_bytes = int(limit_bytes)
         except _ENGINE_ERRORS as exc:
             raise ContainerError(
                 f"cannot set the memory limit of {self.name} to {limit_bytes} bytes: {exc}"

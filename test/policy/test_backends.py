@@ -100,6 +100,27 @@ def test_a_stopped_container_keeps_its_limit_so_the_budget_does_not_jump(tiny_co
         backend.close()
 
 
+def test_a_cgroup_not_limited_yet_reads_with_the_configured_limit(tiny_container,
+                                                                  docker_client, tmp_path):
+    # While Docker recreates a restarting container's cgroup, its files can exist before the
+    # limit is written: such a reading must not lift the budget to "no limit".
+    name, url, _ = tiny_container
+    container_id = docker_client.containers.get(name).id
+    cgroup = tmp_path / "memory" / "docker" / container_id
+    cgroup.mkdir(parents=True)
+    (cgroup / "memory.usage_in_bytes").write_text(str(40 * MIB))
+    (cgroup / "memory.stat").write_text(f"total_inactive_file {8 * MIB}\n")
+    (cgroup / "memory.limit_in_bytes").write_text(str(0x7FFFFFFFFFFFF000))
+    backend = DockerContainer(name=name, ollama_base_url=url, docker_client=docker_client,
+                              cgroup_root=str(tmp_path))
+    try:
+        sample = backend.sample()
+        assert sample.working_set_bytes == 32 * MIB
+        assert sample.limit_bytes == 256 * MIB
+    finally:
+        backend.close()
+
+
 def test_docker_memory_limit_can_be_set_to_the_budget(tiny_container, docker_client):
     name, url, _ = tiny_container
     backend = DockerContainer(name=name, ollama_base_url=url, docker_client=docker_client)
