@@ -103,7 +103,7 @@ class LoadOnlyScanner:
         self._pids = frozenset(pids)
 
     def scan(self) -> RosProcessScan:
-        """One pass over the process table; other engineers' ROS processes are not the robot."""
+        """Scan the process table; other ROS processes on this machine are not the robot."""
         scan = self._scanner.scan()
         return RosProcessScan(processes=tuple(p for p in scan.processes if p.pid in self._pids),
                               scan_s=scan.scan_s)

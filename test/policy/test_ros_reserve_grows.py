@@ -45,7 +45,7 @@ class GrowingRosNode:
         assert self.process.stdout.readline().strip() == "ok"
 
     def headroom(self):
-        """ROS memory as the reserve engineer's RosHeadroom reports it: live, reserve."""
+        """ROS memory as RosHeadroom reports it: live, reserve."""
         live = psutil.Process(self.process.pid).memory_info().rss
         return SimpleNamespace(live_bytes=live, reserve_bytes=max(64 * MIB, live))
 
