@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import tempfile
 import threading
 import time
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
-_LOG = logging.getLogger(__name__)
+from .state_file import load_state_file, save_state_file
+
 _VERSION = 1
 
 
@@ -28,25 +25,13 @@ class FootprintCache:
         self._entries: Dict[str, Dict[str, float]] = self._load()
 
     def _load(self) -> Dict[str, Dict[str, float]]:
-        if not os.path.exists(self.path):
-            return {}
-        try:
-            with open(self.path, "r", encoding="utf-8") as handle:
-                data = json.load(handle)
+        def parse(data: Any) -> Dict[str, Dict[str, float]]:
             entries = data["footprints"]
             if data.get("version") != _VERSION or not isinstance(entries, dict):
                 raise ValueError("unexpected layout")
             return {k: dict(v) for k, v in entries.items()
                     if isinstance(v, dict) and int(v.get("bytes", 0)) > 0}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            aside = f"{self.path}.damaged-{int(time.time())}"
-            _LOG.warning("footprint cache %s unreadable (%s); kept as %s, starting empty",
-                         self.path, exc, aside)
-            try:
-                os.replace(self.path, aside)
-            except OSError:
-                pass
-            return {}
+        return load_state_file(self.path, parse, what="footprint cache") or {}
 
     def get(self, model: str, *, digest: str, num_ctx: int) -> Optional[int]:
         """Return the footprint measured earlier, or None."""
@@ -62,16 +47,4 @@ class FootprintCache:
             self._entries[footprint_key(model, digest, num_ctx)] = {
                 "bytes": int(footprint_bytes), "stamp_s": time.time()}
             payload = {"version": _VERSION, "footprints": dict(self._entries)}
-            directory = os.path.dirname(os.path.abspath(self.path))
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".footprints-", dir=directory)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(payload, handle, indent=1, sort_keys=True)
-                os.replace(tmp, self.path)
-            except OSError as exc:
-                _LOG.warning("cannot write footprint cache %s: %s", self.path, exc)
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+            save_state_file(self.path, payload, what="footprint cache")

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import statistics
-import tempfile
 import threading
-import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from ..core.action_costs import SEED_COSTS, ActionCosts
+from .state_file import load_state_file, save_state_file
 
-_LOG = logging.getLogger(__name__)
 _VERSION = 1
 _KEEP = 20  # most recent durations of each kind; their median is the typical cost
+_KINDS = ("unload_s", "restart_s")
 COSTS_FILE_NAME = "management_costs.json"
 
 
@@ -33,29 +30,18 @@ class ManagementCosts:
         self._durations: Dict[str, List[float]] = self._load()
 
     def _load(self) -> Dict[str, List[float]]:
-        empty: Dict[str, List[float]] = {"unload_s": [], "restart_s": []}
-        if not self.path or not os.path.exists(self.path):
-            return empty
-        try:
-            with open(self.path, "r", encoding="utf-8") as handle:
-                data = json.load(handle)
+        def parse(data: Any) -> Dict[str, List[float]]:
             if data.get("version") != _VERSION:
                 raise ValueError("unexpected version")
-            for kind in empty:
+            durations: Dict[str, List[float]] = {}
+            for kind in _KINDS:
                 values = data.get(kind) or []
                 if not isinstance(values, list):
                     raise ValueError(f"{kind} is not a list")
-                empty[kind] = [float(v) for v in values if float(v) > 0][-_KEEP:]
-            return empty
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
-            aside = f"{self.path}.damaged-{int(time.time())}"
-            _LOG.warning("management costs %s unreadable (%s); kept as %s, starting empty",
-                         self.path, exc, aside)
-            try:
-                os.replace(self.path, aside)
-            except OSError:
-                pass
-            return {"unload_s": [], "restart_s": []}
+                durations[kind] = [float(v) for v in values if float(v) > 0][-_KEEP:]
+            return durations
+        loaded = load_state_file(self.path, parse, what="management costs")
+        return loaded or {kind: [] for kind in _KINDS}
 
     def costs(self) -> ActionCosts:
         """Typical (median) durations measured so far; the seed's defaults where none is."""
@@ -87,24 +73,4 @@ class ManagementCosts:
             del values[:-_KEEP]
             payload = {"version": _VERSION, **{k: list(v) for k, v in self._durations.items()}}
         if self.path:
-            self._write(payload)
-
-    def _write(self, payload: Dict[str, object]) -> None:
-        assert self.path is not None
-        directory = os.path.dirname(os.path.abspath(self.path))
-        try:
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".management-costs-", dir=directory)
-        except OSError as exc:
-            _LOG.warning("cannot write management costs %s: %s", self.path, exc)
-            return
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(payload, handle, indent=1)
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            _LOG.warning("cannot write management costs %s: %s", self.path, exc)
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            save_state_file(self.path, payload, what="management costs")

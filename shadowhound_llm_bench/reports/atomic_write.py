@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Union
 
 
 def write_atomic(path: Path, data: Union[str, bytes]) -> None:
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    # One temporary name per process and thread: two writers never share a half-written file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     mode = "wb" if isinstance(data, bytes) else "w"
     kwargs = {} if isinstance(data, bytes) else {"encoding": "utf-8", "newline": ""}
-    with open(tmp, mode, **kwargs) as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, mode, **kwargs) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
