@@ -1,0 +1,207 @@
+"""What node-level tests share: starting llm_bench node processes and an rclpy test client."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import pytest
+
+from shadowhound_llm_bench.adapters.process_group import (start_process_group,
+                                                          stop_process_group, wait_for_text)
+
+REPO = Path(__file__).resolve().parents[1]
+READY_TEXT = 'ready: action'
+BUILD_HINT = ('shadowhound_llm_bench_interfaces is not built: run `make bootstrap` and '
+              '`source scripts/env.sh` (colcon build --base-paths . interfaces)')
+
+
+def interfaces_available() -> bool:
+    """Tell whether rclpy and the built interfaces import."""
+    try:
+        import rclpy  # noqa: F401
+        from shadowhound_llm_bench_interfaces.action import RunBenchmark  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_ros = pytest.mark.skipif(not interfaces_available(), reason=BUILD_HINT)
+
+
+def child_env(**extra: str) -> Dict[str, str]:
+    """Environment of a child: this repository first on PYTHONPATH, unbuffered output."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        [str(REPO)] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
+    env['PYTHONUNBUFFERED'] = '1'
+    env.update(extra)
+    return env
+
+
+def ros_arg(name: str, value: Any) -> List[str]:
+    """One `-p name:=value` pair in the ROS command-line syntax."""
+    if isinstance(value, bool):
+        text = 'true' if value else 'false'
+    elif isinstance(value, list):
+        text = '[' + ', '.join(f"'{v}'" for v in value) + ']'
+    else:
+        text = str(value)
+    return ['-p', f'{name}:={text}']
+
+
+class NodeProcess:
+    """A `python -m shadowhound_llm_bench.ros.node` child in its own session."""
+
+    def __init__(self, process: subprocess.Popen, log_path: Path) -> None:
+        self.process = process
+        self.log_path = log_path
+
+    @classmethod
+    def launch(cls, *, params: Dict[str, Any], log_path: Path,
+               env: Optional[Dict[str, str]] = None, extra_args: Sequence[str] = ()) -> Any:
+        """Start the node with these parameters (then extra_args); does not wait."""
+        argv = [sys.executable, '-m', 'shadowhound_llm_bench.ros.node', '--ros-args']
+        for name, value in params.items():
+            argv += ros_arg(name, value)
+        argv += list(extra_args)
+        with open(log_path, 'wb') as log:
+            process = start_process_group(argv, stdout=log, stderr=subprocess.STDOUT,
+                                          cwd=str(REPO), env=env or child_env())
+        return cls(process, log_path)
+
+    def log(self) -> str:
+        """Everything the node printed so far."""
+        return self.log_path.read_text(errors='replace')
+
+    def wait_for_text(self, text: str, timeout_s: float) -> None:
+        """Wait for a line of the node's log; fail with the log when it exits or is late."""
+        try:
+            wait_for_text(self.log_path, text, self.process, timeout_s=timeout_s,
+                          what='the node')
+        except RuntimeError as exc:
+            raise AssertionError(f'{exc}\n{self.log()}') from None
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        """Wait until the node serves its action."""
+        self.wait_for_text(READY_TEXT, timeout_s)
+
+    def interrupt(self) -> None:
+        """SIGINT to the node alone (Ctrl-C)."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGINT)
+
+    def kill(self) -> None:
+        """SIGKILL the node process only (as the kernel's OOM killer would)."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def wait(self, timeout_s: float) -> int:
+        """Wait for the node to exit; its exit status."""
+        return self.process.wait(timeout=timeout_s)
+
+    def stop(self) -> None:
+        """SIGINT to the node, then SIGKILL to its whole group (a simulator it started too)."""
+        self.interrupt()
+        stop_process_group(self.process, first_signal=None, grace_s=15.0)
+
+
+class RosTestClient:
+    """rclpy node in the test process with an executor thread; action and topic helpers."""
+
+    def __init__(self, name: str = 'llm_bench_test_client') -> None:
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+        from shadowhound_llm_bench_interfaces.action import RunBenchmark
+        from shadowhound_llm_bench_interfaces.msg import ContainerMemory
+
+        self.rclpy = rclpy
+        self.RunBenchmark = RunBenchmark
+        self.ContainerMemory = ContainerMemory
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = MultiThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+        self._action_clients: Dict[str, Any] = {}
+
+    def _spin(self) -> None:
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.1)
+            except Exception:
+                if not self.context.ok():
+                    return
+                raise
+
+    def action_client(self, name: str = '/llm_bench/run_benchmark') -> Any:
+        """Return the action client for `name`, once its server is up."""
+        from rclpy.action import ActionClient
+        if name not in self._action_clients:
+            self._action_clients[name] = ActionClient(self.node, self.RunBenchmark, name)
+        client = self._action_clients[name]
+        assert client.wait_for_server(timeout_sec=20.0), f'no action server {name}'
+        return client
+
+    def goal(self, **fields: Any) -> Any:
+        """Build a RunBenchmark goal from keyword fields."""
+        goal = self.RunBenchmark.Goal()
+        for key, value in fields.items():
+            setattr(goal, key, value)
+        return goal
+
+    def send(self, feedback: Optional[List[Any]] = None, **fields: Any) -> Any:
+        """Send a goal; returns the goal handle (check .accepted)."""
+        client = self.action_client()
+        future = client.send_goal_async(
+            self.goal(**fields),
+            feedback_callback=(lambda m: feedback.append(m.feedback))
+            if feedback is not None else None)
+        return wait_future(future, 20.0)
+
+    def result(self, handle: Any, timeout_s: float = 120.0) -> Any:
+        """Wait for the result response (.status: GoalStatus, .result: the message)."""
+        return wait_future(handle.get_result_async(), timeout_s)
+
+    def subscribe_memory(self, sink: List[Any], topic: str = '/llm_bench/container_memory'):
+        """Append (monotonic time, ContainerMemory) pairs to sink."""
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        return self.node.create_subscription(
+            self.ContainerMemory, topic, lambda m: sink.append((time.monotonic(), m)), qos)
+
+    def close(self) -> None:
+        """Destroy the clients and shut the context down."""
+        for client in self._action_clients.values():
+            client.destroy()
+        self.node.destroy_node()
+        self.rclpy.try_shutdown(context=self.context)
+        self._thread.join(timeout=5)
+
+
+def wait_future(future: Any, timeout_s: float) -> Any:
+    """Wait for an rclpy future with a deadline."""
+    end = time.monotonic() + timeout_s
+    while not future.done():
+        if time.monotonic() > end:
+            raise AssertionError(f'no answer within {timeout_s} s')
+        time.sleep(0.02)
+    return future.result()
+
+
+def wait_until(predicate: Any, timeout_s: float, what: str) -> Any:
+    """Poll a predicate until it returns something true, or fail at the deadline."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f'timed out waiting for {what}')
