@@ -223,29 +223,26 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return spec
 
-    def _show(self) -> None:
+    def _model_request(self) -> Optional[Tuple[Dict[str, Any], str]]:
+        """Return the body and its model name, or None after an error reply was sent."""
         body = self._read_json()
         if body is None:
-            return
+            return None
         try:
-            name = model_field(body)
+            return body, model_field(body)
         except BadRequest as exc:
             self._send_error(400, str(exc))
-            return
-        spec = self._known_model(name)
+            return None
+
+    def _show(self) -> None:
+        request = self._model_request()
+        spec = self._known_model(request[1]) if request else None
         if spec is not None:
             self._send_json(200, api_shapes.show_response(spec))
 
     def _delete(self) -> None:
-        body = self._read_json()
-        if body is None:
-            return
-        try:
-            name = model_field(body)
-        except BadRequest as exc:
-            self._send_error(400, str(exc))
-            return
-        spec = self._known_model(name)
+        request = self._model_request()
+        spec = self._known_model(request[1]) if request else None
         if spec is not None:
             self.server.scheduler.unload(spec.name)
             self.server.mark_pulled(spec, False)
@@ -271,14 +268,10 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- pull -----------------------------------------------------------------------------
     def _pull(self) -> None:
-        body = self._read_json()
-        if body is None:
+        request = self._model_request()
+        if request is None:
             return
-        try:
-            name = model_field(body)
-        except BadRequest as exc:
-            self._send_error(400, str(exc))
-            return
+        body, name = request
         stream = body.get('stream', True) is not False
         spec = self.server.find_model(name)
         if spec is None:
