@@ -29,6 +29,7 @@ from shadowhound_llm_bench.adapters.ros_processes import RosProcessScan, make_ro
 from shadowhound_llm_bench.core.memory_reading import ContainerState, MemoryReading
 from shadowhound_llm_bench.core.policy_settings import PolicySettings, preset_settings
 from shadowhound_llm_bench.core.progress import Phase, ProgressEvent
+from shadowhound_llm_bench.core.ros_args import parameter_args
 from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
 from shadowhound_llm_bench.core.run_options import RunOptions
 from shadowhound_llm_bench.core.suite import load_suite
@@ -337,7 +338,7 @@ class NodeCost:
 
 def _node_argv(scenario: Any, *, container: str, port: int, rate_hz: float,
                results_dir: Path, models: Sequence[str]) -> List[str]:
-    from shadowhound_llm_bench.demo import _node_parameters, _ros_arg, _raw_node_parameters
+    from shadowhound_llm_bench.demo import _node_parameters, _raw_node_parameters
 
     params = _node_parameters(_raw_node_parameters(), backend="docker", port=port,
                               results_dir=results_dir, preset="default", repetitions=1)
@@ -347,7 +348,7 @@ def _node_argv(scenario: Any, *, container: str, port: int, rate_hz: float,
                    "benchmark.pull_missing": False})
     argv = [sys.executable, "-m", "shadowhound_llm_bench.ros.node", "--ros-args"]
     for key, value in params.items():
-        argv += _ros_arg(key, value)
+        argv += parameter_args(key, value)
     return argv
 
 

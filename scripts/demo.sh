@@ -8,9 +8,6 @@ set +u
 # shellcheck disable=SC1091
 . "$ROOT/scripts/env.sh"
 set -u
-if [ -z "${DOCKER_HOST:-}" ] && [ -S /tmp/dockerd/docker.sock ]; then
-    export DOCKER_HOST=unix:///tmp/dockerd/docker.sock
-fi
 
 cd "$ROOT"
 exec python -m shadowhound_llm_bench.demo "$@"

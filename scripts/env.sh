@@ -35,4 +35,8 @@ fi
 # The package's commands (shadowhound-llm-bench, llm_bench_client, ...) as `ros2 run` finds them.
 _shb_bin="$_shb_root/install/shadowhound_llm_bench/lib/shadowhound_llm_bench"
 case ":$PATH:" in *":$_shb_bin:"*) ;; *) export PATH="$_shb_bin:$PATH" ;; esac
+# Reuse the private Docker engine that scripts/start_docker_engine.sh starts, if it runs.
+if [ -z "${DOCKER_HOST:-}" ] && [ -S /tmp/dockerd/docker.sock ]; then
+    export DOCKER_HOST=unix:///tmp/dockerd/docker.sock
+fi
 unset _shb_root _shb_bin

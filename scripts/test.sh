@@ -10,10 +10,6 @@ set +u
 . "$ROOT/scripts/env.sh"
 set -u
 
-# Reuse a running private Docker engine (scripts/start_docker_engine.sh starts one).
-if [ -z "${DOCKER_HOST:-}" ] && [ -S /tmp/dockerd/docker.sock ]; then
-    export DOCKER_HOST=unix:///tmp/dockerd/docker.sock
-fi
 
 cd "$ROOT"
 opts=(-ra)

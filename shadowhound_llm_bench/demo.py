@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .adapters.process_group import start_process_group, stop_process_group, wait_for_text
+from .core.ros_args import parameter_args
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = "thor"
@@ -96,18 +97,6 @@ def _node_parameters(scenario: Dict[str, Any], *, backend: str, port: int,
         params["container.command"] = [sys.executable, "-m", "shadowhound_llm_bench.sim",
                                        "--scenario", SCENARIO, "--port", str(port), "--quiet"]
     return params
-
-
-def _ros_arg(name: str, value: Any) -> List[str]:
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, list):
-        text = "[" + ", ".join(f"'{v}'" for v in value) + "]"
-    elif isinstance(value, float):
-        text = repr(value)
-    else:
-        text = str(value)
-    return ["-p", f"{name}:={text}"]
 
 
 class Children:
@@ -192,7 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                   repetitions=args.repetitions)
         argv_node = [sys.executable, "-m", "shadowhound_llm_bench.ros.node", "--ros-args"]
         for name, value in params.items():
-            argv_node += _ros_arg(name, value)
+            argv_node += parameter_args(name, value)
         node_log = log_dir / "llm_bench_node.log"
         with open(node_log, "wb") as log:
             node = children.start(argv_node, stdout=log, stderr=subprocess.STDOUT)

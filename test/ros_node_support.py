@@ -13,6 +13,7 @@ import pytest
 
 from shadowhound_llm_bench.adapters.process_group import (start_process_group,
                                                           stop_process_group, wait_for_text)
+from shadowhound_llm_bench.core.ros_args import parameter_args
 
 REPO = Path(__file__).resolve().parents[1]
 READY_TEXT = 'ready: action'
@@ -43,15 +44,7 @@ def child_env(**extra: str) -> Dict[str, str]:
     return env
 
 
-def ros_arg(name: str, value: Any) -> List[str]:
-    """One `-p name:=value` pair in the ROS command-line syntax."""
-    if isinstance(value, bool):
-        text = 'true' if value else 'false'
-    elif isinstance(value, list):
-        text = '[' + ', '.join(f"'{v}'" for v in value) + ']'
-    else:
-        text = str(value)
-    return ['-p', f'{name}:={text}']
+ros_arg = parameter_args  # the reliability tests build argv with it
 
 
 class NodeProcess:
@@ -67,7 +60,7 @@ class NodeProcess:
         """Start the node with these parameters (then extra_args); does not wait."""
         argv = [sys.executable, '-m', 'shadowhound_llm_bench.ros.node', '--ros-args']
         for name, value in params.items():
-            argv += ros_arg(name, value)
+            argv += parameter_args(name, value)
         argv += list(extra_args)
         with open(log_path, 'wb') as log:
             process = start_process_group(argv, stdout=log, stderr=subprocess.STDOUT,

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import List, Sequence
-
-import yaml
+from typing import Any, List, Sequence
 
 ROS_ARGS = "--ros-args"
 ROS_ARGS_END = "--"
 PARAMS_FILE_FLAG = "--params-file"
 ROS_PARAMETERS = "ros__parameters"
+
+
+def parameter_args(name: str, value: Any) -> List[str]:
+    """Return one `-p name:=value` pair in the ROS command-line syntax (YAML values)."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, list):
+        text = "[" + ", ".join(f"'{v}'" for v in value) + "]"
+    elif isinstance(value, float):
+        text = repr(value)  # keeps a float a float: 1.0, not 1
+    else:
+        text = str(value)
+    return ["-p", f"{name}:={text}"]
 
 
 def params_files(argv: Sequence[str]) -> List[str]:
@@ -36,6 +47,8 @@ def _one_line(exc: Exception) -> str:
 
 def params_file_error(path: str) -> str:
     """Say why a parameters file cannot be used (unreadable, not YAML, not a mapping), or ''."""
+    import yaml  # here, so that building a command line (the demo, before setup) needs no PyYAML
+
     try:
         with open(path, "r", encoding="utf-8") as handle:
             data = yaml.safe_load(handle)
