@@ -5,7 +5,7 @@ import os
 import pytest
 
 # Node tests use ROS domain ids 60-69; this one for every node started here.
-DOMAIN_ID = 61
+DOMAIN_ID = (61 + int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))) % 232
 os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 

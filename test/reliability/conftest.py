@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 # Reliability tests use ROS domain ids 70-79; nodes started here use this one.
-DOMAIN_ID = 71
+DOMAIN_ID = (71 + int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))) % 232
 os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 if not os.environ.get('DOCKER_HOST') and os.path.exists('/tmp/dockerd/docker.sock'):

@@ -12,7 +12,7 @@ from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
 from shadowhound_llm_bench.core.units import GIB
 from shadowhound_llm_bench.engine.ros_headroom import RosHeadroom
 
-ROS_DOMAIN_ID = 52
+ROS_DOMAIN_ID = (52 + int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))) % 232
 NAMESPACE = f'/reserve_headroom_{os.getpid()}'
 GROWTH = 1.5
 SETTINGS = RosReserveSettings(

@@ -13,7 +13,7 @@ from shadowhound_llm_bench.adapters.ros_processes import (
 from shadowhound_llm_bench.core.ros_process_match import ProcessPatterns, RosProcessKind
 from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings, top_consumers
 
-ROS_DOMAIN_ID = 51
+ROS_DOMAIN_ID = (51 + int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))) % 232
 NAMESPACE = f'/reserve_test_{os.getpid()}'
 CONTAINER_NODES = ('behavior_server', 'smoother_server', 'velocity_smoother')
 # Allocations are several times the ~45 MiB an idle rclpy process holds, and that idle memory is
