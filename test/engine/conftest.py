@@ -11,7 +11,8 @@ import pytest
 
 from scripted_ollama import ScriptedOllama
 
-os.environ.setdefault("ROS_DOMAIN_ID", str((30 + int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))) % 232))
+os.environ.setdefault(
+    "ROS_DOMAIN_ID", str((30 + int(os.environ.get("SHB_TEST_DOMAIN_SHIFT", "0"))) % 232))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 READY_PREFIX = "ollama_sim listening on "
 

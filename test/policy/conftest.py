@@ -11,7 +11,8 @@ import uuid
 import httpx
 import pytest
 
-os.environ.setdefault("ROS_DOMAIN_ID", str((41 + int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))) % 232))
+os.environ.setdefault(
+    "ROS_DOMAIN_ID", str((41 + int(os.environ.get("SHB_TEST_DOMAIN_SHIFT", "0"))) % 232))
 os.environ.setdefault("DOCKER_HOST", "unix:///tmp/dockerd/docker.sock")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
