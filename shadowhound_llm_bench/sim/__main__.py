@@ -10,6 +10,7 @@ import sys
 import threading
 from typing import List, Optional
 
+from . import platform_sysfs
 from .faults import FaultError, Faults
 from .memory_limit import choose_limit_mode
 from .scenario import ScenarioError, load_scenario
@@ -32,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--limit-mode', default='auto', choices=['auto', 'cgroup', 'emulated'],
                         help='who enforces the container limit: the kernel or the simulator')
     parser.add_argument('--quiet', action='store_true', help='no request log on stderr')
+    parser.add_argument('--platform-root', default='',
+                        help='write a fake Jetson AGX Thor sysfs tree here whose power follows '
+                             'the simulated work (sim/platform_sysfs.py)')
+    parser.add_argument('--platform-ambient-c', type=float, default=35.0,
+                        help='ambient temperature of the fake Thor (higher: it throttles)')
     return parser
 
 
@@ -47,6 +53,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'ollama_sim: {exc}', file=sys.stderr)
         return 2
     mode = choose_limit_mode(args.limit_mode, scenario.container_limit_physical_bytes)
+    machine = None
+    if args.platform_root:
+        machine = platform_sysfs.FakeThor(
+            args.platform_root, time_scale=scenario.time_scale,
+            model=platform_sysfs.PowerModel(ambient_c=args.platform_ambient_c),
+            host_total_bytes=scenario.host_total_bytes or 128 * 1024 ** 3)
+        platform_sysfs.install(machine)
     scheduler = Scheduler(scenario=scenario, faults=faults, limit_mode=mode)
     try:
         server = SimServer((args.host, args.port), scenario=scenario, faults=faults,
@@ -71,6 +84,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         scheduler.shutdown()
         server.server_close()
+        if machine is not None:
+            machine.close()
     return 0
 
 

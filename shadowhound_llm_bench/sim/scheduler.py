@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from . import platform_sysfs
 from .catalog import ModelSpec
 from .faults import Faults
 from .memory_limit import CGROUP, EMULATED, own_cgroup_dir, own_rss_bytes
@@ -161,7 +162,8 @@ class Scheduler:
             crash_at_fraction=0.5 if crash else -1.0,
             cgroup_dir=own_cgroup_dir() if self.limit_mode == CGROUP else '')
         self._loads += 1
-        outcome = runner.wait_ready(timeout_s=self.scenario.wall_seconds(load_s) * 3 + 60.0)
+        with platform_sysfs.begin('load', spec.name):
+            outcome = runner.wait_ready(timeout_s=self.scenario.wall_seconds(load_s) * 3 + 60.0)
         if outcome is not None:
             self._failed_loads += 1
             if outcome.oom_like and not cascade:

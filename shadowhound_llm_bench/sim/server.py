@@ -10,7 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Iterator, Optional, Tuple
 
-from . import api_shapes
+from . import api_shapes, platform_sysfs
 from .catalog import ModelSpec, normalise_name
 from .faults import FaultError, Faults
 from .request_params import BadRequest, GenerationParams, model_field, parse_generation
@@ -404,11 +404,15 @@ class Handler(BaseHTTPRequestHandler):
             done_reason = 'length'
         prompt_count = min(model.num_ctx, len(tokens(params.prompt)) + PROMPT_TEMPLATE_TOKENS)
         prompt_s = prompt_count / spec.prompt_tokens_per_s
-        decode_tps = spec.decode_tokens_per_s * server.faults.decode_factor()
+        decode_tps = (spec.decode_tokens_per_s * server.faults.decode_factor()
+                      * platform_sysfs.speed_factor())
         token_s = 1.0 / decode_tps
         if params.stream:
             self._start_stream()
-        time.sleep(scenario.wall_seconds(prompt_s))
+        with platform_sysfs.begin('prefill', spec.name):
+            time.sleep(scenario.wall_seconds(prompt_s))
+        work = platform_sysfs.begin('decode', spec.name, model_bytes=spec.size_bytes,
+                                    tokens_per_s=decode_tps)
         pending_wall = 0.0
         for kind, piece in pieces:
             pending_wall += scenario.wall_seconds(token_s)
@@ -416,12 +420,14 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(pending_wall)
                 pending_wall = 0.0
             if not model.runner.alive():
+                work.end()
                 self._runner_died(params)
                 return
             if params.stream:
                 self._stream_line(self._chunk(spec, chat, kind, piece))
         if pending_wall:
             time.sleep(pending_wall)
+        work.end(tokens=len(pieces))
         eval_s = len(pieces) * token_s
         final: Dict[str, Any] = {'model': spec.name, 'created_at': api_shapes.rfc3339()}
         if chat:
