@@ -16,7 +16,10 @@ from .core.run_options import OptionsError, RunOptions
 from .core.suite import DEFAULT_SUITE, SuiteError, load_suite
 from .core.units import GB, to_gib
 from .engine.memory_guard_api import MemoryGuard, RunPlan
+from .core.platform_record import MachineRecord, machine_warnings
+from .engine.platform_monitor import PlatformMonitor, PlatformSettings
 from .engine.runner import BenchmarkRunner, RunOutcome
+from .reports.platform_markdown import machine_lines
 from .reports.render import ReportError, render_reports
 from .reports.run_dir import RunDirError
 
@@ -77,6 +80,13 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--unguarded", action="store_true",
                      help="no memory management: nothing is unloaded or restarted")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.add_argument("--sysfs-root", default="/",
+                     help="root of the machine's /sys, /proc, /etc for the platform record and "
+                     "power sensors (a simulator's fake Thor tree in tests)")
+    run.add_argument("--platform-hz", type=float, default=20.0,
+                     help="power / temperature samples per second")
+    run.add_argument("--no-platform", action="store_true",
+                     help="no machine record, power or temperature sampling")
     report = sub.add_parser("report", help="rebuild a run's reports from its tests.jsonl")
     report.add_argument("run_dir", help="the run's folder (holds tests.jsonl)")
     return parser
@@ -90,6 +100,13 @@ def format_event(event: ProgressEvent) -> str:
         line += (f"  | container {to_gib(event.memory.container.working_set_bytes):.1f} GiB"
                  f" of budget {to_gib(event.memory.model_budget_bytes):.1f} GiB")
     return line.rstrip()
+
+
+def format_machine(record: MachineRecord) -> str:
+    """Format the machine record and its warnings for the dry-run plan."""
+    lines = ["Machine:"] + ["  " + line[2:] for line in machine_lines(record.to_dict())]
+    lines += [f"  WARNING: {w}" for w in machine_warnings(record)]
+    return "\n".join(lines)
 
 
 def format_plan(plan: RunPlan) -> str:
@@ -192,18 +209,37 @@ def _run_with(args: argparse.Namespace, out: TextIO, client: OllamaClient,
 
     if note:
         print(f"note: {note}", file=out, flush=True)
+    platform = None if args.no_platform else PlatformMonitor(PlatformSettings(
+        sysfs_root=args.sysfs_root, sample_hz=args.platform_hz))
+    try:
+        return _run_runner(args, out, client, guard, note, options, suite, cancel, show,
+                           on_sigint, platform)
+    finally:
+        if platform is not None:
+            platform.close()
+
+
+def _run_runner(args: argparse.Namespace, out: TextIO, client: OllamaClient,
+                guard: Optional[MemoryGuard], note: str, options: RunOptions, suite: Any,
+                cancel: threading.Event, show: Any, on_sigint: Any,
+                platform: Optional[PlatformMonitor]) -> int:
     try:
         runner = BenchmarkRunner(
             client=client, guard=guard, options=options, suite=suite,
             results_root=Path(args.results_dir), run_id=args.resume, run_name=args.name,
             resume=bool(args.resume), on_progress=show, cancel=cancel, note=note,
-            preset=args.preset)
+            preset=args.preset, platform=platform)
     except RunDirError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.dry_run:
         try:
             print(format_plan(runner.plan(args.models)), file=out)
+            if platform is not None:
+                print(format_machine(platform.machine(
+                    bandwidth_override_bytes_per_s=options.memory_bandwidth_bytes_per_s,
+                    ollama_version=client.version(),
+                    container=getattr(guard, "backend", None))), file=out)
         except OllamaError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -231,10 +267,18 @@ def _print_outcome(outcome: RunOutcome, out: TextIO) -> None:
             decode = m.median("decode_tokens_per_s")
             print(f"  {m.model:<28} {m.status:<8} "
                   f"decode {'-' if decode is None else f'{decode:.1f}'} tok/s, "
-                  f"quality {'-' if m.quality_score is None else f'{m.quality_score:.0f}'}"
+                  f"quality {'-' if m.quality_score is None else f'{m.quality_score:.0f}'}, "
+                  f"{_j_per_token(m.energy)}"
                   + (f"  ({m.reason})" if m.reason else ""), file=out)
+        for warning in (outcome.summary.platform or {}).get("warnings") or []:
+            print(f"  WARNING: {warning}", file=out)
     if outcome.reports is not None:
         print(f"reports: {outcome.reports.run_dir}", file=out)
+
+
+def _j_per_token(energy: Optional[dict]) -> str:
+    value = (energy or {}).get("j_per_token")
+    return "energy not measured" if value is None else f"{value:.3f} J/token"
 
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:

@@ -6,7 +6,7 @@ import dataclasses
 import os
 import threading
 import time
-from typing import Any, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional, Tuple
 
 import docker
 import docker.errors
@@ -189,6 +189,15 @@ class DockerContainer:
         except _ENGINE_ERRORS as exc:
             raise ContainerError(
                 f"Docker engine unreachable at {_engine_address(self._client)}: {exc}") from exc
+
+    def image_ref(self) -> Tuple[str, str]:
+        """Return the container's image name and digest (repository digest, else image id)."""
+        container = self._get()
+        image = container.image
+        name = (image.tags or [""])[0] or str((container.attrs.get("Config") or {}).get("Image")
+                                              or "")
+        digests = image.attrs.get("RepoDigests") or []
+        return name, (str(digests[0]).split("@", 1)[-1] if digests else str(image.id))
 
     # ------------------------------------------------------------------ sampling
     def read_cgroup_sample(self) -> ContainerSample:

@@ -31,7 +31,7 @@ OWN_GPU_PROCESSES = ("ollama",)
 
 
 def find_tool(root: str, name: str) -> Optional[str]:
-    """The tool under root (usr/sbin, usr/bin), or on PATH when root is the machine itself."""
+    """Return the tool under root (usr/sbin, usr/bin), or on PATH when root is the machine."""
     for folder in ("/usr/sbin", "/usr/bin"):
         path = under_root(root, f"{folder}/{name}")
         if os.path.isfile(path) and os.access(path, os.X_OK):

@@ -1,6 +1,7 @@
 """
-Power, temperature and clock sensors of a Jetson: jetson-stats (jtop) when its service runs,
-otherwise straight from sysfs under a configurable root.
+Power, temperature and clock sensors of a Jetson: jtop when its service runs, else sysfs.
+
+jetson-stats' jtop service when it runs, otherwise straight from sysfs under a configurable root.
 
 Paths, as jetson-stats reads them (github.com/rbonghi/jetson_stats, jtop/core/*.py) and as the
 kernel documents them:
@@ -263,7 +264,7 @@ class JtopSensors:
 
 
 def open_sensors(root: str, *, hot_c: float, use_jtop: bool = True) -> Optional[Any]:
-    """jtop when its service runs, else sysfs when it has sensors, else None (not measured)."""
+    """Open jtop when its service runs, else sysfs when it has sensors, else None."""
     if use_jtop:
         sensors = JtopSensors.open(root, hot_c=hot_c)
         if sensors is not None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
+from .platform_summary import machine_bandwidth, platform_summary
 from .recommendation import Candidate, recommend
 from .request_metrics import AGGREGATED_METRICS
 from .roofline import roofline_efficiency_percent
@@ -115,6 +116,8 @@ class ModelResult:
     # Models tested at the same time as this one (parallel small-model testing): its speed was
     # measured while they shared the machine.
     concurrent_with: List[str] = field(default_factory=list)
+    # Power and energy per phase and J/token (core/energy_accounting); None: not measured.
+    energy: Optional[Dict[str, Any]] = None
 
     def median(self, metric: str) -> Optional[float]:
         stats = self.metrics.get(metric)
@@ -145,6 +148,9 @@ class RunSummary:
     readings: List[Dict[str, Any]] = field(default_factory=list)
     decisions: List[Dict[str, Any]] = field(default_factory=list)
     peak_working_set_bytes: int = 0
+    machine: Dict[str, Any] = field(default_factory=dict)
+    platform: Dict[str, Any] = field(default_factory=dict)
+    platform_samples: List[Dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> Dict[str, Any]:
         """Return the results JSON (versioned schema)."""
@@ -164,6 +170,8 @@ class RunSummary:
             "canary": self.canary,
             "models": self.models,
             "recommendation": self.recommendation,
+            "machine": self.machine,
+            "platform": self.platform,
             "memory": {
                 "peak_working_set_bytes": self.peak_working_set_bytes,
                 "readings": len(self.readings),
@@ -308,8 +316,9 @@ def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
             summary.ended_at = str(rec.get("stamp") or "")
             if rec.get("canary"):
                 summary.canary["verdict"] = rec.get("canary")
-    bandwidth = options.get("memory_bandwidth_bytes_per_s")
+    bandwidth = options.get("memory_bandwidth_bytes_per_s") or machine_bandwidth(records)
     order = requested + [m for m in latest_session if m not in requested]
+    model_recs: Dict[str, List[Mapping[str, Any]]] = {}
     for model in order:
         if model not in latest_session:
             continue
@@ -318,6 +327,12 @@ def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
                 and int(r.get("session") or 0) == session
                 and r.get("type") in ("model_start", "load", "test", "model_end")]
         summary.models.append(_model_result(model, recs, bandwidth=bandwidth))
+        model_recs[model] = recs
+    platform = platform_summary(records, model_recs)
+    summary.machine, summary.platform = platform["machine"], platform["platform"]
+    summary.platform_samples = platform["samples"]
+    for result in summary.models:
+        result.energy = platform["energy"].get(result.model)
     summary.peak_working_set_bytes = max((reading_working_set(r) for r in summary.readings),
                                          default=0)
     summary.recommendation = recommend([

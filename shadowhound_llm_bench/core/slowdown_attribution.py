@@ -40,8 +40,9 @@ def attribute_slowdown(*, canary_verdict: Optional[Mapping[str, Any]],
                        model_energy: Mapping[str, Optional[Mapping[str, Any]]]
                        ) -> Dict[str, Any]:
     """
-    Return {"slowed_down", "cause", "message"}; cause is throttling, power_mode_change,
-    neither or not_measured.
+    Return {"slowed_down", "cause", "message"} for the run.
+
+    cause is throttling, power_mode_change (or both joined by +), neither or not_measured.
     """
     slowed = bool(canary_verdict and canary_verdict.get("slowed_down"))
     throttled_models = {m: model_slowdown_note(e) for m, e in model_energy.items()}

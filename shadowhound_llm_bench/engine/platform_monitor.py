@@ -58,7 +58,7 @@ def bandwidth_table_path() -> Optional[Path]:
 
 
 def default_bandwidth_table() -> List[BandwidthEntry]:
-    """The shipped bandwidth table; empty (with a log line) when it cannot be read."""
+    """Return the shipped bandwidth table; empty (with a log line) when it cannot be read."""
     path = bandwidth_table_path()
     if path is None:
         return []
@@ -169,7 +169,7 @@ class PlatformMonitor:
             return self._latest
 
     def samples_since(self, t_s: float) -> List[PowerSample]:
-        """Samples taken at or after wall-clock t_s, oldest first."""
+        """Return the samples taken at or after wall-clock t_s, oldest first."""
         with self._lock:
             return [s for s in self._samples if s.t_s >= t_s]
 

@@ -37,6 +37,8 @@ from ..reports.render import ReportPaths, load_summary, render_reports
 from ..reports.run_dir import RunDirError, create_run_dir, make_run_id, run_dir_for
 from .canary import run_canary
 from .memory_guard_api import MemoryGuard, PlannedModel, Proceed, RunPlan, Skip
+from .platform_log import PlatformLog
+from .platform_monitor import PlatformMonitor
 
 OUTPUT_KEEP_CHARS = 4000
 MAX_LOAD_ATTEMPTS = 5  # hard cap, whatever a guard says
@@ -75,7 +77,7 @@ class BenchmarkRunner:
                  run_id: Optional[str] = None, run_name: Optional[str] = None,
                  resume: bool = False, on_progress: Optional[ProgressSink] = None,
                  cancel: Optional[threading.Event] = None, note: str = "",
-                 preset: str = "") -> None:
+                 preset: str = "", platform: Optional[PlatformMonitor] = None) -> None:
         self.client = client
         self.guard = guard
         self.options = options
@@ -91,6 +93,7 @@ class BenchmarkRunner:
         self.cancel = cancel or threading.Event()
         self.note = note
         self.preset = preset
+        self.platform = PlatformLog(platform) if platform is not None else None
         self._log: Optional[JsonlLog] = None
         self._session = 1
         self._model_count = 0
@@ -153,6 +156,8 @@ class BenchmarkRunner:
         self._log.append(record(kind, session=self._session, **fields))
 
     def _write_memory(self) -> None:
+        if self.platform is not None:
+            self.platform.flush(self._write)
         if self.guard is None:
             return
         with self._memory_lock:
@@ -257,6 +262,7 @@ class BenchmarkRunner:
                     ollama_version=version, options=self.options.to_dict(),
                     suite=self.suite.to_dict(), models=models, guarded=self.guard is not None,
                     note=self.note, preset=self.preset, resumed=self.resume)
+        self._write_machine("start", version)
         done_before = set(completed_models(previous))
         plan = self.plan(models)
         self._write("plan", plan=plan)
@@ -298,6 +304,7 @@ class BenchmarkRunner:
                 min_decode_tokens_per_s=self.options.canary_min_decode_tokens_per_s,
                 max_slowdown_percent=self.options.canary_slowdown_percent)
         self._write_memory()
+        self._write_machine("end", version)
         if canceled:
             status, message = RunStatus.CANCELED, "canceled; partial reports written"
         elif statuses and all(s in (ModelStatus.FAILED, ModelStatus.ABORTED) for s in statuses):
@@ -310,6 +317,13 @@ class BenchmarkRunner:
         self._write("run_end", status=status.value, message=message,
                     canary=verdict.to_dict() if verdict else None)
         return status, message
+
+    def _write_machine(self, when: str, version: str) -> None:
+        if self.platform is not None:
+            self.platform.write_machine(
+                self._write, when=when, ollama_version=version,
+                bandwidth_override_bytes_per_s=self.options.memory_bandwidth_bytes_per_s,
+                container=getattr(self.guard, "backend", None))
 
     # ------------------------------------------------------------------ canary
     def _canary(self, when: str) -> Optional[CanaryResult]:
@@ -325,10 +339,11 @@ class BenchmarkRunner:
                                       error=f"skipped by memory management: {decision.reason}")
                 self._write("canary", when=when, **result.to_dict())
                 return result
+        started = utc_now_iso()
         result = run_canary(self.client, options=self.options)
         if self.guard is not None:
             self.guard.after_model(model)
-        self._write("canary", when=when, **result.to_dict())
+        self._write("canary", when=when, started=started, **result.to_dict())
         return result
 
     # ------------------------------------------------------------------ one model

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..core.run_records import RunSummary, reading_working_set
 from ..core.units import to_gib
 from .atomic_write import write_atomic
+from .platform_plot import draw_platform_panel
 
 PLOT_NAME = "memory.png"
 _MARKS = {"load": ("tab:green", "load"), "unload": ("tab:orange", "unload"),
@@ -20,8 +21,9 @@ def render_memory_plot(summary: RunSummary) -> bytes:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 4.5), dpi=100)
-    ax = fig.add_subplot(1, 1, 1)
+    with_platform = bool(summary.platform_samples)
+    fig = Figure(figsize=(10, 7.5 if with_platform else 4.5), dpi=100)
+    ax = fig.add_subplot(2, 1, 1) if with_platform else fig.add_subplot(1, 1, 1)
     readings = sorted(summary.readings, key=lambda r: float(r.get("stamp_s") or 0.0))
     if readings:
         t0 = float(readings[0].get("stamp_s") or 0.0)
@@ -55,6 +57,11 @@ def render_memory_plot(summary: RunSummary) -> bytes:
     ax.set_ylabel("GiB")
     ax.set_title(f"Container memory, run {summary.run_id}")
     ax.grid(True, alpha=0.3)
+    if with_platform:
+        t0 = float(readings[0].get("stamp_s") or 0.0) if readings else None
+        draw_platform_panel(fig.add_subplot(2, 1, 2, sharex=ax if readings else None),
+                            summary, t0)
+        fig.subplots_adjust(left=0.07, right=0.8, hspace=0.3)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

@@ -266,7 +266,8 @@ class FakeThor:
     def _write_temperature(self) -> None:
         base = self._temp_c
         for i, offset in enumerate((-3.0, 0.0, -5.0, 1.0)):
-            self._put(f"sys/class/thermal/thermal_zone{i}/temp", f"{int((base + offset) * 1000)}\n")
+            milli_c = int((base + offset) * 1000)
+            self._put(f"sys/class/thermal/thermal_zone{i}/temp", f"{milli_c}\n")
 
     def _write_truth(self) -> None:
         self._put(GROUND_TRUTH, json.dumps({
