@@ -177,6 +177,20 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
     _spec("feedback_period_s", 2.0,
           "Longest time between two feedback messages during a long phase, seconds.",
           minimum=0.1, maximum=60.0),
+    _spec("platform.enabled", True,
+          "Record the machine (module, L4T, power mode, clocks) and sample power, temperature "
+          "and clocks; publish ~/platform_status.", read_only=True),
+    _spec("platform.sysfs_root", "/",
+          "Root of the machine's /sys, /proc, /etc and tools for the platform readings (a "
+          "simulator's fake Thor tree in tests).", read_only=True),
+    _spec("platform.sample_hz", 20.0, "Power / temperature samples per second.",
+          minimum=0.5, maximum=200.0, read_only=True),
+    _spec("platform.hot_c", 85.0,
+          "Temperature at or above which a GPU clock below its maximum counts as throttled, "
+          "degrees Celsius.", minimum=30.0, maximum=120.0, read_only=True),
+    _spec("platform.use_jtop", True,
+          "Read through the jetson-stats (jtop) service when it runs; sysfs otherwise.",
+          read_only=True),
 )
 
 SPECS_BY_NAME: Dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETER_SPECS}

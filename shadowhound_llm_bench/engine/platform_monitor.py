@@ -91,6 +91,7 @@ class PlatformMonitor:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self.sample_errors = 0
+        self.last_machine: Optional[MachineRecord] = None
 
     @property
     def source(self) -> str:
@@ -111,6 +112,7 @@ class PlatformMonitor:
                 record.container_image, record.container_digest = image()
             except Exception as exc:  # the engine went away: the record says why
                 record.notes.append(f"container image not read: {exc}")
+        self.last_machine = record
         if record.power_mode:
             with self._lock:
                 self._power_mode = record.power_mode

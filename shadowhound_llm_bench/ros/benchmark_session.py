@@ -16,11 +16,13 @@ from ..core.progress import Phase, ProgressEvent, ProgressSink
 from ..core.suite import SuiteError, load_suite
 from ..engine.footprint_cache import FootprintCache
 from ..engine.memory_guard import PolicyMemoryGuard
+from ..engine.platform_monitor import PlatformMonitor
 from ..engine.runner import BenchmarkRunner
 from ..reports.run_dir import RunDirError
 from .action_server import RunReport
 from .memory_stack import MemoryStack
 from .messages import plan_result_msg, result_msg
+from .platform_text import plan_machine_text, result_platform_text
 
 FOOTPRINT_CACHE_NAME = "footprint_cache.json"
 
@@ -65,8 +67,9 @@ class BenchmarkSession:
     """Runs goals for the action server: builds client, guard and runner per goal."""
 
     def __init__(self, *, stack: MemoryStack, action_type: type,
-                 model_result_type: type) -> None:
+                 model_result_type: type, platform: Optional[PlatformMonitor] = None) -> None:
         self._stack = stack
+        self._platform = platform
         self._action_type = action_type
         self._model_result_type = model_result_type
 
@@ -97,11 +100,16 @@ class BenchmarkSession:
                 results_root=results_root,
                 run_id=goal.resume_run_id or None, run_name=goal.run_name or None,
                 resume=bool(goal.resume_run_id), on_progress=relay.progress, cancel=cancel,
-                preset=goal.preset, note="started by the llm_bench ROS node")
+                preset=goal.preset, note="started by the llm_bench ROS node",
+                platform=self._platform)
             if goal.dry_run:
                 plan = runner.plan(goal.models)
-                return RunReport(result=plan_result_msg(self._action_type.Result, plan),
-                                 status="planned")
+                result = plan_result_msg(self._action_type.Result, plan)
+                if self._platform is not None:
+                    result.summary += "\n" + plan_machine_text(self._platform.machine(
+                        bandwidth_override_bytes_per_s=goal.options.memory_bandwidth_bytes_per_s,
+                        container=self._stack.backend))
+                return RunReport(result=result, status="planned")
             outcome = runner.run(goal.models)
         except RunDirError as exc:
             raise GoalRejected(str(exc)) from exc
@@ -109,6 +117,8 @@ class BenchmarkSession:
             guard.close()
             client.close()
         result = result_msg(self._action_type.Result, self._model_result_type, outcome)
+        if outcome.summary is not None and outcome.summary.machine:
+            result.summary += "\n" + result_platform_text(outcome.summary)
         return RunReport(result=result, status=outcome.status)
 
     def _guard(self, goal: ResolvedGoal, settings: NodeSettings, client: OllamaClient,

@@ -12,6 +12,7 @@ from .interfaces_import import import_interfaces, import_rclpy
 # Node name and the names it serves (relative, so a namespace or a remap moves them together):
 #   action  ~/run_benchmark     -> /llm_bench/run_benchmark
 #   topic   ~/container_memory  -> /llm_bench/container_memory (reliable, depth 10)
+#   topic   ~/platform_status   -> /llm_bench/platform_status (power, temperature, clocks)
 #   topic   /diagnostics
 NODE_NAME = "llm_bench"
 RESULT_FLUSH_S = 0.5
@@ -34,6 +35,7 @@ def build_node(rclpy_module, interfaces):
     from .memory_publisher import ContainerMemoryPublisher
     from .memory_stack import build_memory_stack
     from .parameters import NodeParameters
+    from .platform_publisher import start_platform
 
     run_benchmark, container_memory, model_result = interfaces
 
@@ -51,8 +53,10 @@ def build_node(rclpy_module, interfaces):
                 self, msg_type=container_memory, latest=monitor.latest,
                 container_name=self.stack.container_name,
                 rate_hz=float(settings["publish_rate_hz"]))
+            self.platform, self.platform_publisher = start_platform(self, settings)
             self.session = BenchmarkSession(
-                stack=self.stack, action_type=run_benchmark, model_result_type=model_result)
+                stack=self.stack, action_type=run_benchmark, model_result_type=model_result,
+                platform=self.platform)
             self.action = BenchmarkActionServer(
                 self, action_type=run_benchmark, run_goal=self.session.run,
                 check_goal=self.session.check, settings=lambda: self.parameters.settings,
@@ -82,6 +86,8 @@ def build_node(rclpy_module, interfaces):
                 self.action.destroy()
             if self.stack is not None:
                 self.stack.close()
+            if getattr(self, "platform", None) is not None:
+                self.platform.close()
             self.destroy_node()
 
     return LlmBenchNode()

@@ -1,0 +1,121 @@
+"""Publish ~/platform_status (power, temperature, clocks) and its /diagnostics status."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Optional, Tuple
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+
+from ..core.platform_diagnostics import platform_status
+from ..core.platform_record import machine_warnings
+from ..engine.platform_monitor import PlatformMonitor, PlatformSettings
+from .diagnostics import status_msg
+from .memory_publisher import container_memory_qos
+from .messages import stamp_from_seconds
+
+TOPIC = "~/platform_status"
+_SOURCES = {"none": 0, "sysfs": 1, "jtop": 2}
+
+
+def _nan(value: Optional[float], scale: float = 1.0) -> float:
+    return math.nan if value is None else float(value) * scale
+
+
+def platform_status_msg(msg_type: type, monitor: PlatformMonitor) -> Any:
+    """Build one PlatformStatus from the monitor's latest sample and machine record."""
+    msg = msg_type()
+    sample = monitor.latest()
+    machine = monitor.last_machine
+    msg.header.stamp = stamp_from_seconds(sample.t_s if sample else time.time())
+    msg.header.frame_id = machine.module_model if machine else ""
+    msg.measured = sample is not None
+    msg.source = _SOURCES.get(monitor.source, 0)
+    msg.power_w = _nan(sample.power_w if sample else None)
+    msg.temperature_c = _nan(sample.temp_c if sample else None)
+    msg.gpu_freq_mhz = _nan(sample.gpu_freq_hz if sample else None, 1e-6)
+    msg.gpu_freq_max_mhz = _nan(sample.gpu_freq_max_hz if sample else None, 1e-6)
+    throttled = sample.throttled if sample else None
+    msg.throttled = math.nan if throttled is None else float(throttled)
+    energy_j, throttled_s = monitor.totals()
+    has_power = sample is not None and sample.power_w is not None
+    msg.energy_j = float(energy_j) if has_power else math.nan
+    msg.throttled_s = float(throttled_s) if throttled is not None else math.nan
+    mode = monitor.power_mode or (machine.power_mode if machine else "")
+    msg.power_mode = mode
+    msg.power_mode_id = -1 if machine is None or machine.power_mode_id is None \
+        else int(machine.power_mode_id)
+    msg.power_mode_is_max = -1 if not mode else int(mode.upper().startswith("MAXN"))
+    msg.clocks_locked = -1 if machine is None or machine.clocks_locked is None \
+        else int(machine.clocks_locked)
+    return msg
+
+
+class PlatformStatusPublisher:
+    """Timers that publish PlatformStatus and a platform status on /diagnostics (no I/O)."""
+
+    def __init__(self, node: Node, *, msg_type: type, monitor: PlatformMonitor,
+                 rate_hz: float, diagnostics_period_s: float) -> None:
+        self._node = node
+        self._msg_type = msg_type
+        self._monitor = monitor
+        self._period_s = diagnostics_period_s
+        self.published = 0
+        self._group = MutuallyExclusiveCallbackGroup()
+        self._publisher = node.create_publisher(msg_type, TOPIC, container_memory_qos())
+        self._diagnostics = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._timer = node.create_timer(1.0 / rate_hz, self._publish, callback_group=self._group)
+        self._diag_timer = node.create_timer(diagnostics_period_s, self._publish_diagnostics,
+                                             callback_group=self._group)
+
+    @property
+    def topic_name(self) -> str:
+        return self._publisher.topic_name
+
+    def _publish(self) -> None:
+        self._publisher.publish(platform_status_msg(self._msg_type, self._monitor))
+        self.published += 1
+
+    def _publish_diagnostics(self) -> None:
+        monitor = self._monitor
+        energy_j, throttled_s = monitor.totals()
+        summary = platform_status(monitor.last_machine, monitor.latest(), source=monitor.source,
+                                  energy_j=energy_j, throttled_s=throttled_s, now_s=time.time(),
+                                  stale_after_s=max(5.0, 5.0 / monitor.settings.sample_hz))
+        array = DiagnosticArray()
+        array.header.stamp = self._node.get_clock().now().to_msg()
+        machine = monitor.last_machine
+        array.status = [status_msg(summary, hardware_id=machine.module_model if machine
+                                   else "unknown machine")]
+        self._diagnostics.publish(array)
+
+
+def start_platform(node: Node, settings: Any) -> Tuple[Optional[PlatformMonitor],
+                                                       Optional[PlatformStatusPublisher]]:
+    """Probe the machine, start sampling and publishing; (None, None) when turned off."""
+    if not bool(settings["platform.enabled"]):
+        return None, None
+    from shadowhound_llm_bench_interfaces.msg import PlatformStatus
+
+    monitor = PlatformMonitor(PlatformSettings(
+        sysfs_root=str(settings["platform.sysfs_root"]),
+        sample_hz=float(settings["platform.sample_hz"]),
+        hot_c=float(settings["platform.hot_c"]), use_jtop=bool(settings["platform.use_jtop"])))
+    bandwidth = float(settings["benchmark.memory_bandwidth_gbps"]) * 1e9 or None
+    record = monitor.machine(bandwidth_override_bytes_per_s=bandwidth)
+    monitor.start()
+    publisher = PlatformStatusPublisher(
+        node, msg_type=PlatformStatus, monitor=monitor,
+        rate_hz=float(settings["publish_rate_hz"]),
+        diagnostics_period_s=float(settings["diagnostics_period_s"]))
+    warnings = machine_warnings(record)
+    node.get_logger().info(
+        f"platform: {record.module_model or record.cpu_model or 'unknown machine'}, power "
+        f"mode {record.power_mode or 'not measured'}, sensors {monitor.source}; topic "
+        f"{publisher.topic_name}")
+    for warning in warnings:
+        node.get_logger().warning(f"platform: {warning}")
+    return monitor, publisher
