@@ -16,7 +16,7 @@ def _iso(t):
 
 
 def _steps(spans, period=0.01, temp=50.0, throttled=False):
-    """Samples every period over (start, end, watts) spans."""
+    """Return samples every period over (start, end, watts) spans."""
     out = []
     for start, end, watts in spans:
         t = start

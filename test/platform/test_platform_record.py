@@ -15,8 +15,8 @@ GIB = 1024 ** 3
 
 ORIN_SHOW = """SOC family:tegra234  Machine:NVIDIA Jetson AGX Orin Developer Kit
 Online CPUs: 0-11
-cpu0: Online=1 Governor=schedutil MinFreq=115200 MaxFreq=2201600 CurrentFreq=1728000 IdleStates: WFI=1 c7=1
-cpu1: Online=1 Governor=schedutil MinFreq=115200 MaxFreq=2201600 CurrentFreq=2201600 IdleStates: WFI=1 c7=1
+cpu0: Online=1 Governor=schedutil MinFreq=115200 MaxFreq=2201600 CurrentFreq=1728000 WFI=1
+cpu1: Online=1 Governor=schedutil MinFreq=115200 MaxFreq=2201600 CurrentFreq=2201600 WFI=1
 GPU MinFreq=306000000 MaxFreq=1300500000 CurrentFreq=306000000
 EMC MinFreq=204000000 MaxFreq=3199000000 CurrentFreq=3199000000 FreqOverride=0
 NV Power Mode: MAXN

@@ -1,0 +1,123 @@
+"""Each platform source on a real file tree: sysfs present, jtop absent, nothing present."""
+
+import json
+import os
+import time
+
+import pytest
+
+from shadowhound_llm_bench.adapters.platform_probe import probe_machine
+from shadowhound_llm_bench.adapters.platform_sensors import (
+    JtopSensors, SysfsSensors, discover_sysfs, open_sensors,
+)
+from shadowhound_llm_bench.core.platform_record import machine_warnings
+from shadowhound_llm_bench.engine.platform_monitor import PlatformMonitor, PlatformSettings
+
+
+def test_sysfs_of_a_thor_is_found_where_jetson_stats_reads_it(fake_thor):
+    layout = discover_sysfs(fake_thor.root)
+    assert [r.label for r in layout.total_rails] == ["VIN (ina238)"]
+    assert [r.label for r in layout.rails] == ["VDD_GPU", "VDD_CPU_SOC_MSS", "VIN_SYS_5V0"]
+    assert layout.gpu_devfreq.endswith("sys/class/devfreq/gpu-gpc-0")
+    kinds = [kind for kind, _ in layout.thermal_paths]
+    assert "tj-thermal" in kinds and not any("PMIC" in k for k in kinds)
+
+
+def test_jtop_absent_falls_back_to_sysfs_and_power_follows_the_work(fake_thor):
+    # A jtop socket without the jtop package (not installed here): the sysfs path is used.
+    os.makedirs(os.path.join(fake_thor.root, "run"), exist_ok=True)
+    open(os.path.join(fake_thor.root, "run", "jtop.sock"), "w").close()
+    assert JtopSensors.open(fake_thor.root, hot_c=85.0) is None
+    sensors = open_sensors(fake_thor.root, hot_c=85.0)
+    assert isinstance(sensors, SysfsSensors)
+    idle = sensors.read("MAXN")
+    assert idle.power_w == pytest.approx(fake_thor.power_w(), abs=0.01)
+    assert idle.gpu_freq_hz < idle.gpu_freq_max_hz  # idle clock, but cool: not throttled
+    assert idle.throttled is False
+    with fake_thor.begin("prefill", "m"):
+        busy = sensors.read("MAXN")
+    assert busy.power_w == pytest.approx(fake_thor.model.prefill_w, abs=0.01)
+    assert busy.power_w > idle.power_w
+    assert busy.temp_c is not None and busy.power_mode == "MAXN"
+
+
+def test_nothing_present_gives_no_sensor_and_a_record_without_jetson_fields(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert open_sensors(str(empty), hot_c=85.0) is None
+    monitor = PlatformMonitor(PlatformSettings(sysfs_root=str(empty)), bandwidth_table=[])
+    try:
+        assert monitor.source == "none"
+        assert monitor.sample_now() is None
+        record = monitor.machine()
+        assert record.is_jetson is False
+        assert record.power_mode == "" and record.power_mode_is_max is None
+        assert record.clocks_locked is None
+        assert record.memory_bandwidth_bytes_per_s is None
+        assert machine_warnings(record) == []
+    finally:
+        monitor.close()
+
+
+def test_the_machine_record_of_the_fake_thor(fake_thor):
+    record = probe_machine(root=fake_thor.root, sensors=open_sensors(fake_thor.root, hot_c=85.0),
+                           bandwidth_table=PlatformMonitor(
+                               PlatformSettings(sysfs_root=fake_thor.root)).bandwidth_table)
+    assert record.module_model == "NVIDIA Jetson AGX Thor Developer Kit"
+    assert record.l4t_release == "38.2.0" and record.jetpack_release == "7.0"
+    assert record.power_mode == "MAXN" and record.power_mode_id == 0
+    assert record.clocks_locked is True
+    assert record.cpu_count == 14
+    assert record.memory_bandwidth_bytes_per_s == pytest.approx(273e9)
+    assert "jetson-thor" in record.memory_bandwidth_source
+    assert record.sensor_source == "sysfs"
+    assert machine_warnings(record) == []
+
+
+def test_a_parameter_overrides_the_bandwidth_table(fake_thor):
+    record = probe_machine(root=fake_thor.root, bandwidth_override_bytes_per_s=100e9)
+    assert record.memory_bandwidth_bytes_per_s == 100e9
+    assert "parameter" in record.memory_bandwidth_source
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda m: m.set_power_mode("70W", 2), "not MAXN"),
+    (lambda m: m.set_clocks_locked(False), "not locked"),
+    (lambda m: m.set_gpu_load_percent(60.0), "another process uses the GPU"),
+])
+def test_each_warning_comes_from_the_machine(fake_thor, change, words):
+    change(fake_thor)
+    sensors = open_sensors(fake_thor.root, hot_c=85.0)
+    record = probe_machine(root=fake_thor.root, sensors=sensors)
+    warnings = machine_warnings(record)
+    assert len(warnings) == 1 and words in warnings[0]
+
+
+def test_the_monitor_samples_on_its_thread_and_sees_throttling(tmp_path):
+    from shadowhound_llm_bench.sim.platform_sysfs import FakeThor, PowerModel
+    hot = FakeThor(str(tmp_path / "hot"), model=PowerModel(ambient_c=70.0, tau_s=0.4),
+                   time_scale=1.0, thermal_period_s=0.02)
+    monitor = PlatformMonitor(PlatformSettings(sysfs_root=hot.root, sample_hz=50.0))
+    try:
+        monitor.machine()
+        monitor.start()
+        work = hot.begin("prefill", "m")
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline:
+            latest = monitor.latest()
+            if latest is not None and latest.throttled:
+                break
+            time.sleep(0.05)
+        work.end()
+        assert monitor.latest().throttled is True
+        assert monitor.latest().temp_c >= 85.0
+        energy_j, _ = monitor.totals()
+        truth = hot.ground_truth()
+        assert energy_j > 0
+        assert truth["models"]["m"]["prefill"]["energy_j"] > 0
+    finally:
+        monitor.close()
+        hot.close()
+    saved = json.loads(open(os.path.join(hot.root, "var/lib/ollama_sim/"
+                                         "energy_ground_truth.json")).read())
+    assert "m" in saved["models"]
