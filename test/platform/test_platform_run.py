@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conftest import SimWithThor
+from platform_helpers import SimWithThor
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.progress import Phase
 from shadowhound_llm_bench.core.run_options import RunOptions
