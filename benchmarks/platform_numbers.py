@@ -1,6 +1,8 @@
 """
-Platform numbers: the cost of one power/temperature sample, the node's CPU with platform sampling
-on and off, and measured J/token against the simulator's true energy for three models.
+Platform numbers: sample cost, node CPU with sampling on and off, J/token against the truth.
+
+The cost of one power/temperature sample, the node's CPU with platform sampling on and off, and
+measured J/token against the simulator's true energy for three models.
 
 1. sample: reads of the sysfs sensor set of the simulator's fake Thor tree (INA238 + INA3221
    rails, 5 thermal zones, GPU devfreq), p50 / p99 in ms. Target: p50 < 0.5 ms.
