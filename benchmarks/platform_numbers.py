@@ -59,21 +59,25 @@ def _percentile(values, q):
 def part_sample(count: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         machine = FakeThor(os.path.join(tmp, "thor"), time_scale=1 / 8)
+        # Its files stay; its thermal thread (in this process) would compete for the GIL.
+        machine.close()
         try:
             sensors = open_sensors(machine.root, hot_c=85.0)
             for _ in range(50):  # warm the page cache and the interpreter
                 sensors.read("MAXN")
-            times_ms = []
+            times_ms, cpu_ms = [], []
             for _ in range(count):
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.thread_time()
                 sensors.read("MAXN")
                 times_ms.append((time.perf_counter() - started) * 1000.0)
+                cpu_ms.append((time.thread_time() - cpu_started) * 1000.0)
         finally:
-            machine.close()
-    print(f"one platform sample (sysfs, fake Thor tree, {count} samples): "
-          f"p50 {statistics.median(times_ms):.3f} ms, p99 {_percentile(times_ms, 99):.3f} ms "
-          f"(target p50 < 0.5 ms); at 20 Hz: "
-          f"{statistics.median(times_ms) * 20 / 10:.3f} % of one core")
+            sensors.close()
+    # Wall time includes waiting for a core on a shared machine; thread CPU time does not.
+    print(f"one platform sample (sysfs, fake Thor tree, {count} samples): wall p50 "
+          f"{statistics.median(times_ms):.3f} ms, p99 {_percentile(times_ms, 99):.3f} ms; "
+          f"CPU p50 {statistics.median(cpu_ms):.3f} ms, p99 {_percentile(cpu_ms, 99):.3f} ms "
+          f"(target < 0.5 ms); at 20 Hz: {statistics.mean(cpu_ms) * 20 / 10:.3f} % of one core")
 
 
 def _node_cpu(enabled: bool, window_s: float, root: str) -> float:

@@ -94,8 +94,13 @@ def _node_parameters(scenario: Dict[str, Any], *, backend: str, port: int,
         "sample_period_s": 0.25,
     }
     if backend == "process":
+        # The simulator also writes a fake Thor sysfs tree whose power follows its work; the
+        # node reads it as it would read /sys on the robot.
+        fake_thor = str(results_dir / "fake_thor_sysfs")
         params["container.command"] = [sys.executable, "-m", "shadowhound_llm_bench.sim",
-                                       "--scenario", SCENARIO, "--port", str(port), "--quiet"]
+                                       "--scenario", SCENARIO, "--port", str(port), "--quiet",
+                                       "--platform-root", fake_thor]
+        params["platform.sysfs_root"] = fake_thor
     return params
 
 
