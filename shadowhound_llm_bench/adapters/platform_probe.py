@@ -174,7 +174,11 @@ def probe_machine(*, root: str = "/", sensors: Any = None,
         load = sensors.gpu_load_percent() if sensors is not None else None
         record.gpu_load_percent = load
         if load is not None and load >= gpu_busy_percent:
-            record.gpu_processes = [f"GPU {load:.0f} % busy before the run (no model loaded)"]
+            record.gpu_processes = [f"GPU {load:.0f} % busy before the run"]
+        if os.path.abspath(root) == "/":
+            # Thor's OpenRM driver answers NVML too: name the processes when it can.
+            _names, others, _note = nvml_gpus()
+            record.gpu_processes += others
     else:
         names, others, note = nvml_gpus()
         if names is None:

@@ -156,12 +156,11 @@ class BenchmarkRunner:
         self._log.append(record(kind, session=self._session, **fields))
 
     def _write_memory(self) -> None:
-        if self.platform is not None:
-            self.platform.flush(self._write)
-        if self.guard is None:
-            return
-        with self._memory_lock:
-            self._write_memory_locked()
+        with self._memory_lock:  # models of a batch end on their own threads
+            if self.platform is not None:
+                self.platform.flush(self._write)
+            if self.guard is not None:
+                self._write_memory_locked()
 
     def _write_memory_locked(self) -> None:
         assert self.guard is not None

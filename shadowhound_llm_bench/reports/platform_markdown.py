@@ -107,6 +107,9 @@ def platform_sections(summary: RunSummary,
                         "throttled s", "speed measured"], energy_rows(summary.models))
         lines += ["", "J/token = energy of prefill + decode over the measured tests / tokens "
                   "generated; throttled = GPU clock below its maximum while hot."]
+        if any(m.concurrent_with for m in summary.models):
+            lines.append("Models tested side by side drew the machine's power together: each "
+                         "one's energy counts the whole machine while it ran.")
     slowdown = platform.get("slowdown")
     if slowdown:
         lines += ["", f"Slowdown attribution: {slowdown.get('message')}"]

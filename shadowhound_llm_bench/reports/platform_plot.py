@@ -33,11 +33,11 @@ def draw_platform_panel(ax: Any, summary: RunSummary, t0: Optional[float]) -> No
     if any(t is not None for t in temps):
         twin = ax.twinx()
         twin.plot(times, [float("nan") if t is None else t for t in temps],
-                  color="tab:brown", linewidth=1, linestyle="--", label="peak temperature degC")
+                  color="tab:brown", linewidth=1, linestyle="--", label="max temp degC")
         twin.set_ylabel("degC")
         more_handles, more_labels = twin.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
     ax.set_title("Power and temperature")
     if handles:
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.08, 1.0),
-                  fontsize="small")
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.1, 1.0),
+                  fontsize="x-small")

@@ -100,13 +100,33 @@ class FakeThor:
         self._temp_c = model.ambient_c + model.c_per_w * model.idle_w
         self._throttled = False
         self._last_s = time.monotonic()
+        self._resumed = False
         self._truth: Dict[str, Any] = {"models": {}, "idle": {"energy_j": 0.0, "duration_s": 0.0}}
         self._stop = threading.Event()
+        self._resume()
         self._write_tree(power_mode, power_mode_id, clocks_locked)
         self._publish()
         self._thread = threading.Thread(target=self._thermal_loop, name="fake-thor",
                                         daemon=True)
         self._thread.start()
+
+    def _resume(self) -> None:
+        """
+        Carry on from an earlier run of the simulator on this tree (Ollama restarted).
+
+        The machine does not cool down or forget its energy when the Ollama container restarts:
+        temperature, throttling and the true energy continue from the saved file.
+        """
+        try:
+            with open(self.path(GROUND_TRUTH)) as f:
+                saved = json.load(f)
+        except (OSError, ValueError):
+            return
+        self._truth = {"models": dict(saved.get("models") or {}),
+                       "idle": dict(saved.get("idle") or {"energy_j": 0.0, "duration_s": 0.0})}
+        self._temp_c = float(saved.get("temperature_c", self._temp_c))
+        self._throttled = bool(saved.get("throttled", False))
+        self._resumed = True
 
     # ------------------------------------------------------------------ the tree
     def path(self, rel: str) -> str:
@@ -148,8 +168,9 @@ class FakeThor:
         self._put(f"{gpc}/min_freq", f"{GPU_IDLE_HZ}\n")
         self._put("sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", f"{CPU_MAX_KHZ}\n")
         self._put("sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq", f"{CPU_MAX_KHZ}\n")
-        self.set_power_mode(power_mode, power_mode_id)
-        self.set_clocks_locked(clocks_locked)
+        if not self._resumed:  # a restart keeps the mode and clocks the machine had
+            self.set_power_mode(power_mode, power_mode_id)
+            self.set_clocks_locked(clocks_locked)
         state = self.path(STATE_DIR)
         self._put("usr/sbin/nvpmodel", _NVPMODEL_SCRIPT.replace("@STATE@", state), 0o755)
         self._put("usr/bin/jetson_clocks", _JETSON_CLOCKS_SCRIPT.replace("@STATE@", state),
@@ -272,10 +293,13 @@ class FakeThor:
     def _write_truth(self) -> None:
         self._put(GROUND_TRUTH, json.dumps({
             "power_model": self.model.__dict__, "time_scale": self.time_scale,
+            "temperature_c": self._temp_c, "throttled": self._throttled,
             **self._truth}, indent=1))
 
     def _thermal_loop(self) -> None:
+        ticks = 0
         while not self._stop.wait(self.thermal_period_s):
+            ticks += 1
             with self._lock:
                 was = self._throttled
                 self._account()
@@ -283,6 +307,8 @@ class FakeThor:
                     self._publish()
                 else:
                     self._write_temperature()
+                if ticks % 4 == 0:  # a killed simulator loses at most a second of its state
+                    self._write_truth()
 
     def ground_truth(self) -> Dict[str, Any]:
         with self._lock:

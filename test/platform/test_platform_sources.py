@@ -121,3 +121,24 @@ def test_the_monitor_samples_on_its_thread_and_sees_throttling(tmp_path):
     saved = json.loads(open(os.path.join(hot.root, "var/lib/ollama_sim/"
                                          "energy_ground_truth.json")).read())
     assert "m" in saved["models"]
+
+
+def test_a_restarted_simulator_keeps_the_machine_state(tmp_path):
+    from shadowhound_llm_bench.sim.platform_sysfs import FakeThor, PowerModel
+    root = str(tmp_path / "thor")
+    first = FakeThor(root, model=PowerModel(ambient_c=70.0, tau_s=0.2), time_scale=1.0,
+                     thermal_period_s=0.02)
+    with first.begin("prefill", "m"):
+        time.sleep(0.5)
+    first.set_power_mode("40W", 3)
+    prefill_j = first.ground_truth()["models"]["m"]["prefill"]["energy_j"]
+    first.close()
+    second = FakeThor(root, model=PowerModel(ambient_c=70.0, tau_s=0.2), time_scale=1.0)
+    try:
+        truth = second.ground_truth()
+        assert truth["models"]["m"]["prefill"]["energy_j"] == pytest.approx(prefill_j, rel=0.01)
+        assert second.speed_factor() < 1.0  # still throttled: a restart does not cool it
+        record = probe_machine(root=root)
+        assert record.power_mode == "40W"
+    finally:
+        second.close()
