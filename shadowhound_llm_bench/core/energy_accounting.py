@@ -20,7 +20,7 @@ PHASES = ("load", "prefill", "decode", "idle")
 MIN_COVERED_SHARE = 0.5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a node keeps half an hour of them
 class PowerSample:
     """One platform reading; None where the machine has no such sensor."""
 

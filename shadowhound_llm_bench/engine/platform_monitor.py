@@ -38,7 +38,8 @@ class PlatformSettings:
     hot_c: float = 85.0  # a clock below its maximum at or above this counts as throttled
     use_jtop: bool = True
     gpu_busy_percent: float = 20.0
-    max_samples: int = 500_000
+    # Samples kept in memory; a run writes them to its log at every test and model end.
+    keep_s: float = 1800.0  # about 7 MB at 20 Hz
 
 
 def bandwidth_table_path() -> Optional[Path]:
@@ -82,7 +83,8 @@ class PlatformMonitor:
         self.sensors = open_sensors(settings.sysfs_root, hot_c=settings.hot_c,
                                     use_jtop=settings.use_jtop)
         self._lock = threading.Lock()
-        self._samples: Deque[PowerSample] = collections.deque(maxlen=settings.max_samples)
+        self._samples: Deque[PowerSample] = collections.deque(
+            maxlen=max(100, int(settings.keep_s * settings.sample_hz)))
         self._latest: Optional[PowerSample] = None
         self._power_mode = ""
         self._power_mode_read_s = 0.0

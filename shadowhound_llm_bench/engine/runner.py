@@ -718,6 +718,9 @@ class BenchmarkRunner:
         self._write("test", status="ok", metrics=metrics, score=score,
                     output=capture.text[:OUTPUT_KEEP_CHARS],
                     thinking_chars=len(capture.thinking), **fields)
+        if self.platform is not None:
+            with self._memory_lock:
+                self.platform.flush(self._write)
         return True, ""
 
 
