@@ -29,7 +29,8 @@ class MemoryDiagnostics:
     def __init__(self, node: Node, *, latest: Callable[[], Optional[MemoryReading]],
                  top_consumers: TopConsumers, benchmark_state: Callable[[], str],
                  container_name: str, thresholds: Callable[[], Tuple[float, float]],
-                 period_s: float) -> None:
+                 period_s: float,
+                 extra_statuses: Optional[Callable[[], List[StatusSummary]]] = None) -> None:
         self._node = node
         self._latest = latest
         self._top = top_consumers
@@ -37,6 +38,7 @@ class MemoryDiagnostics:
         self._container_name = container_name
         self._thresholds = thresholds
         self._period_s = period_s
+        self._extra = extra_statuses  # e.g. the platform's power mode, clocks, throttling
         self._group = MutuallyExclusiveCallbackGroup()
         self._publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._timer = node.create_timer(period_s, self.publish, callback_group=self._group)
@@ -52,7 +54,7 @@ class MemoryDiagnostics:
             ros_consumers_status(top, live_bytes=live_bytes),
             container_status(reading, container_name=self._container_name,
                              benchmark_state=self._benchmark_state()),
-        ]
+        ] + (self._extra() if self._extra is not None else [])
 
     def publish(self) -> None:
         array = DiagnosticArray()

@@ -66,7 +66,9 @@ def build_node(rclpy_module, interfaces):
                 benchmark_state=lambda: self.action.state,
                 container_name=self.stack.container_name,
                 thresholds=self._thresholds,
-                period_s=float(settings["diagnostics_period_s"]))
+                period_s=float(settings["diagnostics_period_s"]),
+                extra_statuses=(self.platform_publisher.statuses
+                                if self.platform_publisher is not None else None))
             self.get_logger().info(
                 f"ready: action {self.resolve_action_name()}, topic "
                 f"{self.publisher.topic_name} at {settings['publish_rate_hz']:g} Hz, "

@@ -1,19 +1,18 @@
-"""Publish ~/platform_status (power, temperature, clocks) and its /diagnostics status."""
+"""Publish ~/platform_status (power, temperature, clocks) and build its /diagnostics status."""
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
-from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 
+from ..core.diagnostic_summary import StatusSummary
 from ..core.platform_diagnostics import platform_status
 from ..core.platform_record import machine_warnings
 from ..engine.platform_monitor import PlatformMonitor, PlatformSettings
-from .diagnostics import status_msg
 from .memory_publisher import container_memory_qos
 from .messages import stamp_from_seconds
 
@@ -55,21 +54,17 @@ def platform_status_msg(msg_type: type, monitor: PlatformMonitor) -> Any:
 
 
 class PlatformStatusPublisher:
-    """Timers that publish PlatformStatus and a platform status on /diagnostics (no I/O)."""
+    """Timer that publishes PlatformStatus; statuses() feeds the node's /diagnostics (no I/O)."""
 
     def __init__(self, node: Node, *, msg_type: type, monitor: PlatformMonitor,
-                 rate_hz: float, diagnostics_period_s: float) -> None:
+                 rate_hz: float) -> None:
         self._node = node
         self._msg_type = msg_type
         self._monitor = monitor
-        self._period_s = diagnostics_period_s
         self.published = 0
         self._group = MutuallyExclusiveCallbackGroup()
         self._publisher = node.create_publisher(msg_type, TOPIC, container_memory_qos())
-        self._diagnostics = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._timer = node.create_timer(1.0 / rate_hz, self._publish, callback_group=self._group)
-        self._diag_timer = node.create_timer(diagnostics_period_s, self._publish_diagnostics,
-                                             callback_group=self._group)
 
     @property
     def topic_name(self) -> str:
@@ -79,18 +74,13 @@ class PlatformStatusPublisher:
         self._publisher.publish(platform_status_msg(self._msg_type, self._monitor))
         self.published += 1
 
-    def _publish_diagnostics(self) -> None:
+    def statuses(self) -> List[StatusSummary]:
+        """Return the platform's /diagnostics status (power mode, clocks, GPU, throttling)."""
         monitor = self._monitor
         energy_j, throttled_s = monitor.totals()
-        summary = platform_status(monitor.last_machine, monitor.latest(), source=monitor.source,
-                                  energy_j=energy_j, throttled_s=throttled_s, now_s=time.time(),
-                                  stale_after_s=max(5.0, 5.0 / monitor.settings.sample_hz))
-        array = DiagnosticArray()
-        array.header.stamp = self._node.get_clock().now().to_msg()
-        machine = monitor.last_machine
-        array.status = [status_msg(summary, hardware_id=machine.module_model if machine
-                                   else "unknown machine")]
-        self._diagnostics.publish(array)
+        return [platform_status(monitor.last_machine, monitor.latest(), source=monitor.source,
+                                energy_j=energy_j, throttled_s=throttled_s, now_s=time.time(),
+                                stale_after_s=max(5.0, 5.0 / monitor.settings.sample_hz))]
 
 
 def start_platform(node: Node, settings: Any) -> Tuple[Optional[PlatformMonitor],
@@ -109,8 +99,7 @@ def start_platform(node: Node, settings: Any) -> Tuple[Optional[PlatformMonitor]
     monitor.start()
     publisher = PlatformStatusPublisher(
         node, msg_type=PlatformStatus, monitor=monitor,
-        rate_hz=float(settings["publish_rate_hz"]),
-        diagnostics_period_s=float(settings["diagnostics_period_s"]))
+        rate_hz=float(settings["publish_rate_hz"]))
     warnings = machine_warnings(record)
     node.get_logger().info(
         f"platform: {record.module_model or record.cpu_model or 'unknown machine'}, power "
