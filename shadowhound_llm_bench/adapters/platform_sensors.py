@@ -1,6 +1,8 @@
 """
 Power, temperature and clock sensors of a Jetson: jtop when its service runs, else sysfs.
 
+(`tegrastats`, adapters/tegrastats_sensors.py, stands in when sysfs has no power sensor.)
+
 jetson-stats' jtop service when it runs, otherwise straight from sysfs under a configurable root.
 
 Paths, as jetson-stats reads them (github.com/rbonghi/jetson_stats, jtop/core/*.py) and as the
@@ -263,13 +265,24 @@ class JtopSensors:
             pass
 
 
-def open_sensors(root: str, *, hot_c: float, use_jtop: bool = True) -> Optional[Any]:
-    """Open jtop when its service runs, else sysfs when it has sensors, else None."""
+def open_sensors(root: str, *, hot_c: float, use_jtop: bool = True,
+                 tegrastats_interval_ms: int = 50) -> Optional[Any]:
+    """
+    Open the best source: jtop, sysfs with power, tegrastats, sysfs without power, or None.
+
+    tegrastats is started only when sysfs has no readable power sensor (hidden hwmon files).
+    """
     if use_jtop:
         sensors = JtopSensors.open(root, hot_c=hot_c)
         if sensors is not None:
             return sensors
     layout = discover_sysfs(root)
+    if layout.total_rails or layout.rails:
+        return SysfsSensors(layout, hot_c=hot_c)
+    from .tegrastats_sensors import TegrastatsSensors  # it imports this module's neighbours
+    tegrastats = TegrastatsSensors.open(root, interval_ms=tegrastats_interval_ms)
+    if tegrastats is not None:
+        return tegrastats
     if layout.empty:
         return None
     return SysfsSensors(layout, hot_c=hot_c)

@@ -81,7 +81,8 @@ class PlatformMonitor:
         self.bandwidth_table = list(default_bandwidth_table() if bandwidth_table is None
                                     else bandwidth_table)
         self.sensors = open_sensors(settings.sysfs_root, hot_c=settings.hot_c,
-                                    use_jtop=settings.use_jtop)
+                                    use_jtop=settings.use_jtop,
+                                    tegrastats_interval_ms=int(1000.0 / settings.sample_hz))
         self._lock = threading.Lock()
         self._samples: Deque[PowerSample] = collections.deque(
             maxlen=max(100, int(settings.keep_s * settings.sample_hz)))
@@ -97,7 +98,7 @@ class PlatformMonitor:
 
     @property
     def source(self) -> str:
-        """jtop, sysfs or none."""
+        """Return jtop, sysfs, tegrastats or none."""
         return getattr(self.sensors, "name", "none") if self.sensors is not None else "none"
 
     def machine(self, *, bandwidth_override_bytes_per_s: Optional[float] = None,

@@ -6,8 +6,8 @@ github.com/rbonghi/jetson_stats jtop/core/*.py): `proc/device-tree/model`,
 `etc/nv_tegra_release` (L4T R38.2 = JetPack 7.0, Thor's first release), an INA238 hwmon
 (`power1_input` uW: the module's input power, kernel Documentation/hwmon/ina238.rst) and an
 INA3221 hwmon (rails with `in<N>_label`), thermal zones in millidegrees, the GPU's devfreq node
-`sys/class/devfreq/gpu-gpc-0` (Hz), cpu0's cpufreq (kHz), and fake `usr/sbin/nvpmodel` and
-`usr/bin/jetson_clocks` scripts printing what the real tools print.
+`sys/class/devfreq/gpu-gpc-0` (Hz), cpu0's cpufreq (kHz), and fake `usr/sbin/nvpmodel`,
+`usr/bin/jetson_clocks` and `usr/bin/tegrastats` scripts printing what the real tools print.
 
 Power model (the simulated machine's own, not the product's): Thor's module power is
 configurable from 40 to 130 W (NVIDIA Jetson Thor product page); idle is assumed 25 W. Loading
@@ -89,12 +89,14 @@ class FakeThor:
     def __init__(self, root: str, *, model: PowerModel = PowerModel(), time_scale: float = 1.0,
                  host_total_bytes: int = 128 * 1024 ** 3, power_mode: str = "MAXN",
                  power_mode_id: int = 0, clocks_locked: bool = True,
-                 thermal_period_s: float = 0.25) -> None:
+                 thermal_period_s: float = 0.25, power_in_sysfs: bool = True) -> None:
         self.root = os.path.abspath(root)
         self.model = model
         self.time_scale = time_scale if time_scale > 0 else 1.0
         self.host_total_bytes = host_total_bytes
         self.thermal_period_s = thermal_period_s
+        # False: the power monitors are not readable in sysfs (only tegrastats reports them).
+        self.hwmon = "sys/class/hwmon" if power_in_sysfs else f"{STATE_DIR}/hidden_hwmon"
         self._lock = threading.RLock()
         self._works: List[Work] = []
         self._temp_c = model.ambient_c + model.c_per_w * model.idle_w
@@ -155,10 +157,10 @@ class FakeThor:
             f"processor\t: {i}\nmodel name\t: ARM Neoverse-V3AE\n\n" for i in range(14)))
         self._put("proc/meminfo", f"MemTotal:       {self.host_total_bytes // 1024} kB\n")
         self._put("sys/devices/system/cpu/online", "0-13\n")
-        self._put("sys/class/hwmon/hwmon0/name", "ina238\n")
-        self._put("sys/class/hwmon/hwmon1/name", "ina3221\n")
+        self._put(f"{self.hwmon}/hwmon0/name", "ina238\n")
+        self._put(f"{self.hwmon}/hwmon1/name", "ina3221\n")
         for i, (label, _share) in enumerate(_RAILS, start=1):
-            self._put(f"sys/class/hwmon/hwmon1/in{i}_label", label + "\n")
+            self._put(f"{self.hwmon}/hwmon1/in{i}_label", label + "\n")
         for i, kind in enumerate(("cpu-thermal", "gpu-thermal", "soc0-thermal", "tj-thermal")):
             self._put(f"sys/class/thermal/thermal_zone{i}/type", kind + "\n")
         self._put("sys/class/thermal/thermal_zone4/type", "PMIC-Die\n")
@@ -175,6 +177,8 @@ class FakeThor:
         self._put("usr/sbin/nvpmodel", _NVPMODEL_SCRIPT.replace("@STATE@", state), 0o755)
         self._put("usr/bin/jetson_clocks", _JETSON_CLOCKS_SCRIPT.replace("@STATE@", state),
                   0o755)
+        self._put("usr/bin/tegrastats", _TEGRASTATS_SCRIPT.replace("@ROOT@", self.root)
+                  .replace("@HWMON@", self.path(self.hwmon)), 0o755)
 
     def set_power_mode(self, name: str, mode_id: int) -> None:
         """Change the power mode `nvpmodel -q` reports."""
@@ -274,13 +278,13 @@ class FakeThor:
             if self._throttled:
                 gpu_hz = int(GPU_MAX_HZ * self.model.throttle_clock_share)
             volts = 19.0
-            self._put("sys/class/hwmon/hwmon0/power1_input", f"{int(power * 1e6)}\n")
-            self._put("sys/class/hwmon/hwmon0/in1_input", f"{int(volts * 1000)}\n")
-            self._put("sys/class/hwmon/hwmon0/curr1_input", f"{int(power / volts * 1000)}\n")
+            self._put(f"{self.hwmon}/hwmon0/power1_input", f"{int(power * 1e6)}\n")
+            self._put(f"{self.hwmon}/hwmon0/in1_input", f"{int(volts * 1000)}\n")
+            self._put(f"{self.hwmon}/hwmon0/curr1_input", f"{int(power / volts * 1000)}\n")
             for i, (_label, share) in enumerate(_RAILS, start=1):
                 rail_w = power * 0.8 * share
-                self._put(f"sys/class/hwmon/hwmon1/in{i}_input", "5000\n")
-                self._put(f"sys/class/hwmon/hwmon1/curr{i}_input", f"{int(rail_w / 5 * 1000)}\n")
+                self._put(f"{self.hwmon}/hwmon1/in{i}_input", "5000\n")
+                self._put(f"{self.hwmon}/hwmon1/curr{i}_input", f"{int(rail_w / 5 * 1000)}\n")
             self._put("sys/class/devfreq/gpu-gpc-0/cur_freq", f"{gpu_hz}\n")
             self._write_temperature()
 
@@ -348,6 +352,23 @@ echo "GPU MinFreq=$gmin MaxFreq=1575000000 CurrentFreq=1575000000"
 echo "EMC MinFreq=204000000 MaxFreq=4266000000 CurrentFreq=4266000000 FreqOverride=0"
 { read -r name; read -r id; } < "@STATE@/power_mode"
 echo "NV Power Mode: $name"
+"""
+
+_TEGRASTATS_SCRIPT = """#!/bin/sh
+# Fake tegrastats of the simulated Thor: one line per --interval ms from the fake sensor files.
+ms=1000
+[ "$1" = "--interval" ] && ms=$2
+r=@ROOT@/sys/class
+while :; do
+  read -r uw < @HWMON@/hwmon0/power1_input
+  read -r tj < $r/thermal/thermal_zone3/temp
+  read -r gpu < $r/thermal/thermal_zone1/temp
+  read -r hz < $r/devfreq/gpu-gpc-0/cur_freq
+  echo "RAM 3500/125772MB CPU [2%@2601,1%@2601] GR3D_FREQ 0%@[$((hz / 1000000))]" \\
+       "gpu@$((gpu / 1000)).$((gpu % 1000 / 100))C tj@$((tj / 1000)).$((tj % 1000 / 100))C" \\
+       "VIN $((uw / 1000))mW/$((uw / 1000))mW"
+  sleep $(awk "BEGIN{print $ms/1000}")
+done
 """
 
 # ---------------------------------------------------------------------------- the sim's hooks

@@ -142,3 +142,30 @@ def test_a_restarted_simulator_keeps_the_machine_state(tmp_path):
         assert record.power_mode == "40W"
     finally:
         second.close()
+
+
+def test_tegrastats_stands_in_when_sysfs_has_no_power_sensor(tmp_path):
+    from shadowhound_llm_bench.adapters.tegrastats_sensors import (
+        TegrastatsSensors, parse_tegrastats_line)
+    from shadowhound_llm_bench.sim.platform_sysfs import FakeThor
+    machine = FakeThor(str(tmp_path / "thor"), time_scale=1 / 8, power_in_sysfs=False)
+    monitor = PlatformMonitor(PlatformSettings(sysfs_root=machine.root, sample_hz=20.0))
+    try:
+        assert isinstance(monitor.sensors, TegrastatsSensors)
+        assert monitor.source == "tegrastats"
+        with machine.begin("prefill", "m"):
+            deadline = time.monotonic() + 10.0
+            sample = monitor.sample_now()
+            while sample.power_w != pytest.approx(machine.model.prefill_w) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.02)
+                sample = monitor.sample_now()
+        assert sample.power_w == pytest.approx(machine.model.prefill_w)
+        assert sample.temp_c is not None and sample.gpu_freq_hz == 1575e6
+    finally:
+        monitor.close()
+        machine.close()
+    line = ("RAM 2000/62800MB CPU [1%@1728] GR3D_FREQ 0%@[306] cpu@45.5C tj@48.2C "
+            "VDD_GPU_SOC 3200mW/3100mW VDD_CPU_CV 800mW/790mW VIN_SYS_5V0 4000mW/3900mW")
+    orin = parse_tegrastats_line(line)  # an AGX Orin line: no VIN rail, the rails are summed
+    assert orin.power_w == pytest.approx(8.0) and orin.temp_c == 48.2
