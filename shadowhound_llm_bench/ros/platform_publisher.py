@@ -17,7 +17,7 @@ from .memory_publisher import container_memory_qos
 from .messages import stamp_from_seconds
 
 TOPIC = "~/platform_status"
-_SOURCES = {"none": 0, "sysfs": 1, "jtop": 2}
+_SOURCES = {"none": 0, "sysfs": 1, "jtop": 2, "tegrastats": 3}
 
 
 def _nan(value: Optional[float], scale: float = 1.0) -> float:
