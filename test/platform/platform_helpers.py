@@ -12,10 +12,13 @@ READY_PREFIX = "ollama_sim listening on "
 class SimWithThor:
     """The simulator as a process, writing a fake Thor tree under root."""
 
-    def __init__(self, root: str, *, scenario: str = "thor", ambient_c: float = 35.0) -> None:
+    def __init__(self, root: str, *, scenario: str = "thor", ambient_c: float = 35.0,
+                 faults: str = "") -> None:
         argv = [sys.executable, "-m", "shadowhound_llm_bench.sim", "--scenario", scenario,
                 "--port", "0", "--quiet", "--platform-root", root,
                 "--platform-ambient-c", str(ambient_c)]
+        if faults:
+            argv += ["--faults", faults]
         self.root = root
         self.process = subprocess.Popen(
             argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,

@@ -114,6 +114,22 @@ def test_a_hot_thor_throttles_and_the_canary_slowdown_is_put_on_throttling(tmp_p
     assert results["platform"]["run"]["throttled_s"] > 0
 
 
+def test_a_reload_slowdown_is_put_on_neither_clocks_nor_power_mode(tmp_path):
+    # Thor's decode slows after repeated load / unload cycles (the seed's observation); the
+    # machine stays cool and in MAXN, so the attribution points away from the clocks.
+    root = str(tmp_path / "thor")
+    sim = SimWithThor(root, faults='{"decode_slowdown": {"after_cycles": 3, "fraction": 0.5}}')
+    try:
+        _outcome, results, _markdown = _run(tmp_path, sim.url, root, models=["phi4:14b"],
+                                            canary_model="deepseek-r1:7b", keep_alive=0)
+    finally:
+        sim.stop()
+    assert results["canary"]["verdict"]["slowed_down"] is True
+    slowdown = results["platform"]["slowdown"]
+    assert slowdown["cause"] == "neither"
+    assert "not the clocks" in slowdown["message"]
+
+
 def test_without_any_source_energy_is_not_measured_never_zero(tmp_path):
     empty = tmp_path / "bare"
     empty.mkdir()
