@@ -76,12 +76,14 @@ check_prerequisites "$PY"
 
 # --- stamps ------------------------------------------------------------------------------------
 hash_of() {
-    # Contents of the given files plus the sorted names under the given folders.
+    # Contents of the given files and of every file under the given folders (an edited .msg
+    # must rebuild the interfaces, not only an added one).
     {
         printf 'mode=%s\n' "$MODE"
         for f in "$@"; do
             if [ -d "$ROOT/$f" ]; then
-                (cd "$ROOT" && find "$f" -type f -not -name '*.pyc' | LC_ALL=C sort)
+                (cd "$ROOT" && find "$f" -type f -not -name '*.pyc' | LC_ALL=C sort \
+                    | while IFS= read -r p; do printf '== %s\n' "$p"; cat "$p"; done)
             elif [ -f "$ROOT/$f" ]; then
                 printf '== %s\n' "$f"
                 cat "$ROOT/$f"

@@ -114,6 +114,8 @@ def model_result_msg(msg_type: type, model: Any) -> Any:
     msg.unloads = max(0, int(memory.get("unloads") or 0))
     msg.restarts = max(0, int(memory.get("restarts") or 0))
     msg.retries = max(0, int(memory.get("retries") or 0))
+    j_per_token = (getattr(model, "energy", None) or {}).get("j_per_token")
+    msg.j_per_token = math.nan if j_per_token is None else float(j_per_token)
     return msg
 
 

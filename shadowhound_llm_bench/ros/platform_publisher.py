@@ -24,13 +24,15 @@ def _nan(value: Optional[float], scale: float = 1.0) -> float:
     return math.nan if value is None else float(value) * scale
 
 
-def platform_status_msg(msg_type: type, monitor: PlatformMonitor) -> Any:
+def platform_status_msg(msg_type: type, monitor: PlatformMonitor,
+                        stamp: Optional[Any] = None) -> Any:
     """Build one PlatformStatus from the monitor's latest sample and machine record."""
     msg = msg_type()
     sample = monitor.latest()
     machine = monitor.last_machine
-    msg.header.stamp = stamp_from_seconds(sample.t_s if sample else time.time())
-    msg.header.frame_id = machine.module_model if machine else ""
+    msg.header.stamp = stamp if stamp is not None else stamp_from_seconds(time.time())
+    msg.sample_wall_time_s = float(sample.t_s) if sample else math.nan
+    msg.module = machine.module_model if machine else ""
     msg.measured = sample is not None
     msg.source = _SOURCES.get(monitor.source, 0)
     msg.power_w = _nan(sample.power_w if sample else None)
@@ -71,7 +73,8 @@ class PlatformStatusPublisher:
         return self._publisher.topic_name
 
     def _publish(self) -> None:
-        self._publisher.publish(platform_status_msg(self._msg_type, self._monitor))
+        self._publisher.publish(platform_status_msg(
+            self._msg_type, self._monitor, stamp=self._node.get_clock().now().to_msg()))
         self.published += 1
 
     def statuses(self) -> List[StatusSummary]:

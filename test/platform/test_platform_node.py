@@ -99,7 +99,8 @@ def test_platform_status_topic_carries_power_temperature_clock_and_mode(thor_nod
     assert last.gpu_freq_max_mhz == pytest.approx(1575.0)
     assert last.power_mode == 'MAXN' and last.power_mode_is_max == 1
     assert last.clocks_locked == 1 and last.power_mode_id == 0
-    assert last.header.frame_id == 'NVIDIA Jetson AGX Thor Developer Kit'
+    assert last.module == 'NVIDIA Jetson AGX Thor Developer Kit' and last.header.frame_id == ''
+    assert abs(last.sample_wall_time_s - time.time()) < 10.0
     statuses = _platform_statuses(client, 20.0)
     assert statuses[-1].level == b'\x00'
     values = {kv.key: kv.value for kv in statuses[-1].values}
@@ -111,6 +112,7 @@ def test_the_result_carries_machine_and_energy_and_a_power_mode_drop_warns(thor_
     assert handle.accepted
     result = client.result(handle).result
     assert 'machine: NVIDIA Jetson AGX Thor Developer Kit' in result.summary
+    assert result.models[0].j_per_token > 0.0
     assert 'J/token' in result.summary
     state = os.path.join(thor_node.root, 'var/lib/ollama_sim/power_mode')
     with open(state + '.tmp', 'w') as f:
