@@ -61,7 +61,8 @@ def platform_summary(records: Sequence[Mapping[str, Any]],
     for rec in records:
         if rec.get("type") == "canary":
             canary_state[str(rec.get("when"))] = window_state(
-                series, iso_to_s(rec.get("started")), iso_to_s(rec.get("stamp")))
+                series, iso_to_s(rec.get("started")),
+                iso_to_s(rec.get("ended") or rec.get("stamp")))
         elif rec.get("type") == "run_end" and rec.get("canary"):
             verdict = rec.get("canary")
     platform: Dict[str, Any] = {

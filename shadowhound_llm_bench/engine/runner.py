@@ -340,9 +340,10 @@ class BenchmarkRunner:
                 return result
         started = utc_now_iso()
         result = run_canary(self.client, options=self.options)
+        ended = utc_now_iso()  # its window for the platform readings, before the unload
         if self.guard is not None:
             self.guard.after_model(model)
-        self._write("canary", when=when, started=started, **result.to_dict())
+        self._write("canary", when=when, started=started, ended=ended, **result.to_dict())
         return result
 
     # ------------------------------------------------------------------ one model

@@ -21,7 +21,9 @@ real machine's.
 
 The simulator writes the exact energy it drew per model and phase to
 `var/lib/ollama_sim/energy_ground_truth.json` (integrated at every power change, not sampled),
-so tests can check the product's measured J/token against it.
+so tests can check the product's measured J/token against it: per phase (load, prefill,
+decode) and `served`, the whole machine's energy while the model's requests were being served
+(the request's own overheads included, as a client sees a request).
 """
 
 from __future__ import annotations
@@ -83,6 +85,32 @@ class Work:
         self.end()
 
 
+class ServingWindow:
+    """The machine's energy from the start to the end of serving one request, into "served"."""
+
+    def __init__(self, machine: Optional["FakeThor"], model: str) -> None:
+        self.machine = machine
+        self.model = model
+        self._start_j = 0.0
+        self._start_s = 0.0
+
+    def __enter__(self) -> "ServingWindow":
+        if self.machine is not None:
+            self._start_j = self.machine._total_j()
+            self._start_s = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        machine = self.machine
+        if machine is None:
+            return
+        energy = machine._total_j() - self._start_j
+        with machine._lock:
+            served = machine._model_truth(self.model)["served"]
+            served["energy_j"] += energy
+            served["duration_s"] += time.monotonic() - self._start_s
+
+
 class FakeThor:
     """The fake machine: writes the tree, follows the work, integrates the true energy."""
 
@@ -103,6 +131,7 @@ class FakeThor:
         self._throttled = False
         self._last_s = time.monotonic()
         self._resumed = False
+        self._energy_total_j = 0.0
         self._truth: Dict[str, Any] = {"models": {}, "idle": {"energy_j": 0.0, "duration_s": 0.0}}
         self._stop = threading.Event()
         self._resume()
@@ -236,9 +265,18 @@ class FakeThor:
         models = self._truth["models"]
         if model not in models:
             models[model] = {p: {"energy_j": 0.0, "duration_s": 0.0}
-                             for p in ("load", "prefill", "decode")}
+                             for p in ("load", "prefill", "decode", "served")}
             models[model].update(generated_tokens=0, requests=0)
         return models[model]
+
+    def serving(self, model: str) -> "ServingWindow":
+        """Measure the whole machine's energy while one request is served (overheads too)."""
+        return ServingWindow(self, model)
+
+    def _total_j(self) -> float:
+        with self._lock:
+            self._account()
+            return self._energy_total_j
 
     def _account(self) -> None:
         """Add the energy drawn since the last change (called under the lock)."""
@@ -248,6 +286,7 @@ class FakeThor:
         if dt <= 0:
             return
         power = self.power_w()
+        self._energy_total_j += power * dt
         self._step_temperature(power, dt)
         if not self._works:
             self._truth["idle"]["energy_j"] += power * dt
@@ -387,6 +426,11 @@ def begin(phase: str, model: str, **kwargs: Any) -> Work:
     if machine is None:
         return Work(None, phase, model, 0.0)
     return machine.begin(phase, model, **kwargs)
+
+
+def serving(model: str) -> ServingWindow:
+    """Window of one request being served on the active fake machine (a no-op without one)."""
+    return ServingWindow(_ACTIVE, model)
 
 
 def speed_factor() -> float:

@@ -365,7 +365,7 @@ class Handler(BaseHTTPRequestHandler):
                     'total_duration': int((load_s + 0.001) * NS),
                     'load_duration': int(load_s * NS)})
                 return
-            with model.busy:
+            with model.busy, platform_sysfs.serving(spec.name):
                 self._decode(model, params, chat, load_s, started)
         finally:
             server.scheduler.release(model, keep_alive_s)
