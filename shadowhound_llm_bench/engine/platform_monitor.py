@@ -10,6 +10,7 @@ samples are absent: reports say "not measured", never zero.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 import time
@@ -22,7 +23,7 @@ from ..adapters.platform_sensors import open_sensors
 from ..core.energy_accounting import PowerSample
 from ..core.platform_record import (
     BANDWIDTH_TABLE_NAME, BandwidthEntry, BandwidthTableError, MachineRecord,
-    load_bandwidth_table,
+    load_bandwidth_table, power_mode_is_max,
 )
 
 _LOG = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class PlatformMonitor:
             maxlen=max(100, int(settings.keep_s * settings.sample_hz)))
         self._latest: Optional[PowerSample] = None
         self._power_mode = ""
+        self._power_mode_id: Optional[int] = None
         self._power_mode_read_s = 0.0
         self._energy_j = 0.0
         self._throttled_s = 0.0
@@ -118,7 +120,7 @@ class PlatformMonitor:
         self.last_machine = record
         if record.power_mode:
             with self._lock:
-                self._power_mode = record.power_mode
+                self._power_mode, self._power_mode_id = record.power_mode, record.power_mode_id
                 self._power_mode_read_s = time.monotonic()
         return record
 
@@ -161,9 +163,9 @@ class PlatformMonitor:
             now = time.monotonic()
             if now - self._power_mode_read_s >= self.settings.power_mode_period_s:
                 self._power_mode_read_s = now
-                name, _mode_id, _note = read_power_mode(self.settings.sysfs_root)
+                name, mode_id, _note = read_power_mode(self.settings.sysfs_root)
                 if name:
-                    self._power_mode = name
+                    self._power_mode, self._power_mode_id = name, mode_id
             next_at += period
             self._stop.wait(max(0.0, next_at - time.monotonic()))
             if time.monotonic() - next_at > 10 * period:
@@ -186,6 +188,15 @@ class PlatformMonitor:
     @property
     def power_mode(self) -> str:
         return self._power_mode
+
+    def current_machine(self) -> Optional[MachineRecord]:
+        """Return the last machine record with the power mode as last read (every few s)."""
+        record = self.last_machine
+        if record is None or not self._power_mode or self._power_mode == record.power_mode:
+            return record
+        return dataclasses.replace(record, power_mode=self._power_mode,
+                                   power_mode_id=self._power_mode_id,
+                                   power_mode_is_max=power_mode_is_max(self._power_mode))
 
     def close(self) -> None:
         self._stop.set()

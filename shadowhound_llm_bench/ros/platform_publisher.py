@@ -29,7 +29,7 @@ def platform_status_msg(msg_type: type, monitor: PlatformMonitor,
     """Build one PlatformStatus from the monitor's latest sample and machine record."""
     msg = msg_type()
     sample = monitor.latest()
-    machine = monitor.last_machine
+    machine = monitor.current_machine()
     msg.header.stamp = stamp if stamp is not None else stamp_from_seconds(time.time())
     msg.sample_wall_time_s = float(sample.t_s) if sample else math.nan
     msg.module = machine.module_model if machine else ""
@@ -45,7 +45,7 @@ def platform_status_msg(msg_type: type, monitor: PlatformMonitor,
     has_power = sample is not None and sample.power_w is not None
     msg.energy_j = float(energy_j) if has_power else math.nan
     msg.throttled_s = float(throttled_s) if throttled is not None else math.nan
-    mode = monitor.power_mode or (machine.power_mode if machine else "")
+    mode = machine.power_mode if machine else monitor.power_mode
     msg.power_mode = mode
     msg.power_mode_id = -1 if machine is None or machine.power_mode_id is None \
         else int(machine.power_mode_id)
@@ -81,7 +81,8 @@ class PlatformStatusPublisher:
         """Return the platform's /diagnostics status (power mode, clocks, GPU, throttling)."""
         monitor = self._monitor
         energy_j, throttled_s = monitor.totals()
-        return [platform_status(monitor.last_machine, monitor.latest(), source=monitor.source,
+        return [platform_status(monitor.current_machine(), monitor.latest(),
+                                source=monitor.source,
                                 energy_j=energy_j, throttled_s=throttled_s, now_s=time.time(),
                                 stale_after_s=max(5.0, 5.0 / monitor.settings.sample_hz))]
 

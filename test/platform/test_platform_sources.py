@@ -169,3 +169,21 @@ def test_tegrastats_stands_in_when_sysfs_has_no_power_sensor(tmp_path):
             "VDD_GPU_SOC 3200mW/3100mW VDD_CPU_CV 800mW/790mW VIN_SYS_5V0 4000mW/3900mW")
     orin = parse_tegrastats_line(line)  # an AGX Orin line: no VIN rail, the rails are summed
     assert orin.power_w == pytest.approx(8.0) and orin.temp_c == 48.2
+
+
+def test_a_power_mode_change_reaches_the_current_record_without_a_new_probe(fake_thor):
+    monitor = PlatformMonitor(PlatformSettings(sysfs_root=fake_thor.root, sample_hz=20.0,
+                                               power_mode_period_s=0.1))
+    try:
+        assert monitor.machine().power_mode == "MAXN"
+        monitor.start()
+        fake_thor.set_power_mode("30W", 2)
+        deadline = time.monotonic() + 10.0
+        while monitor.current_machine().power_mode != "30W" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        current = monitor.current_machine()
+        assert (current.power_mode, current.power_mode_id) == ("30W", 2)
+        assert any("not MAXN" in w for w in machine_warnings(current))
+        assert monitor.last_machine.power_mode == "MAXN"  # the probed record is kept as read
+    finally:
+        monitor.close()
