@@ -24,6 +24,7 @@ def csv_columns() -> List[str]:
         cols += [f"{metric}_{s}" for s in STAT_NAMES]
     cols += [f"score_{s}" for s in STAT_NAMES]
     cols.append("concurrent_with")  # models tested at the same time, space-separated
+    cols.append("model_j_per_token")  # the model's energy per token; empty: not measured
     return cols
 
 
@@ -40,7 +41,8 @@ def render_csv(summary: RunSummary) -> str:
     for model in summary.models:
         base: Dict[str, Any] = {"model": model.model, "status": model.status,
                                 "reason": model.reason,
-                                "concurrent_with": " ".join(model.concurrent_with)}
+                                "concurrent_with": " ".join(model.concurrent_with),
+                                "model_j_per_token": (model.energy or {}).get("j_per_token")}
         for key in META_COLUMNS:
             base[key] = model.metadata.get(key, "")
         if not model.tasks:

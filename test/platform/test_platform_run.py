@@ -1,5 +1,6 @@
 """A benchmark run on the simulated Thor: machine record, energy per token, attribution."""
 
+import csv
 import json
 import os
 
@@ -70,6 +71,10 @@ def test_a_run_on_the_simulated_thor_reports_machine_and_energy_per_token(tmp_pa
         # The roofline column now uses the module's bandwidth from the table.
         assert model["roofline_percent"] is not None
     assert "## Energy and temperature" in markdown and "J/token" in markdown
+    rows = list(csv.DictReader(outcome.reports.csv.open()))
+    by_model = {r["model"]: float(r["model_j_per_token"]) for r in rows}
+    assert by_model == {m["model"]: pytest.approx(m["energy"]["j_per_token"], rel=1e-5)
+                        for m in results["models"]}
     assert "NVIDIA Jetson AGX Thor Developer Kit" in markdown
     assert results["platform"]["slowdown"]["cause"] == "neither"
     assert outcome.reports.memory_plot.stat().st_size > 0
