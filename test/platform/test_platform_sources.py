@@ -187,3 +187,32 @@ def test_a_power_mode_change_reaches_the_current_record_without_a_new_probe(fake
         assert monitor.last_machine.power_mode == "MAXN"  # the probed record is kept as read
     finally:
         monitor.close()
+
+
+def test_an_orin_tree_sums_its_ina3221_rails(tmp_path):
+    # AGX Orin: no INA238; INA3221 rails as jetson-stats lists them, devfreq 17000000.gpu.
+    root = tmp_path / "orin"
+    hwmon = root / "sys/class/hwmon/hwmon3"
+    hwmon.mkdir(parents=True)
+    (hwmon / "name").write_text("ina3221\n")
+    for number, label, mv, ma in ((1, "VDD_GPU_SOC", 5000, 1000), (2, "VDD_CPU_CV", 5000, 400),
+                                  (3, "VIN_SYS_5V0", 5000, 600), (4, "NC", 0, 0)):
+        (hwmon / f"in{number}_label").write_text(label + "\n")
+        (hwmon / f"in{number}_input").write_text(f"{mv}\n")
+        (hwmon / f"curr{number}_input").write_text(f"{ma}\n")
+    gpu = root / "sys/class/devfreq/17000000.gpu"
+    gpu.mkdir(parents=True)
+    (gpu / "cur_freq").write_text("1300500000\n")
+    (gpu / "max_freq").write_text("1300500000\n")
+    zone = root / "sys/class/thermal/thermal_zone0"
+    zone.mkdir(parents=True)
+    (zone / "type").write_text("gpu-thermal\n")
+    (zone / "temp").write_text("51500\n")
+    sensors = open_sensors(str(root), hot_c=85.0)
+    assert isinstance(sensors, SysfsSensors)
+    assert [r.label for r in sensors.layout.rails] == ["VDD_GPU_SOC", "VDD_CPU_CV",
+                                                       "VIN_SYS_5V0"]
+    sample = sensors.read()
+    assert sample.power_w == pytest.approx(5.0 + 2.0 + 3.0)
+    assert sample.temp_c == 51.5 and sample.gpu_freq_hz == 1300500000.0
+    assert sample.throttled is False
