@@ -23,11 +23,16 @@ def draw_platform_panel(ax: Any, summary: RunSummary, t0: Optional[float]) -> No
     ax.set_xlabel("seconds since the first reading")
     ax.grid(True, alpha=0.3)
     shaded = False
-    for i, s in enumerate(samples):
-        if s.get("throttled") and i + 1 < len(samples):
-            ax.axvspan(times[i], times[i + 1], color="tab:orange", alpha=0.25,
+    start: Optional[float] = None
+    for i, sample in enumerate(samples):  # one span per run of throttled samples
+        if sample.get("throttled") and start is None:
+            start = times[i]
+        last = i + 1 == len(samples)
+        if start is not None and (last or not samples[i + 1].get("throttled")):
+            end = times[min(i + 1, len(samples) - 1)]
+            ax.axvspan(start, end, color="tab:orange", alpha=0.25, linewidth=0,
                        label=None if shaded else "throttled")
-            shaded = True
+            shaded, start = True, None
     handles, labels = ax.get_legend_handles_labels()
     temps = [s.get("temp_c") for s in samples]
     if any(t is not None for t in temps):
