@@ -1,8 +1,9 @@
 """
 Read the machine record: module, L4T release, power mode, clocks, CPUs, GPUs, memory.
 
-Files under a configurable root (default "/"): `/proc/device-tree/model` and
-`/etc/nv_tegra_release` (jetson-stats, jtop/core/jetson_variables.py), `/proc/cpuinfo`,
+Files under a configurable root (default "/"): `/proc/device-tree/model`,
+`/proc/device-tree/nvidia,boardids` and `compatible` (the P-number), `/etc/nv_tegra_release`
+(jetson-stats, jtop/core/jetson_variables.py), `/proc/cpuinfo`,
 `/proc/meminfo`. Tools: `nvpmodel -q` (`/usr/sbin/nvpmodel`) and `jetson_clocks --show`
 (`/usr/bin/jetson_clocks`, jtop/core/jetson_clocks.py), looked up under the root first (the
 simulator installs fakes there) and on PATH only for the real root. Every tool call has a
@@ -21,7 +22,8 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from ..core.platform_record import (
     BandwidthEntry, MachineRecord, bandwidth_for, jetpack_for, parse_device_tree_model,
-    parse_jetson_clocks_show, parse_nv_tegra_release, parse_nvpmodel_query, power_mode_is_max,
+    parse_jetson_clocks_show, parse_module_sku, parse_nv_tegra_release, parse_nvpmodel_query,
+    power_mode_is_max,
 )
 from .platform_sensors import under_root
 
@@ -149,6 +151,9 @@ def probe_machine(*, root: str = "/", sensors: Any = None,
     record.total_memory_bytes = _mem_total_bytes(root)
     model = _read_bytes(under_root(root, "/proc/device-tree/model"))
     record.module_model = parse_device_tree_model(model) if model else ""
+    record.module_sku = parse_module_sku(
+        _read_bytes(under_root(root, "/proc/device-tree/nvidia,boardids")) or b"",
+        _read_bytes(under_root(root, "/proc/device-tree/compatible")) or b"")
     release = _read_bytes(under_root(root, "/etc/nv_tegra_release"))
     if release:
         record.l4t_release = parse_nv_tegra_release(release.decode("utf-8", "replace"))

@@ -44,6 +44,7 @@ class MachineRecord:
     total_memory_bytes: Optional[int] = None
     is_jetson: bool = False
     module_model: str = ""  # device-tree model, e.g. "NVIDIA Jetson AGX Thor Developer Kit"
+    module_sku: str = ""  # P-number, e.g. "p3834-0008" (AGX Orin 64GB: "p3701-0005")
     l4t_release: str = ""  # e.g. "38.2.0"
     jetpack_release: str = ""
     power_mode: str = ""  # nvpmodel name, e.g. "MAXN"
@@ -74,6 +75,25 @@ class MachineRecord:
 def parse_device_tree_model(raw: bytes) -> str:
     """Return the model string of /proc/device-tree/model (NUL-terminated in the kernel)."""
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace").strip()
+
+
+_SKU_RE = re.compile(r"p?(\d{4})[-:](\d{4})")
+
+
+def parse_module_sku(boardids: bytes, compatible: bytes) -> str:
+    """
+    Return the module's P-number ("p3701-0005") from the device tree; "" when absent.
+
+    `/proc/device-tree/nvidia,boardids` holds "3701:0005" (jetson-stats turns it into
+    "p3701-0005", jtop/core/jetson_variables.py); otherwise the first "nvidia,p3701-0005"
+    entry of the NUL-separated `compatible` list is the module (the carrier board follows it).
+    """
+    for raw in (boardids, compatible):
+        text = raw.replace(b"\0", b" ").decode("utf-8", "replace")
+        match = _SKU_RE.search(text)
+        if match:
+            return f"p{match.group(1)}-{match.group(2)}"
+    return ""
 
 
 _L4T_RE = re.compile(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)")

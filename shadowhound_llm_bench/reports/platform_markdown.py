@@ -29,6 +29,7 @@ def machine_lines(machine: Mapping[str, Any]) -> List[str]:
     bandwidth = m.get("memory_bandwidth_bytes_per_s")
     lines = [
         f"- Module: {_v(m.get('module_model'))}"
+        + (f" ({m['module_sku']})" if m.get("module_sku") else "")
         + (f"; L4T {m['l4t_release']}" if m.get("l4t_release") else "")
         + (f" (JetPack {m['jetpack_release']})" if m.get("jetpack_release") else ""),
         f"- Power mode: {_v(m.get('power_mode'))}"

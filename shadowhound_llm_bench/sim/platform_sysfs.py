@@ -178,6 +178,9 @@ class FakeThor:
         os.makedirs(self.path("proc/device-tree"), exist_ok=True)
         with open(self.path("proc/device-tree/model"), "wb") as f:
             f.write(b"NVIDIA Jetson AGX Thor Developer Kit\0")  # NUL-terminated, as the kernel
+        # P3834-0008: the Thor developer kit module (jetson-stats' module table).
+        with open(self.path("proc/device-tree/compatible"), "wb") as f:
+            f.write(b"nvidia,p3834-0008\0nvidia,p3971-0000\0nvidia,tegra264\0")
         self._put("etc/nv_tegra_release",
                   "# R38 (release), REVISION: 2.0, GCID: 41844464, BOARD: generic, "
                   "EABI: aarch64, DATE: Fri Aug 22 00:00:00 UTC 2025\n")

@@ -6,8 +6,8 @@ import pytest
 
 from shadowhound_llm_bench.core.platform_record import (
     BandwidthTableError, MachineRecord, bandwidth_for, jetpack_for, load_bandwidth_table,
-    machine_warnings, parse_device_tree_model, parse_jetson_clocks_show, parse_nv_tegra_release,
-    parse_nvpmodel_query, power_mode_is_max,
+    machine_warnings, parse_device_tree_model, parse_jetson_clocks_show, parse_module_sku,
+    parse_nv_tegra_release, parse_nvpmodel_query, power_mode_is_max,
 )
 
 TABLE = Path(__file__).resolve().parents[2] / "config" / "memory_bandwidth.yaml"
@@ -31,6 +31,13 @@ def test_device_tree_model_and_l4t_release_parse():
     assert jetpack_for("36.4.3") == "6.1 / 6.2"
     assert jetpack_for("99.1.0") == ""
     assert parse_nv_tegra_release("garbage") == ""
+
+
+def test_module_sku_from_boardids_or_compatible():
+    assert parse_module_sku(b"3701:0005", b"") == "p3701-0005"
+    assert parse_module_sku(b"", b"nvidia,p3834-0008\0nvidia,p3971-0000\0nvidia,tegra264\0") \
+        == "p3834-0008"
+    assert parse_module_sku(b"", b"") == ""
 
 
 def test_nvpmodel_query_parses_name_and_id():

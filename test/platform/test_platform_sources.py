@@ -64,6 +64,7 @@ def test_the_machine_record_of_the_fake_thor(fake_thor):
                            bandwidth_table=PlatformMonitor(
                                PlatformSettings(sysfs_root=fake_thor.root)).bandwidth_table)
     assert record.module_model == "NVIDIA Jetson AGX Thor Developer Kit"
+    assert record.module_sku == "p3834-0008"
     assert record.l4t_release == "38.2.0" and record.jetpack_release == "7.0"
     assert record.power_mode == "MAXN" and record.power_mode_id == 0
     assert record.clocks_locked is True
