@@ -9,6 +9,7 @@ database give the same verdict without keeping every raw value.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -24,7 +25,8 @@ DEFAULT_ALPHA = 0.05
 DEFAULT_MIN_CHANGE_PERCENT = 1.0
 TEST_NAME = "Welch's t-test"
 TEST_DETAIL = ("Welch's t-test (scipy.stats.ttest_ind_from_stats, equal_var=False) over the "
-               "repetitions' count, mean and standard deviation")
+               "repetitions' count, mean and standard deviation, p-values Holm-adjusted over "
+               "the cells compared together")
 
 
 class ComparisonError(ValueError):
@@ -221,6 +223,15 @@ def change_percent(baseline: float, value: float) -> Optional[float]:
     return (value - baseline) / abs(baseline) * 100.0
 
 
+def _decide(spec: MetricSpec, change: Optional[float], p_value: Optional[float], *,
+            alpha: float, min_change_percent: float) -> Verdict:
+    if p_value is None:
+        return Verdict.UNTESTED
+    if change is None or p_value >= alpha or abs(change) < min_change_percent:
+        return Verdict.WITHIN_NOISE
+    return Verdict.IMPROVED if (change > 0) == spec.higher_is_better else Verdict.REGRESSED
+
+
 def compare_cell(spec: MetricSpec, baseline: Optional[CellStats], current: Optional[CellStats],
                  *, alpha: float = DEFAULT_ALPHA,
                  min_change_percent: float = DEFAULT_MIN_CHANGE_PERCENT) -> CellComparison:
@@ -229,15 +240,35 @@ def compare_cell(spec: MetricSpec, baseline: Optional[CellStats], current: Optio
         return CellComparison(stats=current, verdict=Verdict.MISSING)
     change = change_percent(baseline.mean, current.mean)
     p_value = welch_p_value(baseline, current)
-    if p_value is None:
-        return CellComparison(stats=current, verdict=Verdict.UNTESTED, change_percent=change)
-    beyond = p_value < alpha and change is not None and abs(change) >= min_change_percent
-    if not beyond:
-        return CellComparison(stats=current, verdict=Verdict.WITHIN_NOISE,
-                              change_percent=change, p_value=p_value)
-    improved = (current.mean > baseline.mean) == spec.higher_is_better
-    return CellComparison(stats=current, verdict=Verdict.IMPROVED if improved
-                          else Verdict.REGRESSED, change_percent=change, p_value=p_value)
+    return CellComparison(stats=current, change_percent=change, p_value=p_value,
+                          verdict=_decide(spec, change, p_value, alpha=alpha,
+                                          min_change_percent=min_change_percent))
+
+
+def holm_adjusted(p_values: Sequence[Optional[float]]) -> List[Optional[float]]:
+    """
+    Return Holm-Bonferroni adjusted p-values (None stays None).
+
+    One run compared with another tests every model x task x metric cell; without this
+    family-wise correction about one cell in twenty would look "beyond noise" by chance.
+    """
+    ranked = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    out: List[Optional[float]] = list(p_values)
+    running = 0.0
+    for rank, (p_value, index) in enumerate(ranked):
+        running = max(running, min(1.0, (len(ranked) - rank) * p_value))
+        out[index] = running
+    return out
+
+
+def adjust_family(family: Sequence[Tuple[MetricSpec, CellComparison]], *, alpha: float,
+                  min_change_percent: float) -> List[CellComparison]:
+    """Return the cells of one family with Holm-adjusted p-values and verdicts decided anew."""
+    adjusted = holm_adjusted([cell.p_value for _, cell in family])
+    return [dataclasses.replace(cell, p_value=p_value, verdict=_decide(
+        spec, cell.change_percent, p_value, alpha=alpha,
+        min_change_percent=min_change_percent)) if cell.p_value is not None else cell
+        for (spec, cell), p_value in zip(family, adjusted)]
 
 
 # ------------------------------------------------------------------------------ the comparison
@@ -335,6 +366,12 @@ def compare_runs(runs: Sequence[RunSnapshot], *, metrics: Optional[Sequence[str]
                                          min_change_percent=min_change_percent))
             cells[row] = line
         tables.append(MetricTable(metric=spec, rows=rows, cells=cells))
+    for column in range(1, len(runs)):
+        family = [(t, row) for t in tables for row in t.rows]
+        adjusted = adjust_family([(t.metric, t.cells[row][column]) for t, row in family],
+                                 alpha=alpha, min_change_percent=min_change_percent)
+        for (table, row), cell in zip(family, adjusted):
+            table.cells[row][column] = cell
     return Comparison(runs=columns, tables=tables, alpha=alpha,
                       min_change_percent=min_change_percent)
 
@@ -369,7 +406,7 @@ class Regression:
         where = f" on {self.task}" if self.task != ALL_TASKS else ""
         return (f"{self.model}: {spec.label} {spec.words(False)} than run "
                 f"{self.baseline_run_id} by {abs(self.change_percent):.0f} %{where}, "
-                f"beyond noise ({TEST_NAME}, {p_value_text(self.p_value)})")
+                f"beyond noise ({TEST_NAME}, Holm-adjusted {p_value_text(self.p_value)})")
 
     def to_dict(self) -> Dict[str, Any]:
         return {"model": self.model, "metric": self.metric, "task": self.task,
@@ -387,7 +424,7 @@ def find_regressions(current: RunSnapshot, previous: Mapping[str, RunSnapshot], 
     previous maps a model to the run it is compared with (the latest earlier comparable run
     that holds the model); a model without one is not judged.
     """
-    found: List[Regression] = []
+    tested: List[Tuple[MetricSpec, str, str, str, CellComparison]] = []
     for model, snap in sorted(current.models.items()):
         if snap.status != "ok":
             continue  # a failed or canceled model's few tests say nothing about its speed
@@ -397,23 +434,26 @@ def find_regressions(current: RunSnapshot, previous: Mapping[str, RunSnapshot], 
             continue
         base_cells = earlier.models[model].cells
         for spec in METRICS:
-            worst: Optional[Regression] = None
             for task in compared_tasks(snap, spec.key):
-                stats = snap.cells[(task, spec.key)]
-                result = compare_cell(spec, base_cells.get((task, spec.key)), stats, alpha=alpha,
+                result = compare_cell(spec, base_cells.get((task, spec.key)),
+                                      snap.cells[(task, spec.key)], alpha=alpha,
                                       min_change_percent=min_change_percent)
-                if result.verdict != Verdict.REGRESSED:
-                    continue
-                assert result.change_percent is not None and result.p_value is not None
-                candidate = Regression(model=model, metric=spec.key, task=task,
-                                       baseline_run_id=earlier.run_id,
-                                       change_percent=result.change_percent,
-                                       p_value=result.p_value)
-                if worst is None or abs(candidate.change_percent) > abs(worst.change_percent):
-                    worst = candidate
-            if worst is not None:
-                found.append(worst)
-    return found
+                tested.append((spec, model, task, earlier.run_id, result))
+    adjusted = adjust_family([(t[0], t[4]) for t in tested], alpha=alpha,
+                             min_change_percent=min_change_percent)
+    worst: Dict[Tuple[str, str], Regression] = {}
+    for (spec, model, task, run_id, _), result in zip(tested, adjusted):
+        if result.verdict != Verdict.REGRESSED:
+            continue
+        assert result.change_percent is not None and result.p_value is not None
+        candidate = Regression(model=model, metric=spec.key, task=task,
+                               baseline_run_id=run_id, change_percent=result.change_percent,
+                               p_value=result.p_value)
+        known = worst.get((model, spec.key))
+        if known is None or abs(candidate.change_percent) > abs(known.change_percent):
+            worst[(model, spec.key)] = candidate
+    order = {spec.key: i for i, spec in enumerate(METRICS)}
+    return sorted(worst.values(), key=lambda r: (r.model, order[r.metric]))
 
 
 # ---------------------------------------------------------------------------------------- trend
@@ -474,8 +514,9 @@ def _step_comparison(spec: MetricSpec, before: TrendPoint, point: TrendPoint, *,
     pairs = [(before.task_cells.get(task), cell) for task, cell in point.task_cells.items()]
     if not pairs:
         pairs = [(before.model_cell, point.model_cell)]
-    results = [compare_cell(spec, a, b, alpha=alpha, min_change_percent=min_change_percent)
-               for a, b in pairs]
+    results = adjust_family(
+        [(spec, compare_cell(spec, a, b, alpha=alpha, min_change_percent=min_change_percent))
+         for a, b in pairs], alpha=alpha, min_change_percent=min_change_percent)
     change = None
     if before.model_cell is not None and point.model_cell is not None:
         change = change_percent(before.model_cell.mean, point.model_cell.mean)
