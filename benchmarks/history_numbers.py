@@ -1,6 +1,5 @@
 """
-Compare and history over 1,000 synthetic runs: time to import, to compare 10 runs, to draw a
-trend, and the database size.
+Compare and history over 1,000 synthetic runs: import, compare, trend and database size.
 
     source scripts/env.sh && python benchmarks/history_numbers.py [--runs 1000] [--repeat 3]
 
@@ -36,7 +35,7 @@ from shadowhound_llm_bench.reports.comparison_report import (  # noqa: E402
     comparison_markdown, render_comparison_chart, render_trend_chart, trend_markdown)
 from shadowhound_llm_bench.reports.history_db import HistoryDb  # noqa: E402
 from shadowhound_llm_bench.reports.history_recording import record_finished_run  # noqa: E402
-from shadowhound_llm_bench.reports.run_snapshot_reader import read_run, read_runs  # noqa: E402
+from shadowhound_llm_bench.reports.run_snapshot_reader import read_runs  # noqa: E402
 
 MODELS = [f"model{i:02d}:{(i % 4 + 1) * 7}b" for i in range(20)]
 TASKS = ["status_report", "navigation_plan", "spatial_choice", "tool_call", "summary"]
@@ -98,7 +97,7 @@ def timed(action: Callable[[], object], repeat: int) -> Tuple[float, List[float]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the synthetic folders")
