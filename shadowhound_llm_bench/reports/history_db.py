@@ -183,13 +183,21 @@ class HistoryDb:
                 raise
 
     # ------------------------------------------------------------------------------ writing
-    def record_runs(self, runs: Sequence[RunSnapshot]) -> ImportCount:
-        """Add runs not yet present (run id + machine id), all in one transaction."""
+    def record_runs(self, runs: Sequence[RunSnapshot], *, replace: bool = False) -> ImportCount:
+        """
+        Add runs not yet present (run id + machine id), all in one transaction.
+
+        replace: a run already present is replaced (a resumed run recorded again from its
+        folder); otherwise it is counted as already present and left as it is.
+        """
         added = present = 0
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             for run in runs:
-                if self._insert_run(run):
+                replaced = replace and self._conn.execute(
+                    "DELETE FROM runs WHERE run_id = ? AND machine_id = ?",
+                    (run.run_id, run.machine_id)).rowcount > 0
+                if self._insert_run(run) and not replaced:
                     added += 1
                 else:
                     present += 1

@@ -24,7 +24,7 @@ class HistoryCheck:
     machine_id: str
     compared_with: Dict[str, str] = field(default_factory=dict)  # model -> run id
     regressions: List[Regression] = field(default_factory=list)
-    newly_recorded: bool = True
+    newly_recorded: bool = True  # False: the run was recorded before (resumed) and replaced
 
     @property
     def summary(self) -> str:
@@ -56,7 +56,7 @@ def record_finished_run(run_dir: Path, *, db_path: Path) -> HistoryCheck:
     with HistoryDb(db_path) as db:
         previous = db.previous_comparable(snapshot)
         regressions = find_regressions(snapshot, previous)
-        count = db.record_runs([snapshot])
+        count = db.record_runs([snapshot], replace=True)
     check = HistoryCheck(database=str(db_path), machine_id=snapshot.machine_id,
                          compared_with={m: r.run_id for m, r in previous.items()},
                          regressions=regressions, newly_recorded=count.added == 1)

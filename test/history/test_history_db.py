@@ -1,6 +1,7 @@
 """The history database: dedupe on run id + machine id, fleet merges, refusals, transactions."""
 
 import json
+import shutil
 import sqlite3
 
 import pytest
@@ -155,3 +156,17 @@ def test_recording_flags_a_regression_in_the_runs_own_reports(tmp_path):
     data = json.loads((slow / "results.json").read_text())
     assert data["history"]["regressions"][0]["baseline_run_id"] == "20261102T100000Z"
     assert "beyond noise" in (slow / "summary.md").read_text()
+
+
+def test_a_resumed_run_recorded_again_replaces_its_earlier_record(tmp_path):
+    db = tmp_path / "h.sqlite3"
+    folder = write_run(tmp_path, "20261101T100000Z", decode_tps={"m": 37.0}, machine=ROBOT_A)
+    assert record_finished_run(folder, db_path=db).newly_recorded
+    shutil.rmtree(folder)
+    write_run(tmp_path, "20261101T100000Z", decode_tps={"m": 37.0, "n": 20.0},
+              machine=ROBOT_A)
+    assert not record_finished_run(folder, db_path=db).newly_recorded
+    with HistoryDb(db) as history:
+        assert history.run_count() == 1
+        assert [p.run_id for p in history.trend("n", "decode_tps")] == ["20261101T100000Z"]
+    assert _count(db, "run_models") == 2
