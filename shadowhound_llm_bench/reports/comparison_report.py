@@ -6,7 +6,7 @@ import csv
 import datetime as _dt
 import io
 import json
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..core.run_comparison import (ALL_TASKS, CellComparison, Comparison, MetricSpec,
                                    TrendStep, Verdict, p_value_text)
@@ -18,6 +18,8 @@ _VERDICT_COLORS = {Verdict.REGRESSED: "tab:red", Verdict.IMPROVED: "tab:green"}
 def _number(value: Optional[float]) -> str:
     if value is None:
         return "-"
+    if value == 0:
+        return "0"
     magnitude = abs(value)
     if magnitude >= 100:
         return f"{value:.0f}"
@@ -153,41 +155,63 @@ def _png(fig: Any) -> bytes:
 
 
 def render_comparison_chart(comparison: Comparison) -> bytes:
-    """Return a PNG: per metric, each model's mean over its rows, one bar per run."""
+    """Return a PNG: per metric, each model's mean over its rows, one marker per run."""
     tables = comparison.tables
-    fig = _figure(10, 2.8 * max(1, len(tables)) + 0.6)
+    fig = _figure(10, 2.6 * max(1, len(tables)) + 0.8)
     run_count = len(comparison.runs)
+    marked_labels = set()
     for index, table in enumerate(tables):
         ax = fig.add_subplot(len(tables), 1, index + 1)
         spec = table.metric
         models = sorted({model for model, _ in table.rows})
         width = 0.8 / run_count
         for r, run in enumerate(comparison.runs):
-            means, errors, colors = [], [], []
-            for model in models:
-                cells = [table.cells[row][r] for row in table.rows if row[0] == model]
-                present = [c for c in cells if c.stats is not None]
-                means.append(sum(c.stats.mean for c in present) / len(present) *
-                             spec.display_scale if present else 0.0)
-                errors.append(sum(c.stats.stddev for c in present) / len(present) *
-                              spec.display_scale if present else 0.0)
+            xs, means, errors = [], [], []
+            marks: Dict[Verdict, List[Tuple[float, float]]] = {}
+            for m, model in enumerate(models):
+                present = [table.cells[row][r] for row in table.rows
+                           if row[0] == model and table.cells[row][r].stats is not None]
+                if not present:
+                    continue
+                x = m + (r - (run_count - 1) / 2) * width
+                mean = sum(c.stats.mean for c in present) / len(present) * spec.display_scale
+                xs.append(x)
+                means.append(mean)
+                errors.append(sum(c.stats.stddev for c in present) / len(present)
+                              * spec.display_scale)
                 verdicts = {c.verdict for c in present}
-                colors.append(next((_VERDICT_COLORS[v] for v in (Verdict.REGRESSED,
-                                                                 Verdict.IMPROVED)
-                                    if v in verdicts), "none"))
-            xs = [m + (r - (run_count - 1) / 2) * width for m in range(len(models))]
-            label = f"{run.run_id}" + (" (baseline)" if r == 0 else "") + \
+                for verdict in (Verdict.REGRESSED, Verdict.IMPROVED):
+                    if verdict in verdicts:
+                        marks.setdefault(verdict, []).append((x, mean))
+                        break
+            # Markers with error bars, not bars: one artist per run keeps large fleets fast.
+            label = run.run_id + (" (baseline)" if r == 0 else "") + \
                 (" NOT COMPARABLE" if run.not_comparable else "")
-            ax.bar(xs, means, width, yerr=errors, label=label, edgecolor=colors,
-                   linewidth=2, hatch="//" if run.not_comparable else None, capsize=2)
+            ax.errorbar(xs, means, yerr=errors, fmt="o", markersize=4, capsize=2,
+                        linewidth=1, label=label if index == 0 else None,
+                        markerfacecolor="none" if run.not_comparable else None)
+            for verdict, points in marks.items():
+                words = spec.words(verdict == Verdict.IMPROVED) + " beyond noise"
+                ax.scatter([p[0] for p in points], [p[1] for p in points], s=70,
+                           marker="v" if verdict == Verdict.REGRESSED else "^",
+                           color=_VERDICT_COLORS[verdict], zorder=3,
+                           label=None if words in marked_labels else words)
+                marked_labels.add(words)
         ax.set_xticks(range(len(models)))
         ax.set_xticklabels(models, fontsize="small", rotation=20 if len(models) > 6 else 0)
         ax.set_ylabel(f"{spec.label}\n({spec.unit})", fontsize="small")
         ax.grid(True, axis="y", alpha=0.3)
-        if index == 0:
-            ax.set_title("Mean over tasks per run; red edge: slower/worse beyond noise, "
-                         "green edge: faster/better", fontsize="small")
-            ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax.set_xlim(-0.6, len(models) - 0.4)
+    if tables:
+        fig.axes[0].set_title("Mean over tasks per run (± mean standard deviation)",
+                              fontsize="small")
+        handles, labels = [], []
+        for ax in fig.axes:
+            h, lab = ax.get_legend_handles_labels()
+            handles += h
+            labels += lab
+        fig.legend(handles, labels, fontsize="x-small", loc="upper left",
+                   bbox_to_anchor=(0.76, 0.98))
     fig.subplots_adjust(left=0.1, right=0.75, hspace=0.5)
     return _png(fig)
 
@@ -260,14 +284,30 @@ def trend_json(model: str, spec: MetricSpec, steps: Sequence[TrendStep], *,
                        "runs": trend_rows(spec, steps)}, indent=2, allow_nan=False)
 
 
+def _pinned_label(comparability_key: str) -> str:
+    try:
+        pinned = json.loads(comparability_key)
+    except ValueError:
+        return comparability_key
+    return ", ".join(f"{k} {v}" for k, v in sorted(pinned.items()) if k != "suite")
+
+
 def render_trend_chart(model: str, spec: MetricSpec, steps: Sequence[TrendStep]) -> bytes:
     """Return a PNG: the metric over time, one line per machine, regressions marked."""
     fig = _figure(10, 4.5)
     ax = fig.add_subplot(1, 1, 1)
+    # One line per machine and pinned options: runs at another num_ctx are another series.
+    keys_of: Dict[str, set] = {}
+    for step in steps:
+        keys_of.setdefault(step.point.machine_id, set()).add(step.point.comparability_key)
     by_machine: Dict[str, List[TrendStep]] = {}
     for step in steps:
-        if step.point.model_cell is not None:
-            by_machine.setdefault(step.point.hostname or step.point.machine_id, []).append(step)
+        if step.point.model_cell is None:
+            continue
+        label = step.point.hostname or step.point.machine_id
+        if len(keys_of[step.point.machine_id]) > 1:
+            label += " (" + _pinned_label(step.point.comparability_key) + ")"
+        by_machine.setdefault(label, []).append(step)
     use_time = all(_parse_time(s.point.started_at) for s in steps)
     for machine, mine in sorted(by_machine.items()):
         xs: List[Any] = [_parse_time(s.point.started_at) if use_time else i
