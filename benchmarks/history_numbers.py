@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -207,7 +208,9 @@ def _measure(work: Path, args: argparse.Namespace) -> int:
     cli_trend_s = time.perf_counter() - start
 
     n = len(folders)
-    print(f"medians of {args.repeat}; target under 2 s each")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"medians of {args.repeat}; target under 2 s each; {os.cpu_count()} cores, "
+          f"load average now {load}")
     print(f"import {n} run folders (read + one transaction): {import_s:.2f} s "
           f"({import_s / n * 1000:.1f} ms per run; reading the logs alone {read_s:.2f} s)")
     print(f"import a {n}-run database into an empty one:       {merge_s:.2f} s")
