@@ -195,6 +195,9 @@ def _measure(work: Path, args: argparse.Namespace) -> int:
         points = db.trend(MODELS[0], "decode_tps")
     steps = judge_trend(spec, points)
     slower = sum(1 for s in steps if s.comparison.verdict.value == "regressed")
+    first_slow_id = machine0[first_slow].name if first_slow < len(machine0) else ""
+    planted = any(s.point.run_id == first_slow_id and s.comparison.verdict.value == "regressed"
+                  for s in steps)
 
     cli = [sys.executable, "-m", "shadowhound_llm_bench.cli"]
     start = time.perf_counter()
@@ -221,7 +224,8 @@ def _measure(work: Path, args: argparse.Namespace) -> int:
           f"(tables alone {tables_s:.2f} s; {sum(len(t.rows) for t in comparison.tables)} "
           f"rows x 9 runs, {regressed} cells slower beyond noise)")
     print(f"trend of one model over {len(points)} runs (query, judge, Markdown, PNG): "
-          f"{trend_s:.2f} s ({slower} steps slower beyond noise)")
+          f"{trend_s:.2f} s ({slower} of {len(steps) - MACHINES} steps slower beyond noise; "
+          f"the planted 20 % slowdown of robot-0 {'among them' if planted else 'MISSED'})")
     print(f"CLI as a subprocess, imports included: compare 10 runs {cli_compare_s:.2f} s, "
           f"history trend {cli_trend_s:.2f} s")
     print(f"database size: {db_bytes / 1e6:.1f} MB for {n} runs "

@@ -18,7 +18,7 @@ _VERDICT_COLORS = {Verdict.REGRESSED: "tab:red", Verdict.IMPROVED: "tab:green"}
 def _number(value: Optional[float]) -> str:
     if value is None:
         return "-"
-    if value == 0:
+    if abs(value) < 1e-9:  # rounding noise of equal measurements, not a spread
         return "0"
     magnitude = abs(value)
     if magnitude >= 100:
@@ -255,6 +255,8 @@ def trend_markdown(model: str, spec: MetricSpec, steps: Sequence[TrendStep], *,
         verdict = row["verdict"]
         if step.comparison.verdict == Verdict.REGRESSED:
             verdict = f"**{verdict}, beyond noise**"
+        elif step.comparison.verdict == Verdict.IMPROVED:
+            verdict = f"{verdict}, beyond noise"
         machine = row["hostname"] or row["machine_id"]
         lines.append(f"| {row['run_id']} | {machine} | {row['started_at']} | "
                      f"{row['ollama_version'] or '-'} | {row['digest'] or '-'} | "
