@@ -130,7 +130,7 @@ def _import(args: argparse.Namespace, out: TextIO) -> int:
             snapshots = read_runs(folders, require_finished=True, machine_id=args.machine_id)
             with HistoryDb(db_path) as db:
                 count = db.record_runs(snapshots)
-    except (RunLoadError, HistoryError) as exc:
+    except (RunLoadError, HistoryError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"imported {count.added} run(s), {count.already_present} already present, "

@@ -10,13 +10,14 @@ transaction: a failed import leaves the database as it was.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import sqlite3
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, cast
 
 from ..core.run_comparison import (ALL_TASKS, CellStats, ModelSnapshot, RunSnapshot,
                                    TrendPoint, metric_spec)
@@ -105,6 +106,20 @@ class ImportCount:
     already_present: int
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _sqlite_errors_as_history_errors(method: F) -> F:
+    """Turn SQLite's own errors (locked, disk full, damaged) into one-line HistoryErrors."""
+    @functools.wraps(method)
+    def wrapper(self: "HistoryDb", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise HistoryError(f"{self.path}: {exc}") from exc
+    return cast(F, wrapper)
+
+
 def _uri(path: Path, *, read_only: bool = False) -> str:
     """Return an SQLite URI for a path (quoted: '?' and '#' in a folder name stay literal)."""
     return f"file:{urllib.parse.quote(str(Path(path).absolute()))}" + (
@@ -148,6 +163,9 @@ class HistoryDb:
         try:
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._migrate(_check_identity(self._conn, self.path))
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise HistoryError(f"{self.path}: {exc}") from exc
         except BaseException:
             self._conn.close()
             raise
@@ -184,6 +202,7 @@ class HistoryDb:
                 raise
 
     # ------------------------------------------------------------------------------ writing
+    @_sqlite_errors_as_history_errors
     def record_runs(self, runs: Sequence[RunSnapshot], *, replace: bool = False) -> ImportCount:
         """
         Add runs not yet present (run id + machine id), all in one transaction.
@@ -240,6 +259,7 @@ class HistoryDb:
              for m in run.models.values() for (task, metric), c in m.cells.items()])
         return True
 
+    @_sqlite_errors_as_history_errors
     def import_database(self, other_path: Path) -> ImportCount:
         """Merge another history database into this one, skipping runs already present."""
         other_path = Path(other_path).expanduser()
@@ -300,6 +320,7 @@ class HistoryDb:
         return ImportCount(added=added, already_present=total - added)
 
     # ------------------------------------------------------------------------------ reading
+    @_sqlite_errors_as_history_errors
     def run_count(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM runs").fetchone()[0])
 
@@ -333,6 +354,7 @@ class HistoryDb:
                 model.cells[(task, metric)] = CellStats(**cell)
         return snap
 
+    @_sqlite_errors_as_history_errors
     def previous_comparable(self, run: RunSnapshot) -> Dict[str, RunSnapshot]:
         """Return per model the latest earlier ok run of this machine with the same options."""
         out: Dict[str, RunSnapshot] = {}
@@ -352,6 +374,7 @@ class HistoryDb:
             out[model] = loaded[row[0]]
         return out
 
+    @_sqlite_errors_as_history_errors
     def trend(self, model: str, metric: str, *, machine_id: str = "") -> List[TrendPoint]:
         """Return the model's runs in time order with the metric's model and task cells."""
         metric_spec(metric)
@@ -378,6 +401,7 @@ class HistoryDb:
                 point.task_cells[row[1]] = cell
         return list(points.values())
 
+    @_sqlite_errors_as_history_errors
     def machines(self) -> List[Tuple[str, str]]:
         return [tuple(r) for r in self._conn.execute(
             "SELECT machine_id, hostname FROM machines ORDER BY machine_id")]
