@@ -57,7 +57,7 @@ METRICS: Tuple[MetricSpec, ...] = (
     MetricSpec("load_s", "load time", "s", False, True),
     MetricSpec("quality", "quality", "%", True, False),
     MetricSpec("peak_bytes", "peak memory", "GiB", False, False, display_scale=1.0 / 2**30),
-    MetricSpec("j_per_token", "energy", "J/token", False, False),
+    MetricSpec("j_per_token", "energy per token", "J/token", False, False),
 )
 METRICS_BY_KEY: Dict[str, MetricSpec] = {m.key: m for m in METRICS}
 

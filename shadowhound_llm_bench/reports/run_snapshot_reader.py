@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ..adapters.machine_identity import local_machine_record, machine_id_of
 from ..core.run_comparison import (ALL_TASKS, CellStats, ModelSnapshot, RunSnapshot,
                                    suite_version)
 from ..core.run_records import RunStatus, RunSummary, summarize_run
+from ..core.stats import summarize
 from .jsonl_log import LOG_NAME, read_records
 from .results_json import RESULTS_NAME
 from .run_dir import RunDirError, run_dir_for
@@ -72,6 +73,29 @@ def _energy(model: Any) -> Optional[Mapping[str, Any]]:
     return None
 
 
+def _energy_from_tests(snap: ModelSnapshot, model: Any,
+                       records: Sequence[Mapping[str, Any]]) -> None:
+    """Add J/token cells from the tests' own metrics when the summary did not aggregate them."""
+    if any(key == "j_per_token" for _, key in snap.cells):
+        return
+    per_task: Dict[str, List[float]] = {}
+    for rec in records:
+        if rec.get("type") != "test" or rec.get("model") != model.model or rec.get("warmup") \
+                or rec.get("status") != "ok" or int(rec.get("session") or 0) != model.session:
+            continue
+        value = (rec.get("metrics") or {}).get("j_per_token")
+        if isinstance(value, (int, float)):
+            per_task.setdefault(str(rec.get("task")), []).append(float(value))
+    for task, values in per_task.items():
+        stats = summarize(values)
+        if stats:
+            snap.cells[(task, "j_per_token")] = CellStats.from_mapping(stats.to_dict())
+    everything = [v for values in per_task.values() for v in values]
+    if everything:
+        stats = summarize(everything)
+        snap.cells[(ALL_TASKS, "j_per_token")] = CellStats.from_mapping(stats.to_dict())
+
+
 def _model_snapshot(model: Any) -> ModelSnapshot:
     meta = model.metadata or {}
     snap = ModelSnapshot(model=model.model, status=model.status,
@@ -108,7 +132,8 @@ def _model_snapshot(model: Any) -> ModelSnapshot:
 
 
 def snapshot_from_summary(summary: RunSummary, *, machine: Mapping[str, Any],
-                          source: str = "") -> RunSnapshot:
+                          source: str = "",
+                          records: Sequence[Mapping[str, Any]] = ()) -> RunSnapshot:
     """Build the snapshot of a summarized run measured on the given machine."""
     snapshot = RunSnapshot(
         run_id=summary.run_id, machine_id=machine_id_of(machine), machine=dict(machine),
@@ -118,7 +143,9 @@ def snapshot_from_summary(summary: RunSummary, *, machine: Mapping[str, Any],
             summary.suite), source=source)
     for model in summary.models:
         if model.tests_ok or model.load:
-            snapshot.models[model.model] = _model_snapshot(model)
+            snap = _model_snapshot(model)
+            _energy_from_tests(snap, model, records)
+            snapshot.models[model.model] = snap
     return snapshot
 
 
@@ -153,7 +180,8 @@ def read_run(run_dir: Path, *, require_finished: bool = False,
     if not machine_id_of(machine):
         fallback = local_machine_record() if not machine_id else {"machine_id": machine_id}
         machine = {**machine, **fallback}
-    return snapshot_from_summary(summary, machine=machine, source=str(run_dir))
+    return snapshot_from_summary(summary, machine=machine, source=str(run_dir),
+                                 records=records)
 
 
 def read_runs(run_dirs: Iterable[Path], **kwargs: Any) -> List[RunSnapshot]:

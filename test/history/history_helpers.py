@@ -16,7 +16,8 @@ SUITE = {"name": "robot_mission", "tasks": [{"id": t} for t in TASKS]}
 def write_run(root: Path, run_id: str, *, decode_tps: Dict[str, float],
               sd_percent: float = 1.0, repetitions: int = 5, options: Optional[dict] = None,
               machine: Optional[dict] = None, tasks: Sequence[str] = TASKS,
-              started: str = "", seed: int = 0, finished: bool = True) -> Path:
+              started: str = "", seed: int = 0, finished: bool = True,
+              j_per_token: Optional[Dict[str, float]] = None) -> Path:
     """Write <root>/<run_id>/tests.jsonl: decode tok/s per model, spread sd_percent."""
     rng = random.Random(seed)
     folder = root / run_id
@@ -38,11 +39,13 @@ def write_run(root: Path, run_id: str, *, decode_tps: Dict[str, float],
         for task in tasks:
             for rep in range(repetitions):
                 value = rng.gauss(mean, mean * sd_percent / 100.0)
+                metrics = {"decode_tokens_per_s": value, "ttft_ms": rng.gauss(120, 5),
+                           "prompt_tokens_per_s": rng.gauss(900, 20), "load_s": 0.01}
+                if j_per_token and model in j_per_token:
+                    metrics["j_per_token"] = rng.gauss(j_per_token[model], 0.02)
                 lines.append(record(
                     "test", session=1, model=model, task=task, repetition=rep, warmup=False,
-                    status="ok", score={"percent": 80.0},
-                    metrics={"decode_tokens_per_s": value, "ttft_ms": rng.gauss(120, 5),
-                             "prompt_tokens_per_s": rng.gauss(900, 20), "load_s": 0.01}))
+                    status="ok", score={"percent": 80.0}, metrics=metrics))
         lines.append(record("model_end", session=1, model=model, status="ok"))
     if finished:
         lines.append(record("run_end", session=1, status="ok", message="done"))

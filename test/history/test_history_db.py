@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 from history_helpers import write_run
 
+from shadowhound_llm_bench.core.run_comparison import find_regressions
 from shadowhound_llm_bench.reports.history_db import SCHEMA_VERSION, HistoryDb, HistoryError
 from shadowhound_llm_bench.reports.history_recording import record_finished_run
 from shadowhound_llm_bench.reports.run_snapshot_reader import RunLoadError, read_run, read_runs
@@ -170,3 +171,24 @@ def test_a_resumed_run_recorded_again_replaces_its_earlier_record(tmp_path):
         assert history.run_count() == 1
         assert [p.run_id for p in history.trend("n", "decode_tps")] == ["20261101T100000Z"]
     assert _count(db, "run_models") == 2
+
+
+def test_energy_per_token_and_the_machine_record_are_kept_when_a_run_has_them(tmp_path):
+    machine = {"machine_id": "thor-7", "hostname": "thor-7", "module": "Jetson AGX Thor",
+               "l4t": "38.2", "power_mode": "MAXN"}
+    runs = [read_run(write_run(tmp_path, f"202611{day:02d}T100000Z", decode_tps={"m": 37.0},
+                               machine=machine, j_per_token={"m": joules}, seed=day))
+            for day, joules in ((1, 1.5), (2, 2.0))]
+    assert ("status_report", "j_per_token") in runs[0].models["m"].cells
+    with HistoryDb(tmp_path / "h.sqlite3") as db:
+        db.record_runs(runs)
+        points = db.trend("m", "j_per_token")
+        assert [round(p.model_cell.mean, 1) for p in points] == [1.5, 2.0]
+        assert db.machines() == [("thor-7", "thor-7")]
+        found = find_regressions(runs[1], db.previous_comparable(runs[1]))
+    assert [r.metric for r in found] == ["j_per_token"]
+    assert found[0].change_percent == pytest.approx(33, abs=3)
+    assert "energy per token worse than run 20261101T100000Z by 3" in found[0].sentence()
+    with sqlite3.connect(tmp_path / "h.sqlite3") as conn:
+        record = json.loads(conn.execute("SELECT record_json FROM machines").fetchone()[0])
+    assert record["power_mode"] == "MAXN"
