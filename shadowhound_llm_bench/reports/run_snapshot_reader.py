@@ -75,13 +75,13 @@ def _energy(model: Any) -> Optional[Mapping[str, Any]]:
 
 def _energy_from_tests(snap: ModelSnapshot, model: Any,
                        records: Sequence[Mapping[str, Any]]) -> None:
-    """Add J/token cells from the tests' own metrics when the summary did not aggregate them."""
+    """Add J/token cells from the test records' metrics when the summary did not aggregate them."""
     if any(key == "j_per_token" for _, key in snap.cells):
         return
     per_task: Dict[str, List[float]] = {}
     for rec in records:
-        if rec.get("type") != "test" or rec.get("model") != model.model or rec.get("warmup") \
-                or rec.get("status") != "ok" or int(rec.get("session") or 0) != model.session:
+        if rec.get("model") != model.model or rec.get("warmup") or rec.get("status") != "ok" \
+                or int(rec.get("session") or 0) != model.session:
             continue
         value = (rec.get("metrics") or {}).get("j_per_token")
         if isinstance(value, (int, float)):
@@ -141,10 +141,13 @@ def snapshot_from_summary(summary: RunSummary, *, machine: Mapping[str, Any],
         ollama_version=summary.ollama_version, options=dict(summary.options),
         suite_name=str(summary.suite.get("name") or ""), suite_version=suite_version(
             summary.suite), source=source)
+    tests = [r for r in records if r.get("type") == "test"]
+    energy_tests = [r for r in tests if "j_per_token" in (r.get("metrics") or {})]
     for model in summary.models:
         if model.tests_ok or model.load:
             snap = _model_snapshot(model)
-            _energy_from_tests(snap, model, records)
+            if energy_tests:
+                _energy_from_tests(snap, model, energy_tests)
             snapshot.models[model.model] = snap
     return snapshot
 
