@@ -10,6 +10,7 @@ from history_helpers import write_run
 from shadowhound_llm_bench.core.run_comparison import find_regressions
 from shadowhound_llm_bench.reports.history_db import SCHEMA_VERSION, HistoryDb, HistoryError
 from shadowhound_llm_bench.reports.history_recording import record_finished_run
+from shadowhound_llm_bench.reports.render import render_reports
 from shadowhound_llm_bench.reports.run_snapshot_reader import RunLoadError, read_run, read_runs
 
 ROBOT_A = {"machine_id": "robot-a", "hostname": "thor-a"}
@@ -157,6 +158,8 @@ def test_recording_flags_a_regression_in_the_runs_own_reports(tmp_path):
     data = json.loads((slow / "results.json").read_text())
     assert data["history"]["regressions"][0]["baseline_run_id"] == "20261102T100000Z"
     assert "beyond noise" in (slow / "summary.md").read_text()
+    render_reports(slow)  # `report` rebuilds from tests.jsonl: the flag is in the log
+    assert "slower than run 20261102T100000Z by 23 %" in (slow / "summary.md").read_text()
 
 
 def test_a_resumed_run_recorded_again_replaces_its_earlier_record(tmp_path):
