@@ -138,13 +138,31 @@ def _import(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _overview(args: argparse.Namespace, out: TextIO) -> int:
+    """Print what the database holds: machines, runs and models (no --model given)."""
+    path = _db_path(args.db)
+    try:
+        with HistoryDb(path, create=False) as db:
+            rows = db.overview()
+    except HistoryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    lines = [f"# History {path}", "", "| machine | host | runs | first | last | models |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {m} | {h or '-'} | {n} | {first} | {last} | {models} |"
+              for m, h, n, first, last, models in rows]
+    lines += ["", "Trend of one model: history --model NAME --metric "
+              + "|".join(METRICS_BY_KEY)]
+    _emit("\n".join(lines), args.output, out)
+    return EXIT_OK
+
+
 def run_history(args: argparse.Namespace, out: TextIO) -> int:
     """Show a model's trend, or import runs (`history import`)."""
     if args.history_action == "import":
         return _import(args, out)
     if not args.model:
-        print("error: give --model (or `history import SOURCE...`)", file=sys.stderr)
-        return EXIT_USAGE
+        return _overview(args, out)
     spec = metric_spec(args.metric)
     try:
         with HistoryDb(_db_path(args.db), create=False) as db:

@@ -402,6 +402,21 @@ class HistoryDb:
         return list(points.values())
 
     @_sqlite_errors_as_history_errors
+    def overview(self) -> List[Tuple[str, str, int, str, str, str]]:
+        """Return per machine: id, hostname, runs, first and last start, models (comma list)."""
+        rows = self._conn.execute(
+            "SELECT r.machine_id, m.hostname, count(*), min(r.started_at), max(r.started_at) "
+            "FROM runs r JOIN machines m ON m.machine_id = r.machine_id "
+            "GROUP BY r.machine_id ORDER BY r.machine_id").fetchall()
+        out = []
+        for machine_id, hostname, runs, first, last in rows:
+            models = [row[0] for row in self._conn.execute(
+                "SELECT DISTINCT rm.model FROM run_models rm JOIN runs r ON r.id = rm.run_ref "
+                "WHERE r.machine_id = ? ORDER BY rm.model", (machine_id,))]
+            out.append((machine_id, hostname, runs, first, last, ", ".join(models)))
+        return out
+
+    @_sqlite_errors_as_history_errors
     def machines(self) -> List[Tuple[str, str]]:
         return [tuple(r) for r in self._conn.execute(
             "SELECT machine_id, hostname FROM machines ORDER BY machine_id")]

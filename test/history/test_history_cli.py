@@ -112,6 +112,13 @@ def test_history_prints_the_trend_and_draws_it(runs, tmp_path):
     assert (tmp_path / "t.png").read_bytes().startswith(PNG_MAGIC)
 
 
+def test_history_without_a_model_lists_machines_runs_and_models(runs):
+    proc = cli("history", "--db", runs["db"])
+    assert proc.returncode == 0, proc.stderr
+    row = [line for line in proc.stdout.splitlines() if "| 4 |" in line]
+    assert len(row) == 1 and "llama" not in row[0] and "qwen2.5:0.5b, smollm2:135m" in row[0]
+
+
 def test_import_merges_folders_and_databases_without_duplicates(runs, tmp_path):
     folders = [runs[k][0] for k in ("first", "second", "slow")]
     db = tmp_path / "laptop.sqlite3"
