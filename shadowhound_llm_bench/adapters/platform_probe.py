@@ -25,6 +25,7 @@ from ..core.platform_record import (
     parse_jetson_clocks_show, parse_module_sku, parse_nv_tegra_release, parse_nvpmodel_query,
     power_mode_is_max,
 )
+from .machine_identity import local_machine_record
 from .platform_sensors import under_root
 
 TOOL_DEADLINE_S = 5.0
@@ -139,7 +140,9 @@ def probe_machine(*, root: str = "/", sensors: Any = None,
                   bandwidth_override_bytes_per_s: Optional[float] = None,
                   gpu_busy_percent: float = 20.0, read_clocks: bool = True) -> MachineRecord:
     """Read what this machine is; fields that cannot be read stay empty with a note why."""
-    record = MachineRecord(hostname=socket.gethostname(), kernel=platform.release(),
+    identity = local_machine_record(Path(under_root(root, "/etc/machine-id")))
+    record = MachineRecord(machine_id=str(identity.get("machine_id") or ""),
+                           hostname=socket.gethostname(), kernel=platform.release(),
                            architecture=platform.machine(), cpu_count=os.cpu_count())
     if os.path.abspath(root) != "/":
         # A simulated machine: its kernel and CPU are the fake tree's, not this host's.

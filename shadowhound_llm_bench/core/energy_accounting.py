@@ -166,6 +166,7 @@ def model_phase_intervals(recs: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     window_end: Optional[float] = None
     phases: Dict[str, List[Tuple[float, float]]] = {p: [] for p in PHASES}
     warmup: List[Tuple[float, float]] = []
+    tests: List[Tuple[str, float, float, int]] = []  # task, start, end, tokens
     tokens = 0
     for rec in recs:
         kind = rec.get("type")
@@ -193,9 +194,11 @@ def model_phase_intervals(recs: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
             phases["prefill"].append((started, first))
             phases["decode"].append((first, end))
             count = metrics.get("eval_count")
-            tokens += int(count) if isinstance(count, (int, float)) else 0
+            count = int(count) if isinstance(count, (int, float)) else 0
+            tokens += count
+            tests.append((str(rec.get("task") or ""), started, end, count))
     return {"window": (window_start, window_end), "phases": phases, "warmup": warmup,
-            "tokens": tokens}
+            "tokens": tokens, "tests": tests}
 
 
 def model_energy(series: SampleSeries, recs: Sequence[Mapping[str, Any]]) -> Optional[
@@ -252,6 +255,10 @@ def model_energy(series: SampleSeries, recs: Sequence[Mapping[str, Any]]) -> Opt
                                  for p in phases_out.values()), 3),
         "power_modes": list(dict.fromkeys(m for p in phases_out.values() if p
                                           for m in p.get("power_modes") or [])),
+        # Each measured test's own J/token (its energy / its tokens), for spread and history.
+        "tests": [{"task": task, "j_per_token": round(part.energy_j / count, 5)}
+                  for task, start, end, count in spans["tests"]
+                  for part in [series.integrate(start, end)] if count > 0 and part.measured],
     }
     return out
 

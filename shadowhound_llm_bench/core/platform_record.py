@@ -36,6 +36,7 @@ class BandwidthTableError(ValueError):
 class MachineRecord:
     """What a run ran on; None where a field could not be read on this machine."""
 
+    machine_id: str = ""  # hashed /etc/machine-id (adapters/machine_identity), for the history
     hostname: str = ""
     kernel: str = ""
     architecture: str = ""

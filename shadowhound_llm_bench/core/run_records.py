@@ -275,6 +275,19 @@ def _model_result(model: str, recs: List[Mapping[str, Any]], *,
     return result
 
 
+def _add_energy_metrics(result: ModelResult) -> None:
+    """Add j_per_token statistics over the measured tests (per task and over all tasks)."""
+    tests = (result.energy or {}).get("tests") or []
+    stats = _stats_dict(t.get("j_per_token") for t in tests)
+    if stats:
+        result.metrics["j_per_token"] = stats
+    for task in result.tasks:
+        task_stats = _stats_dict(t.get("j_per_token") for t in tests
+                                 if t.get("task") == task.task)
+        if task_stats:
+            task.metrics["j_per_token"] = task_stats
+
+
 def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
     """Rebuild the whole run from its log records."""
     starts = [r for r in records if r.get("type") == "run_start"]
@@ -339,6 +352,7 @@ def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
     summary.platform_samples = platform["samples"]
     for result in summary.models:
         result.energy = platform["energy"].get(result.model)
+        _add_energy_metrics(result)
     summary.peak_working_set_bytes = max((reading_working_set(r) for r in summary.readings),
                                          default=0)
     summary.recommendation = recommend([

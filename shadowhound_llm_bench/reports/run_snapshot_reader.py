@@ -70,6 +70,9 @@ def _energy(model: Any) -> Optional[Mapping[str, Any]]:
     value = getattr(model, "j_per_token", None)
     if isinstance(value, (int, float)):
         return {"n": 1, "mean": float(value)}
+    energy = getattr(model, "energy", None)  # the platform's record (core/energy_accounting)
+    if isinstance(energy, Mapping) and isinstance(energy.get("j_per_token"), (int, float)):
+        return {"n": 1, "mean": float(energy["j_per_token"])}
     return None
 
 

@@ -185,6 +185,7 @@ class FakeThor:
                   "# R38 (release), REVISION: 2.0, GCID: 41844464, BOARD: generic, "
                   "EABI: aarch64, DATE: Fri Aug 22 00:00:00 UTC 2025\n")
         self._put("proc/sys/kernel/osrelease", "6.8.12-tegra\n")
+        self._put("etc/machine-id", "5f1d7c0e9a3b4c2d8e6f0a1b2c3d4e5f\n")  # the fake's own
         self._put("proc/cpuinfo", "".join(
             f"processor\t: {i}\nmodel name\t: ARM Neoverse-V3AE\n\n" for i in range(14)))
         self._put("proc/meminfo", f"MemTotal:       {self.host_total_bytes // 1024} kB\n")

@@ -149,3 +149,26 @@ def test_without_any_source_energy_is_not_measured_never_zero(tmp_path):
     assert results["models"][0]["energy"] is None
     assert "Power not measured" in markdown
     assert "0.000 J/token" not in markdown
+
+
+def test_per_test_j_per_token_reaches_the_metrics_and_the_history_reader(tmp_path):
+    from shadowhound_llm_bench.reports.run_snapshot_reader import read_run
+    root = str(tmp_path / "thor")
+    sim = SimWithThor(root)
+    try:
+        outcome, results, _markdown = _run(tmp_path, sim.url, root, models=MODELS[:1],
+                                           repetitions=2)
+    finally:
+        sim.stop()
+    model = results["models"][0]
+    stats = model["metrics"]["j_per_token"]
+    assert stats["n"] == len(model["energy"]["tests"]) == 6  # 3 tasks x 2 repetitions
+    assert all(t["metrics"]["j_per_token"]["n"] == 2 for t in model["tasks"])
+    snapshot = read_run(outcome.run_dir)
+    cells = snapshot.models[MODELS[0]].cells
+    assert any(key == "j_per_token" for _, key in cells)
+    assert snapshot.machine["module_model"] == "NVIDIA Jetson AGX Thor Developer Kit"
+    # The fake Thor's own /etc/machine-id, not this host's: its runs form their own history.
+    from shadowhound_llm_bench.adapters.machine_identity import local_machine_record
+    assert snapshot.machine_id == results["machine"]["machine_id"] != \
+        local_machine_record()["machine_id"]
