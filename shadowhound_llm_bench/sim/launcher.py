@@ -354,7 +354,8 @@ def start_container_simulator(*, docker_client: Any, name: str = 'ollama', scena
             environment={'PYTHONPATH': REPO_ROOT, 'PYTHONDONTWRITEBYTECODE': '1',
                          'HOME': '/tmp'},
             tmpfs={'/tmp': 'size=16m'}, labels={LABEL: '1'},
-            stop_signal='SIGTERM', **kwargs)
+            # To lower a loaded runner's oom_score_adj from 1000 (loading) back to 0.
+            cap_add=['SYS_RESOURCE'], stop_signal='SIGTERM', **kwargs)
     except Exception:
         if owns_machine:
             machine.stop()

@@ -159,8 +159,14 @@ class MachineHost:
         self.stopping = threading.Event()
 
     # ---- device memory ----------------------------------------------------------------------
-    def allocate(self, owner_pid: int, name: str, size: int, oom_score_adj: int) -> Context:
-        """Start a context holding size bytes; pooled pages are handed back first (reuse)."""
+    def allocate(self, owner_pid: int, name: str, size: int, oom_score_adj: int,
+                 loaded_oom_score_adj: int = 0) -> Context:
+        """
+        Start a context holding size bytes; pooled pages are handed back first (reuse).
+
+        While it allocates the context has the runner's oom_score_adj (1000 while loading: an
+        OOM now fails this load); once it holds everything, loaded_oom_score_adj.
+        """
         with self.lock:
             pooled = [c for c in self.contexts if c.pooled]
             reused = 0
@@ -179,7 +185,9 @@ class MachineHost:
         with self.lock:
             self.contexts.append(context)
         line = process.stdout.readline() if process.stdout else b''
-        if not line.startswith(b'R'):
+        if line.startswith(b'R'):
+            _set_oom_score_adj(process.pid, loaded_oom_score_adj)
+        else:
             process.wait(timeout=10)
             with self.lock:
                 if context in self.contexts:
@@ -194,12 +202,8 @@ class MachineHost:
                     self.contexts.remove(context)
                 return
             context.pooled = True
-            try:
-                with open(f'/proc/{context.process.pid}/oom_score_adj', 'w',
-                          encoding='ascii') as handle:
-                    handle.write('-1000')  # driver memory: not a process the OOM killer can end
-            except OSError:
-                pass
+            # Driver memory: not a process the OOM killer can end.
+            _set_oom_score_adj(context.process.pid, -1000)
 
     def drop_caches(self) -> None:
         """Release the pool and drop the blobs' page cache."""
@@ -295,7 +299,8 @@ class MachineHost:
                      request: Dict[str, object]) -> None:
         name = str(request.get('name') or _process_name(peer_pid))
         context = self.allocate(peer_pid, name, int(request.get('bytes', 0)),
-                                int(request.get('oom_score_adj', 0)))
+                                int(request.get('oom_score_adj', 0)),
+                                int(request.get('loaded_oom_score_adj', 0)))
         try:
             if not context.alive():
                 conn.sendall(b'{"ok": false, "error": "out of memory"}\n')
@@ -396,6 +401,14 @@ class MachineHost:
         for context in contexts:
             context.process.kill()
             context.process.wait(timeout=5)
+
+
+def _set_oom_score_adj(pid: int, value: int) -> None:
+    try:
+        with open(f'/proc/{pid}/oom_score_adj', 'w', encoding='ascii') as handle:
+            handle.write(str(value))
+    except OSError:
+        pass
 
 
 def _children(pid: int) -> List[int]:

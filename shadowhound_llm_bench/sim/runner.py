@@ -25,17 +25,20 @@ from typing import List, Optional
 #   touched (file pages of this cgroup), `anon` bytes hold KV cache and graph.
 # It writes "R" when loaded, then holds everything until stdin closes. Out-of-memory death is the
 # kernel's (the cgroup limit), except with die_at >= 0: emulated accounting (no cgroup can be
-# created), where the runner SIGKILLs itself when its bytes reach die_at.
+# created), where the runner SIGKILLs itself when its bytes reach die_at. A loading runner sets
+# its oom_score_adj to 1000 (the kernel's preferred victim, so an OOM during a load fails that
+# load); the server lowers it to 0 once loaded (the container gets CAP_SYS_RESOURCE for that).
 RUNNER_SOURCE = r'''
 import json, mmap, os, select, socket, sys, time
 anon = int(sys.argv[1]); load_s = float(sys.argv[2]); die_at = int(sys.argv[3])
 crash_at = float(sys.argv[4]); name = sys.argv[5]; blob = sys.argv[6]
 blob_bytes = int(sys.argv[7]); mode = sys.argv[8]; device = int(sys.argv[9]); gpu = sys.argv[10]
-try:
-    with open('/proc/self/comm', 'w') as f:
-        f.write(name[:15])
-except OSError:
-    pass
+for path, text in (('/proc/self/comm', name[:15]), ('/proc/self/oom_score_adj', '1000')):
+    try:
+        with open(path, 'w') as f:
+            f.write(text)
+    except OSError:
+        pass
 own = 0
 with open('/proc/self/status') as f:
     for line in f:
@@ -84,7 +87,8 @@ if device > 0 and gpu:
         with open('/proc/self/oom_score_adj') as f:
             adj = int(f.read().strip() or 0)
         conn.sendall(json.dumps({'op': 'alloc', 'bytes': device, 'name': name,
-                                 'oom_score_adj': adj}).encode() + b'\n')
+                                 'oom_score_adj': adj, 'loaded_oom_score_adj': 0}).encode()
+                     + b'\n')
         reply = b''
         while not reply.endswith(b'\n'):
             part = conn.recv(4096)

@@ -44,6 +44,7 @@ class Scenario:
     runner_cpu_bytes: int = 0  # unified: the runner's CPU-side share, charged to the container
     num_parallel: int = 1  # OLLAMA_NUM_PARALLEL
     kv_cache_type: str = 'f16'  # OLLAMA_KV_CACHE_TYPE
+    fit_check: str = 'ollama'  # ollama: free memory read as Ollama does; believed_total: scripted
     max_loaded_models: int = 3
     default_keep_alive_s: float = 300.0
     default_num_ctx: int = 4096
@@ -100,7 +101,7 @@ MACHINE_KEYS = ('host_total', 'system_reserve', 'believed_total', 'container_lim
                 'memory_model', 'runner_cpu_share')
 SERVER_KEYS = ('max_loaded_models', 'default_keep_alive', 'default_num_ctx', 'load_bytes_per_s',
                'load_base_s', 'pull_bytes_per_s', 'unload_delay_s', 'version', 'num_parallel',
-               'kv_cache_type')
+               'kv_cache_type', 'fit_check')
 CATALOG_KEYS = ('pulled', 'not_pulled', 'models')
 
 _T = TypeVar('_T')
@@ -233,6 +234,9 @@ def scenario_from_dict(data: Mapping[str, Any], *, name: str = 'custom',
     if memory_model not in ('unified', 'cgroup_charged'):
         raise read.fail(f'machine.memory_model must be unified or cgroup_charged, '
                         f'got {memory_model!r}')
+    fit_check = server.get('fit_check', 'ollama')
+    if fit_check not in ('ollama', 'believed_total'):
+        raise read.fail(f'server.fit_check must be ollama or believed_total, got {fit_check!r}')
     kv_cache_type = server.get('kv_cache_type', 'f16')
     if kv_cache_type not in ('f16', 'q8_0', 'q4_0'):
         raise read.fail(f'server.kv_cache_type must be f16, q8_0 or q4_0, got {kv_cache_type!r}')
@@ -250,6 +254,7 @@ def scenario_from_dict(data: Mapping[str, Any], *, name: str = 'custom',
         num_parallel=read.value(server, 'num_parallel', 1, _whole, 'a whole number >= 1', low=1,
                                 **srv),
         kv_cache_type=kv_cache_type,
+        fit_check=fit_check,
         max_loaded_models=read.value(server, 'max_loaded_models', 3, _whole,
                                      'a whole number >= 1', low=1, **srv),
         default_keep_alive_s=read.value(server, 'default_keep_alive', '5m', _duration_s,

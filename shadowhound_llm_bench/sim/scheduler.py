@@ -199,18 +199,19 @@ class Scheduler:
                 raise LoadError(500, f'do load request: Post "http://127.0.0.1:{port}/load": EOF')
             raise LoadError(500, 'llama runner process has terminated: exit status '
                                  f'{outcome.returncode}')
+        set_oom_score_adj(runner.pid, 0)  # loaded: no longer the preferred OOM victim
         return LoadedModel(spec=spec, num_ctx=num_ctx, footprint_bytes=footprint,
                            vram_bytes=estimate.vram_bytes, resident_bytes=resident,
                            runner=runner, load_duration_s=load_s)
 
     def free_bytes(self) -> int:
         """Free memory as Ollama reads it on this machine (the simulated machine's bytes)."""
-        if self.machine_dir:
+        if self.machine_dir and self.scenario.fit_check == 'ollama':
             physical = free_memory_physical_bytes(
                 unified=self.unified, meminfo_path=os.path.join(self.machine_dir, 'meminfo'))
             if physical is not None:
                 return int(physical / self.scenario.memory_scale)
-        with self._lock:  # no machine: what the server believes it may fill
+        with self._lock:  # scripted: what the server believes it may fill
             used = sum(m.footprint_bytes for m in self._models.values())
             used += sum(leak.real_bytes for leak in self._leaks)
         return max(0, self.scenario.believed_total_bytes - used)
