@@ -33,7 +33,9 @@ from .scenario import REPO_ROOT, Scenario
 
 LOG = logging.getLogger(__name__)
 MEMORY_CGROUP_ROOT = '/sys/fs/cgroup/memory'
-DEFAULT_BLOBS_DIR = '/var/tmp/shadowhound-sim-blobs'
+# On disk (not tmpfs), one folder per machine: a blob's cached pages are charged to the cgroup
+# that first read them, so machines never share blob files.
+BLOBS_ROOT = '/var/tmp/shadowhound-sim-blobs'
 UNIFIED = 'unified'
 CGROUP_CHARGED = 'cgroup_charged'
 MEMORY_MODELS = (UNIFIED, CGROUP_CHARGED)
@@ -172,6 +174,7 @@ class SimMachine:
         if self.cgroup_dir:
             _remove_cgroup(self.cgroup_dir)
         shutil.rmtree(self.machine_dir, ignore_errors=True)
+        shutil.rmtree(self.blobs_dir, ignore_errors=True)
 
     def __enter__(self) -> 'SimMachine':
         return self
@@ -207,7 +210,7 @@ def _tasks(folder: str) -> list:
         return []
 
 
-def start_machine(scenario: Scenario, *, name: str = '', blobs_dir: str = DEFAULT_BLOBS_DIR,
+def start_machine(scenario: Scenario, *, name: str = '', blobs_root: str = BLOBS_ROOT,
                   use_cgroups: Optional[bool] = None, ready_timeout_s: float = 20.0
                   ) -> SimMachine:
     """Create the machine cgroup of the scenario's size and start its host process."""
@@ -230,8 +233,8 @@ def start_machine(scenario: Scenario, *, name: str = '', blobs_dir: str = DEFAUL
     else:
         LOG.warning('simulated machine %s: no memory cgroup can be created here (needs root '
                     'and cgroup v1); memory accounting is EMULATED from process RSS', name)
+    blobs_dir = os.path.join(blobs_root, name)
     os.makedirs(blobs_dir, exist_ok=True)
-    os.chmod(blobs_dir, 0o1777)
     machine_dir = tempfile.mkdtemp(prefix=f'{name}-')
     os.chmod(machine_dir, 0o755)
     driver_procs = os.path.join(cgroup_dir, 'driver', 'cgroup.procs') if cgroup_dir else ''
