@@ -25,11 +25,11 @@ from typing import List, Optional
 # - `mmap` (memory charged to the container, CPU-only Ollama): the blob is mapped and every page
 #   touched (file pages of this cgroup), `anon` bytes hold KV cache and graph.
 # It writes "R" when loaded, then holds everything until stdin closes. Out-of-memory death is the
-# kernel's (the cgroup limit), except with die_at >= 0: emulated accounting (no cgroup can be
-# created), where the runner SIGKILLs itself when its bytes reach die_at. A loading runner sets
-# its oom_score_adj to 1000 (the kernel's preferred victim, so an OOM during a load fails that
-# load); the server lowers it to 0 once loaded where it may (CAP_SYS_RESOURCE: a local server as
-# root, not a Docker container, where every runner stays at 1000 and the biggest is the victim).
+# kernel's (the cgroup limit), except with die_at >= 0 (emulated: no cgroup can be created, or
+# the scripted seed story), where the runner SIGKILLs itself when its bytes reach die_at. A
+# loading runner sets its oom_score_adj to 1000 (the kernel's preferred victim, so an OOM during
+# a load fails that load); the server lowers it to 0 once loaded (lowering to values >= 0 needs
+# no privilege; below 0 needs CAP_SYS_RESOURCE).
 RUNNER_SOURCE = r'''
 import json, mmap, os, select, socket, sys, time
 anon = int(sys.argv[1]); load_s = float(sys.argv[2]); die_at = int(sys.argv[3])
@@ -151,7 +151,7 @@ def read_proc_status_bytes(pid: int, field: str) -> int:
 
 
 def set_oom_score_adj(pid: int, value: int) -> bool:
-    """Set oom_score_adj; False when not permitted (lowering needs CAP_SYS_RESOURCE)."""
+    """Set oom_score_adj; False when not permitted (below 0 needs CAP_SYS_RESOURCE)."""
     try:
         with open(f'/proc/{pid}/oom_score_adj', 'w', encoding='ascii') as handle:
             handle.write(str(value))

@@ -248,8 +248,8 @@ class Scheduler:
         Bytes a new runner may touch before the emulated limit kills it (-1: the kernel decides).
 
         Emulated only where no kernel limit can decide (no cgroup) and in the scripted
-        `fit_check: believed_total` story, whose loading runner must be the victim even in a
-        container, where nobody may lower a loaded runner's oom_score_adj.
+        `fit_check: believed_total` story, whose loading runner must die at the limit: the
+        kernel would reclaim the mapped weights of the models already loaded and not kill.
         """
         limit = self.scenario.container_limit_physical_bytes
         scripted = self.scenario.fit_check == 'believed_total'
