@@ -367,6 +367,10 @@ def start_container_simulator(*, docker_client: Any, name: str = 'ollama', scena
             tmpfs={'/tmp': 'size=16m'}, labels={LABEL: '1'},
             stop_signal='SIGTERM', **kwargs)
     except Exception:
+        try:  # created but not started (the engine refused to start it): not left behind
+            docker_client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
         if owns_machine:
             machine.stop()
         raise
