@@ -141,7 +141,11 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
     _spec("benchmark.models", ["phi4:14b", "qwen2.5-coder:32b", "llama3.3:70b"],
           "Models tested when a goal names none."),
     _spec("benchmark.suite", "robot_mission",
-          "Task suite: a name from config/suites or a path to a suite YAML file."),
+          "Task suite: a name from config/suites, or a path to a suite YAML file inside one of "
+          "benchmark.suite_path_dirs."),
+    _spec("benchmark.suite_path_dirs", [""],
+          "Folders under which a goal or benchmark.suite may name a suite file by path; [''] "
+          "means none (suites by name only).", read_only=True),
     _spec("benchmark.repetitions", 3, "Measured repetitions per task (warm-up not counted).",
           minimum=1, maximum=100),
     _spec("benchmark.order", "small_to_large",
@@ -167,7 +171,7 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
           "Canary decode tokens/s below which the machine counts as slowed down.",
           minimum=0.0, maximum=100000.0),
     _spec("results_dir", "~/ollama_benchmarks",
-          "Folder under which each run writes <run_id>/ with its reports."),
+          "Folder under which each run writes <run_id>/ with its reports.", read_only=True),
     _spec("publish_rate_hz", 2.0, "Rate of ~/container_memory messages, Hz.", minimum=0.1,
           maximum=50.0, read_only=True),
     _spec("sample_period_s", 0.5, "Period of the background memory sampler, seconds.",
