@@ -614,10 +614,16 @@ class BenchmarkRunner:
                     raise _ModelStop(ModelStatus.FAILED,
                                      f"load failed after {attempt} attempt(s): {exc}")
                 continue
+            client_s = time.perf_counter() - started
+            # Ollama's load reply (done_reason "load") carries no load_duration: the load time
+            # is what the client measured, unless a server reports its own.
             load_ns = reply.get("load_duration")
             self._write("load", model=model, ok=True, attempt=attempt, keep_alive=keep_alive,
-                        client_s=time.perf_counter() - started,
-                        load_s=load_ns / 1e9 if isinstance(load_ns, (int, float)) else None)
+                        client_s=client_s,
+                        load_s=load_ns / 1e9 if isinstance(load_ns, int) and load_ns > 0
+                        else client_s,
+                        load_source="ollama" if isinstance(load_ns, int) and load_ns > 0
+                        else "client")
             return attempt
 
     def _test_model(self, model: str, index: int, keep_alive: KeepAlive,
