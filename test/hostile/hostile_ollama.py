@@ -25,7 +25,7 @@ class Reply:
 
 
 def line(obj) -> bytes:
-    """Encode one NDJSON line (NaN and Infinity allowed: a hostile server sends them)."""
+    """Encode one NDJSON record; NaN and Infinity allowed, as a hostile server sends them."""
     return (json.dumps(obj, allow_nan=True) + '\n').encode()
 
 
