@@ -59,10 +59,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         length = int(self.headers.get('Content-Length') or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b''
         self.server.requests += 1
-        reply: Reply = self.server.reply_for(self.command, self.path)
+        reply: Reply = self.server.reply_for(self.command, self.path, body)
         self.send_response(reply.status)
         self.send_header('Content-Type', reply.content_type)
         for name, value in reply.headers:
@@ -112,7 +111,7 @@ class HostileServer(ThreadingHTTPServer):
     def url(self) -> str:
         return f'http://127.0.0.1:{self.server_address[1]}'
 
-    def reply_for(self, method: str, path: str) -> Reply:
+    def reply_for(self, method: str, path: str, body: bytes) -> Reply:
         return self.replies.get(path.split('?')[0], self.default)
 
     def __enter__(self) -> 'HostileServer':
