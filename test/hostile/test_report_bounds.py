@@ -1,4 +1,4 @@
-"""What a run writes is bounded: the log stops at its bound with the reason, reports still built."""
+"""A run writes within bounds: its log stops at the bound with the reason, reports still built."""
 
 import json
 
