@@ -33,10 +33,10 @@ def shortened(text: str, limit_chars: int) -> str:
 
 def quoted(value: object, limit_chars: int = QUOTE_LIMIT_CHARS) -> str:
     """Quote an input value inside an error message: repr-escaped, bounded, one line."""
-    text = str(value)
+    text = value if isinstance(value, str) else repr(value)
     cut = text[:limit_chars]
     more = f"... ({len(text) - limit_chars} more characters)" if len(text) > limit_chars else ""
-    return repr(cut) + more
+    return (repr(cut) if isinstance(value, str) else printable(cut)) + more
 
 
 def markdown_cell(text: object, limit_chars: int = CELL_LIMIT_CHARS) -> str:

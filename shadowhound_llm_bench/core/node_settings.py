@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from .policy_settings import PolicySettings, PolicySettingsError, preset_settings
 from .ros_reserve import InvalidRosReserveSettings, RosReserveSettings
 from .run_options import OptionsError, validate_keep_alive
+from .inert_text import quoted
 from .units import GIB
 
 ParamValue = Union[bool, int, float, str, List[str]]
@@ -211,7 +212,7 @@ def non_empty(values: Sequence[str]) -> List[str]:
 def model_name_error(name: str) -> Optional[str]:
     """Say why an Ollama model name is malformed, or None when it is fine."""
     if not name or len(name) > 200:
-        return f"model name {name!r} must have 1 to 200 characters"
+        return f"model name {quoted(name)} must have 1 to 200 characters"
     if not _MODEL_NAME.match(name):
         return (f"model name {name!r} is malformed (expected name[:tag] with letters, digits, "
                 "'.', '-' or '_', e.g. 'phi4:14b')")
@@ -233,7 +234,7 @@ def _type_error(spec: ParamSpec, value: Any) -> Optional[str]:
     if ok:
         return None
     return f"{spec.name} must be a {kind.__name__ if kind is not list else 'list of strings'}, " \
-        f"got {value!r}"
+        f"got {quoted(value)}"
 
 
 def value_errors(spec: ParamSpec, value: Any) -> List[str]:
@@ -243,20 +244,20 @@ def value_errors(spec: ParamSpec, value: Any) -> List[str]:
         return [type_error]
     errors: List[str] = []
     if spec.minimum is not None and value < spec.minimum:
-        errors.append(f"{spec.name} must be at least {spec.minimum:g}, got {value!r}")
+        errors.append(f"{spec.name} must be at least {spec.minimum:g}, got {quoted(value)}")
     if spec.maximum is not None and value > spec.maximum:
-        errors.append(f"{spec.name} must be at most {spec.maximum:g}, got {value!r}")
+        errors.append(f"{spec.name} must be at most {spec.maximum:g}, got {quoted(value)}")
     if spec.choices and value not in spec.choices:
-        errors.append(f"{spec.name} must be one of {', '.join(spec.choices)}, got {value!r}")
+        errors.append(f"{spec.name} must be one of {', '.join(spec.choices)}, got {quoted(value)}")
     errors.extend(_special_errors(spec.name, value))
     return errors
 
 
 def _special_errors(name: str, value: Any) -> List[str]:
     if name == "ollama_host" and not _HOST_URL.match(value):
-        return [f"ollama_host must look like http://host:port, got {value!r}"]
+        return [f"ollama_host must look like http://host:port, got {quoted(value)}"]
     if name == "container.name" and not _CONTAINER_NAME.match(value):
-        return [f"container.name {value!r} is not a valid container name"]
+        return [f"container.name {quoted(value)} is not a valid container name"]
     if name == "benchmark.models":
         return [e for e in (model_name_error(m) for m in non_empty(value)) if e]
     if name == "benchmark.canary_model" and value.strip():
@@ -268,7 +269,7 @@ def _special_errors(name: str, value: Any) -> List[str]:
             try:
                 re.compile(pattern)
             except re.error as exc:
-                errors.append(f"{name}: {pattern!r} is not a regular expression ({exc})")
+                errors.append(f"{name}: {quoted(pattern)} is not a regular expression ({exc})")
         return errors
     if name == "container.command" and len(value) > 1 and not all(v.strip() for v in value):
         return ["container.command must not hold empty words (use [''] for none)"]

@@ -162,3 +162,22 @@ def test_results_dir_and_allowed_suite_folders_cannot_change_at_run_time():
     assert SPECS_BY_NAME['results_dir'].read_only
     assert SPECS_BY_NAME['benchmark.suite_path_dirs'].read_only
     assert Path(SPECS_BY_NAME['benchmark.suite_path_dirs'].default[0]) == Path('')
+
+
+def test_a_huge_parameter_value_is_quoted_short_in_its_error():
+    from shadowhound_llm_bench.core.node_settings import NodeSettingsError
+    with pytest.raises(NodeSettingsError) as info:
+        NodeSettings(values={'benchmark.models': ['\x1b[2J' + 'm' * 100000]})
+    message = str(info.value)
+    assert len(message) < 400 and '\x1b' not in message and 'more characters' in message
+
+
+def test_a_scenario_yaml_error_names_the_place_not_the_content(tmp_path):
+    from shadowhound_llm_bench.sim.scenario import ScenarioError, load_scenario
+    path = tmp_path / 'broken.yaml'
+    path.write_text(f'name: x\n{SECRET}: [\n')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(str(path))
+    message = str(info.value).replace(str(path), '<file>')
+    assert message.startswith('cannot read scenario <file>: not valid YAML at line ')
+    assert 'SECRET' not in message
