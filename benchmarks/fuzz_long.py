@@ -264,11 +264,13 @@ def node_rss(repetitions: int) -> Dict[str, Any]:
             peak = _sample_peak(node.process.pid, stop)
             started = time.monotonic()
             handle = client.send(models=['qwen2.5:0.5b'], repetitions=repetitions)
+            if not handle.accepted:
+                raise RuntimeError(f'the node rejected the goal; its log:\n{node.log()[-2000:]}')
             result = client.result(handle, timeout_s=600.0).result
             stop.set()
             results.update(idle_rss=max(idle), peak_rss=peak[0],
                            seconds=time.monotonic() - started, status=result.status,
-                           hostile_requests=server.served,
+                           hostile_requests=server.served, summary=result.summary,
                            reasons=[m.reason for m in result.models])
         finally:
             if client is not None:
@@ -303,7 +305,8 @@ def main() -> int:
         ratio = n['peak_rss'] / n['idle_rss']
         print('\nllm_bench node, one goal whose every measured request meets a hostile stream:')
         print(f"  {n['hostile_requests']} hostile requests in {n['seconds']:.1f} s, run "
-              f"{n['status']}; reasons: {n['reasons']}")
+              f"{n['status']}; reasons: {n['reasons']}; {n['summary']}")
+        defects += n['hostile_requests'] == 0  # no measurement: the run never met the server
         print(f"  idle RSS {n['idle_rss'] / MIB:.1f} MiB, peak RSS {n['peak_rss'] / MIB:.1f} "
               f"MiB, peak/idle {ratio:.2f} (target < 2)")
         defects += ratio >= 2.0

@@ -40,7 +40,7 @@ class ReplyLimits:
     # num_predict at its maximum (131072 tokens) is ~13 MiB of stream lines.
     max_stream_bytes: int = 48 * MIB
     # Generated text kept per request (131072 tokens are ~0.5 MiB of text).
-    max_text_chars: int = 4 * MIB
+    max_text_chars: int = 2 * MIB
     max_error_chars: int = 300
 
 
@@ -75,12 +75,14 @@ def read_body(response: httpx.Response, *, max_bytes: int, what: str,
     return bytes(body)
 
 
-def read_prefix(response: httpx.Response, *, max_bytes: int) -> bytes:
-    """Read at most the first max_bytes of a body (an error reply: its start says enough)."""
+def read_prefix(response: httpx.Response, *, max_bytes: int,
+                deadline_at: Optional[float] = None) -> bytes:
+    """Read the first max_bytes of a body, or what came by deadline_at (an error reply)."""
     body = bytearray()
     for piece in response.iter_bytes():
         body += piece[:max_bytes - len(body)]
-        if len(body) >= max_bytes:
+        if len(body) >= max_bytes or (deadline_at is not None
+                                      and time.monotonic() > deadline_at):
             break
     return bytes(body)
 

@@ -93,10 +93,11 @@ def _error_message(raw: bytes, reason: str, limits: ReplyLimits) -> str:
 
 
 def _raise_for_status(response: httpx.Response, *, limits: ReplyLimits,
-                      capture: Optional[StreamCapture] = None) -> None:
+                      capture: Optional[StreamCapture] = None,
+                      deadline_at: Optional[float] = None) -> None:
     if response.status_code < 400:
         return
-    raw = read_prefix(response, max_bytes=limits.max_error_body_bytes)
+    raw = read_prefix(response, max_bytes=limits.max_error_body_bytes, deadline_at=deadline_at)
     message = _error_message(raw, response.reason_phrase, limits)
     if response.status_code == 404:
         raise ModelNotFound(404, message, capture=capture)
@@ -129,9 +130,10 @@ class OllamaClient:
         try:
             # Streamed so that the body is read within the size bound and the whole deadline.
             with self._http.stream(method, path, json=body, timeout=timeout) as response:
-                _raise_for_status(response, limits=self.limits)
+                deadline_at = time.monotonic() + total_s
+                _raise_for_status(response, limits=self.limits, deadline_at=deadline_at)
                 raw = read_body(response, max_bytes=self.limits.max_body_bytes, what=what,
-                                deadline_at=time.monotonic() + total_s)
+                                deadline_at=deadline_at)
         except httpx.TimeoutException as exc:
             raise OllamaTimeout(f"{method} {path}: timed out ({type(exc).__name__})") from exc
         except ReplyDeadline as exc:
@@ -163,7 +165,8 @@ class OllamaClient:
         try:
             with self._http.stream("POST", path, json=body,
                                    timeout=self._timeout(read_s)) as response:
-                _raise_for_status(response, limits=limits, capture=capture)
+                _raise_for_status(response, limits=limits, capture=capture,
+                                  deadline_at=time.monotonic() + max(0.0, end - time.perf_counter()))
                 for line in iter_bounded_lines(
                         response, max_line_bytes=limits.max_line_bytes,
                         max_total_bytes=limits.max_stream_bytes, what=f"POST {path}",

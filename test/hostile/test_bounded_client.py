@@ -41,7 +41,7 @@ def test_an_endless_stream_ends_at_the_deadline():
 def test_a_multi_gigabyte_stream_stops_at_the_text_bound_then_the_stream_bound():
     error = _generate(Reply(pieces=lambda: huge_stream(5 * GIB)), deadline_s=30.0)
     assert isinstance(error, OllamaReplyTooLarge)
-    assert 'answer longer than 4194304 characters' in str(error)
+    assert 'answer longer than 2097152 characters' in str(error)
     wide = ReplyLimits(max_text_chars=10 ** 9, max_stream_bytes=8 * 1024 * 1024)
     error = _generate(Reply(pieces=lambda: huge_stream(5 * GIB)), limits=wide, deadline_s=30.0)
     assert isinstance(error, OllamaReplyTooLarge)
@@ -153,3 +153,16 @@ def test_a_chat_message_that_is_not_an_object_is_no_crash():
     with HostileServer(_stream([final])) as server, OllamaClient(base_url=server.url) as client:
         with pytest.raises(OllamaError, match='no text generated'):
             client.chat_stream('m', [{'role': 'user', 'content': 'hi'}], deadline_s=DEADLINE_S)
+
+
+def test_an_error_body_dripping_slowly_ends_at_the_request_deadline():
+    reply = Reply(pieces=lambda: endless_bytes(b'{"error": "y"}\n'), delay_s=0.02, status=500,
+                  content_type='application/json')
+    with HostileServer(reply) as server, OllamaClient(base_url=server.url,
+                                                      request_timeout_s=DEADLINE_S) as client:
+        started = time.monotonic()
+        with pytest.raises(OllamaHTTPError, match='HTTP 500'):
+            client.ps()
+        assert time.monotonic() - started < RETURN_WITHIN_S
+    error = _generate(reply)
+    assert isinstance(error, OllamaHTTPError)
