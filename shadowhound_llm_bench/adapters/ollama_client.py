@@ -165,8 +165,9 @@ class OllamaClient:
         try:
             with self._http.stream("POST", path, json=body,
                                    timeout=self._timeout(read_s)) as response:
+                left_s = max(0.0, end - time.perf_counter())
                 _raise_for_status(response, limits=limits, capture=capture,
-                                  deadline_at=time.monotonic() + max(0.0, end - time.perf_counter()))
+                                  deadline_at=time.monotonic() + left_s)
                 for line in iter_bounded_lines(
                         response, max_line_bytes=limits.max_line_bytes,
                         max_total_bytes=limits.max_stream_bytes, what=f"POST {path}",
