@@ -32,8 +32,8 @@ class ReplyLimits:
     """How much of a server's reply the client reads before it gives up with a clear error."""
 
     # /api/show of a large model (model_info, template, license) is tens of KiB; tags and ps
-    # of hundreds of models are far below this.
-    max_body_bytes: int = 16 * MIB
+    # of hundreds of models are a few hundred KiB.
+    max_body_bytes: int = 4 * MIB
     max_error_body_bytes: int = 64 * 1024
     # One NDJSON line of Ollama's streams is ~100 bytes; a final chunk with `context` a few MiB.
     max_line_bytes: int = 4 * MIB

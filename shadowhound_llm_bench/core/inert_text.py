@@ -17,10 +17,14 @@ TERMINAL_LIMIT_CHARS = 4000
 
 
 def printable(text: object) -> str:
-    """Drop escape sequences and control characters; tabs and line breaks become spaces."""
+    """Drop escape sequences and every non-printable character; tabs and breaks become spaces."""
     value = _ANSI_ESCAPE.sub("", str(text))
     value = _LINE_BREAKS.sub(" ", value)
-    return _CONTROL.sub("", value)
+    value = _CONTROL.sub("", value)
+    if value.isprintable():
+        return value
+    # Format, private-use, surrogate and unassigned code points: nothing a reader needs.
+    return "".join(ch for ch in value if ch.isprintable())
 
 
 def shortened(text: str, limit_chars: int) -> str:

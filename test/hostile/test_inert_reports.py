@@ -108,6 +108,6 @@ def test_csv_cells_never_start_a_formula(text):
 
 
 def test_terminal_lines_carry_no_escape_or_control():
-    line = terminal_line('ok\x1b[2K\rdone\x9b31m\x07 \u202eevil' + 'x' * 10000)
+    line = terminal_line('ok\x1b[2K\rdone\x9b31m\x07 \u202eevil\ue145\u200b' + 'x' * 10000)
     assert line.startswith('ok done') and len(line) < 4100
     assert all(ch.isprintable() for ch in line)
