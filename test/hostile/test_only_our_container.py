@@ -130,3 +130,33 @@ def test_a_container_name_that_is_an_id_prefix_of_another_is_refused(docker_clie
         DockerContainer(name=prefix, ollama_base_url=ours.base_url, docker_client=docker_client,
                         sampling='api')
     assert _snapshot(bystander.container) == before
+
+
+def test_limiting_restarting_and_sampling_address_only_our_container(
+        docker_client, containers, tmp_path):
+    import docker
+
+    from shadowhound_llm_bench.adapters.docker_container import DockerContainer
+
+    ours, bystander = containers
+    before = _snapshot(bystander.container)
+    limit_bytes = _snapshot(ours.container)['memory'] + 64 * 1024 * 1024
+    with DockerApiRecorder(engine_socket=_engine_socket(),
+                           proxy_socket=str(tmp_path / 'docker.sock')) as recorder:
+        client = docker.DockerClient(base_url=recorder.docker_host, timeout=60)
+        backend = DockerContainer(name=ours.name, ollama_base_url=ours.base_url,
+                                  docker_client=client, sampling='api', api_period_s=0.2)
+        try:
+            backend.set_memory_limit(limit_bytes)
+            backend.restart(deadline_s=60.0)
+            assert backend.state().name == 'RUNNING'
+            backend.read_api_sample()
+        finally:
+            backend.close()
+            client.close()
+    methods = {(method, path.split('?')[0].rsplit('/', 1)[-1]) for method, path in
+               recorder.requests}
+    assert {('POST', 'update'), ('POST', 'restart'), ('GET', 'stats')} <= methods, methods
+    assert set(recorder.container_targets()) <= {ours.name, str(ours.container.id)}
+    assert _snapshot(ours.container)['memory'] == limit_bytes
+    assert _snapshot(bystander.container) == before
