@@ -9,7 +9,8 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import httpx
 
 from ..core.ollama_reply_shapes import (
-    ReplyShapeError, check_final_chunk, check_model_list, reply_object, version_text)
+    ReplyShapeError, check_final_chunk, check_model_list, check_show_reply, reply_object,
+    version_text)
 from ..core.stream_capture import StreamCapture
 from .bounded_http import (
     ReplyDeadline, ReplyLimits, ReplyNotJson, ReplyTooLarge, error_excerpt, iter_bounded_lines,
@@ -212,7 +213,7 @@ class OllamaClient:
     def show(self, model: str) -> Dict[str, Any]:
         """Model details, parameters and model_info (POST /api/show); ModelNotFound when absent."""
         reply = self._request("POST", "/api/show", body={"model": model})
-        return dict(self._shaped(lambda: reply_object(reply, "/api/show")))
+        return dict(self._shaped(lambda: check_show_reply(reply)))
 
     def ps(self) -> List[Dict[str, Any]]:
         """Models loaded now (GET /api/ps), each with size and size_vram."""

@@ -57,11 +57,40 @@ def check_model_list(reply: Any, what: str) -> List[Mapping[str, Any]]:
         name = model.get("name", model.get("model"))
         if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
             raise ReplyShapeError(f"{what}: model #{position} has no usable name")
+        if model.get("details") is not None and not isinstance(model["details"], Mapping):
+            raise ReplyShapeError(f"{what}: model #{position} details must be a JSON object")
         for field in SIZE_FIELDS:
             if field in model and not _whole_number(model[field], 0, MAX_SIZE_BYTES):
                 raise ReplyShapeError(f"{what}: model #{position} {field} must be whole bytes "
                                       f"within 0..{MAX_SIZE_BYTES}")
     return list(models)
+
+
+MAX_INFO_NUMBER = 2 ** 53  # GGUF counts and lengths: far below; beyond, a float loses them
+MAX_INFO_LIST_ITEMS = 100000
+
+
+def _sane_scalar(value: Any) -> bool:
+    if isinstance(value, (str, bool)) or value is None:
+        return True
+    return isinstance(value, (int, float)) and abs(value) <= MAX_INFO_NUMBER
+
+
+def check_show_reply(reply: Any) -> Mapping[str, Any]:
+    """Return /api/show after checking `details` and the numbers of `model_info`."""
+    if not isinstance(reply, Mapping):
+        raise ReplyShapeError("/api/show: reply must be a JSON object")
+    for name in ("details", "model_info"):
+        if reply.get(name) is not None and not isinstance(reply[name], Mapping):
+            raise ReplyShapeError(f"/api/show: '{name}' must be a JSON object")
+    for key, value in dict(reply.get("model_info") or {}).items():
+        items = value if isinstance(value, list) else [value]
+        if len(items) > MAX_INFO_LIST_ITEMS or not all(_sane_scalar(v) for v in items):
+            raise ReplyShapeError(f"/api/show: model_info entry {str(key)[:80]!r} holds a value "
+                                  f"of the wrong type or beyond {MAX_INFO_NUMBER}")
+        if isinstance(value, list) and len({type(v) for v in items}) > 1:
+            raise ReplyShapeError(f"/api/show: model_info entry {str(key)[:80]!r} mixes types")
+    return reply
 
 
 def version_text(reply: Any) -> str:

@@ -258,7 +258,9 @@ def check_params_file(text: str) -> Outcome:
 # ---------------------------------------------------------------- Ollama replies
 FINAL_FIELDS = ('total_duration', 'load_duration', 'prompt_eval_count', 'prompt_eval_duration',
                 'eval_count', 'eval_duration', 'done_reason', 'done', 'response', 'message',
-                'error', 'thinking', 'context', 'models', 'version', 'size', 'name')
+                'error', 'thinking', 'context', 'models', 'version', 'size', 'name',
+                'details', 'model_info', 'general.architecture', 'llama.block_count',
+                'llama.attention.head_count', 'llama.embedding_length', 'parameter_size')
 ENDPOINTS = ('generate', 'chat', 'tags', 'ps', 'show', 'version', 'load', 'pull')
 
 
@@ -308,6 +310,22 @@ def hostile_replies(draw):
     return draw(st.sampled_from(ENDPOINTS)), reply
 
 
+def _use_metadata(show: Any, tags: Any) -> None:
+    """Feed a show reply (and a tags reply, when the server gives one) to the footprint code."""
+    from shadowhound_llm_bench.adapters.ollama_client import OllamaError
+    from shadowhound_llm_bench.core.footprint import kv_cache_bytes, metadata_from_ollama
+    from shadowhound_llm_bench.core.model_metadata import metadata_from
+
+    try:
+        entries = tags()
+    except OllamaError:
+        entries = [{'name': 'm', 'size': 1000}]
+    for entry in entries[:3] or [{'name': 'm', 'size': 1000}]:
+        metadata_from('m', entry, show)
+        metadata_from_ollama(entry, show)
+    kv_cache_bytes(show.get('model_info') or {}, 4096)
+
+
 def check_client(base_url: str, endpoint: str) -> Outcome:
     from shadowhound_llm_bench.adapters.ollama_client import OllamaClient, OllamaError
 
@@ -319,7 +337,7 @@ def check_client(base_url: str, endpoint: str) -> Outcome:
                 'chat': lambda: client.chat_stream('m', [{'role': 'user', 'content': 'p'}],
                                                    deadline_s=CLIENT_DEADLINE_S),
                 'tags': client.tags, 'ps': client.ps, 'version': client.version,
-                'show': lambda: client.show('m'),
+                'show': lambda: _use_metadata(client.show('m'), client.tags),
                 'load': lambda: client.load('m', keep_alive=0, deadline_s=CLIENT_DEADLINE_S),
                 'pull': lambda: client.pull('m', deadline_s=CLIENT_DEADLINE_S),
             }[endpoint]

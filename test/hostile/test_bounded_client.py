@@ -1,5 +1,6 @@
 """The Ollama client against a hostile server on 127.0.0.1: every reply bounded, none a crash."""
 
+import json
 import time
 
 import pytest
@@ -166,3 +167,21 @@ def test_an_error_body_dripping_slowly_ends_at_the_request_deadline():
         assert time.monotonic() - started < RETURN_WITHIN_S
     error = _generate(reply)
     assert isinstance(error, OllamaHTTPError)
+
+
+@pytest.mark.parametrize('reply, fragment', [
+    ({'details': ['x'], 'model_info': {}}, "'details' must be a JSON object"),
+    ({'model_info': 'all'}, "'model_info' must be a JSON object"),
+    ({'model_info': {'general.architecture': 'llama', 'llama.block_count': 10 ** 400}},
+     'beyond'),
+    ({'model_info': {'general.architecture': 'llama', 'llama.block_count': [1, 'a']}},
+     'mixes types'),
+    ({'model_info': {'llama.block_count': {'nested': 1}}}, 'wrong type'),
+])
+def test_show_replies_that_would_break_the_footprint_estimate_are_a_bad_reply(reply, fragment):
+    body = json.dumps(reply).encode()
+    server_reply = Reply(pieces=lambda: [body], content_length=len(body),
+                         content_type='application/json')
+    with HostileServer(server_reply) as server, OllamaClient(base_url=server.url) as client:
+        with pytest.raises(OllamaBadReply, match=fragment):
+            client.show('m')
