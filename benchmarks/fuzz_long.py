@@ -31,12 +31,14 @@ sys.path.insert(0, str(REPO / 'test' / 'hostile'))
 
 import psutil  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 
 import fuzz_targets as targets  # noqa: E402
 from hostile_ollama import (  # noqa: E402
     GIB, HostileServer, Reply, endless_bytes, endless_tokens, huge_stream, line)
 
 MIB = 1024 * 1024
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), 'shadowhound-hypothesis'))
 
 
 # ---------------------------------------------------------------- fuzzing
