@@ -111,3 +111,50 @@ def test_terminal_lines_carry_no_escape_or_control():
     line = terminal_line('ok\x1b[2K\rdone\x9b31m\x07 \u202eevil\ue145\u200b' + 'x' * 10000)
     assert line.startswith('ok done') and len(line) < 4100
     assert all(ch.isprintable() for ch in line)
+
+
+class AnsweringPoisonedOllama(PoisonedOllama):
+    """The same poisoned metadata, but every request answered well (so runs can be compared)."""
+
+    def reply_for(self, method, path, body):
+        if path == '/api/generate' and json.loads(body or b'{}').get('prompt'):
+            final = {'model': MODEL, 'response': '', 'done': True, 'done_reason': 'stop',
+                     'total_duration': 9_000_000, 'load_duration': 1_000_000,
+                     'prompt_eval_count': 5, 'prompt_eval_duration': 1_000_000,
+                     'eval_count': 2, 'eval_duration': 4_000_000}
+            data = b''.join(json.dumps(obj).encode() + b'\n' for obj in (
+                {'model': MODEL, 'response': 'one ', 'done': False},
+                {'model': MODEL, 'response': 'two', 'done': False}, final))
+            return Reply(pieces=lambda: [data])
+        return super().reply_for(method, path, body)
+
+
+def test_a_comparison_of_poisoned_runs_stays_inert(tmp_path):
+    suite = tmp_path / 'pipes.yaml'
+    suite.write_text('name: pipes\ntasks:\n  - id: "=a|b"\n    kind: instruction\n'
+                     '    prompt: hi\n    checks: [{type: word_count, max: 5, points: 1}]\n')
+    results = tmp_path / 'results'
+    with AnsweringPoisonedOllama() as server:
+        for _ in range(2):
+            proc = subprocess.run(
+                [sys.executable, '-m', 'shadowhound_llm_bench.cli', 'run', '--host', server.url,
+                 '--models', MODEL, '--suite', str(suite), '--unguarded', '--repetitions', '2',
+                 '--no-warmup', '--results-dir', str(results), '--quiet'],
+                cwd=REPO, capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = sorted(str(p) for p in results.iterdir() if (p / 'tests.jsonl').is_file())
+    assert len(runs) == 2
+    outputs = {}
+    for kind in ('markdown', 'csv'):
+        proc = subprocess.run(
+            [sys.executable, '-m', 'shadowhound_llm_bench.cli', 'compare', *runs, '--plot', '',
+             '--format', kind], cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        outputs[kind] = proc.stdout
+    markdown = outputs['markdown']
+    assert '\x1b' not in markdown and '=a\\|b' in markdown
+    for line in markdown.splitlines():
+        if line.startswith('| poison:1b'):
+            assert len(line.replace('\\|', '').split('|')) == 2 + 2 + len(runs)
+    tasks = {row['task'] for row in csv.DictReader(outputs['csv'].splitlines())}
+    assert "'=a|b" in tasks and tasks <= {'', "'=a|b"}  # '' is the all-tasks row
