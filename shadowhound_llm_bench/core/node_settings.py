@@ -277,6 +277,10 @@ def _special_errors(name: str, value: Any) -> List[str]:
         return errors
     if name == "container.command" and len(value) > 1 and not all(v.strip() for v in value):
         return ["container.command must not hold empty words (use [''] for none)"]
+    if name == "benchmark.suite_path_dirs":
+        # Relative folders would follow the node's working directory: only absolute ones.
+        return [f"{name}: {quoted(folder)} must be an absolute folder (or [''] for none)"
+                for folder in non_empty(value) if not folder.startswith(("/", "~"))]
     if name in ("benchmark.suite", "results_dir") and not value.strip():
         return [f"{name} must not be empty"]
     return []

@@ -181,3 +181,10 @@ def test_a_scenario_yaml_error_names_the_place_not_the_content(tmp_path):
     message = str(info.value).replace(str(path), '<file>')
     assert message.startswith('cannot read scenario <file>: not valid YAML at line ')
     assert 'SECRET' not in message
+
+
+def test_allowed_suite_folders_must_be_absolute():
+    from shadowhound_llm_bench.core.node_settings import NodeSettingsError
+    with pytest.raises(NodeSettingsError, match="'suites' must be an absolute folder"):
+        NodeSettings(values={'benchmark.suite_path_dirs': ['suites']})
+    assert NodeSettings(values={'benchmark.suite_path_dirs': ['/srv/suites', '~/suites']})
