@@ -8,10 +8,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# Hostile-input node tests use ROS domain ids 85-89.
+# Hostile-input node tests use ROS domain ids 85-89 (set when the node and client start: other
+# areas' conftests set theirs at import, in the same process).
 DOMAIN_ID = (85 + int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))) % 232
-os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)
-os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
 from ros_node_support import (  # noqa: E402
     NodeProcess, RosTestClient, child_env, interfaces_available, wait_until)
@@ -40,6 +39,9 @@ def world(tmp_path_factory):
     (allowed / 'mine.yaml').write_text(GOOD_SUITE)
     (allowed / 'not_a_suite.yaml').write_text(f'root:{MARKER}:20228:0:99999\n{MARKER}: [\n')
     (outside / 'secret.yaml').write_text(f'{MARKER}: 1\n')
+    saved_domain = os.environ.get('ROS_DOMAIN_ID')
+    os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)  # read by rclpy.init of the client below
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     sim = start_local_simulator(scenario='small')
     params = dict(SMALL_PARAMS, ollama_host=sim.base_url, results_dir=str(root / 'results'),
                   **{'benchmark.suite_path_dirs': [str(allowed)]})
@@ -55,6 +57,10 @@ def world(tmp_path_factory):
             client.close()
         node.stop()
         sim.stop()
+        if saved_domain is None:
+            os.environ.pop('ROS_DOMAIN_ID', None)
+        else:
+            os.environ['ROS_DOMAIN_ID'] = saved_domain
 
 
 @pytest.mark.parametrize('suite, reason', [
