@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any, List, Mapping, Optional, Sequence
 
+from ..core.inert_text import markdown_cell
 from ..core.run_records import RunSummary
 from ..core.slowdown_attribution import model_slowdown_note
 from ..core.units import to_gib
 
 NOT_MEASURED = "not measured"
+MACHINE_LINE_CHARS = 600  # the bandwidth line names its source in full
 
 
 def _v(value: Any, fmt: str = "{}") -> str:
@@ -84,11 +86,14 @@ def energy_rows(models: Sequence[Any]) -> List[List[str]]:
 def platform_sections(summary: RunSummary,
                       table: Any) -> List[str]:
     """Lines of the Machine and Energy sections; table renders a Markdown table."""
-    lines = ["", "## Machine", ""] + machine_lines(summary.machine)
+    # Machine strings come from files, tools and process names: one line, no HTML, each.
+    lines = ["", "## Machine", ""] + ["- " + markdown_cell(line[2:], MACHINE_LINE_CHARS)
+                                      for line in machine_lines(summary.machine)]
     platform = summary.platform or {}
     warnings = platform.get("warnings") or []
     if warnings:
-        lines += ["", "**Warnings:**"] + [f"- {w}" for w in warnings]
+        lines += ["", "**Warnings:**"] + [f"- {markdown_cell(w, MACHINE_LINE_CHARS)}"
+                                          for w in warnings]
     lines += ["", "## Energy and temperature", ""]
     run = platform.get("run")
     if not run or run.get("energy_j") is None:
@@ -113,5 +118,6 @@ def platform_sections(summary: RunSummary,
                          "one's energy counts the whole machine while it ran.")
     slowdown = platform.get("slowdown")
     if slowdown:
-        lines += ["", f"Slowdown attribution: {slowdown.get('message')}"]
+        lines += ["", "Slowdown attribution: "
+                  + markdown_cell(slowdown.get("message"), MACHINE_LINE_CHARS)]
     return lines
