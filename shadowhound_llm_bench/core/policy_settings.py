@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Union
 
+from .cache_drop import DROP_CACHES_MODES
 from .footprint import SEED_BYTES_PER_BILLION_PARAMS
 from .units import GB, GIB
 
@@ -80,6 +81,10 @@ class PolicySettings:
     unload_deadline_s: float = 30.0
     restart_deadline_s: float = 60.0
     sample_period_s: float = 0.5
+    # Drop the page cache (drop_caches) when reclaim after an unload stalls or when free memory
+    # is short while available memory suffices (Ollama's false refusal on unified memory):
+    # auto | never. Needs the privilege to write drop_caches; without it the next option runs.
+    drop_caches: str = "auto"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -170,6 +175,9 @@ def _validate(s: PolicySettings) -> None:
         _check_type(s, "restart_before_models_over_bytes", (int,))
         if threshold < 0:
             raise PolicySettingsError("restart_before_models_over_bytes must be >= 0 or None")
+    if s.drop_caches not in DROP_CACHES_MODES:
+        raise PolicySettingsError(f"drop_caches must be one of {', '.join(DROP_CACHES_MODES)}, "
+                                  f"got {s.drop_caches!r}")
     if s.order not in ORDERS:
         raise PolicySettingsError(f"order must be one of {', '.join(ORDERS)}, got {s.order!r}")
     if not 0.0 <= s.cleanup_min_release_fraction <= 1.0:
