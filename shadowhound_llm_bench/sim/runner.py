@@ -11,80 +11,109 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional
 
-# Runs as `python -I -S -c RUNNER_SOURCE size load_s die_at crash_fraction name cgroup_dir`.
-# Imports nothing beyond builtins-level modules so the process adds only a few MB of its own.
-# Its own private memory is subtracted from the mapping so the whole process weighs `size`.
-# It writes "R" when every page is touched, then holds the memory until stdin closes.
-# Out-of-memory death: die_at >= 0 (emulated limit) or, with a cgroup_dir, when the cgroup's
-# working set plus the next chunk would pass its limit, the runner SIGKILLs itself just before
-# the kernel would have to choose a victim. (Without CAP_SYS_RESOURCE nobody can lower a
-# runner's oom_score_adj, so the kernel could otherwise kill an older, bigger runner instead.)
+# Runs as `python -I -S -c RUNNER_SOURCE anon load_s die_at crash_fraction name blob blob_bytes
+# mode device_bytes gpu_socket`. Imports nothing beyond builtins-level modules, so the process adds
+# only a few MB of its own; its own private memory is subtracted from `anon`.
+# Loading, paced over load_s:
+# - `read` (unified memory): the model blob is read through the page cache with read(2) (the
+#   pages stay cached after the runner exits, charged to this cgroup as Linux charges file pages),
+#   `anon` bytes are the runner's CPU-side share, and `device_bytes` are asked of the GPU driver
+#   over its unix socket: held by the driver, outside this process's cgroup. When the driver
+#   drops the connection (its context was killed by the kernel's OOM killer) the runner exits 3,
+#   as a runner dies when its CUDA context is lost.
+# - `mmap` (memory charged to the container, CPU-only Ollama): the blob is mapped and every page
+#   touched (file pages of this cgroup), `anon` bytes hold KV cache and graph.
+# It writes "R" when loaded, then holds everything until stdin closes. Out-of-memory death is the
+# kernel's (the cgroup limit), except with die_at >= 0: emulated accounting (no cgroup can be
+# created), where the runner SIGKILLs itself when its bytes reach die_at. A loading runner sets
+# its oom_score_adj to 1000 (the kernel's preferred victim, so an OOM during a load fails that
+# load); the server lowers it to 0 once loaded (the container gets CAP_SYS_RESOURCE for that).
 RUNNER_SOURCE = r'''
-import mmap, os, sys, time
-size = int(sys.argv[1]); load_s = float(sys.argv[2]); die_at = int(sys.argv[3])
-crash_at = float(sys.argv[4]); name = sys.argv[5]; cg = sys.argv[6]
+import json, mmap, os, select, socket, sys, time
+anon = int(sys.argv[1]); load_s = float(sys.argv[2]); die_at = int(sys.argv[3])
+crash_at = float(sys.argv[4]); name = sys.argv[5]; blob = sys.argv[6]
+blob_bytes = int(sys.argv[7]); mode = sys.argv[8]; device = int(sys.argv[9]); gpu = sys.argv[10]
 for path, text in (('/proc/self/comm', name[:15]), ('/proc/self/oom_score_adj', '1000')):
     try:
         with open(path, 'w') as f:
             f.write(text)
     except OSError:
         pass
-def num(path):
-    try:
-        with open(path) as f:
-            text = f.read().strip()
-        return int(text) if text != 'max' else -1
-    except (OSError, ValueError):
-        return -1
-def inactive_file():
-    try:
-        with open(cg + '/memory.stat') as f:
-            for line in f:
-                key, value = line.split()
-                if key in ('total_inactive_file', 'inactive_file'):
-                    return int(value)
-    except (OSError, ValueError):
-        pass
-    return 0
-v2 = bool(cg) and os.path.exists(cg + '/memory.current')
-limit = num(cg + ('/memory.max' if v2 else '/memory.limit_in_bytes')) if cg else -1
-if limit >= 1 << 60:
-    limit = -1
 own = 0
 with open('/proc/self/status') as f:
     for line in f:
         if line.startswith('RssAnon:'):
             own = int(line.split()[1]) * 1024
 page = mmap.PAGESIZE
-n = max(page, (size - own) // page * page)
+n = max(page, (anon - own) // page * page)
 m = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 chunk = 1 << 22
+fd = os.open(blob, os.O_RDONLY) if blob else -1
+mapped = None
+if fd >= 0 and mode == 'mmap' and blob_bytes > 0:
+    mapped = mmap.mmap(fd, blob_bytes, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+work = blob_bytes + n
 start = time.monotonic()
-done = 0
-while done < n:
-    if die_at >= 0 and own + done >= die_at:
+done_blob = 0
+done_anon = 0
+sink = 0
+while done_blob < blob_bytes or done_anon < n:
+    done = done_blob + done_anon
+    if die_at >= 0 and own + done_anon + (done_blob if mapped is not None else 0) >= die_at:
         os.kill(os.getpid(), 9)
-    if limit > 0:
-        used = num(cg + ('/memory.current' if v2 else '/memory.usage_in_bytes'))
-        if used - inactive_file() + chunk + (1 << 21) > limit:
-            os.kill(os.getpid(), 9)
-    if crash_at >= 0 and done >= crash_at * n:
+    if crash_at >= 0 and done >= crash_at * work:
         os._exit(2)
-    end = min(n, done + chunk)
-    for off in range(done, end, page):
-        m[off] = 1
-    done = end
-    wait = start + load_s * done / n - time.monotonic()
+    if done_blob < blob_bytes:
+        end = min(blob_bytes, done_blob + chunk)
+        if mapped is not None:
+            for off in range(done_blob, end, page):
+                sink ^= mapped[off]
+        else:
+            os.pread(fd, end - done_blob, done_blob)
+        done_blob = end
+    else:
+        end = min(n, done_anon + chunk)
+        for off in range(done_anon, end, page):
+            m[off] = 1
+        done_anon = end
+    wait = start + load_s * (done_blob + done_anon) / max(1, work) - time.monotonic()
     if wait > 0:
         time.sleep(wait)
+conn = None
+if device > 0 and gpu:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(gpu)
+        with open('/proc/self/oom_score_adj') as f:
+            adj = int(f.read().strip() or 0)
+        conn.sendall(json.dumps({'op': 'alloc', 'bytes': device, 'name': name,
+                                 'oom_score_adj': adj, 'loaded_oom_score_adj': 0}).encode()
+                     + b'\n')
+        reply = b''
+        while not reply.endswith(b'\n'):
+            part = conn.recv(4096)
+            if not part:
+                break
+            reply += part
+        if not json.loads(reply or b'{}').get('ok'):
+            os._exit(3)
+    except (OSError, ValueError):
+        os._exit(3)
 if crash_at >= 1:
     os._exit(2)
 sys.stdout.write('R\n')
 sys.stdout.flush()
-sys.stdin.buffer.read(1)
+watch = [sys.stdin] + ([conn] if conn is not None else [])
+while True:
+    ready, _, _ = select.select(watch, [], [])
+    if sys.stdin in ready:
+        break
+    if conn is not None and conn in ready and not conn.recv(64):
+        os._exit(3)
 '''
 
 RUNNER_NAME = 'ollama-runner'
+CONTEXT_LOST_EXIT = 3
 
 
 class RunnerError(RuntimeError):
@@ -100,8 +129,8 @@ class RunnerExit:
 
     @property
     def oom_like(self) -> bool:
-        """Killed by SIGKILL that the server did not send: the kernel's (or emulated) OOM kill."""
-        return self.killed_by_signal == signal.SIGKILL
+        """Killed by SIGKILL the server did not send (OOM kill), or its GPU context was lost."""
+        return self.killed_by_signal == signal.SIGKILL or self.returncode == CONTEXT_LOST_EXIT
 
 
 def read_proc_status_bytes(pid: int, field: str) -> int:
@@ -131,18 +160,27 @@ class RunnerProcess:
 
     def __init__(self, *, model: str, resident_bytes: int, load_wall_s: float,
                  die_at_bytes: int = -1, crash_at_fraction: float = -1.0,
-                 cgroup_dir: str = '', name: str = RUNNER_NAME,
-                 python: str = sys.executable) -> None:
+                 name: str = RUNNER_NAME, blob_path: str = '', blob_bytes: int = 0,
+                 blob_mode: str = 'read', device_bytes: int = 0, gpu_socket: str = '',
+                 cgroup_procs: str = '', python: str = sys.executable) -> None:
         self.model = model
         self.resident_bytes = resident_bytes
+        self.device_bytes = device_bytes
         self.started_at = time.monotonic()
         argv: List[str] = [python, '-I', '-S', '-c', RUNNER_SOURCE, str(int(resident_bytes)),
                            f'{max(0.0, load_wall_s):.6f}', str(int(die_at_bytes)),
-                           f'{crash_at_fraction:.6f}', name, cgroup_dir]
+                           f'{crash_at_fraction:.6f}', name, blob_path, str(int(blob_bytes)),
+                           blob_mode, str(int(device_bytes)), gpu_socket]
+
+        def join_cgroup() -> None:  # before exec: every page is charged there
+            if cgroup_procs:
+                with open(cgroup_procs, 'w', encoding='ascii') as handle:
+                    handle.write(str(os.getpid()))
         try:
             self._proc = subprocess.Popen(  # noqa: S603 - fixed argv
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, close_fds=True)
+                stderr=subprocess.DEVNULL, close_fds=True,
+                preexec_fn=join_cgroup if cgroup_procs else None)
         except OSError as exc:
             raise RunnerError(f'cannot start runner for {model}: {exc}') from exc
         self.exit: Optional[RunnerExit] = None
