@@ -102,7 +102,8 @@ class CgroupMemoryFiles:
                               version=self.version)
         return ContainerSample(stamp_s=stamp, working_set_bytes=split.working_set_bytes,
                                usage_bytes=usage, limit_bytes=limit, anon_bytes=split.anon_bytes,
-                               file_bytes=split.file_bytes, cgroup_version=self.version)
+                               file_bytes=split.file_bytes, cgroup_version=self.version,
+                               mapped_file_bytes=split.mapped_file_bytes)
 
 
 def _engine_address(client: Optional[docker.DockerClient] = None) -> str:
@@ -225,7 +226,8 @@ class DockerContainer:
             usage_bytes=int(memory["usage"]),
             limit_bytes=0 if limit >= _NO_LIMIT_BYTES else limit,
             anon_bytes=split.anon_bytes if known else -1,
-            file_bytes=split.file_bytes if known else -1, cgroup_version=version))
+            file_bytes=split.file_bytes if known else -1, cgroup_version=version,
+            mapped_file_bytes=split.mapped_file_bytes if known else -1))
 
     def _keep_limit(self, sample: ContainerSample) -> ContainerSample:
         if sample.limit_bytes > 0:

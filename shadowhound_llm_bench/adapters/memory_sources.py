@@ -279,4 +279,5 @@ def cgroup_of(sample: Optional[ContainerSample]) -> Optional[CgroupMemory]:
     return CgroupMemory(usage_bytes=sample.usage_bytes, anon_bytes=sample.anon_bytes,
                         file_bytes=max(0, sample.file_bytes),
                         inactive_file_bytes=max(0, sample.usage_bytes - sample.working_set_bytes),
-                        limit_bytes=sample.limit_bytes, version=sample.cgroup_version)
+                        limit_bytes=sample.limit_bytes, version=sample.cgroup_version,
+                        mapped_file_bytes=max(0, sample.mapped_file_bytes))

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from .memory_sources import (CGROUP_ANON, CGROUP_WORKING_SET, GPU_PROCESSES, HOST_USED,
-                             MEASURING_SOURCES, NVMAP, OLLAMA_PS)
+from .memory_sources import (CGROUP_ANON, CGROUP_MAPPED, CGROUP_WORKING_SET, GPU_PROCESSES,
+                             HOST_USED, MEASURING_SOURCES, NVMAP, OLLAMA_PS)
 from .units import to_gib
 
 TRACK_LOW = 0.5
@@ -29,6 +29,8 @@ _CANDIDATES: Tuple[Tuple[Tuple[str, ...], str], ...] = (
                                    "GPU memory"),
     ((CGROUP_ANON, NVMAP), "GPU memory is held outside the container's cgroup: its "
                            "anonymous pages plus NvMap"),
+    ((CGROUP_MAPPED,), "the container's memory cgroup holds the model as anonymous pages plus "
+                       "mapped file pages (mmap'd weights: CPU-only Ollama)"),
     ((HOST_USED,), "only the host's MemAvailable saw the model (no per-process GPU numbers)"),
     ((CGROUP_WORKING_SET,), "the container's working set saw the model"),
 )

@@ -29,6 +29,7 @@ class ContainerSample:
     anon_bytes: int = -1  # anonymous pages charged to the container; -1 = not split
     file_bytes: int = -1  # file (page cache) pages charged to it; -1 = not split
     cgroup_version: int = 0  # 1 or 2 when read from a cgroup, 0 otherwise
+    mapped_file_bytes: int = -1  # file pages mapped by its processes (mmap'd weights)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class MemoryReading:
     source: str = "cgroup_working_set"  # the chosen sources, joined by "+"
     host_free_bytes: int = -1  # MemFree; -1 = not read
     host_cached_bytes: int = -1  # Cached; -1 = not read
+    # Page cache inside model memory that MemAvailable counts too (taken out of the budget once).
+    cache_in_model_memory_bytes: int = 0
 
     @property
     def memory_in_use_bytes(self) -> int:

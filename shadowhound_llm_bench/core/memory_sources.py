@@ -18,16 +18,17 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 # Source names, as configured in `memory.sources` and recorded by calibration.
 CGROUP_WORKING_SET = "cgroup_working_set"  # usage minus inactive file, as `docker stats`
 CGROUP_ANON = "cgroup_anon"  # anonymous pages charged to the container
+CGROUP_MAPPED = "cgroup_mapped"  # anonymous plus mapped file pages (mmap'd weights)
 GPU_PROCESSES = "gpu_processes"  # per-process GPU memory (NVML or nvidia-smi)
 HOST_USED = "host_used"  # MemTotal - MemAvailable, less ROS and the rest of the machine
 OLLAMA_PS = "ollama_ps"  # /api/ps size: Ollama's own estimate of what it loaded
 NVMAP = "nvmap"  # NvMapMemUsed of older Jetsons (absent on Thor)
 
-ALL_SOURCES: Tuple[str, ...] = (CGROUP_WORKING_SET, CGROUP_ANON, GPU_PROCESSES, HOST_USED,
-                                OLLAMA_PS, NVMAP)
+ALL_SOURCES: Tuple[str, ...] = (CGROUP_WORKING_SET, CGROUP_ANON, CGROUP_MAPPED, GPU_PROCESSES,
+                                HOST_USED, OLLAMA_PS, NVMAP)
 # Sources that measure memory (Ollama's /api/ps is its own estimate, shown beside them).
-MEASURING_SOURCES: Tuple[str, ...] = (CGROUP_WORKING_SET, CGROUP_ANON, GPU_PROCESSES,
-                                      HOST_USED, NVMAP)
+MEASURING_SOURCES: Tuple[str, ...] = (CGROUP_WORKING_SET, CGROUP_ANON, CGROUP_MAPPED,
+                                      GPU_PROCESSES, HOST_USED, NVMAP)
 
 _NOT_A_NUMBER = {"[n/a]", "n/a", "[not supported]", "not supported", "[unknown error]", ""}
 
@@ -62,6 +63,7 @@ class CgroupMemory:
     inactive_file_bytes: int
     limit_bytes: int  # 0 = no limit
     version: int  # 1 or 2
+    mapped_file_bytes: int = 0  # file pages mapped by the cgroup's processes
 
     @property
     def working_set_bytes(self) -> int:
@@ -153,14 +155,17 @@ def cgroup_memory(*, usage_bytes: int, stat: Mapping[str, int], limit_bytes: int
 
     if version == 2:
         anon_key, file_key, inactive_key = "anon", "file", "inactive_file"
+        mapped_key = "file_mapped"
     else:
         anon_key, file_key = key("total_rss", "rss"), key("total_cache", "cache")
         inactive_key = key("total_inactive_file", "inactive_file")
+        mapped_key = key("total_mapped_file", "mapped_file")
     file_bytes = int(stat.get(file_key, 0))
     anon_bytes = int(stat[anon_key]) if anon_key in stat else max(0, usage_bytes - file_bytes)
     return CgroupMemory(usage_bytes=int(usage_bytes), anon_bytes=anon_bytes,
                         file_bytes=file_bytes, inactive_file_bytes=int(stat.get(inactive_key, 0)),
-                        limit_bytes=int(limit_bytes), version=version)
+                        limit_bytes=int(limit_bytes), version=version,
+                        mapped_file_bytes=int(stat.get(mapped_key, 0)))
 
 
 def parse_compute_apps(text: str) -> Tuple[GpuProcess, ...]:
@@ -228,6 +233,7 @@ def source_values(snapshot: SourceSnapshot, *, gpu_name_pattern: str = "",
     if snapshot.cgroup is not None:
         values[CGROUP_WORKING_SET] = snapshot.cgroup.working_set_bytes
         values[CGROUP_ANON] = snapshot.cgroup.anon_bytes
+        values[CGROUP_MAPPED] = snapshot.cgroup.anon_bytes + snapshot.cgroup.mapped_file_bytes
     if snapshot.meminfo is not None:
         values[HOST_USED] = max(0, snapshot.meminfo.used_bytes - snapshot.ros_live_bytes
                                 - other_host_bytes)
@@ -238,6 +244,23 @@ def source_values(snapshot: SourceSnapshot, *, gpu_name_pattern: str = "",
     if snapshot.ollama_ps is not None:
         values[OLLAMA_PS] = snapshot.ollama_ps.size_bytes
     return values
+
+
+def counted_in_available_bytes(snapshot: SourceSnapshot, chosen: Sequence[str]) -> int:
+    """
+    Bytes of the chosen sources that MemAvailable also counts (reclaimable file pages).
+
+    The budget adds model memory to the host's available memory; page cache that is in both
+    (active file pages in the working set, mapped weights) must be taken out once.
+    """
+    cgroup = snapshot.cgroup
+    if cgroup is None:
+        return 0
+    if CGROUP_WORKING_SET in chosen:
+        return max(0, cgroup.working_set_bytes - cgroup.anon_bytes)
+    if CGROUP_MAPPED in chosen:
+        return cgroup.mapped_file_bytes
+    return 0
 
 
 def parse_sources_setting(value: Any) -> Tuple[str, ...]:

@@ -54,6 +54,7 @@ class UnloadResult:
     reclaim_s: Optional[float] = None  # until the host got the memory back (None: not yet)
     reclaim_stalled: bool = False  # the models' memory left, the host did not get it back
     available_before_bytes: int = 0
+    expected_reclaim_bytes: Optional[int] = None
 
     def describe(self) -> str:
         """Describe the timing behind a cleanup verdict."""
@@ -247,18 +248,20 @@ class PolicyMemoryGuard:
         """
         self._phase(Phase.UNLOADING, for_model, f"unloading {', '.join(models)}")
         started = time.monotonic()
-        first = self.monitor.sample_now()
+        first = self._fresh_reading()
         before = first.memory_in_use_bytes
         expected = int(self.settings.cleanup_min_release_fraction * sum(
             self._footprint_of(m) for m in models))
         self._send_unloads(models)
         return self._watch_release(models, started=started, before=before,
                                    available_before=first.host_available_bytes,
-                                   expected=expected, host_known=first.host_total_bytes > 0)
+                                   expected=expected, host_known=first.host_total_bytes > 0,
+                                   expected_reclaim=_reclaim_expected(first, expected))
 
     def _watch_release(self, models: Sequence[str], *, started: float, before: int,
                        available_before: int, expected: int, host_known: bool,
-                       gone_already: bool = False) -> "UnloadResult":
+                       gone_already: bool = False,
+                       expected_reclaim: Optional[int] = None) -> "UnloadResult":
         """
         Sample until the models' memory and the host's available memory are back, or judged.
 
@@ -267,6 +270,7 @@ class PolicyMemoryGuard:
         """
         wait_for_reclaim = host_known and self.monitor.model_memory is not None
         reclaim_s: Optional[float] = None
+        reclaim_target = expected if expected_reclaim is None else expected_reclaim
         end = started + self.settings.unload_deadline_s
         grace_s = self.settings.cleanup_grace_s
         gone_at: Optional[float] = time.monotonic() if gone_already else None
@@ -287,7 +291,7 @@ class PolicyMemoryGuard:
             now = time.monotonic()
             released = before - after >= expected
             reclaimed = host_known and \
-                sample.host_available_bytes - available_before >= expected
+                sample.host_available_bytes - available_before >= reclaim_target
             if reclaimed and reclaim_s is None:
                 reclaim_s = now - started
             if gone_at is not None:
@@ -307,6 +311,7 @@ class PolicyMemoryGuard:
             listed_for_s=(gone_at if gone_at is not None else now) - started,
             judged_over_s=now - gone_at if gone_at is not None else 0.0,
             reclaim_s=reclaim_s, available_before_bytes=available_before,
+            expected_reclaim_bytes=reclaim_target,
             reclaim_stalled=wait_for_reclaim and released and not reclaimed)
 
     def _send_unloads(self, models: Sequence[str]) -> None:
@@ -383,7 +388,7 @@ class PolicyMemoryGuard:
         record.prediction_source = prediction.source
         done: Optional[Preparation] = None
         for _ in range(_MAX_PREPARATION_STEPS):
-            reading = self.monitor.sample_now()
+            reading = self._fresh_reading()
             loaded = self._loaded()
             if done is None:
                 done = Preparation(self._empty_working_set(reading, loaded or []))
@@ -495,7 +500,7 @@ class PolicyMemoryGuard:
     def after_model(self, model: str) -> None:
         """Unload and verify that the memory came back (per policy); restart when it did not."""
         record = self._record_for(model)
-        reading = self.monitor.sample_now()
+        reading = self._fresh_reading()
         loaded = self._loaded() or []
         is_loaded = any(same_model(m.model, model) for m in loaded)
         working_set = reading.memory_in_use_bytes
@@ -583,6 +588,13 @@ class PolicyMemoryGuard:
                                      num_ctx=self.settings.num_ctx,
                                      footprint_bytes=footprint_bytes)
 
+    def _fresh_reading(self) -> MemoryReading:
+        """Sample now with every chosen source read anew (for measurements and verdicts)."""
+        gauge = self.monitor.model_memory
+        if gauge is not None:
+            gauge.invalidate()
+        return self.monitor.sample_now()
+
     def _can_drop_caches(self) -> bool:
         """Tell whether a dropper is configured and was not refused the privilege."""
         return self.cache_dropper is not None and self.cache_dropper.privileged is not False
@@ -613,7 +625,8 @@ class PolicyMemoryGuard:
         expected = int(self.settings.cleanup_min_release_fraction * self._footprint_of(model))
         again = self._watch_release((model,), started=began, before=unload.before_bytes,
                                     available_before=unload.available_before_bytes,
-                                    expected=expected, host_known=True, gone_already=True)
+                                    expected=expected, host_known=True, gone_already=True,
+                                    expected_reclaim=unload.expected_reclaim_bytes)
         return again
 
     def memory_sources_summary(self) -> str:
@@ -657,6 +670,20 @@ class PolicyMemoryGuard:
         """Stop waiting and sampling (the container keeps running)."""
         self._stop.set()
         self.monitor.stop()
+
+
+def _reclaim_expected(reading: MemoryReading, expected_release: int) -> int:
+    """
+    How far MemAvailable must rise for the released memory to count as back.
+
+    Page cache inside model memory (mmap'd weights) was counted as available all along, so only
+    the rest of the release can show up there.
+    """
+    in_use = reading.memory_in_use_bytes
+    if in_use <= 0:
+        return expected_release
+    share = max(0.0, 1.0 - reading.cache_in_model_memory_bytes / in_use)
+    return int(expected_release * share)
 
 
 def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,

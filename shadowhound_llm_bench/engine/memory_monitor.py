@@ -133,10 +133,11 @@ class MemoryMonitor:
             self.sample_errors += 1
             _LOG.warning("host memory sample failed: %s", exc)
             host_total, host_available, host = 0, 0, None
-        model_memory, source = self._model_memory(container, host, ros_live)
+        model_memory, source, overlap = self._model_memory(container, host, ros_live)
         in_use = model_memory if model_memory is not None else container.working_set_bytes
         budget = model_budget_bytes(BudgetInputs(
-            host_total_bytes=host_total, host_available_bytes=host_available,
+            host_total_bytes=host_total,
+            host_available_bytes=max(0, host_available - overlap),
             container_working_set_bytes=in_use,
             container_limit_bytes=container.limit_bytes, ros_live_bytes=ros_live,
             ros_reserve_bytes=ros_reserve, safety_buffer_bytes=self.safety_buffer_bytes))
@@ -146,7 +147,8 @@ class MemoryMonitor:
             ros_reserve_bytes=ros_reserve, model_budget_bytes=budget,
             loaded_models=self._loaded_models, model_memory_bytes=model_memory, source=source,
             host_free_bytes=getattr(host, "free_bytes", -1),
-            host_cached_bytes=getattr(host, "cached_bytes", -1))
+            host_cached_bytes=getattr(host, "cached_bytes", -1),
+            cache_in_model_memory_bytes=overlap)
         with self._lock:
             self._latest = reading
             self._timeline.append(reading)
@@ -161,10 +163,10 @@ class MemoryMonitor:
         return reading
 
     def _model_memory(self, container: ContainerSample, host: Any,
-                      ros_live: int) -> Tuple[Optional[int], str]:
-        """Model memory by the chosen sources; (None, working set) without a gauge."""
+                      ros_live: int) -> Tuple[Optional[int], str, int]:
+        """Model memory by the chosen sources and its page cache also counted as available."""
         if self.model_memory is None:
-            return None, "cgroup_working_set"
+            return None, "cgroup_working_set", 0
         meminfo = None
         if host is not None and getattr(host, "free_bytes", -1) >= 0:
             meminfo = HostMeminfo(host.total_bytes, host.available_bytes, host.free_bytes,
@@ -174,7 +176,7 @@ class MemoryMonitor:
         except Exception as exc:  # a source that breaks falls back to the working set
             self.sample_errors += 1
             _LOG.warning("model memory sample failed: %s", exc)
-            return None, "cgroup_working_set"
+            return None, "cgroup_working_set", 0
 
     # ------------------------------------------------------------------ reading
     def latest(self) -> Optional[MemoryReading]:

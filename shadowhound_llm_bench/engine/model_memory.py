@@ -11,7 +11,7 @@ from ..adapters.memory_sources import (DEFAULT_GPU_PROCESS_PATTERN, GpuMemoryUna
 from ..core.memory_calibration import ChosenSources, model_memory_bytes
 from ..core.memory_reading import ContainerSample
 from ..core.memory_sources import (GPU_PROCESSES, HostMeminfo, MemorySourceSettings,
-                                   SourceSnapshot, source_values)
+                                   SourceSnapshot, counted_in_available_bytes, source_values)
 
 
 class ModelMemoryGauge:
@@ -42,6 +42,11 @@ class ModelMemoryGauge:
             self.chosen = chosen
             self._gpu = None
 
+    def invalidate(self) -> None:
+        """Read GPU memory anew at the next sample (a measurement must not use an old one)."""
+        with self._lock:
+            self._gpu = None
+
     def _gpu_processes(self) -> Optional[tuple]:
         now = self._clock()
         with self._lock:
@@ -58,8 +63,13 @@ class ModelMemoryGauge:
         return processes
 
     def measure(self, container: ContainerSample, meminfo: Optional[HostMeminfo],
-                ros_live_bytes: int) -> Tuple[Optional[int], str]:
-        """(model memory bytes or None, source label) for one sample."""
+                ros_live_bytes: int) -> Tuple[Optional[int], str, int]:
+        """
+        Return (model memory bytes or None, source label, bytes MemAvailable counts as well).
+
+        The last number is the page cache inside model memory that the host also reports as
+        available: the budget takes it out once.
+        """
         chosen = self.chosen
         gpu = self._gpu_processes() if chosen.needs(GPU_PROCESSES) else None
         snapshot = SourceSnapshot(stamp_s=container.stamp_s, cgroup=cgroup_of(container),
@@ -69,7 +79,8 @@ class ModelMemoryGauge:
                                other_host_bytes=chosen.other_host_bytes)
         if "cgroup_working_set" not in values:
             values["cgroup_working_set"] = container.working_set_bytes
-        return model_memory_bytes(values, chosen.sources), chosen.label
+        overlap = counted_in_available_bytes(snapshot, chosen.sources)
+        return model_memory_bytes(values, chosen.sources), chosen.label, overlap
 
 
 def open_model_memory_gauge(settings: MemorySourceSettings, *, client: Any,
