@@ -38,6 +38,8 @@ _LOG = logging.getLogger(__name__)
 PhaseListener = Callable[[Phase, str, str], None]
 
 _MAX_PREPARATION_STEPS = 64
+# After a page-cache drop: how long the host's memory may take to come back before the verdict.
+_RECLAIM_AFTER_DROP_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -261,7 +263,8 @@ class PolicyMemoryGuard:
     def _watch_release(self, models: Sequence[str], *, started: float, before: int,
                        available_before: int, expected: int, host_known: bool,
                        gone_already: bool = False,
-                       expected_reclaim: Optional[int] = None) -> "UnloadResult":
+                       expected_reclaim: Optional[int] = None,
+                       grace_s: Optional[float] = None) -> "UnloadResult":
         """
         Sample until the models' memory and the host's available memory are back, or judged.
 
@@ -271,8 +274,8 @@ class PolicyMemoryGuard:
         wait_for_reclaim = host_known and self.monitor.model_memory is not None
         reclaim_s: Optional[float] = None
         reclaim_target = expected if expected_reclaim is None else expected_reclaim
-        end = started + self.settings.unload_deadline_s
-        grace_s = self.settings.cleanup_grace_s
+        grace_s = self.settings.cleanup_grace_s if grace_s is None else grace_s
+        end = max(started + self.settings.unload_deadline_s, time.monotonic() + grace_s)
         gone_at: Optional[float] = time.monotonic() if gone_already else None
         fresh = 0
         still_listed = not gone_already
@@ -626,7 +629,9 @@ class PolicyMemoryGuard:
         again = self._watch_release((model,), started=began, before=unload.before_bytes,
                                     available_before=unload.available_before_bytes,
                                     expected=expected, host_known=True, gone_already=True,
-                                    expected_reclaim=unload.expected_reclaim_bytes)
+                                    expected_reclaim=unload.expected_reclaim_bytes,
+                                    grace_s=min(self.settings.unload_deadline_s,
+                                                _RECLAIM_AFTER_DROP_S))
         return again
 
     def memory_sources_summary(self) -> str:

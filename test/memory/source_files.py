@@ -20,7 +20,7 @@ def write_meminfo(path, *, total, available, free, cached, nvmap=None):
 
 
 def write_cgroup_v2(directory, *, anon, file, inactive_file, limit="max"):
-    """A cgroup v2 memory directory: memory.current, memory.stat, memory.max."""
+    """Write a cgroup v2 memory directory: memory.current, memory.stat, memory.max."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "memory.current").write_text(f"{anon + file}\n")
     (directory / "memory.stat").write_text(
@@ -30,7 +30,7 @@ def write_cgroup_v2(directory, *, anon, file, inactive_file, limit="max"):
 
 
 def write_cgroup_v1(directory, *, rss, cache, inactive_file):
-    """A cgroup v1 memory directory with hierarchical totals."""
+    """Write a cgroup v1 memory directory with hierarchical totals."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "memory.usage_in_bytes").write_text(f"{rss + cache}\n")
     (directory / "memory.stat").write_text(
@@ -41,7 +41,7 @@ def write_cgroup_v1(directory, *, rss, cache, inactive_file):
 
 def write_nvidia_smi(directory, *, answer_file, sleep_s=0.0, exit_code=0):
     """
-    An executable that answers like `nvidia-smi --query-compute-apps=... --format=csv,...`.
+    Write an executable that answers like `nvidia-smi --query-compute-apps=... --format=csv,...`.
 
     It prints the content of answer_file (the test changes it between samples) and checks that
     it was asked the query the product must send.
