@@ -1,4 +1,4 @@
-"""No term counted twice in the budget; measured footprints outside the sanity bound are not kept."""
+"""No term counted twice in the budget; footprints outside the sanity bound are not kept."""
 
 import pytest
 

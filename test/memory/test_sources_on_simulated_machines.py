@@ -154,8 +154,8 @@ def test_the_cgroup_charged_machine_is_calibrated_to_the_container(simulated, tm
     assert "cgroup_mapped" in guard.plan([SMALL]).memory_sources
 
 
-def test_without_the_privilege_the_drop_is_refused_once_and_the_run_goes_on(simulated,
-                                                                               tmp_path):
+def test_without_the_privilege_the_drop_is_refused_once_and_the_run_goes_on(
+        simulated, tmp_path):
     start, build = simulated
     sim, scenario = start("thor")
     no_right = tmp_path / "not-a-file"
