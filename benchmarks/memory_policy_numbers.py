@@ -58,7 +58,8 @@ def main() -> int:
     scenario = load_scenario("thor_faults")
     client = docker.from_env(timeout=60)
     name = f"policy-bench-{uuid.uuid4().hex[:8]}"
-    sim = start_container_simulator(docker_client=client, name=name, scenario="thor_faults", port=0)
+    sim = start_container_simulator(docker_client=client, name=name, scenario=scenario.name,
+                                    port=0)
     url = f"http://127.0.0.1:{sim.port}"
     backend = DockerContainer(name=name, ollama_base_url=url, docker_client=client)
     try:

@@ -289,6 +289,17 @@ class ContainerSimulator:
         stats = self.container.stats(stream=False)
         return int(stats['memory_stats'].get('usage', 0))
 
+    def memory_working_set_bytes(self) -> int:
+        """Return the container's usage minus its inactive page cache (as `docker stats`)."""
+        folder = f'{self.machine.cgroup_dir or "/sys/fs/cgroup/memory/docker"}/{self.container.id}'
+        usage = self.memory_usage_bytes()
+        try:
+            with open(f'{folder}/memory.stat', encoding='ascii') as handle:
+                stat = dict(line.split() for line in handle)
+        except (OSError, ValueError):
+            return usage
+        return usage - int(stat.get('total_inactive_file', 0))
+
     def stop(self, timeout_s: int = 5) -> None:
         """Stop the container (it stays, for logs and restart)."""
         self.container.stop(timeout=timeout_s)
@@ -354,8 +365,7 @@ def start_container_simulator(*, docker_client: Any, name: str = 'ollama', scena
             environment={'PYTHONPATH': REPO_ROOT, 'PYTHONDONTWRITEBYTECODE': '1',
                          'HOME': '/tmp'},
             tmpfs={'/tmp': 'size=16m'}, labels={LABEL: '1'},
-            # To lower a loaded runner's oom_score_adj from 1000 (loading) back to 0.
-            cap_add=['SYS_RESOURCE'], stop_signal='SIGTERM', **kwargs)
+            stop_signal='SIGTERM', **kwargs)
     except Exception:
         if owns_machine:
             machine.stop()

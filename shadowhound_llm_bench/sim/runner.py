@@ -27,7 +27,8 @@ from typing import List, Optional
 # kernel's (the cgroup limit), except with die_at >= 0: emulated accounting (no cgroup can be
 # created), where the runner SIGKILLs itself when its bytes reach die_at. A loading runner sets
 # its oom_score_adj to 1000 (the kernel's preferred victim, so an OOM during a load fails that
-# load); the server lowers it to 0 once loaded (the container gets CAP_SYS_RESOURCE for that).
+# load); the server lowers it to 0 once loaded where it may (CAP_SYS_RESOURCE: a local server as
+# root, not a Docker container, where every runner stays at 1000 and the biggest is the victim).
 RUNNER_SOURCE = r'''
 import json, mmap, os, select, socket, sys, time
 anon = int(sys.argv[1]); load_s = float(sys.argv[2]); die_at = int(sys.argv[3])
@@ -212,6 +213,10 @@ class RunnerProcess:
     def anon_bytes(self) -> int:
         """Private resident memory of the runner now."""
         return read_proc_status_bytes(self.pid, 'RssAnon')
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the runner now (its anonymous and mapped file pages)."""
+        return read_proc_status_bytes(self.pid, 'VmRSS')
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Let the runner exit (stdin closes), killing it when it does not go in time."""

@@ -244,11 +244,18 @@ class Scheduler:
         return True
 
     def _emulated_room_bytes(self) -> int:
-        """Bytes a new runner may touch before the emulated limit kills it (-1: kernel decides)."""
+        """
+        Bytes a new runner may touch before the emulated limit kills it (-1: the kernel decides).
+
+        Emulated only where no kernel limit can decide (no cgroup) and in the scripted
+        `fit_check: believed_total` story, whose loading runner must be the victim even in a
+        container, where nobody may lower a loaded runner's oom_score_adj.
+        """
         limit = self.scenario.container_limit_physical_bytes
-        if self.limit_mode == CGROUP or limit <= 0:
+        scripted = self.scenario.fit_check == 'believed_total'
+        if (self.limit_mode == CGROUP and not scripted) or limit <= 0:
             return -1
-        used = own_rss_bytes() + sum(m.runner.anon_bytes() for m in self._models.values())
+        used = own_rss_bytes() + sum(m.runner.rss_bytes() for m in self._models.values())
         return max(0, limit - used)
 
     # ---- unloading ------------------------------------------------------------------------
@@ -278,7 +285,8 @@ class Scheduler:
         model.gone.set()
 
     def _leak(self, model: LoadedModel, fraction: float) -> None:
-        size = max(mmap.PAGESIZE, int(model.resident_bytes * fraction))
+        size = max(mmap.PAGESIZE,
+                   int(self.scenario.physical_bytes(model.footprint_bytes) * fraction))
         block = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         for offset in range(0, size, mmap.PAGESIZE):
             block[offset] = 1
