@@ -12,7 +12,8 @@ from typing import Any, Optional, Sequence, TextIO, Tuple
 from .adapters.memory_sources import (DEFAULT_DROP_CACHES_PATH, DEFAULT_MEMINFO_PATH,
                                       DEFAULT_NVIDIA_SMI_COMMAND)
 from .adapters.ollama_client import OllamaClient, OllamaError
-from .core.memory_sources import MemorySourceSettings, parse_sources_setting
+from .core.memory_sources import (MemorySourceError, MemorySourceSettings,
+                                  parse_sources_setting)
 from .core.policy_settings import PolicySettingsError
 from .core.progress import ProgressEvent
 from .core.run_options import OptionsError, RunOptions
@@ -188,7 +189,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     with client:
         try:
             guard, note = _build_guard(args, client)
-        except PolicySettingsError as exc:
+        except (PolicySettingsError, MemorySourceError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         except Exception as exc:  # e.g. the named container or the Docker engine is missing

@@ -642,7 +642,10 @@ class PolicyMemoryGuard:
         chosen = gauge.chosen
         if chosen.calibration is not None:
             return f"{chosen.origin}: {chosen.calibration.describe()}"
-        return f"{chosen.label} ({chosen.origin})"
+        if chosen.origin == "configured":
+            return f"{chosen.label} (configured)"
+        return (f"not calibrated on this machine yet: a run first loads the smallest requested "
+                f"model to choose the sources; until then {chosen.label}")
 
     def calibrate(self, models: Sequence[str], *, force: bool = False) -> Optional[str]:
         """Choose the memory sources on this machine (first run, or forced); None if skipped."""
