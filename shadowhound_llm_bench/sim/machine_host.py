@@ -165,7 +165,9 @@ class MachineHost:
         Start a context holding size bytes; pooled pages are handed back first (reuse).
 
         While it allocates the context has the runner's oom_score_adj (1000 while loading: an
-        OOM now fails this load); once it holds everything, loaded_oom_score_adj.
+        OOM now fails this load); once it holds everything, loaded_oom_score_adj, and from then
+        on the runner's (mirrored at every publish: raising is always allowed, lowering needs
+        CAP_SYS_RESOURCE).
         """
         with self.lock:
             pooled = [c for c in self.contexts if c.pooled]
@@ -204,6 +206,36 @@ class MachineHost:
             context.pooled = True
             # Driver memory: not a process the OOM killer can end.
             _set_oom_score_adj(context.process.pid, -1000)
+
+    @staticmethod
+    def _mirror_oom_score_adj(context: Context) -> None:
+        """Give a live context its runner's oom_score_adj (the OOM killer weighs them as one)."""
+        try:
+            with open(f'/proc/{context.owner_pid}/oom_score_adj', encoding='ascii') as handle:
+                wanted = handle.read().strip()
+            with open(f'/proc/{context.process.pid}/oom_score_adj', encoding='ascii') as handle:
+                current = handle.read().strip()
+        except OSError:
+            return
+        if wanted != current:
+            _set_oom_score_adj(context.process.pid, int(wanted))
+
+    def contexts_state(self) -> List[Dict[str, object]]:
+        """Return every context: its pid, its runner's, bytes, pooled, oom_score_adj."""
+        result = []
+        with self.lock:
+            contexts = list(self.contexts)
+        for context in contexts:
+            try:
+                with open(f'/proc/{context.process.pid}/oom_score_adj',
+                          encoding='ascii') as handle:
+                    adj = int(handle.read().strip())
+            except (OSError, ValueError):
+                continue
+            result.append({'pid': context.process.pid, 'owner_pid': context.owner_pid,
+                           'bytes': context.bytes, 'pooled': context.pooled,
+                           'oom_score_adj': adj})
+        return result
 
     def drop_caches(self) -> None:
         """Release the pool and drop the blobs' page cache."""
@@ -382,12 +414,15 @@ class MachineHost:
             _write_atomically(meminfo, meminfo_text(self.meminfo_fields()))
             with self.lock:
                 live = [c for c in self.contexts if not c.pooled]
+            for context in live:
+                self._mirror_oom_score_adj(context)
             state = {
                 'accounting': 'cgroup' if self.cgroup_dir else 'emulated',
                 'memory_model': 'unified' if self.unified else 'cgroup_charged',
                 'cgroup_dir': self.cgroup_dir, 'total_bytes': self.total_bytes,
                 'device_bytes': sum(c.bytes for c in live), 'pool_bytes': self.pool_bytes(),
                 'drop_caches_count': self.drops, 'apps': self.apps(),
+                'contexts': self.contexts_state(),
             }
             _write_atomically(state_path, json.dumps(state))
             self.stopping.wait(PUBLISH_PERIOD_S)

@@ -58,7 +58,7 @@ def start_ros_load(*, scenario: str, timeout_s: float = 30.0,
         for node in sim_scenario.ros_nodes:
             runner = RunnerProcess(model=node.name, name=node.name, load_wall_s=0.0,
                                    resident_bytes=sim_scenario.physical_bytes(node.bytes),
-                                   cgroup_procs=procs)
+                                   cgroup_procs=procs, oom_score_adj=None)
             if machine is not None and not procs:
                 machine.join(runner.pid, 'ros')
             runners.append(runner)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 # Runs as `python -I -S -c RUNNER_SOURCE anon load_s die_at crash_fraction name blob blob_bytes
-# mode device_bytes gpu_socket`. Imports nothing beyond builtins-level modules, so the process adds
-# only a few MB of its own; its own private memory is subtracted from `anon`.
+# mode device_bytes gpu_socket oom_score_adj` ('' leaves oom_score_adj as inherited). Imports
+# nothing beyond builtins-level modules, so the process adds only a few MB of its own; its own
+# private memory is subtracted from `anon`.
 # Loading, paced over load_s:
 # - `read` (unified memory): the model blob is read through the page cache with read(2) (the
 #   pages stay cached after the runner exits, charged to this cgroup as Linux charges file pages),
@@ -34,7 +35,10 @@ import json, mmap, os, select, socket, sys, time
 anon = int(sys.argv[1]); load_s = float(sys.argv[2]); die_at = int(sys.argv[3])
 crash_at = float(sys.argv[4]); name = sys.argv[5]; blob = sys.argv[6]
 blob_bytes = int(sys.argv[7]); mode = sys.argv[8]; device = int(sys.argv[9]); gpu = sys.argv[10]
-for path, text in (('/proc/self/comm', name[:15]), ('/proc/self/oom_score_adj', '1000')):
+adj = sys.argv[11]
+for path, text in (('/proc/self/comm', name[:15]), ('/proc/self/oom_score_adj', adj)):
+    if not text:
+        continue
     try:
         with open(path, 'w') as f:
             f.write(text)
@@ -163,7 +167,8 @@ class RunnerProcess:
                  die_at_bytes: int = -1, crash_at_fraction: float = -1.0,
                  name: str = RUNNER_NAME, blob_path: str = '', blob_bytes: int = 0,
                  blob_mode: str = 'read', device_bytes: int = 0, gpu_socket: str = '',
-                 cgroup_procs: str = '', python: str = sys.executable) -> None:
+                 cgroup_procs: str = '', oom_score_adj: Optional[int] = 1000,
+                 python: str = sys.executable) -> None:
         self.model = model
         self.resident_bytes = resident_bytes
         self.device_bytes = device_bytes
@@ -171,7 +176,8 @@ class RunnerProcess:
         argv: List[str] = [python, '-I', '-S', '-c', RUNNER_SOURCE, str(int(resident_bytes)),
                            f'{max(0.0, load_wall_s):.6f}', str(int(die_at_bytes)),
                            f'{crash_at_fraction:.6f}', name, blob_path, str(int(blob_bytes)),
-                           blob_mode, str(int(device_bytes)), gpu_socket]
+                           blob_mode, str(int(device_bytes)), gpu_socket,
+                           '' if oom_score_adj is None else str(int(oom_score_adj))]
 
         def join_cgroup() -> None:  # before exec: every page is charged there
             if cgroup_procs:
