@@ -34,6 +34,7 @@ class MemoryColumns:
     measurement_error_median: Optional[float]  # (measured - truth) / truth
     rejected_measurements: int
     calibration: str
+    calibration_s: float = 0.0  # once per machine; not counted as management time
     wrong_note: str = ""
 
 
@@ -106,8 +107,10 @@ def memory_columns(guard: Any, scenario: Any, *, num_ctx: int) -> MemoryColumns:
         chosen = guard.monitor.model_memory.chosen.label + " (not calibrated)"
     else:
         chosen = "cgroup_working_set (sources off)"
+    calibration_s = sum(d.duration_s for d in guard.decisions() if d.action == "calibrate")
     return MemoryColumns(
-        cleanup_verdicts=verdicts, wrong_cleanup_verdicts=wrong, drop_caches_calls=drops,
+        calibration_s=calibration_s, cleanup_verdicts=verdicts, wrong_cleanup_verdicts=wrong,
+        drop_caches_calls=drops,
         reclaim_s_median=_median(reclaims),
         prediction_error_median=_median([abs(e) for e in predicted_errors]),
         measurement_error_median=_median([abs(e) for e in measured_errors]),
@@ -123,14 +126,15 @@ def memory_table_lines(labelled: Sequence[Any], *, markdown: bool) -> List[str]:
     """The memory columns of each (label, MemoryColumns) pair as text or Markdown."""
     header = ["Configuration", "Wrong cleanup verdicts", "Drop-caches calls",
               "Reclaim s (median)", "Prediction error vs truth", "Measured error vs truth",
-              "Rejected measurements", "Calibration"]
+              "Rejected measurements", "Calibration (s, once per machine)"]
     body = []
     for label, c in labelled:
         body.append([label, f"{c.wrong_cleanup_verdicts}/{c.cleanup_verdicts}",
                      str(c.drop_caches_calls),
                      "-" if c.reclaim_s_median is None else f"{c.reclaim_s_median:.2f}",
                      _pct(c.prediction_error_median), _pct(c.measurement_error_median),
-                     str(c.rejected_measurements), c.calibration])
+                     str(c.rejected_measurements),
+                     f"{c.calibration} ({c.calibration_s:.1f} s)"])
     if markdown:
         return (["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
                 + ["| " + " | ".join(row) + " |" for row in body])

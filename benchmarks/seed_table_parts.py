@@ -49,7 +49,7 @@ BENCH_DOMAIN_ID = "79"
 Progress = Callable[[str], None]
 # Guard actions whose DecisionRecord.duration_s is time spent on management (restarts are
 # taken from the guard's restart_durations_s: some restart decisions carry no duration).
-TIMED_ACTIONS = ("unload", "unload_others", "wait")
+TIMED_ACTIONS = ("unload", "unload_others", "wait", "drop_caches")
 
 
 # ---------------------------------------------------------------------------- configurations

@@ -113,6 +113,7 @@ class PolicyMemoryGuard:
         self.calibration: Optional[CalibrationResult] = None
         self._metadata_estimates: Dict[str, int] = {}
         self._listed_at_load: Dict[str, Tuple[str, ...]] = {}
+        self._last_drop_entry: Optional[DecisionRecord] = None
 
     # ------------------------------------------------------------------ bookkeeping
     def _phase(self, phase: Phase, model: str, status: str) -> None:
@@ -433,7 +434,8 @@ class PolicyMemoryGuard:
                 self._stop.wait(min(self.monitor.period_s,
                                     max(0.0, self.settings.memory_wait_s - done.waited_s)))
                 done.waited_s += time.monotonic() - started
-            entry.duration_s = time.monotonic() - started
+            if decision.action is not Action.DROP_CACHES:  # the drop's own entry has its time
+                entry.duration_s = time.monotonic() - started
         reason = f"no decision after {_MAX_PREPARATION_STEPS} steps while making room for {model}"
         record.skip_reason = reason
         self._log_decision(model, Decision(Action.SKIP, reason), self.monitor.latest())
@@ -616,6 +618,7 @@ class PolicyMemoryGuard:
             entry = self._log_decision(model, Decision(Action.KEEP, outcome.message),
                                        self.monitor.sample_now(), action="drop_caches")
             entry.duration_s = time.monotonic() - started
+            self._last_drop_entry = entry
         return outcome.dropped
 
     def _drop_and_rejudge(self, model: str, decision: Decision, unload: "UnloadResult",
@@ -625,6 +628,7 @@ class PolicyMemoryGuard:
                            self._footprint_of(model), action="cleanup")
         if not self._drop_caches(model):
             return unload
+        started = time.monotonic()
         expected = int(self.settings.cleanup_min_release_fraction * self._footprint_of(model))
         again = self._watch_release((model,), started=began, before=unload.before_bytes,
                                     available_before=unload.available_before_bytes,
@@ -632,6 +636,8 @@ class PolicyMemoryGuard:
                                     expected_reclaim=unload.expected_reclaim_bytes,
                                     grace_s=min(self.settings.unload_deadline_s,
                                                 _RECLAIM_AFTER_DROP_S))
+        if self._last_drop_entry is not None:  # the wait for the memory is the drop's cost
+            self._last_drop_entry.duration_s += time.monotonic() - started
         return again
 
     def memory_sources_summary(self) -> str:
