@@ -630,12 +630,16 @@ class PolicyMemoryGuard:
             return unload
         started = time.monotonic()
         expected = int(self.settings.cleanup_min_release_fraction * self._footprint_of(model))
+        # Only a host that has yet to get released memory back is worth a longer wait; memory
+        # that stayed up with the model is judged over the usual grace.
+        released = unload.before_bytes - unload.after_bytes >= expected
+        grace_s = (min(self.settings.unload_deadline_s, _RECLAIM_AFTER_DROP_S) if released
+                   else self.settings.cleanup_grace_s)
         again = self._watch_release((model,), started=began, before=unload.before_bytes,
                                     available_before=unload.available_before_bytes,
                                     expected=expected, host_known=True, gone_already=True,
                                     expected_reclaim=unload.expected_reclaim_bytes,
-                                    grace_s=min(self.settings.unload_deadline_s,
-                                                _RECLAIM_AFTER_DROP_S))
+                                    grace_s=grace_s)
         if self._last_drop_entry is not None:  # the wait for the memory is the drop's cost
             self._last_drop_entry.duration_s += time.monotonic() - started
         return again
