@@ -10,6 +10,7 @@ container's cgroup on a robot.
 
 import json
 import os
+import time
 
 import pytest
 
@@ -183,3 +184,21 @@ def test_a_footprint_from_a_source_that_misses_the_model_is_not_cached(simulated
     cache = tmp_path / "footprints.json"
     assert not cache.exists() or "phi4" not in cache.read_text()
     assert any(d.action == "footprint_rejected" for d in record.decisions)
+
+
+def test_a_footprint_taken_while_another_model_left_is_not_cached(simulated, tmp_path):
+    start, build = simulated
+    sim, scenario = start("thor")
+    guard, client = build(sim, scenario, sources=("cgroup_anon", "gpu_processes"))
+    client.load(SMALL, keep_alive="5m", options={"num_ctx": 4096}, deadline_s=60)
+    assert isinstance(guard.before_model(LARGER), Proceed)
+    client.unload(SMALL)  # Ollama lets another model go while this one loads
+    client.load(LARGER, keep_alive="5m", options={"num_ctx": 4096}, deadline_s=60)
+    end = time.monotonic() + 10
+    while any(m.get("name") == SMALL for m in client.ps()) and time.monotonic() < end:
+        time.sleep(0.05)
+    guard.after_model(LARGER)
+    record = guard.record(LARGER)
+    assert f"evicted {SMALL}" in record.measurement_rejected_reason
+    cache = tmp_path / "footprints.json"
+    assert not cache.exists() or "qwen2.5-coder" not in cache.read_text()
