@@ -7,6 +7,7 @@ The result lives in `memory_calibration.json` beside the footprint cache, one en
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -16,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence
 from ..adapters.memory_sources import MemorySourceReader
 from ..adapters.ollama_client import OllamaError
 from ..core.memory_calibration import CalibrationResult, ChosenSources, choose_sources
-from ..core.memory_sources import MemorySourceError, SourceSnapshot, source_values
+from ..core.memory_sources import (MemorySourceError, SourceSnapshot, ollama_ps_memory,
+                                   source_values)
 from ..core.model_metadata import same_model
 from ..core.policy import Action, Decision
 from .state_file import load_state_file, save_state_file
@@ -100,9 +102,16 @@ def apply_stored(guard: "PolicyMemoryGuard") -> Optional[CalibrationResult]:
 
 
 def _snapshot(guard: "PolicyMemoryGuard") -> SourceSnapshot:
+    """Every source now; /api/ps through the guard's own client."""
     gauge = guard.monitor.model_memory
     reading = guard.monitor.sample_now()
-    return gauge.reader.snapshot(reading.container, ros_live_bytes=reading.ros_live_bytes)
+    snapshot = gauge.reader.snapshot(reading.container, ros_live_bytes=reading.ros_live_bytes,
+                                     with_ps=False)
+    try:
+        ps = ollama_ps_memory(guard.client.ps(), memory_scale=guard.settings.memory_scale)
+    except OllamaError:
+        return snapshot
+    return dataclasses.replace(snapshot, ollama_ps=ps)
 
 
 def _settled_values(guard: "PolicyMemoryGuard", other_host_bytes: int) -> Dict[str, int]:

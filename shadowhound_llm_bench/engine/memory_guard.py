@@ -728,8 +728,7 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
     gauge = None
     if memory_sources is not None:
         host = host or ProcMeminfoHost(path=memory_sources.meminfo_path)
-        gauge = open_model_memory_gauge(memory_sources, client=client,
-                                        memory_scale=settings.memory_scale)
+        gauge = open_model_memory_gauge(memory_sources)
     monitor = MemoryMonitor(
         backend=backend, host=host or ProcMeminfoHost(),
         safety_buffer_bytes=settings.safety_buffer_bytes, period_s=settings.sample_period_s,

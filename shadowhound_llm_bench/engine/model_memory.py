@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from ..adapters.memory_sources import (DEFAULT_GPU_PROCESS_PATTERN, GpuMemoryUnavailable,
                                        MemorySourceReader, cgroup_of)
@@ -83,12 +83,10 @@ class ModelMemoryGauge:
         return model_memory_bytes(values, chosen.sources), chosen.label, overlap
 
 
-def open_model_memory_gauge(settings: MemorySourceSettings, *, client: Any,
-                            memory_scale: float = 1.0) -> ModelMemoryGauge:
+def open_model_memory_gauge(settings: MemorySourceSettings) -> ModelMemoryGauge:
     """Open a gauge over the configured sources (a given list as is; auto: calibration)."""
     reader = MemorySourceReader(meminfo_path=settings.meminfo_path,
-                                nvidia_smi_command=settings.nvidia_smi_command,
-                                ps=getattr(client, "ps", None), memory_scale=memory_scale)
+                                nvidia_smi_command=settings.nvidia_smi_command)
     chosen = (ChosenSources(sources=settings.sources, origin="configured")
               if settings.sources else ChosenSources())
     return ModelMemoryGauge(reader=reader, chosen=chosen)

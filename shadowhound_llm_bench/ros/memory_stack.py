@@ -87,9 +87,7 @@ def build_memory_stack(settings: NodeSettings) -> MemoryStack:
             system_reserve_bytes=settings.gib_bytes("host.system_reserve_gib"))
     else:
         host = ProcMeminfoHost(path=str(settings["memory.meminfo_path"]))
-    gauge = open_model_memory_gauge(settings.memory_source_settings(),
-                                    client=OllamaClient(base_url=str(settings["ollama_host"])),
-                                    memory_scale=float(settings["policy.memory_scale"]))
+    gauge = open_model_memory_gauge(settings.memory_source_settings())
     headroom: Optional[Any] = None
     fixed_reserve = 0
     if settings["reserve.fixed_gib"] >= 0:
