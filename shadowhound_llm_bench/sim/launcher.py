@@ -410,7 +410,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             docker_client=client, name=args.name, scenario=args.scenario, port=args.port,
             mem_limit_bytes=args.mem_limit_bytes,
             extra_faults=json.loads(args.faults) if args.faults else None, image=args.image)
-        print(f'container {sim.name} answers at {sim.base_url}')
+        print(f'container {sim.name} answers at {sim.base_url}; machine readings in '
+              f'{sim.machine_dir} (meminfo, drop_caches, nvidia-smi); machine cgroup '
+              f'{sim.machine.cgroup_dir or "none (emulated accounting)"}')
         return 0
     except (SimulatorError, ValueError) as exc:
         print(f'sim-container: {exc}', file=sys.stderr)

@@ -154,7 +154,7 @@ class MachineHost:
         self.lock = threading.Lock()
         self.contexts: List[Context] = []
         self.drops = 0
-        self.emulated_cached_bytes = 0
+        self.emulated_cached: Dict[str, int] = {}  # blob path -> bytes read since the last drop
         self.member_pids: List[int] = []
         self.stopping = threading.Event()
 
@@ -258,7 +258,7 @@ class MachineHost:
                         os.close(fd)
         with self.lock:
             self.drops += 1
-            self.emulated_cached_bytes = 0
+            self.emulated_cached.clear()
 
     def apps(self) -> List[Dict[str, object]]:
         """Live contexts: the compute apps nvidia-smi lists."""
@@ -314,7 +314,7 @@ class MachineHost:
             reply = {'ok': True}
         elif op == 'read':
             with self.lock:
-                self.emulated_cached_bytes += int(request.get('bytes', 0))
+                self.emulated_cached[str(request.get('path', ''))] = int(request.get('bytes', 0))
             reply = {'ok': True}
         elif op == 'join':
             with self.lock:
@@ -373,7 +373,7 @@ class MachineHost:
         else:
             with self.lock:
                 pids = [c.process.pid for c in self.contexts] + list(self.member_pids)
-                cached = min(self.emulated_cached_bytes, total)
+                cached = min(sum(self.emulated_cached.values()), total)
             anon = sum(_rss_bytes(pid) + sum(_rss_bytes(child) for child in _children(pid))
                        for pid in pids)
             usage = anon + cached

@@ -12,30 +12,29 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 # Runs as `python -I -S -c RUNNER_SOURCE anon load_s die_at crash_fraction name blob blob_bytes
-# mode device_bytes gpu_socket oom_score_adj` ('' leaves oom_score_adj as inherited). Imports
+# device_bytes gpu_socket oom_score_adj` ('' leaves oom_score_adj as inherited). Imports
 # nothing beyond builtins-level modules, so the process adds only a few MB of its own; its own
 # private memory is subtracted from `anon`.
-# Loading, paced over load_s:
-# - `read` (unified memory): the model blob is read through the page cache with read(2) (the
-#   pages stay cached after the runner exits, charged to this cgroup as Linux charges file pages),
-#   `anon` bytes are the runner's CPU-side share, and `device_bytes` are asked of the GPU driver
-#   over its unix socket: held by the driver, outside this process's cgroup. When the driver
-#   drops the connection (its context was killed by the kernel's OOM killer) the runner exits 3,
-#   as a runner dies when its CUDA context is lost.
-# - `mmap` (memory charged to the container, CPU-only Ollama): the blob is mapped and every page
-#   touched (file pages of this cgroup), `anon` bytes hold KV cache and graph.
+# Loading, paced over load_s: the model blob is read through the page cache with pread(2) (the
+# pages stay cached after the runner exits, charged to this cgroup as Linux charges file pages),
+# then `anon` bytes are touched: on a machine whose model memory is charged to the container,
+# the weights copied into the runner's buffers plus KV cache and graph (Ollama's engine loads
+# tensors into allocated backend buffers); on the unified machine only the runner's CPU-side
+# share, while `device_bytes` are asked of the GPU driver over its unix socket: held by the
+# driver, outside this process's cgroup. When the driver drops the connection (its context was
+# killed by the kernel's OOM killer) the runner exits 3, as a runner dies when its CUDA context
+# is lost.
 # It writes "R" when loaded, then holds everything until stdin closes. Out-of-memory death is the
-# kernel's (the cgroup limit), except with die_at >= 0: emulated accounting (no cgroup can be
-# created), where the runner SIGKILLs itself when its bytes reach die_at. A loading runner sets
-# its oom_score_adj to 1000 (the kernel's preferred victim, so an OOM during a load fails that
-# load); the server lowers it to 0 once loaded where it may (CAP_SYS_RESOURCE: a local server as
-# root, not a Docker container, where every runner stays at 1000 and the biggest is the victim).
+# kernel's (the cgroup limit), except with die_at >= 0 (emulated: no memory cgroup could be
+# created), where the runner SIGKILLs itself when its bytes reach die_at. A
+# loading runner sets its oom_score_adj to 1000 (the kernel's preferred victim, so an OOM during
+# a load fails that load); the server lowers it to 0 once loaded (lowering to values >= 0 needs
+# no privilege; below 0 needs CAP_SYS_RESOURCE).
 RUNNER_SOURCE = r'''
 import json, mmap, os, select, socket, sys, time
 anon = int(sys.argv[1]); load_s = float(sys.argv[2]); die_at = int(sys.argv[3])
 crash_at = float(sys.argv[4]); name = sys.argv[5]; blob = sys.argv[6]
-blob_bytes = int(sys.argv[7]); mode = sys.argv[8]; device = int(sys.argv[9]); gpu = sys.argv[10]
-adj = sys.argv[11]
+blob_bytes = int(sys.argv[7]); device = int(sys.argv[8]); gpu = sys.argv[9]; adj = sys.argv[10]
 for path, text in (('/proc/self/comm', name[:15]), ('/proc/self/oom_score_adj', adj)):
     if not text:
         continue
@@ -54,27 +53,19 @@ n = max(page, (anon - own) // page * page)
 m = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 chunk = 1 << 22
 fd = os.open(blob, os.O_RDONLY) if blob else -1
-mapped = None
-if fd >= 0 and mode == 'mmap' and blob_bytes > 0:
-    mapped = mmap.mmap(fd, blob_bytes, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
 work = blob_bytes + n
 start = time.monotonic()
 done_blob = 0
 done_anon = 0
-sink = 0
 while done_blob < blob_bytes or done_anon < n:
     done = done_blob + done_anon
-    if die_at >= 0 and own + done_anon + (done_blob if mapped is not None else 0) >= die_at:
+    if die_at >= 0 and own + done_anon >= die_at:
         os.kill(os.getpid(), 9)
     if crash_at >= 0 and done >= crash_at * work:
         os._exit(2)
     if done_blob < blob_bytes:
         end = min(blob_bytes, done_blob + chunk)
-        if mapped is not None:
-            for off in range(done_blob, end, page):
-                sink ^= mapped[off]
-        else:
-            os.pread(fd, end - done_blob, done_blob)
+        os.pread(fd, end - done_blob, done_blob)
         done_blob = end
     else:
         end = min(n, done_anon + chunk)
@@ -85,6 +76,16 @@ while done_blob < blob_bytes or done_anon < n:
     if wait > 0:
         time.sleep(wait)
 conn = None
+if device > 0 and gpu and blob:
+    try:  # tell the driver what was read (counted only where the accounting is emulated)
+        note = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        note.connect(gpu)
+        note.sendall(json.dumps({'op': 'read', 'path': blob, 'bytes': blob_bytes}).encode()
+                     + b'\n')
+        note.recv(64)
+        note.close()
+    except OSError:
+        pass
 if device > 0 and gpu:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -151,7 +152,7 @@ def read_proc_status_bytes(pid: int, field: str) -> int:
 
 
 def set_oom_score_adj(pid: int, value: int) -> bool:
-    """Set oom_score_adj; False when not permitted (lowering needs CAP_SYS_RESOURCE)."""
+    """Set oom_score_adj; False when not permitted (below 0 needs CAP_SYS_RESOURCE)."""
     try:
         with open(f'/proc/{pid}/oom_score_adj', 'w', encoding='ascii') as handle:
             handle.write(str(value))
@@ -166,7 +167,7 @@ class RunnerProcess:
     def __init__(self, *, model: str, resident_bytes: int, load_wall_s: float,
                  die_at_bytes: int = -1, crash_at_fraction: float = -1.0,
                  name: str = RUNNER_NAME, blob_path: str = '', blob_bytes: int = 0,
-                 blob_mode: str = 'read', device_bytes: int = 0, gpu_socket: str = '',
+                 device_bytes: int = 0, gpu_socket: str = '',
                  cgroup_procs: str = '', oom_score_adj: Optional[int] = 1000,
                  python: str = sys.executable) -> None:
         self.model = model
@@ -176,7 +177,7 @@ class RunnerProcess:
         argv: List[str] = [python, '-I', '-S', '-c', RUNNER_SOURCE, str(int(resident_bytes)),
                            f'{max(0.0, load_wall_s):.6f}', str(int(die_at_bytes)),
                            f'{crash_at_fraction:.6f}', name, blob_path, str(int(blob_bytes)),
-                           blob_mode, str(int(device_bytes)), gpu_socket,
+                           str(int(device_bytes)), gpu_socket,
                            '' if oom_score_adj is None else str(int(oom_score_adj))]
 
         def join_cgroup() -> None:  # before exec: every page is charged there

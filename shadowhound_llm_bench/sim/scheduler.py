@@ -167,9 +167,8 @@ class Scheduler:
         if driver:  # device memory is the driver's; the runner holds its CPU-side share
             resident = scenario.physical_bytes(scenario.runner_cpu_bytes)
             device = scenario.physical_bytes(footprint)
-        else:  # weights are the mapped blob; KV cache, graph (and weights without blob) anon
-            resident = scenario.physical_bytes(footprint - (spec.size_bytes if self.blobs_dir
-                                                            else 0))
+        else:  # weights copied into the runner's buffers, KV cache and graph: all anonymous
+            resident = scenario.physical_bytes(footprint)
             device = 0
         blob_bytes = scenario.physical_bytes(spec.size_bytes)
         blob = ensure_blob(self.blobs_dir, spec, blob_bytes) if self.blobs_dir else ''
@@ -185,8 +184,7 @@ class Scheduler:
             model=spec.name, resident_bytes=resident,
             load_wall_s=scenario.wall_seconds(load_s), die_at_bytes=die_at,
             crash_at_fraction=0.5 if crash else -1.0, blob_path=blob,
-            blob_bytes=blob_bytes if blob else 0, blob_mode='read' if driver else 'mmap',
-            device_bytes=device,
+            blob_bytes=blob_bytes if blob else 0, device_bytes=device,
             gpu_socket=os.path.join(self.machine_dir, 'gpu.sock') if driver else '')
         self._loads += 1
         outcome = runner.wait_ready(timeout_s=scenario.wall_seconds(load_s) * 3 + 60.0)
@@ -247,13 +245,10 @@ class Scheduler:
         """
         Bytes a new runner may touch before the emulated limit kills it (-1: the kernel decides).
 
-        Emulated only where no kernel limit can decide (no cgroup) and in the scripted
-        `fit_check: believed_total` story, whose loading runner must be the victim even in a
-        container, where nobody may lower a loaded runner's oom_score_adj.
+        Emulated only where no kernel limit can decide (no memory cgroup could be created).
         """
         limit = self.scenario.container_limit_physical_bytes
-        scripted = self.scenario.fit_check == 'believed_total'
-        if (self.limit_mode == CGROUP and not scripted) or limit <= 0:
+        if self.limit_mode == CGROUP or limit <= 0:
             return -1
         used = own_rss_bytes() + sum(m.runner.rss_bytes() for m in self._models.values())
         return max(0, limit - used)

@@ -63,14 +63,14 @@ def test_container_working_set_falls_after_keep_alive_zero_and_the_blob_stays_ca
     idle = sim.memory_working_set_bytes()
     idle_usage = sim.memory_usage_bytes()
     client.generate(model='llama3.2:1b', prompt='hi')
-    # ~207 MB charged: the mapped weights (165 MB of file pages, read once: on the inactive
-    # list, which a working set leaves out) and ~42 MB of KV cache and graph (anonymous).
-    assert sim.memory_usage_bytes() - idle_usage > 190 * 1000 * 1000
-    assert sim.memory_working_set_bytes() - idle > 35 * 1000 * 1000
+    # ~207 MB of weights, KV cache and graph (anonymous) plus what the 288 MiB limit leaves of
+    # the blob's 165 MB of page cache (the kernel reclaims the rest).
+    assert sim.memory_working_set_bytes() - idle > 190 * 1000 * 1000
+    assert sim.memory_usage_bytes() - sim.memory_working_set_bytes() > 30 * 1000 * 1000
     _unload_and_wait(client, 'llama3.2:1b')
     assert sim.memory_working_set_bytes() - idle < 10 * 1000 * 1000
     # The blob's pages stay cached, charged to the container, as Linux charges them.
-    assert sim.memory_usage_bytes() - idle_usage > 150 * 1000 * 1000
+    assert sim.memory_usage_bytes() - idle_usage > 30 * 1000 * 1000
 
 
 def test_container_memory_stays_up_with_the_leak_fault_until_restart(container_sim):

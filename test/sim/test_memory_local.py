@@ -31,7 +31,7 @@ def _wait(predicate, timeout_s=10.0):
     return False
 
 
-def test_runner_holds_the_scaled_estimate_as_mapped_weights_and_anonymous_memory(start_sim):
+def test_runner_holds_the_scaled_estimate_and_the_blob_is_cached(start_sim):
     sim = start_sim(scenario='small')  # memory charged to the container (CPU-only Ollama)
     client = ollama.Client(host=sim.base_url, timeout=30)
     client.generate(model=MODEL, prompt='hi', options={'num_ctx': 4096})
@@ -40,14 +40,16 @@ def test_runner_holds_the_scaled_estimate_as_mapped_weights_and_anonymous_memory
     spec = builtin_catalog()[MODEL]
     estimate = estimate_model_memory(spec, num_ctx=4096, on_gpu=False)
     assert runner['footprint_bytes'] == estimate.total_bytes == client.ps().models[0].size
-    weights = scenario.physical_bytes(spec.size_bytes)
-    anonymous = scenario.physical_bytes(estimate.total_bytes - spec.size_bytes)
-    assert abs(runner['anon_bytes'] - anonymous) <= 0.02 * anonymous  # KV cache and graph
-    rss = psutil.Process(runner['pid']).memory_info().rss  # plus the mapped blob
-    assert weights + anonymous <= rss <= weights + anonymous + 16 * 1024 * 1024
-    ollama_cgroup = os.path.join(sim.machine.cgroup_dir, 'ollama', 'memory.usage_in_bytes')
-    with open(ollama_cgroup, encoding='ascii') as handle:
-        assert int(handle.read()) >= weights + anonymous  # charged to the container
+    predicted = scenario.physical_bytes(estimate.total_bytes)
+    assert abs(runner['anon_bytes'] - predicted) <= 0.02 * predicted
+    rss = psutil.Process(runner['pid']).memory_info().rss
+    assert predicted <= rss <= predicted + 16 * 1024 * 1024  # interpreter text is shared
+    # The blob was read through the page cache, charged to the container's cgroup (what its
+    # 288 MiB limit leaves of the 165 MB: the kernel reclaims the rest).
+    with open(os.path.join(sim.machine.cgroup_dir, 'ollama', 'memory.stat'),
+              encoding='ascii') as handle:
+        stat = dict(line.split() for line in handle)
+    assert int(stat['total_rss']) >= predicted and int(stat['total_cache']) > 30 * 1000 * 1000
 
 
 def test_keep_alive_zero_unloads_and_the_runner_memory_goes(start_sim, make_scenario):

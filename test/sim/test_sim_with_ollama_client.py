@@ -131,3 +131,12 @@ def test_outputs_are_deterministic_per_seed(client):
     assert first.response.startswith('Here is the plan:\n```json')  # this model fences JSON
     body = first.response.split('```json\n', 1)[1].split('```', 1)[0]
     assert json.loads(body)['steps']
+
+
+def test_every_reply_says_it_comes_from_the_simulator_with_scripted_quality(small_sim):
+    import httpx
+    for path in ('/api/version', '/api/tags', '/api/ps'):
+        reply = httpx.get(small_sim.base_url + path, timeout=5)
+        assert reply.headers['X-Ollama-Simulator'] == (
+            'shadowhound-sim; quality=scripted; memory_model=cgroup_charged')
+    assert ollama.Client(host=small_sim.base_url).list().models  # the client ignores it

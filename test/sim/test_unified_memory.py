@@ -178,3 +178,21 @@ def test_kernel_oom_in_the_machine_cgroup_picks_by_oom_score(start_sim, unified)
         assert machine.state()['device_bytes'] == 0
     finally:
         hog.stop()
+
+
+def test_without_cgroups_the_accounting_is_emulated_and_says_so(start_sim, unified):
+    from shadowhound_llm_bench.sim.machine import start_machine
+    from shadowhound_llm_bench.sim.scenario import load_scenario
+
+    path = unified()
+    with start_machine(load_scenario(path), use_cgroups=False) as machine:
+        assert machine.cgroup_dir == '' and machine.state()['accounting'] == 'emulated'
+        sim = start_sim(scenario=path, machine=machine)
+        client = ollama.Client(host=sim.base_url, timeout=30)
+        before = machine.meminfo_bytes()
+        client.generate(model=MODEL, prompt='hi')
+        device, _ = _device_bytes(MODEL)
+        blob = int(builtin_catalog()[MODEL].size_bytes * SCALE)
+        assert _wait(lambda: before['MemFree'] - machine.meminfo_bytes()['MemFree']
+                     >= device + blob, sim)
+        sim.stop()
