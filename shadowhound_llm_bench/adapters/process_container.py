@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import threading
@@ -12,7 +11,6 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import psutil
 
 from ..core.memory_reading import ContainerSample, ContainerState
-from .docker_container import CgroupMemoryFiles
 from .container_backend import ContainerError, wait_for_ollama
 from .process_group import start_process_group, stop_process_group
 
@@ -56,8 +54,7 @@ class ProcessContainer:
 
     def __init__(self, *, name: str, argv: Sequence[str], ollama_base_url: str,
                  env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None,
-                 stop_timeout_s: float = 5.0, log_path: Optional[str] = None,
-                 memory_cgroup_dir: str = "") -> None:
+                 stop_timeout_s: float = 5.0, log_path: Optional[str] = None) -> None:
         if not argv:
             raise ValueError("argv must name the program to run")
         self.name = name
@@ -70,9 +67,6 @@ class ProcessContainer:
         self._process: Optional[subprocess.Popen] = None
         self._limit_bytes = 0
         self._restarting = False
-        # The process runs in this memory cgroup (it joins it itself): read its files, as a
-        # container's, instead of summing the process tree.
-        self._cgroup = CgroupMemoryFiles(memory_cgroup_dir) if memory_cgroup_dir else None
         self._lock = threading.Lock()
 
     @property
@@ -111,13 +105,6 @@ class ProcessContainer:
         if pid is None:
             state = ContainerState.RESTARTING if self._restarting else ContainerState.STOPPED
             return ContainerSample(time.time(), 0, 0, self._limit_bytes, state)
-        if self._cgroup is not None:
-            try:
-                read = self._cgroup.read()
-            except OSError:
-                read = None
-            if read is not None:
-                return dataclasses.replace(read, limit_bytes=self._limit_bytes or read.limit_bytes)
         sample = process_tree_memory(pid)
         return ContainerSample(sample.stamp_s, sample.working_set_bytes, sample.usage_bytes,
                                self._limit_bytes, sample.state, anon_bytes=sample.anon_bytes,
