@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .action_costs import SEED_COSTS, ActionCosts
 from .cache_drop import FreeVersusAvailable, is_memory_refusal, unified_memory
-from .footprint import FootprintPrediction
+from .footprint import SOURCE_MEASURED, FootprintPrediction
 from .memory_reading import ContainerState, MemoryReading
 from .policy_settings import KeepAlive, PolicySettings
 from .units import to_gib
@@ -184,14 +184,20 @@ class MemoryPolicy:
                             keep_alive=self.keep_alive(reading))
 
         headroom = budget - ws - reserved
-        if any(m.model == model for m in loaded) or need <= headroom:
+        # A prediction not measured on this machine may be a few percent short (Ollama's graph,
+        # the runner's own memory): it has to fit with a margin.
+        margin = 0 if prediction.source == SOURCE_MEASURED else \
+            int(need * s.prediction_margin_fraction)
+        if margin:
+            numbers += f", margin for the prediction {_gib(margin)}"
+        if any(m.model == model for m in loaded) or need + margin <= headroom:
             drop = self._drop_before_load(model, need, reading, done)
             if drop is not None:
                 return drop
             return Decision(Action.LOAD,
                             f"load {model}: fits, {_gib(headroom)} free in the budget; {numbers}",
                             keep_alive=self.keep_alive(reading))
-        deficit = need - headroom
+        deficit = need + margin - headroom
         if not s.make_room_when_needed:
             return Decision(Action.LOAD,
                             f"load {model} although it is predicted not to fit ({_gib(deficit)} "
