@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional
 
 from ..adapters.process_group import start_process_group, stop_process_group
 from .__main__ import READY_PREFIX
-from .machine import SimMachine, start_machine
+from .machine import MEMORY_CGROUP_ROOT, SimMachine, remove_machine, start_machine
 from .scenario import REPO_ROOT, load_scenario, scenario_path
 
 IMAGE = 'shadowhound-ollama-sim:local'
@@ -344,7 +344,7 @@ def start_container_simulator(*, docker_client: Any, name: str = 'ollama', scena
         old = docker_client.containers.get(name)
         if not replace or old.labels.get(LABEL) != '1':
             raise SimulatorError(f'a container named {name!r} already exists')
-        old.remove(force=True)
+        remove_container_simulator(docker_client, name)
     except docker.errors.NotFound:
         pass
     python = os.path.join(sys.prefix, 'bin', 'python')
@@ -367,6 +367,10 @@ def start_container_simulator(*, docker_client: Any, name: str = 'ollama', scena
             tmpfs={'/tmp': 'size=16m'}, labels={LABEL: '1'},
             stop_signal='SIGTERM', **kwargs)
     except Exception:
+        try:  # created but not started (the engine refused to start it): not left behind
+            docker_client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
         if owns_machine:
             machine.stop()
         raise
@@ -378,6 +382,29 @@ def start_container_simulator(*, docker_client: Any, name: str = 'ollama', scena
         sim.remove()
         raise
     return sim
+
+
+def remove_container_simulator(docker_client: Any, name: str) -> str:
+    """Remove simulator container `name` and the machine it runs in; return what was removed."""
+    import docker.errors  # only the container path needs the SDK
+
+    try:
+        container = docker_client.containers.get(name)
+    except docker.errors.NotFound as exc:
+        raise SimulatorError(f'no container named {name!r}') from exc
+    if container.labels.get(LABEL) != '1':
+        raise SimulatorError(f'container {name!r} is not a simulator container')
+    command = list(container.attrs.get('Config', {}).get('Cmd') or [])
+
+    def option(flag: str) -> str:
+        return command[command.index(flag) + 1] if flag in command[:-1] else ''
+    parent = (container.attrs.get('HostConfig', {}).get('CgroupParent') or '').strip('/')
+    cgroup_dir = os.path.join(MEMORY_CGROUP_ROOT, parent) if parent.startswith('shb-machine-') \
+        else ''
+    machine_dir = option('--machine-dir')
+    container.remove(force=True)
+    remove_machine(machine_dir=machine_dir, cgroup_dir=cgroup_dir, blobs_dir=option('--blobs-dir'))
+    return f'container {name} and machine {machine_dir or "(none)"}'
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -398,6 +425,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     run.add_argument('--mem-limit-bytes', type=int, default=None)
     run.add_argument('--faults', default='')
     run.add_argument('--image', default=IMAGE)
+    remove = sub.add_parser('remove', help='remove a simulator container and its machine')
+    remove.add_argument('--name', default='ollama')
     args = parser.parse_args(argv)
     client = docker.from_env()
     try:
@@ -405,6 +434,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             started = time.monotonic()
             build_sim_image(client, image=args.image, rebuild=args.rebuild)
             print(f'image {args.image} ready in {time.monotonic() - started:.2f} s')
+            return 0
+        if args.command == 'remove':
+            print(f'removed {remove_container_simulator(client, args.name)}')
             return 0
         sim = start_container_simulator(
             docker_client=client, name=args.name, scenario=args.scenario, port=args.port,

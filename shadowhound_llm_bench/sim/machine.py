@@ -171,16 +171,52 @@ class SimMachine:
                 self.process.wait(timeout=5)
         if self.process.stdout:
             self.process.stdout.close()
-        if self.cgroup_dir:
-            _remove_cgroup(self.cgroup_dir)
-        shutil.rmtree(self.machine_dir, ignore_errors=True)
-        shutil.rmtree(self.blobs_dir, ignore_errors=True)
+        remove_machine(machine_dir=self.machine_dir, cgroup_dir=self.cgroup_dir,
+                       blobs_dir=self.blobs_dir)
 
     def __enter__(self) -> 'SimMachine':
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def remove_machine(*, machine_dir: str, cgroup_dir: str, blobs_dir: str) -> None:
+    """
+    Remove a machine by its folders (also one whose starting process is gone).
+
+    Its host process (pid in `host.pid`) is asked to stop first; whatever is left in the
+    machine cgroup is killed (only simulator processes live there), then the folders go.
+    """
+    pid_path = os.path.join(machine_dir, machine_host.PID_NAME) if machine_dir else ''
+    try:
+        with open(pid_path, encoding='ascii') as handle:
+            host_pid = int(handle.read().strip())
+    except (OSError, ValueError):
+        host_pid = 0
+    if host_pid > 0 and _is_machine_host(host_pid, machine_dir):
+        try:
+            os.kill(host_pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and _is_machine_host(host_pid, machine_dir):
+            time.sleep(0.05)
+    if cgroup_dir:
+        _remove_cgroup(cgroup_dir)
+    for folder in (machine_dir, blobs_dir):
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _is_machine_host(pid: int, machine_dir: str) -> bool:
+    """Return True while pid is the host process of that machine (not a reused pid)."""
+    try:
+        with open(f'/proc/{pid}/cmdline', 'rb') as handle:
+            argv = handle.read().split(b'\0')
+    except OSError:
+        return False
+    return b'shadowhound_llm_bench.sim.machine_host' in argv and machine_dir.encode() in argv
 
 
 def _remove_cgroup(path: str) -> None:

@@ -48,6 +48,7 @@ MEMINFO_NAME = 'meminfo'
 DROP_CACHES_NAME = 'drop_caches'
 NVIDIA_SMI_NAME = 'nvidia-smi'
 STATE_NAME = 'state.json'
+PID_NAME = 'host.pid'
 PUBLISH_PERIOD_S = 0.05
 KIB = 1024
 
@@ -396,36 +397,39 @@ class MachineHost:
         return {key: value // KIB for key, value in fields.items()}
 
     def publish(self) -> None:
-        """Rewrite meminfo and state atomically, and act on drop_caches, until stopped."""
-        meminfo = os.path.join(self.folder, MEMINFO_NAME)
-        state_path = os.path.join(self.folder, STATE_NAME)
-        drop_path = os.path.join(self.folder, DROP_CACHES_NAME)
+        """Publish at PUBLISH_PERIOD_S until stopped."""
         while not self.stopping.is_set():
-            try:
-                with open(drop_path, encoding='ascii') as handle:
-                    request = handle.read().strip()
-            except OSError:
-                request = ''
-            if request:
-                with open(drop_path, 'w', encoding='ascii'):
-                    pass
-                if request in ('1', '2', '3'):
-                    self.drop_caches()
-            _write_atomically(meminfo, meminfo_text(self.meminfo_fields()))
-            with self.lock:
-                live = [c for c in self.contexts if not c.pooled]
-            for context in live:
-                self._mirror_oom_score_adj(context)
-            state = {
-                'accounting': 'cgroup' if self.cgroup_dir else 'emulated',
-                'memory_model': 'unified' if self.unified else 'cgroup_charged',
-                'cgroup_dir': self.cgroup_dir, 'total_bytes': self.total_bytes,
-                'device_bytes': sum(c.bytes for c in live), 'pool_bytes': self.pool_bytes(),
-                'drop_caches_count': self.drops, 'apps': self.apps(),
-                'contexts': self.contexts_state(),
-            }
-            _write_atomically(state_path, json.dumps(state))
+            self.publish_once()
             self.stopping.wait(PUBLISH_PERIOD_S)
+
+    def publish_once(self) -> None:
+        """Act on drop_caches, then rewrite meminfo and state atomically."""
+        drop_path = os.path.join(self.folder, DROP_CACHES_NAME)
+        try:
+            with open(drop_path, encoding='ascii') as handle:
+                request = handle.read().strip()
+        except OSError:
+            request = ''
+        if request:
+            with open(drop_path, 'w', encoding='ascii'):
+                pass
+            if request in ('1', '2', '3'):
+                self.drop_caches()
+        _write_atomically(os.path.join(self.folder, MEMINFO_NAME),
+                          meminfo_text(self.meminfo_fields()))
+        with self.lock:
+            live = [c for c in self.contexts if not c.pooled]
+        for context in live:
+            self._mirror_oom_score_adj(context)
+        state = {
+            'accounting': 'cgroup' if self.cgroup_dir else 'emulated',
+            'memory_model': 'unified' if self.unified else 'cgroup_charged',
+            'cgroup_dir': self.cgroup_dir, 'total_bytes': self.total_bytes,
+            'device_bytes': sum(c.bytes for c in live), 'pool_bytes': self.pool_bytes(),
+            'drop_caches_count': self.drops, 'apps': self.apps(),
+            'contexts': self.contexts_state(),
+        }
+        _write_atomically(os.path.join(self.folder, STATE_NAME), json.dumps(state))
 
     def shutdown(self) -> None:
         """Release every context."""
@@ -538,6 +542,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     host = MachineHost(folder=args.dir, total_bytes=args.total_bytes, cgroup_dir=args.cgroup,
                        blobs_dir=args.blobs_dir, unified=args.unified)
     host.member_pids.extend(args.member)
+    _write_atomically(os.path.join(args.dir, PID_NAME), f'{os.getpid()}\n')
     with open(os.path.join(args.dir, DROP_CACHES_NAME), 'a', encoding='ascii'):
         pass
     os.chmod(os.path.join(args.dir, DROP_CACHES_NAME), 0o666)
@@ -547,8 +552,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     server = threading.Thread(target=host.serve, args=(os.path.join(args.dir, SOCKET_NAME),),
                               daemon=True)
     server.start()
-    host.meminfo_fields()
-    _write_atomically(os.path.join(args.dir, MEMINFO_NAME), meminfo_text(host.meminfo_fields()))
+    host.publish_once()  # meminfo and state exist before anyone is told the machine is ready
     print('machine ready', flush=True)
     try:
         host.publish()

@@ -1,5 +1,6 @@
 """The simulator in a real Docker container: the memory limit kills runners, memory is readable."""
 
+import os
 import time
 import uuid
 
@@ -83,3 +84,20 @@ def test_container_memory_stays_up_with_the_leak_fault_until_restart(container_s
     sim.restart(timeout_s=5)
     assert sim.memory_working_set_bytes() - idle < 10 * 1000 * 1000
     assert client.generate(model='llama3.2:1b', prompt='after restart').done
+
+
+def test_remove_takes_the_container_and_its_machine(docker_client):
+    from shadowhound_llm_bench.sim.launcher import remove_container_simulator
+
+    sim = start_container_simulator(docker_client=docker_client, scenario='small', port=0,
+                                    name='sim-test-' + uuid.uuid4().hex[:8])
+    machine = sim.machine
+    assert os.path.isdir(machine.cgroup_dir) and os.path.isfile(machine.meminfo_path)
+    host = machine.process
+    remove_container_simulator(docker_client, sim.name)  # as `launcher remove --name` does
+    assert host.wait(timeout=10) == 0
+    assert not os.path.exists(machine.cgroup_dir) and not os.path.exists(machine.machine_dir)
+    assert not os.path.exists(machine.blobs_dir)
+    import docker.errors
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.containers.get(sim.name)

@@ -175,7 +175,7 @@ def test_kernel_oom_in_the_machine_cgroup_picks_by_oom_score(start_sim, unified)
         assert _oom_kills(os.path.join(machine.cgroup_dir, 'ros')) == 0
         assert hog.alive()
         assert _wait(lambda: not client.ps().models, sim)  # the runner died with its context
-        assert machine.state()['device_bytes'] == 0
+        assert _wait(lambda: machine.state()['device_bytes'] == 0, sim)
     finally:
         hog.stop()
 
