@@ -49,7 +49,7 @@ def memory_source_settings_for(sim: Any) -> Optional[MemorySourceSettings]:
 
 
 def ground_truth_bytes(scenario: Any, model: str, *, num_ctx: int) -> Optional[int]:
-    """A model's footprint on the simulated machine: Ollama's estimate, scaled."""
+    """Return a model's footprint on the simulated machine: Ollama's estimate, scaled."""
     from shadowhound_llm_bench.sim.catalog import normalise_name
     from shadowhound_llm_bench.sim.ollama_estimate import estimate_model_memory
 
@@ -123,7 +123,7 @@ def _pct(value: Optional[float]) -> str:
 
 
 def memory_table_lines(labelled: Sequence[Any], *, markdown: bool) -> List[str]:
-    """The memory columns of each (label, MemoryColumns) pair as text or Markdown."""
+    """Format the memory columns of each (label, MemoryColumns) pair as text or Markdown."""
     header = ["Configuration", "Wrong cleanup verdicts", "Drop-caches calls",
               "Reclaim s (median)", "Prediction error vs truth", "Measured error vs truth",
               "Rejected measurements", "Calibration (s, once per machine)"]
