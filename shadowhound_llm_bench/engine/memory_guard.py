@@ -205,7 +205,11 @@ class PolicyMemoryGuard:
     def _empty_working_set(self, reading: MemoryReading, loaded: Sequence[LoadedModel]) -> int:
         """Working set of the container with no model: measured when nothing is loaded."""
         if not loaded:
-            self._empty_working_set_bytes = reading.memory_in_use_bytes
+            # Memory a model leaked (or cache it left) is not the empty container's: the
+            # lowest reading with nothing loaded is (a restart measures it anew).
+            now = reading.memory_in_use_bytes
+            self._empty_working_set_bytes = now if self._empty_working_set_bytes is None \
+                else min(now, self._empty_working_set_bytes)
         elif self._empty_working_set_bytes is None:
             held = sum(m.footprint_bytes for m in loaded)
             self._empty_working_set_bytes = max(0, reading.memory_in_use_bytes - held)
