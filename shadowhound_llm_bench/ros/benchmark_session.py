@@ -137,7 +137,7 @@ class BenchmarkSession:
         result = result_msg(self._action_type.Result, self._model_result_type, outcome)
         result.summary += f"; history: {_record_history(outcome.run_dir, settings)}"
         if outcome.summary is not None and outcome.summary.machine:
-            result.summary += "\n" + result_platform_text(outcome.summary)
+            result.summary += "; " + result_platform_text(outcome.summary)
         return RunReport(result=result, status=outcome.status)
 
     def _guard(self, goal: ResolvedGoal, settings: NodeSettings, client: OllamaClient,

@@ -17,7 +17,7 @@ def plan_machine_text(record: MachineRecord) -> str:
 
 
 def result_platform_text(summary: RunSummary) -> str:
-    """Return the machine, the warnings, energy per model and the slowdown attribution."""
+    """Return the machine, warnings, energy per model and slowdown attribution, one paragraph."""
     m = summary.machine
     lines: List[str] = [
         f"machine: {m.get('module_model') or m.get('cpu_model') or 'not measured'}, "
@@ -36,4 +36,4 @@ def result_platform_text(summary: RunSummary) -> str:
     slowdown = platform.get("slowdown")
     if slowdown:
         lines.append(f"slowdown: {slowdown.get('message')}")
-    return "\n".join(lines)
+    return "; ".join(lines)  # one paragraph, as the rest of the result's summary
