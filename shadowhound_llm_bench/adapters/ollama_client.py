@@ -9,9 +9,21 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import httpx
 
 from ..core.stream_capture import StreamCapture
+from .http_interrupt import (
+    CANCELED, DEADLINE, STALLED, InFlightRegistry, InFlightRequest,
+    interruptible_transport)
 
 KeepAlive = Union[int, float, str]
 PullProgress = Callable[[Dict[str, Any]], None]
+
+# Deadlines sized to what each call does: metadata answers in milliseconds on a healthy server,
+# an unload reply comes at once (Ollama frees the memory afterwards); a few seconds mean a hung
+# server, not a slow one. Loads and streams get their deadlines from the caller.
+VERSION_DEADLINE_S = 5.0
+PS_DEADLINE_S = 5.0
+SHOW_DEADLINE_S = 10.0
+TAGS_DEADLINE_S = 10.0
+UNLOAD_DEADLINE_S = 10.0
 
 
 class OllamaError(Exception):
@@ -34,6 +46,22 @@ class OllamaTimeout(OllamaError):
     """A deadline passed (connect, read stall, or the whole request)."""
 
     kind = "timeout"
+
+
+class OllamaStalled(OllamaTimeout):
+    """A stream delivered no chunk for longer than its stall limit."""
+
+    kind = "stalled"
+
+
+class OllamaInterrupted(OllamaError):
+    """The request was cut from outside: canceled by request or preempted for the robot."""
+
+    def __init__(self, message: str, *, cause: str,
+                 capture: Optional[StreamCapture] = None) -> None:
+        super().__init__(message, capture=capture)
+        self.cause = cause
+        self.kind = cause  # canceled | preempted
 
 
 class OllamaHTTPError(OllamaError):
@@ -96,23 +124,61 @@ class OllamaClient:
         self.base_url = base_url.rstrip("/")
         self.connect_timeout_s = connect_timeout_s
         self.request_timeout_s = request_timeout_s
-        self._http = httpx.Client(base_url=self.base_url, timeout=self._timeout(request_timeout_s))
+        self._in_flight = InFlightRegistry()
+        self._http = httpx.Client(base_url=self.base_url, timeout=self._timeout(request_timeout_s),
+                                  transport=interruptible_transport(self._in_flight))
 
     # ------------------------------------------------------------------ plumbing
     def _timeout(self, read_s: float) -> httpx.Timeout:
         read_s = max(0.05, read_s)
         return httpx.Timeout(read_s, connect=min(self.connect_timeout_s, read_s))
 
+    def interrupt(self, *, cause: str, reason: str, kinds: Optional[Sequence[str]] = None,
+                  model: str = "") -> int:
+        """
+        Cut requests in flight from another thread; returns how many were cut.
+
+        cause is "canceled" or "preempted"; kinds picks load, stream, unload, call, pull (all
+        when None). The calls raise OllamaInterrupted with the reason at once.
+        """
+        return len(self._in_flight.interrupt(cause=cause, reason=reason, kinds=kinds,
+                                             model=model))
+
+    def in_flight(self) -> List[InFlightRequest]:
+        """Return the requests being made now (kind, model, since when)."""
+        return self._in_flight.in_flight()
+
+    @staticmethod
+    def _interrupted(request: InFlightRequest, exc: BaseException,
+                     capture: Optional[StreamCapture] = None) -> OllamaError:
+        """Build the exception for a request cut by the watchdog or by interrupt()."""
+        if request.cause == STALLED:
+            return OllamaStalled(request.reason, capture=capture)
+        if request.cause == DEADLINE:
+            return OllamaTimeout(request.reason, capture=capture)
+        return OllamaInterrupted(f"{request.label}: {request.reason}",
+                                 cause=request.cause or CANCELED, capture=capture)
+
     def _request(self, method: str, path: str, *, body: Optional[Mapping[str, Any]] = None,
-                 deadline_s: Optional[float] = None) -> Any:
-        timeout = self._timeout(deadline_s if deadline_s is not None else self.request_timeout_s)
+                 deadline_s: Optional[float] = None, kind: str = "call",
+                 model: str = "") -> Any:
+        deadline = deadline_s if deadline_s is not None else self.request_timeout_s
+        timeout = self._timeout(deadline)
+        request = self._in_flight.begin(kind=kind, label=f"{method} {path}", model=model,
+                                        deadline_s=deadline)
         try:
             response = self._http.request(method, path, json=body, timeout=timeout)
         except httpx.TimeoutException as exc:
+            if request.cause is not None:
+                raise self._interrupted(request, exc) from exc
             raise OllamaTimeout(f"{method} {path}: timed out ({type(exc).__name__})") from exc
         except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
                 httpx.WriteError) as exc:
+            if request.cause is not None:
+                raise self._interrupted(request, exc) from exc
             raise OllamaUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._in_flight.end(request)
         _raise_for_status(response)
         try:
             return response.json()
@@ -120,8 +186,27 @@ class OllamaClient:
             raise OllamaStreamError(f"{method} {path}: reply is not JSON") from exc
 
     def _stream_lines(self, path: str, body: Mapping[str, Any], *, deadline_s: float,
-                      capture: Optional[StreamCapture] = None) -> Iterator[Dict[str, Any]]:
+                      capture: Optional[StreamCapture] = None, kind: str = "stream",
+                      stall_s: Optional[float] = None) -> Iterator[Dict[str, Any]]:
         """Yield parsed NDJSON lines; a stall longer than the time left or the deadline raises."""
+        request = self._in_flight.begin(kind=kind, label=f"POST {path}",
+                                        model=str(body.get("model") or ""),
+                                        deadline_s=deadline_s)
+        try:
+            for chunk in self._stream_lines_in(path, body, deadline_s=deadline_s,
+                                               capture=capture, request=request,
+                                               stall_s=stall_s):
+                yield chunk
+        except OllamaError as exc:
+            if request.cause is not None and not isinstance(exc, OllamaHTTPError):
+                raise self._interrupted(request, exc, capture) from exc
+            raise
+        finally:
+            self._in_flight.end(request)
+
+    def _stream_lines_in(self, path: str, body: Mapping[str, Any], *, deadline_s: float,
+                         capture: Optional[StreamCapture], request: InFlightRequest,
+                         stall_s: Optional[float]) -> Iterator[Dict[str, Any]]:
         started = time.perf_counter()
         end = started + deadline_s
         read_s = min(self.request_timeout_s, deadline_s)
@@ -129,7 +214,11 @@ class OllamaClient:
             with self._http.stream("POST", path, json=body,
                                    timeout=self._timeout(read_s)) as response:
                 _raise_for_status(response, capture=capture)
+                # The first chunk may wait for a load; the stall limit counts from then on.
+                request.stall_s = stall_s
+                request.progress()
                 for line in response.iter_lines():
+                    request.progress()
                     if time.perf_counter() > end:
                         raise OllamaTimeout(
                             f"POST {path}: stream exceeded its {deadline_s:.1f} s deadline",
@@ -159,21 +248,24 @@ class OllamaClient:
                                     capture=capture) from exc
 
     # ------------------------------------------------------------------ metadata
-    def version(self) -> str:
+    def version(self, *, deadline_s: float = VERSION_DEADLINE_S) -> str:
         """Return the server's version string (GET /api/version)."""
-        return str(self._request("GET", "/api/version").get("version", ""))
+        return str(self._request("GET", "/api/version", deadline_s=deadline_s)
+                   .get("version", ""))
 
-    def tags(self) -> List[Dict[str, Any]]:
+    def tags(self, *, deadline_s: float = TAGS_DEADLINE_S) -> List[Dict[str, Any]]:
         """Models present on the server (GET /api/tags), each with name, size, digest, details."""
-        return list(self._request("GET", "/api/tags").get("models") or [])
+        return list(self._request("GET", "/api/tags", deadline_s=deadline_s).get("models")
+                    or [])
 
-    def show(self, model: str) -> Dict[str, Any]:
+    def show(self, model: str, *, deadline_s: float = SHOW_DEADLINE_S) -> Dict[str, Any]:
         """Model details, parameters and model_info (POST /api/show); ModelNotFound when absent."""
-        return dict(self._request("POST", "/api/show", body={"model": model}))
+        return dict(self._request("POST", "/api/show", body={"model": model},
+                                  deadline_s=deadline_s, model=model))
 
-    def ps(self) -> List[Dict[str, Any]]:
+    def ps(self, *, deadline_s: float = PS_DEADLINE_S) -> List[Dict[str, Any]]:
         """Models loaded now (GET /api/ps), each with size and size_vram."""
-        return list(self._request("GET", "/api/ps").get("models") or [])
+        return list(self._request("GET", "/api/ps", deadline_s=deadline_s).get("models") or [])
 
     def wait_until_ready(self, *, deadline_s: float, poll_s: float = 0.2) -> str:
         """Poll /api/version until the server answers; returns the version or raises."""
@@ -181,7 +273,8 @@ class OllamaClient:
         last: Optional[Exception] = None
         while True:
             try:
-                return self.version()
+                left_s = end - time.monotonic()
+                return self.version(deadline_s=max(0.05, min(VERSION_DEADLINE_S, left_s)))
             except (OllamaUnavailable, OllamaTimeout, OllamaHTTPError) as exc:
                 last = exc
             if time.monotonic() + poll_s > end:
@@ -195,7 +288,7 @@ class OllamaClient:
         """Download a model, reporting each progress line; raises on an error line or deadline."""
         success = False
         for chunk in self._stream_lines("/api/pull", {"model": model, "stream": True},
-                                        deadline_s=deadline_s):
+                                        deadline_s=deadline_s, kind="pull"):
             if on_progress is not None:
                 on_progress(chunk)
             if chunk.get("status") == "success":
@@ -210,39 +303,45 @@ class OllamaClient:
                                 "keep_alive": keep_alive}
         if options:
             body["options"] = dict(options)
-        return dict(self._request("POST", "/api/generate", body=body, deadline_s=deadline_s))
+        return dict(self._request("POST", "/api/generate", body=body, deadline_s=deadline_s,
+                                  kind="load", model=model))
 
-    def unload(self, model: str, *, deadline_s: float = 10.0) -> None:
+    def unload(self, model: str, *, deadline_s: float = UNLOAD_DEADLINE_S) -> None:
         """Ask Ollama to unload a model (keep_alive 0); returns at once, memory is freed later."""
         self._request("POST", "/api/generate",
                       body={"model": model, "prompt": "", "stream": False, "keep_alive": 0},
-                      deadline_s=deadline_s)
+                      deadline_s=deadline_s, kind="unload", model=model)
 
     # ------------------------------------------------------------------ measured requests
     def generate_stream(self, model: str, prompt: str, *, deadline_s: float,
                         options: Optional[Mapping[str, Any]] = None,
                         keep_alive: Optional[KeepAlive] = None, system: Optional[str] = None,
-                        think: Optional[bool] = None) -> StreamCapture:
-        """Stream POST /api/generate and time every chunk on the client."""
+                        think: Optional[bool] = None,
+                        stall_s: Optional[float] = None) -> StreamCapture:
+        """Stream POST /api/generate and time every chunk; OllamaStalled after stall_s silent."""
         body: Dict[str, Any] = {"model": model, "prompt": prompt, "stream": True}
         if system:
             body["system"] = system
         return self._measured_stream("/api/generate", body, deadline_s=deadline_s,
-                                     options=options, keep_alive=keep_alive, think=think)
+                                     options=options, keep_alive=keep_alive, think=think,
+                                     stall_s=stall_s)
 
     def chat_stream(self, model: str, messages: Sequence[Mapping[str, Any]], *,
                     deadline_s: float, options: Optional[Mapping[str, Any]] = None,
                     keep_alive: Optional[KeepAlive] = None,
-                    think: Optional[bool] = None) -> StreamCapture:
+                    think: Optional[bool] = None,
+                    stall_s: Optional[float] = None) -> StreamCapture:
         """Stream POST /api/chat and time every chunk on the client."""
         body: Dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages],
                                 "stream": True}
         return self._measured_stream("/api/chat", body, deadline_s=deadline_s,
-                                     options=options, keep_alive=keep_alive, think=think)
+                                     options=options, keep_alive=keep_alive, think=think,
+                                     stall_s=stall_s)
 
     def _measured_stream(self, path: str, body: Dict[str, Any], *, deadline_s: float,
                          options: Optional[Mapping[str, Any]], keep_alive: Optional[KeepAlive],
-                         think: Optional[bool]) -> StreamCapture:
+                         think: Optional[bool],
+                         stall_s: Optional[float] = None) -> StreamCapture:
         if options:
             body["options"] = dict(options)
         if keep_alive is not None:
@@ -253,7 +352,8 @@ class OllamaClient:
         text: List[str] = []
         thinking: List[str] = []
         done = False
-        for chunk in self._stream_lines(path, body, deadline_s=deadline_s, capture=capture):
+        for chunk in self._stream_lines(path, body, deadline_s=deadline_s, capture=capture,
+                                        stall_s=stall_s):
             now = time.perf_counter()
             capture.chunks += 1
             if path == "/api/chat":
@@ -290,6 +390,7 @@ class OllamaClient:
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
+        self._in_flight.close()
         self._http.close()
 
     def __enter__(self) -> "OllamaClient":

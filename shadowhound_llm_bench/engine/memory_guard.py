@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, 
 from ..adapters.container_backend import (
     ContainerBackend, ContainerControlUnavailable, ContainerError)
 from ..adapters.host_memory import HostMemory, ProcMeminfoHost
-from ..adapters.ollama_client import OllamaClient, OllamaError
+from ..adapters.ollama_client import PS_DEADLINE_S, OllamaClient, OllamaError
 from ..core.footprint import (
     FootprintPrediction, FootprintPredictor, metadata_from_ollama, prediction_error)
 from ..core.memory_reading import MemoryReading
@@ -88,8 +88,16 @@ class PolicyMemoryGuard:
         self._failed_loads: Set[str] = set()
         self._together: Dict[str, Tuple[str, ...]] = {}  # batch-mates named at before_model
         self._empty_working_set_bytes: Optional[int] = None
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # set on close and on cancel: every wait ends at once
+        self._canceled = threading.Event()
         self.restart_durations_s: List[float] = []
+
+    def attach_cancel(self, token: Any) -> None:
+        """End every wait when the run is canceled (token: engine.cancellation.CancelToken)."""
+        def on_cancel(reason: str) -> None:
+            self._canceled.set()
+            self._stop.set()
+        token.on_cancel(on_cancel)
 
     # ------------------------------------------------------------------ bookkeeping
     def _phase(self, phase: Phase, model: str, status: str) -> None:
@@ -159,10 +167,11 @@ class PolicyMemoryGuard:
             self._predictions[model] = prediction
         return prediction
 
-    def _loaded(self) -> Optional[List[LoadedModel]]:
+    def _loaded(self, deadline_s: Optional[float] = None) -> Optional[List[LoadedModel]]:
         """Models Ollama holds now with their best known footprints; None if it does not answer."""
         try:
-            entries = self.client.ps()
+            entries = self.client.ps() if deadline_s is None else \
+                self.client.ps(deadline_s=min(deadline_s, PS_DEADLINE_S))
         except OllamaError as exc:
             _LOG.warning("cannot list loaded models: %s", exc)
             return None
@@ -190,7 +199,9 @@ class PolicyMemoryGuard:
         started = time.monotonic()
         record = self._record_for(model) if model else None
         try:
-            duration = self.backend.restart(deadline_s=self.settings.restart_deadline_s)
+            duration = run_until_stopped(
+                lambda: self.backend.restart(deadline_s=self.settings.restart_deadline_s),
+                self._stop, what=f"restart of {self.backend.name}")
         except ContainerControlUnavailable as exc:
             self._log_decision(model, Decision(Action.KEEP, f"restart not possible: {exc}"),
                                self.monitor.latest(), action="restart")
@@ -234,13 +245,16 @@ class PolicyMemoryGuard:
         still_listed = True
         after = before
         poll_s = min(0.05, self.monitor.period_s)
-        while True:
+        now = started
+        while not self._stop.is_set():  # canceled: the unloads are sent, no one waits
             if gone_at is None:
-                loaded = self._loaded()
-                listed = {m.model for m in loaded} if loaded is not None else set()
-                still_listed = any(same_model(m, n) for m in models for n in listed)
-                if not still_listed:
-                    gone_at = time.monotonic()
+                # A /api/ps that does not answer proves nothing: ask again until the deadline.
+                loaded = self._loaded(deadline_s=max(0.05, end - time.monotonic()))
+                if loaded is not None:
+                    listed = {m.model for m in loaded}
+                    still_listed = any(same_model(m, n) for m in models for n in listed)
+                    if not still_listed:
+                        gone_at = time.monotonic()
             after = self.monitor.sample_now().container.working_set_bytes
             now = time.monotonic()
             if gone_at is not None:
@@ -260,9 +274,9 @@ class PolicyMemoryGuard:
             listed_for_s=(gone_at if gone_at is not None else now) - started,
             judged_over_s=now - gone_at if gone_at is not None else 0.0)
 
-    def _send_unloads(self, models: Sequence[str]) -> None:
+    def _send_unloads(self, models: Sequence[str], deadline_s: Optional[float] = None) -> None:
         """Send every unload at once (a thread each when several); each has its deadline."""
-        deadline_s = min(10.0, self.settings.unload_deadline_s)
+        deadline_s = min(deadline_s or 10.0, self.settings.unload_deadline_s)
 
         def send(model: str) -> None:
             try:
@@ -333,6 +347,8 @@ class PolicyMemoryGuard:
         record.prediction_source = prediction.source
         done: Optional[Preparation] = None
         for _ in range(_MAX_PREPARATION_STEPS):
+            if self._canceled.is_set():
+                return Skip(f"canceled while making room for {model}")
             reading = self.monitor.sample_now()
             loaded = self._loaded()
             if done is None:
@@ -431,6 +447,12 @@ class PolicyMemoryGuard:
     def after_model(self, model: str) -> None:
         """Unload and verify that the memory came back (per policy); restart when it did not."""
         record = self._record_for(model)
+        if self._canceled.is_set():
+            # Canceled: ask Ollama to free the memory, do not wait for it.
+            self._send_unloads((model,), deadline_s=1.0)
+            self._log_decision(model, Decision(Action.UNLOAD, f"run canceled: unload {model} "
+                                               "sent, not waited for"), self.monitor.latest())
+            return
         reading = self.monitor.sample_now()
         loaded = self._loaded() or []
         is_loaded = any(same_model(m.model, model) for m in loaded)
@@ -518,6 +540,31 @@ class PolicyMemoryGuard:
         """Stop waiting and sampling (the container keeps running)."""
         self._stop.set()
         self.monitor.stop()
+
+
+def run_until_stopped(work: Callable[[], float], stop: threading.Event, *, what: str) -> float:
+    """
+    Run a blocking container call on a thread; ContainerError as soon as stop is set.
+
+    The call itself goes on (a restart finishes on its own); only the waiting ends.
+    """
+    outcome: Dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the waiting thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=call, name="container-call", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        if stop.wait(0.05):
+            raise ContainerError(f"{what}: no longer waited for (canceled); it goes on")
+        thread.join(0.0)
+    if "error" in outcome:
+        raise outcome["error"]
+    return float(outcome["value"])
 
 
 def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,

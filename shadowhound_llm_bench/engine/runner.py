@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ..adapters.ollama_client import (
-    ModelNotFound, OllamaClient, OllamaError, OllamaUnavailable,
+    ModelNotFound, OllamaClient, OllamaError, OllamaInterrupted, OllamaUnavailable,
 )
 from ..core.canary import CanaryResult, canary_verdict
 from ..core.model_metadata import ModelMetadata, find_tag, metadata_from, same_model
@@ -36,6 +36,7 @@ from ..reports.jsonl_log import LOG_NAME, JsonlLog, read_records
 from ..reports.render import ReportPaths, load_summary, render_reports
 from ..reports.run_dir import RunDirError, create_run_dir, make_run_id, run_dir_for
 from .canary import run_canary
+from .cancellation import CancelToken
 from .memory_guard_api import MemoryGuard, PlannedModel, Proceed, RunPlan, Skip
 
 OUTPUT_KEEP_CHARS = 4000
@@ -88,7 +89,12 @@ class BenchmarkRunner:
         if resume:
             run_dir_for(self.results_root, self.run_id)  # validates before anything runs
         self.on_progress = on_progress
-        self.cancel = cancel or threading.Event()
+        self._finished = threading.Event()
+        # A cancel cuts the request in flight and every wait of the guard at once.
+        self.cancel = CancelToken.following(cancel, until=self._finished)
+        self.cancel.on_cancel(self._cut_in_flight)
+        if guard is not None and hasattr(guard, "attach_cancel"):
+            guard.attach_cancel(self.cancel)
         self.note = note
         self.preset = preset
         self._log: Optional[JsonlLog] = None
@@ -105,9 +111,14 @@ class BenchmarkRunner:
         self._batch_start = 0
         self._batch_within: Dict[str, float] = {}  # model -> share done, while a batch runs
         self._server_lost: Dict[str, int] = {}  # model -> times the server vanished during it
+        self._interrupts: Dict[str, OllamaInterrupted] = {}  # model -> its cut request
         if guard is not None and getattr(guard, "on_phase", "absent") is None:
             # Restarts and waits for memory happen inside the guard: show them as progress too.
             setattr(guard, "on_phase", self._guard_phase)
+
+    def _cut_in_flight(self, reason: str) -> None:
+        """Cancel: cut every request in flight (the guard sends its unload afterwards)."""
+        self.client.interrupt(cause="canceled", reason=reason)
 
     def _guard_phase(self, phase: Phase, model: str, status: str) -> None:
         self._emit(phase, model, self._current_index, self._current_within, status)
@@ -221,6 +232,8 @@ class BenchmarkRunner:
             self._log.close()
             render_reports(run_dir)
             raise
+        finally:
+            self._finished.set()
         self._log.close()
         self._emit(Phase.REPORTING, "", self._model_count, 0.0, "writing reports")
         paths = render_reports(run_dir)
@@ -355,6 +368,8 @@ class BenchmarkRunner:
             status, reason = self._test_model(model, index, keep_alive)
         except _ModelStop as stop:
             status, reason = stop.status, stop.reason
+            if self.cancel.is_set() and status in (ModelStatus.FAILED, ModelStatus.SKIPPED):
+                status, reason = ModelStatus.CANCELED, f"canceled by request ({reason})"
             if not started:
                 # Ended before it was loaded (unknown, or the server gone): every model the run
                 # touches has a start and an end record, so no report leaves it out.
@@ -604,6 +619,8 @@ class BenchmarkRunner:
                 self._write("load", model=model, ok=False, attempt=attempt,
                             client_s=time.perf_counter() - started,
                             error_kind=_error_kind(exc), error=str(exc))
+                if isinstance(exc, OllamaInterrupted):
+                    raise _interrupted_stop(model, exc, "load")
                 if isinstance(exc, ModelNotFound):
                     raise _ModelStop(ModelStatus.SKIPPED, f"unknown model {model}: {exc.message}")
                 if self.guard is not None:
@@ -652,7 +669,12 @@ class BenchmarkRunner:
                 self._emit(Phase.TESTING, model, index, within,
                            f"{model}: {task.id} repetition {rep}/{self.options.repetitions}"
                            f"{beside}")
+            if self.cancel.is_set():
+                return ModelStatus.CANCELED, "canceled by request"
             ok, kind = self._run_test(model, task, rep, warmup, keep_alive, concurrent_with)
+            if kind in (ErrorKind.CANCELED.value, ErrorKind.PREEMPTED.value):
+                stop = _interrupted_stop(model, self._interrupts.pop(model), "stream")
+                return stop.status, stop.reason
             if not warmup:
                 done += 1
                 ok_tests += int(ok)
@@ -692,8 +714,10 @@ class BenchmarkRunner:
             capture = self.client.generate_stream(
                 model, task.render_prompt(), deadline_s=self.options.request_deadline_s,
                 options=self.options.ollama_options(), keep_alive=keep_alive,
-                system=task.system or None)
+                system=task.system or None, stall_s=self.options.stream_stall_s)
         except OllamaError as exc:
+            if isinstance(exc, OllamaInterrupted):
+                self._interrupts[model] = exc
             partial = exc.capture
             self._write("test", status="failed", error_kind=_error_kind(exc), error=str(exc),
                         metrics=metrics_from_capture(partial) if partial else None,
@@ -719,6 +743,14 @@ def _batches(plan: RunPlan, order: Sequence[str]) -> List[List[str]]:
             seen.update(members)
     batches += [[m] for m in order if m not in seen]
     return batches
+
+
+def _interrupted_stop(model: str, exc: OllamaInterrupted, during: str) -> _ModelStop:
+    """End a model whose request was cut: canceled, or aborted for the robot."""
+    if exc.cause == "preempted":
+        return _ModelStop(ModelStatus.ABORTED, f"preempted during the {during} of {model}: "
+                          f"{exc}")
+    return _ModelStop(ModelStatus.CANCELED, f"canceled during the {during} of {model}")
 
 
 def _error_kind(exc: OllamaError) -> str:

@@ -1,7 +1,8 @@
 """The RunBenchmark action server: one goal at a time, validated goals, cancel, steady feedback."""
 
-# A second goal is rejected while one runs. Cancel is accepted: the run stops after the current
-# request, unloads, writes the partial report and the result comes back canceled.
+# A second goal is rejected while one runs. Cancel is accepted: the request in flight is cut at
+# once (load, stream, unload wait, restart wait or memory wait), the unload is sent, the partial
+# report is written and the result comes back canceled.
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ..core.goal_validation import GoalRejected, GoalRequest, ResolvedGoal, reso
 from ..core.memory_reading import MemoryReading
 from ..core.node_settings import NodeSettings
 from ..core.progress import Phase, ProgressEvent, ProgressSink
+from ..engine.cancellation import CancelToken
 from .messages import feedback_msg
 
 ACTION_NAME = "~/run_benchmark"
@@ -64,7 +66,7 @@ class BenchmarkActionServer:
         self._lock = threading.Lock()
         self._busy = False
         self._resolved: Optional[ResolvedGoal] = None
-        self._cancel = threading.Event()
+        self._cancel = CancelToken()
         self._idle = threading.Event()
         self._idle.set()
         self.state = "idle"
@@ -84,7 +86,7 @@ class BenchmarkActionServer:
             running = self._busy
         if running:
             self._node.get_logger().warning(f"canceling the running benchmark: {reason}")
-            self._cancel.set()
+            self._cancel.cancel(f"canceled by the node: {reason}")
         return running
 
     def wait_idle(self, timeout_s: float) -> bool:
@@ -112,15 +114,17 @@ class BenchmarkActionServer:
             self._busy = True
             self._idle.clear()
             self._resolved = resolved
-            self._cancel = threading.Event()
+            self._cancel = CancelToken()
         log.info(f"goal accepted: models {', '.join(resolved.models)}, preset "
                  f"{resolved.preset}, suite {resolved.suite}"
                  + (", dry run" if resolved.dry_run else ""))
         return GoalResponse.ACCEPT
 
     def _on_cancel(self, goal_handle: Any) -> CancelResponse:
-        self._node.get_logger().info("cancel requested: stopping after the current request")
-        self._cancel.set()
+        self._node.get_logger().info("cancel requested: cutting the request in flight")
+        with self._lock:
+            cancel = self._cancel
+        cancel.cancel("goal canceled by the client")
         return CancelResponse.ACCEPT
 
     def _execute(self, goal_handle: Any) -> Any:
