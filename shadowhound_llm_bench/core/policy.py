@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .action_costs import SEED_COSTS, ActionCosts
 from .footprint import FootprintPrediction
 from .memory_reading import ContainerState, MemoryReading
+from .preemption import find_breach, keeps_rising
 from .policy_settings import KeepAlive, PolicySettings
 from .units import to_gib
 
@@ -26,6 +27,8 @@ class Action(str, Enum):
     RETRY = "retry"
     ALERT = "alert"
     KEEP = "keep"
+    PREEMPT = "preempt"  # cut the load or stream in flight and unload: the robot needs memory
+    END_RUN = "end_run"
 
 
 @dataclass(frozen=True)
@@ -347,6 +350,59 @@ class MemoryPolicy:
         if attempt > 1:
             return Decision(Action.SKIP, f"{lost} again after a restart: give {model} up")
         return Decision(Action.RESTART, f"{lost}: restart the container and retry {model} once")
+
+    # ------------------------------------------------------------------ preemption
+    def on_sample(self, reading: MemoryReading, *, held_bytes: int,
+                  in_flight: Sequence[str]) -> Decision:
+        """
+        On every memory sample: PREEMPT when the robot needs memory the models hold, else KEEP.
+
+        held_bytes is what the container holds beyond its empty working set; in_flight names
+        the models with a load or stream under way.
+        """
+        s = self.settings
+        breach = find_breach(reading, error_percent=s.pressure_abort_percent)
+        if breach is None:
+            return Decision(Action.KEEP, "no breach")
+        if not s.preempt_on_breach:
+            return Decision(Action.ALERT, f"{breach.describe()}; preemption is turned off")
+        if not in_flight and held_bytes <= s.preempt_rise_fraction * reading.model_budget_bytes:
+            return Decision(Action.ALERT, f"{breach.describe()}; no model holds memory to free")
+        what = ", ".join(in_flight) if in_flight else "the cached models"
+        return Decision(Action.PREEMPT, f"preempt {what}: {breach.describe()}; models hold "
+                        f"{_gib(held_bytes)}", tuple(in_flight))
+
+    def while_preempting(self, *, since_unload_s: float, held_after_unload_bytes: int,
+                         held_now_bytes: int, budget_bytes: int, restarted: bool) -> Decision:
+        """After the unload was sent: RESTART when the memory keeps rising or stays, else WAIT."""
+        s = self.settings
+        numbers = (f"models hold {_gib(held_now_bytes)} ({_gib(held_after_unload_bytes)} when "
+                   f"the unload was sent, {since_unload_s:.2f} s ago)")
+        if restarted:
+            return Decision(Action.WAIT, f"container restarted; {numbers}")
+        if keeps_rising(held_after_unload_bytes, held_now_bytes, budget_bytes=budget_bytes,
+                        rise_fraction=s.preempt_rise_fraction):
+            return Decision(Action.RESTART, f"memory keeps rising after the unload (a load "
+                            f"Ollama goes on with): restart the container; {numbers}")
+        if since_unload_s > s.preempt_release_deadline_s:
+            return Decision(Action.RESTART, f"memory not released within "
+                            f"{s.preempt_release_deadline_s:.1f} s of the unload: restart the "
+                            f"container; {numbers}")
+        return Decision(Action.WAIT, f"waiting for the unload; {numbers}")
+
+    def after_preemption(self, reading: MemoryReading, waited_s: float) -> Decision:
+        """After a preemption: LOAD (go on with the next model), WAIT for headroom, or END_RUN."""
+        s = self.settings
+        breach = find_breach(reading, error_percent=s.pressure_alert_percent)
+        if breach is None:
+            return Decision(Action.LOAD, "the robot has its memory back: go on with the next "
+                            f"model (working set {_gib(reading.container.working_set_bytes)}, "
+                            f"budget {_gib(reading.model_budget_bytes)})")
+        if waited_s < s.preempt_wait_s:
+            return Decision(Action.WAIT, f"wait up to {s.preempt_wait_s - waited_s:.1f} s for "
+                            f"headroom: {breach.describe()}")
+        return Decision(Action.END_RUN, f"end the run: no headroom after waiting "
+                        f"{waited_s:.1f} s: {breach.describe()}")
 
     # ------------------------------------------------------------------ dry run
     def simulate(self, ordered: Sequence[str], predictions: Dict[str, FootprintPrediction],

@@ -26,6 +26,7 @@ from .management_costs import ManagementCosts, costs_path_beside
 from .memory_guard_api import (
     DecisionRecord, ModelMemoryRecord, PlannedModel, Proceed, RunPlan, Skip)
 from .memory_monitor import MemoryMonitor
+from .preemption import Preemptor
 
 _LOG = logging.getLogger(__name__)
 
@@ -91,6 +92,9 @@ class PolicyMemoryGuard:
         self._stop = threading.Event()  # set on close and on cancel: every wait ends at once
         self._canceled = threading.Event()
         self.restart_durations_s: List[float] = []
+        # The watchdog on every memory sample (the policy decides, it carries out).
+        self.preemptor: Optional[Preemptor] = (
+            Preemptor(self).start() if self.settings.preempt_on_breach else None)
 
     def attach_cancel(self, token: Any) -> None:
         """End every wait when the run is canceled (token: engine.cancellation.CancelToken)."""
@@ -346,6 +350,7 @@ class PolicyMemoryGuard:
         record.predicted_footprint_bytes = prediction.footprint_bytes
         record.prediction_source = prediction.source
         done: Optional[Preparation] = None
+        self._wait_for_preemption()
         for _ in range(_MAX_PREPARATION_STEPS):
             if self._canceled.is_set():
                 return Skip(f"canceled while making room for {model}")
@@ -393,6 +398,9 @@ class PolicyMemoryGuard:
 
     def check_pressure(self, model: str) -> Optional[str]:
         """While a model is tested: an abort reason when the robot needs the memory."""
+        preempted = self.preemptor.take_preempted(model) if self.preemptor else None
+        if preempted is not None:
+            return f"preempted: {preempted.reason}"
         reading = self.monitor.latest()
         if reading is None:
             return None
@@ -447,6 +455,9 @@ class PolicyMemoryGuard:
     def after_model(self, model: str) -> None:
         """Unload and verify that the memory came back (per policy); restart when it did not."""
         record = self._record_for(model)
+        self._wait_for_preemption()
+        if self.preemptor is not None:
+            self.preemptor.take_preempted(model)  # the model ends here either way
         if self._canceled.is_set():
             # Canceled: ask Ollama to free the memory, do not wait for it.
             self._send_unloads((model,), deadline_s=1.0)
@@ -501,6 +512,38 @@ class PolicyMemoryGuard:
         else:
             self._log_decision(model, decision, after_reading, action="cleanup")
 
+    def _wait_for_preemption(self) -> None:
+        """Let a preemption under way finish its release before anything else is done."""
+        while self.preemptor is not None and not self._stop.is_set() \
+                and not self.preemptor.wait_idle(0.05):
+            pass
+
+    def after_preemption(self) -> str:
+        """
+        After a model was preempted: wait for headroom as the policy says; "" to go on.
+
+        Returns the policy's reason when the run must end (the robot still needs the memory).
+        """
+        if self.preemptor is None or not self.preemptor.records():
+            return ""
+        self._wait_for_preemption()
+        waited_s = 0.0
+        while not self._stop.is_set():
+            reading = self.monitor.sample_now()
+            decision = self.policy.after_preemption(reading, waited_s)
+            if decision.action is Action.LOAD:
+                return ""
+            if decision.action is Action.END_RUN:
+                self._log_decision("", decision, reading)
+                return decision.reason
+            if waited_s == 0.0:
+                self._log_decision("", decision, reading)
+                self._phase(Phase.WAITING_FOR_MEMORY, "", decision.reason)
+            started = time.monotonic()
+            self._stop.wait(self.monitor.period_s)
+            waited_s += time.monotonic() - started
+        return ""
+
     def _remember_measurement(self, model: str, footprint_bytes: int) -> None:
         record = self._record_for(model)
         record.measured_footprint_bytes = footprint_bytes
@@ -536,9 +579,15 @@ class PolicyMemoryGuard:
         with self._lock:
             return list(self._decisions)
 
+    def stop_watchers(self) -> None:
+        """Stop the watchers this guard put on the monitor (preemption)."""
+        if self.preemptor is not None:
+            self.preemptor.stop()
+
     def close(self) -> None:
         """Stop waiting and sampling (the container keeps running)."""
         self._stop.set()
+        self.stop_watchers()
         self.monitor.stop()
 
 

@@ -9,7 +9,7 @@ decisions on the container and on Ollama. Every decision is recorded with its nu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Protocol, Sequence, Union
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Union
 
 from ..core.memory_reading import MemoryReading
 
@@ -48,6 +48,9 @@ class ModelMemoryRecord:
     skip_reason: str = ""
     abort_reason: str = ""
     decisions: List[DecisionRecord] = field(default_factory=list)
+    # Each time the robot took the memory back while this model loaded, streamed or was cached
+    # (engine/preemption.PreemptionRecord as a dict: numbers at the breach, timings, restart).
+    preemptions: List[Dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -278,6 +278,7 @@ class BenchmarkRunner:
         index_of = {model: index for index, model in enumerate(order)}
         canary_before = self._canary("before")
         canceled = False
+        ended_by_robot = ""
         statuses: List[ModelStatus] = []
         for batch in _batches(plan, order):
             if self.cancel.is_set():
@@ -303,6 +304,9 @@ class BenchmarkRunner:
             if ModelStatus.CANCELED in batch_statuses:
                 canceled = True
                 break
+            ended_by_robot = self._after_preemption()
+            if ended_by_robot:
+                break
         canary_after = None if canceled else self._canary("after")
         verdict = None
         if canary_before is not None or canary_after is not None:
@@ -313,6 +317,8 @@ class BenchmarkRunner:
         self._write_memory()
         if canceled:
             status, message = RunStatus.CANCELED, "canceled; partial reports written"
+        elif ended_by_robot:
+            status, message = RunStatus.ABORTED, f"ended for the robot: {ended_by_robot}"
         elif statuses and all(s in (ModelStatus.FAILED, ModelStatus.ABORTED) for s in statuses):
             status, message = RunStatus.FAILED, "no model completed its tests"
         else:
@@ -323,6 +329,15 @@ class BenchmarkRunner:
         self._write("run_end", status=status.value, message=message,
                     canary=verdict.to_dict() if verdict else None)
         return status, message
+
+    def _after_preemption(self) -> str:
+        """Ask the guard what follows a preemption (wait, go on); the reason when the run ends."""
+        follow = getattr(self.guard, "after_preemption", None) if self.guard else None
+        if follow is None or self.cancel.is_set():
+            return ""
+        reason = str(follow() or "")
+        self._write_memory()
+        return reason
 
     # ------------------------------------------------------------------ canary
     def _canary(self, when: str) -> Optional[CanaryResult]:

@@ -39,6 +39,7 @@ class RunMemoryGuard(PolicyMemoryGuard):
     def close(self) -> None:
         """Stop waiting; the node's monitor keeps sampling for the topic."""
         self._stop.set()
+        self.stop_watchers()
 
 
 class PhaseRelay:
