@@ -52,7 +52,7 @@ def find_breach(reading: MemoryReading, *, error_percent: float) -> Optional[Bre
     whys = []
     if reading.host_total_bytes > 0 and headroom < 0:
         whys.append("the live ROS headroom fell under the ROS reserve")
-    if reading.model_budget_bytes > 0 and pressure >= error_percent:
+    if pressure >= error_percent:  # no budget at all reads as 100 %
         whys.append(f"the working set crossed {error_percent:.0f} % of the model budget")
     if not whys:
         return None
