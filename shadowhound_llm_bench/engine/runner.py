@@ -307,6 +307,7 @@ class BenchmarkRunner:
             ended_by_robot = self._after_preemption()
             if ended_by_robot:
                 break
+        canceled = canceled or self.cancel.is_set()  # e.g. during the last model's unload
         canary_after = None if canceled else self._canary("after")
         verdict = None
         if canary_before is not None or canary_after is not None:
