@@ -26,6 +26,7 @@ from .management_costs import ManagementCosts, costs_path_beside
 from .memory_guard_api import (
     DecisionRecord, ModelMemoryRecord, PlannedModel, Proceed, RunPlan, Skip)
 from .memory_monitor import MemoryMonitor
+from .container_limit import ContainerLimitKeeper
 from .preemption import Preemptor
 
 _LOG = logging.getLogger(__name__)
@@ -95,6 +96,10 @@ class PolicyMemoryGuard:
         # The watchdog on every memory sample (the policy decides, it carries out).
         self.preemptor: Optional[Preemptor] = (
             Preemptor(self).start() if self.settings.preempt_on_breach else None)
+        # The kernel's backstop: the container's limit follows the budget (Docker API).
+        self.limit_keeper: Optional[ContainerLimitKeeper] = (
+            ContainerLimitKeeper(self).start() if self.settings.enforce_container_limit
+            else None)
 
     def attach_cancel(self, token: Any) -> None:
         """End every wait when the run is canceled (token: engine.cancellation.CancelToken)."""
@@ -583,6 +588,8 @@ class PolicyMemoryGuard:
         """Stop the watchers this guard put on the monitor (preemption)."""
         if self.preemptor is not None:
             self.preemptor.stop()
+        if self.limit_keeper is not None:
+            self.limit_keeper.stop()
 
     def close(self) -> None:
         """Stop waiting and sampling (the container keeps running)."""
