@@ -91,6 +91,9 @@ class PolicySettings:
     preempt_wait_s: float = 30.0
     # Keep the container's memory limit at the model budget through the Docker API.
     enforce_container_limit: bool = False
+    # Where model memory is not charged to the container (unified memory): Ollama's runners get
+    # oom_score_adj 1000 and the ROS processes the node measures a negative one (needs root).
+    oom_score_backstop: bool = False
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -166,7 +169,7 @@ def _validate(s: PolicySettings) -> None:
     for flag in ("unload_after_each_model", "make_room_when_needed", "skip_models_that_never_fit",
                  "restart_when_cleanup_fails", "restart_on_load_failure", "dynamic_keep_alive",
                  "parallel_small_models", "restart_when_unreachable", "cost_aware_room",
-                 "preempt_on_breach", "enforce_container_limit"):
+                 "preempt_on_breach", "enforce_container_limit", "oom_score_backstop"):
         _check_type(s, flag, (bool,))
     for name in ("load_retries", "safety_buffer_bytes", "dynamic_keep_alive_min_s",
                  "dynamic_keep_alive_max_s", "parallel_max_models", "num_ctx",

@@ -27,6 +27,7 @@ from .memory_guard_api import (
     DecisionRecord, ModelMemoryRecord, PlannedModel, Proceed, RunPlan, Skip)
 from .memory_monitor import MemoryMonitor
 from .container_limit import ContainerLimitKeeper
+from .oom_backstop import OomBackstop, ros_pids_of
 from .preemption import Preemptor
 
 _LOG = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ class PolicyMemoryGuard:
                  footprint_cache: Optional[FootprintCache] = None,
                  management_costs: Optional[ManagementCosts] = None,
                  on_phase: Optional[PhaseListener] = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 ros_pids: Optional[Callable[[], Sequence[int]]] = None) -> None:
         self.policy = policy
         self.settings: PolicySettings = policy.settings
         self.monitor = monitor
@@ -100,6 +102,9 @@ class PolicyMemoryGuard:
         self.limit_keeper: Optional[ContainerLimitKeeper] = (
             ContainerLimitKeeper(self).start() if self.settings.enforce_container_limit
             else None)
+        self.oom_backstop: Optional[OomBackstop] = (
+            OomBackstop(backend=backend, ros_pids=ros_pids or (lambda: ())).start()
+            if self.settings.oom_score_backstop else None)
 
     def attach_cancel(self, token: Any) -> None:
         """End every wait when the run is canceled (token: engine.cancellation.CancelToken)."""
@@ -590,6 +595,8 @@ class PolicyMemoryGuard:
             self.preemptor.stop()
         if self.limit_keeper is not None:
             self.limit_keeper.stop()
+        if self.oom_backstop is not None:
+            self.oom_backstop.stop()
 
     def close(self) -> None:
         """Stop waiting and sampling (the container keeps running)."""
@@ -650,7 +657,7 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
     guard = PolicyMemoryGuard(policy=MemoryPolicy(settings), monitor=monitor, backend=backend,
                               client=client, footprint_cache=cache,
                               management_costs=ManagementCosts(management_costs_path or None),
-                              on_phase=on_phase)
+                              on_phase=on_phase, ros_pids=ros_pids_of(headroom))
     if limit_container_to_budget:
         reading = monitor.sample_now()
         limit = reading.model_budget_bytes + settings.safety_buffer_bytes
