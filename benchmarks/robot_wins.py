@@ -357,7 +357,7 @@ class MachineCgroup:
 
     @property
     def procs(self) -> str:
-        """Path of its cgroup.procs (write a pid to move a process in)."""
+        """Return the file that moves a process in when its pid is written to it."""
         return str(self.path / "cgroup.procs")
 
     def oom_kills(self) -> int:

@@ -16,6 +16,7 @@ from ..core.progress import Phase, ProgressEvent, ProgressSink
 from ..core.suite import SuiteError, load_suite
 from ..engine.footprint_cache import FootprintCache
 from ..engine.memory_guard import PolicyMemoryGuard
+from ..engine.oom_backstop import ros_pids_of
 from ..engine.runner import BenchmarkRunner
 from ..reports.run_dir import RunDirError
 from .action_server import RunReport
@@ -122,4 +123,4 @@ class BenchmarkSession:
             since_s=time.time(), policy=MemoryPolicy(policy), monitor=self._stack.monitor,
             backend=self._stack.backend, client=client,
             footprint_cache=FootprintCache(str(results_root / FOOTPRINT_CACHE_NAME)),
-            on_phase=relay.phase)
+            on_phase=relay.phase, ros_pids=ros_pids_of(self._stack.headroom))
