@@ -10,6 +10,7 @@ from .action_costs import SEED_COSTS, ActionCosts
 from .footprint import FootprintPrediction
 from .memory_reading import ContainerState, MemoryReading
 from .preemption import find_breach, keeps_rising
+from .room_making import make_room
 from .policy_settings import KeepAlive, PolicySettings
 from .units import to_gib
 
@@ -466,34 +467,47 @@ class MemoryPolicy:
                      reading: MemoryReading, state: "_SimState", empty_working_set_bytes: int,
                      mates: Tuple[str, ...]) -> Tuple[List[str], int, int, str]:
         """Simulate before_model for one model: (actions, unloads, restarts, skip reason)."""
-        prediction = predictions[model]
+        room = _SimRoom(self, reading, state, predictions, mates)
         done = Preparation(empty_working_set_bytes=empty_working_set_bytes, costs=state.costs)
-        actions: List[str] = []
-        unloads = 0
-        restarts = 0
-        for _ in range(8):
-            listed = {m.model for m in state.loaded}
-            waiting = tuple(m for m in mates if m not in listed)
-            done.reserved_for = mates
-            done.reserved_bytes = sum(predictions[m].footprint_bytes for m in waiting)
-            sim_reading = _with_working_set(reading, state.working_set_bytes)
-            decision = self.before_model(model, prediction, sim_reading, state.loaded, done)
-            if decision.action is Action.LOAD:
-                return actions, unloads, restarts, ""
-            if decision.action in (Action.SKIP, Action.WAIT):
-                # A dry run cannot wait for memory: what does not fit now is a skip.
-                return actions, unloads, restarts, decision.reason
-            actions.append(decision.action.value)
-            if decision.action is Action.UNLOAD_OTHERS:
-                unloads += len(decision.models_to_unload)
-                _sim_unload(state, decision.models_to_unload)
-                done.unloaded_others = True
-            elif decision.action is Action.RESTART:
-                restarts += 1
-                state.loaded = []
-                state.working_set_bytes = empty_working_set_bytes
-                done.restarted = True
-        return actions, unloads, restarts, f"no decision for {model} after 8 simulated steps"
+        decision, steps = make_room(self, model, predictions[model], room, done)
+        skip_reason = decision.reason if decision.action is Action.SKIP else ""
+        return steps, room.unloads, room.restarts, skip_reason
+
+
+class _SimRoom:
+    """make_room's steps on predicted numbers: unloads and restarts change the simulated state."""
+
+    def __init__(self, policy: MemoryPolicy, reading: MemoryReading, state: _SimState,
+                 predictions: Dict[str, FootprintPrediction], mates: Tuple[str, ...]) -> None:
+        self.policy = policy
+        self.reading = reading
+        self.state = state
+        self.predictions = predictions
+        self.mates = mates
+        self.unloads = 0
+        self.restarts = 0
+
+    def observe(self, done: Preparation) -> Tuple[MemoryReading, List[LoadedModel]]:
+        """Return the simulated reading and models; hold room for batch-mates not loaded."""
+        listed = {m.model for m in self.state.loaded}
+        done.reserved_for = self.mates
+        done.reserved_bytes = sum(self.predictions[m].footprint_bytes for m in self.mates
+                                  if m not in listed)
+        return _with_working_set(self.reading, self.state.working_set_bytes), self.state.loaded
+
+    def carry_out(self, decision: Decision, reading: MemoryReading, done: Preparation) -> float:
+        """Unload or restart on the simulated state; a wait sees no memory come back."""
+        if decision.action is Action.UNLOAD_OTHERS:
+            self.unloads += len(decision.models_to_unload)
+            _sim_unload(self.state, decision.models_to_unload)
+        elif decision.action is Action.RESTART:
+            self.restarts += 1
+            self.state.loaded = []
+            self.state.working_set_bytes = done.empty_working_set_bytes
+        elif decision.action is Action.WAIT:
+            # Predicted memory does not come back by waiting: the whole wait passes.
+            return max(0.0, self.policy.settings.memory_wait_s - done.waited_s)
+        return 0.0
 
 
 @dataclass(frozen=True)

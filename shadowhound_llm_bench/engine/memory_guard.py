@@ -20,6 +20,7 @@ from ..core.model_metadata import find_tag, same_model
 from ..core.policy import Action, Decision, LoadedModel, MemoryPolicy, Preparation
 from ..core.policy_settings import PolicySettings
 from ..core.progress import Phase
+from ..core.room_making import make_room
 from ..core.units import to_gib
 from .footprint_cache import FootprintCache
 from .management_costs import ManagementCosts, costs_path_beside
@@ -33,8 +34,6 @@ from .preemption import Preemptor
 _LOG = logging.getLogger(__name__)
 
 PhaseListener = Callable[[Phase, str, str], None]
-
-_MAX_PREPARATION_STEPS = 64
 
 
 @dataclass(frozen=True)
@@ -359,52 +358,21 @@ class PolicyMemoryGuard:
         mate_bytes = {m: self.predict(m).footprint_bytes for m in mates}
         record.predicted_footprint_bytes = prediction.footprint_bytes
         record.prediction_source = prediction.source
-        done: Optional[Preparation] = None
         self._wait_for_preemption()
-        for _ in range(_MAX_PREPARATION_STEPS):
-            if self._canceled.is_set():
-                return Skip(f"canceled while making room for {model}")
-            reading = self.monitor.sample_now()
-            loaded = self._loaded()
-            if done is None:
-                done = Preparation(self._empty_working_set(reading, loaded or []))
-            else:
-                done.empty_working_set_bytes = self._empty_working_set(reading, loaded or [])
-            listed = [m.model for m in loaded or []]
-            waiting = [m for m in mates if not any(same_model(m, n) for n in listed)]
-            done.reserved_for = mates
-            done.reserved_bytes = sum(mate_bytes[m] for m in waiting)
-            done.costs = self.management_costs.costs()
-            decision = self.policy.before_model(model, prediction, reading, loaded or [], done)
-            entry = self._log_decision(model, decision, reading, prediction.footprint_bytes)
-            started = time.monotonic()
-            if decision.action is Action.LOAD:
-                record.memory_before_bytes = reading.container.working_set_bytes
-                self._started[model] = reading.stamp_s
-                self._alerted.discard(model)
-                keep_alive = decision.keep_alive
-                return Proceed(keep_alive=keep_alive if keep_alive is not None
-                               else self.settings.keep_alive)
-            if decision.action is Action.SKIP:
-                record.skip_reason = decision.reason
-                return Skip(decision.reason)
-            if decision.action is Action.UNLOAD_OTHERS:
-                self._unload(decision.models_to_unload, model)
-                record.unloads += len(decision.models_to_unload)
-                done.unloaded_others = True
-            elif decision.action is Action.RESTART:
-                self._restart(model, decision.reason)
-                done.restarted = True
-            elif decision.action is Action.WAIT:
-                self._phase(Phase.WAITING_FOR_MEMORY, model, decision.reason)
-                self._stop.wait(min(self.monitor.period_s,
-                                    max(0.0, self.settings.memory_wait_s - done.waited_s)))
-                done.waited_s += time.monotonic() - started
-            entry.duration_s = time.monotonic() - started
-        reason = f"no decision after {_MAX_PREPARATION_STEPS} steps while making room for {model}"
-        record.skip_reason = reason
-        self._log_decision(model, Decision(Action.SKIP, reason), self.monitor.latest())
-        return Skip(reason)
+        room = _GuardRoom(self, model, prediction, mates, mate_bytes)
+        decision, steps = make_room(self.policy, model, prediction, room, Preparation(0))
+        reading = room.last_reading or self.monitor.latest()
+        record.actions_before = steps
+        self._log_decision(model, decision, reading, prediction.footprint_bytes)
+        if decision.action is Action.LOAD and reading is not None:
+            record.memory_before_bytes = reading.container.working_set_bytes
+            self._started[model] = reading.stamp_s
+            self._alerted.discard(model)
+            keep_alive = decision.keep_alive
+            return Proceed(keep_alive=keep_alive if keep_alive is not None
+                           else self.settings.keep_alive)
+        record.skip_reason = decision.reason
+        return Skip(decision.reason)
 
     def check_pressure(self, model: str) -> Optional[str]:
         """While a model is tested: an abort reason when the robot needs the memory."""
@@ -603,6 +571,53 @@ class PolicyMemoryGuard:
         self._stop.set()
         self.stop_watchers()
         self.monitor.stop()
+
+
+class _GuardRoom:
+    """make_room's steps on the machine: unloads, restarts and waits, each logged with its time."""
+
+    def __init__(self, guard: PolicyMemoryGuard, model: str, prediction: FootprintPrediction,
+                 mates: Tuple[str, ...], mate_bytes: Mapping[str, int]) -> None:
+        self.guard = guard
+        self.model = model
+        self.prediction = prediction
+        self.mates = mates
+        self.mate_bytes = mate_bytes
+        self.last_reading: Optional[MemoryReading] = None
+
+    def observe(self, done: Preparation) -> Optional[Tuple[MemoryReading, List[LoadedModel]]]:
+        """Sample memory and /api/ps; hold room for batch-mates not loaded yet."""
+        guard = self.guard
+        if guard._canceled.is_set():
+            return None
+        reading = guard.monitor.sample_now()
+        loaded = guard._loaded() or []
+        done.empty_working_set_bytes = guard._empty_working_set(reading, loaded)
+        listed = [m.model for m in loaded]
+        waiting = [m for m in self.mates if not any(same_model(m, n) for n in listed)]
+        done.reserved_for = self.mates
+        done.reserved_bytes = sum(self.mate_bytes[m] for m in waiting)
+        done.costs = guard.management_costs.costs()
+        self.last_reading = reading
+        return reading, loaded
+
+    def carry_out(self, decision: Decision, reading: MemoryReading, done: Preparation) -> float:
+        """Unload, restart or wait as decided; the decision is logged with how long it took."""
+        guard = self.guard
+        entry = guard._log_decision(self.model, decision, reading,
+                                    self.prediction.footprint_bytes)
+        started = time.monotonic()
+        if decision.action is Action.UNLOAD_OTHERS:
+            guard._unload(decision.models_to_unload, self.model)
+            guard._record_for(self.model).unloads += len(decision.models_to_unload)
+        elif decision.action is Action.RESTART:
+            guard._restart(self.model, decision.reason)
+        elif decision.action is Action.WAIT:
+            guard._phase(Phase.WAITING_FOR_MEMORY, self.model, decision.reason)
+            guard._stop.wait(min(guard.monitor.period_s,
+                                 max(0.0, guard.settings.memory_wait_s - done.waited_s)))
+        entry.duration_s = time.monotonic() - started
+        return entry.duration_s
 
 
 def run_until_stopped(work: Callable[[], float], stop: threading.Event, *, what: str) -> float:

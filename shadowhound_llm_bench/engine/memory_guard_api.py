@@ -47,6 +47,8 @@ class ModelMemoryRecord:
     retries: int = 0
     skip_reason: str = ""
     abort_reason: str = ""
+    # Steps taken to make room before the model (the plan's actions_before, as they happened).
+    actions_before: List[str] = field(default_factory=list)
     decisions: List[DecisionRecord] = field(default_factory=list)
     # Each time the robot took the memory back while this model loaded, streamed or was cached
     # (engine/preemption.PreemptionRecord as a dict: numbers at the breach, timings, restart).

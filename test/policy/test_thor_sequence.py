@@ -21,6 +21,8 @@ COUNTS = {}  # preset -> unloads + restarts, shared by the comparison test
 
 def thor_guard(sim, scenario, docker_client, preset, tmp_path, **overrides):
     params = scenario.node_parameters
+    # The seed's story between requests: no watchdog cuts a load (test_preemption.py does).
+    overrides.setdefault("preempt_on_breach", False)
     settings = preset_settings(preset, memory_scale=scenario.memory_scale, order="given",
                                num_ctx=params["num_ctx"], unload_deadline_s=5.0,
                                memory_wait_s=0.5, sample_period_s=0.1,
