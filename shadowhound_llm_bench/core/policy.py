@@ -48,6 +48,7 @@ class Decision:
     reason: str
     models_to_unload: Tuple[str, ...] = ()
     keep_alive: Optional[KeepAlive] = None
+    restart_first: bool = False  # RETRY: restart the container before the retry
 
 
 @dataclass
@@ -64,6 +65,10 @@ class Preparation:
     reserved_for: Tuple[str, ...] = ()
     # What an unload and a restart cost on this machine (cost-aware room making).
     costs: ActionCosts = SEED_COSTS
+
+
+# Requests in a row without an answer (no server, model gone) that end a model's tests.
+UNANSWERED_REQUESTS_LIMIT = 2
 
 
 def _gib(n_bytes: int) -> str:
@@ -326,11 +331,41 @@ class MemoryPolicy:
         if attempt <= s.load_retries:
             if s.restart_on_load_failure:
                 return Decision(Action.RETRY, f"load of {model} failed (attempt {attempt}): "
-                                f"{error}; restart the container and retry")
+                                f"{error}; restart the container and retry",
+                                restart_first=True)
             return Decision(Action.RETRY, f"load of {model} failed (attempt {attempt}): {error}; "
                             "retry without a restart")
         return Decision(Action.SKIP, f"skip {model}: load failed {attempt} time(s), "
                         f"last error: {error}")
+
+    def on_unanswered_requests(self, model: str, *, unanswered_in_a_row: int,
+                               no_server_in_a_row: int, side_by_side: bool) -> Decision:
+        """
+        Decide on requests in a row without an answer (no server, model gone): KEEP, RESTART, SKIP.
+
+        Two in a row end the model. When no server answered at all, RESTART asks for a recovery
+        (on_server_lost decides whether it is possible); side by side, a restart would also
+        break the batch-mates' tests, and a missing model is not brought back by a restart.
+        """
+        if unanswered_in_a_row < UNANSWERED_REQUESTS_LIMIT:
+            return Decision(Action.KEEP, f"{model}: {unanswered_in_a_row} request(s) in a row "
+                            "unanswered; go on")
+        lost = (f"{model}: {unanswered_in_a_row} requests in a row unanswered "
+                f"({no_server_in_a_row} found no server)")
+        if side_by_side:
+            return Decision(Action.SKIP, f"{lost}; tested side by side, a restart would break "
+                            "the others' tests: give it up")
+        if no_server_in_a_row < unanswered_in_a_row:
+            return Decision(Action.SKIP, f"{lost}; the model went missing: give it up")
+        return Decision(Action.RESTART, f"{lost}: recover the server (if the preset and the "
+                        "container allow it), then retry")
+
+    def after_model_not_loaded(self, model: str, *, failed_load: bool) -> Decision:
+        """After a model Ollama does not hold: RESTART for a clean state after a failed load."""
+        if failed_load and self.settings.restart_on_load_failure:
+            return Decision(Action.RESTART, f"{model} failed to load: restart for a clean state "
+                            "before the next model")
+        return Decision(Action.KEEP, f"{model} is not loaded: nothing to unload")
 
     def on_server_lost(self, model: str, error: str, attempt: int,
                        container_state: ContainerState) -> Decision:

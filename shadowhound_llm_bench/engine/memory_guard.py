@@ -402,7 +402,7 @@ class PolicyMemoryGuard:
         if decision.action is Action.RETRY:
             started = time.monotonic()
             record.retries += 1
-            if self.settings.restart_on_load_failure:
+            if decision.restart_first:
                 self._restart(model, decision.reason)
             entry.duration_s = time.monotonic() - started
             return True
@@ -451,14 +451,11 @@ class PolicyMemoryGuard:
         record.memory_peak_bytes = max(working_set,
                                        self.monitor.peak_working_set_since(started_at))
         if not is_loaded:
-            if model in self._failed_loads and self.settings.restart_on_load_failure:
-                reason = (f"{model} failed to load: restart for a clean state before the "
-                          "next model")
-                self._log_decision(model, Decision(Action.RESTART, reason), reading)
-                self._restart(model, reason)
-            else:
-                self._log_decision(model, Decision(Action.KEEP, f"{model} is not loaded: "
-                                                   "nothing to unload"), reading)
+            decision = self.policy.after_model_not_loaded(
+                model, failed_load=model in self._failed_loads)
+            self._log_decision(model, decision, reading)
+            if decision.action is Action.RESTART:
+                self._restart(model, decision.reason)
             return
         mates = self._together.get(model, ())
         if mates:

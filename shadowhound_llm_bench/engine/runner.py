@@ -23,6 +23,8 @@ from ..adapters.ollama_client import (
 )
 from ..core.canary import CanaryResult, canary_verdict
 from ..core.model_metadata import ModelMetadata, find_tag, metadata_from, same_model
+from ..core.policy import Action, MemoryPolicy
+from ..core.policy_settings import PolicySettings
 from ..core.progress import Phase, ProgressEvent, ProgressSink
 from ..core.request_metrics import metrics_from_capture
 from ..core.run_options import KeepAlive, RunOptions
@@ -41,8 +43,8 @@ from .memory_guard_api import MemoryGuard, PlannedModel, Proceed, RunPlan, Skip
 
 OUTPUT_KEEP_CHARS = 4000
 MAX_LOAD_ATTEMPTS = 5  # hard cap, whatever a guard says
-# After this many requests in a row that found no server, the model is given up.
-MAX_UNAVAILABLE_IN_A_ROW = 2
+# Without memory management nothing can be recovered: give up as the default policy would.
+_UNGUARDED_POLICY = MemoryPolicy(PolicySettings(restart_when_unreachable=False))
 
 
 @dataclass
@@ -700,10 +702,12 @@ class BenchmarkRunner:
             unavailable_in_a_row = unavailable_in_a_row + 1 \
                 if kind in (ErrorKind.UNAVAILABLE.value, ErrorKind.MODEL_NOT_FOUND.value) else 0
             lost_in_a_row = lost_in_a_row + 1 if kind == ErrorKind.UNAVAILABLE.value else 0
-            if unavailable_in_a_row >= MAX_UNAVAILABLE_IN_A_ROW:
+            verdict = _policy_of(self.guard).on_unanswered_requests(
+                model, unanswered_in_a_row=unavailable_in_a_row, no_server_in_a_row=lost_in_a_row,
+                side_by_side=bool(concurrent_with))
+            if verdict.action is not Action.KEEP:
                 reason = "the server stopped answering during the tests"
-                # Side by side, one model's recovery would restart its batch-mates' server.
-                if concurrent_with or lost_in_a_row < unavailable_in_a_row \
+                if verdict.action is not Action.RESTART \
                         or not self._recover(model, index, reason):
                     asked = model in self._server_lost
                     return ModelStatus.FAILED, reason + (
@@ -762,6 +766,12 @@ def _batches(plan: RunPlan, order: Sequence[str]) -> List[List[str]]:
             seen.update(members)
     batches += [[m] for m in order if m not in seen]
     return batches
+
+
+def _policy_of(guard: Optional[MemoryGuard]) -> MemoryPolicy:
+    """Return the guard's policy (the one decider), or the unguarded default."""
+    policy = getattr(guard, "policy", None)
+    return policy if isinstance(policy, MemoryPolicy) else _UNGUARDED_POLICY
 
 
 def _warm_up_plotting() -> None:
