@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from ..core.run_records import ModelResult, RunSummary
 from ..core.units import to_gib
 from .atomic_write import write_atomic
+from .preemption_table import preemption_lines
 
 MARKDOWN_NAME = "summary.md"
 
@@ -166,6 +167,7 @@ def render_markdown(summary: RunSummary) -> str:
                         mem_rows)
     else:
         lines.append("No memory records (run without memory management).")
+    lines += preemption_lines(summary.models)
     canary = summary.canary
     if canary:
         lines += ["", "## Canary", ""]

@@ -9,9 +9,13 @@ from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient, OllamaError
 from shadowhound_llm_bench.core.policy_settings import preset_settings
+from shadowhound_llm_bench.core.progress import Phase
+from shadowhound_llm_bench.core.run_options import RunOptions
+from shadowhound_llm_bench.core.suite import load_suite
 from shadowhound_llm_bench.core.units import MIB
 from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
 from shadowhound_llm_bench.engine.memory_guard_api import Proceed
+from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 from test_ros_reserve_grows import GrowingRosNode
 
 # Beside the thor simulator (1/64): ~400 MiB of budget before the growth, ~80 MiB after it.
@@ -150,3 +154,31 @@ def test_a_cached_model_is_unloaded_when_nav2_grows_between_models(guarded, nav2
     guard.settings = guard.policy.settings = guard.settings.replace(preempt_wait_s=0.3)
     assert "end the run" in guard.after_preemption()
     assert [d.action for d in guard.decisions()][-2:] == ["wait", "end_run"]
+
+
+def test_a_run_records_the_preemption_and_goes_on_with_the_next_model(guarded, nav2, tmp_path):
+    guard, client, sim = guarded
+    sim.set_faults({"decode_slowdown": {"after_cycles": 0, "fraction": 0.9}})
+    grown = []
+
+    def on_progress(event):
+        if event.phase == Phase.WARMUP and event.model == "phi4:14b" and not grown:
+            grown.append(threading.Timer(0.5, nav2.grow, args=(GROWTH_BYTES,)))
+            grown[0].start()
+    runner = BenchmarkRunner(client=client, guard=guard,
+                             options=RunOptions(repetitions=1, num_predict=400),
+                             suite=load_suite("robot_mission"), results_root=tmp_path,
+                             run_name="preempted", on_progress=on_progress)
+    guard.settings = guard.policy.settings = guard.settings.replace(preempt_wait_s=1.0)
+    outcome = runner.run(["phi4:14b", "deepseek-r1:7b"])
+    phi4 = {m.model: m for m in outcome.summary.models}["phi4:14b"]
+    assert phi4.status == "aborted" and "preempted during the stream" in phi4.reason
+    episode = phi4.memory["preemptions"][0]
+    assert episode["during"] == "stream" and episode["released_after_s"] is not None
+    summary_md = outcome.reports.markdown.read_text()
+    assert "## Preemptions (the robot took its memory back)" in summary_md
+    # The robot has its memory back: the policy goes on, the next model is decided as usual.
+    deepseek = {m.model: m for m in outcome.summary.models}["deepseek-r1:7b"]
+    assert deepseek.status == "ok" and outcome.status == "ok"
+    actions = [d.action for d in guard.decisions()]
+    assert "preempt" in actions and "end_run" not in actions
