@@ -35,7 +35,7 @@ from ..core.run_records import (
 from ..core.scoring import score_output
 from ..core.suite import Suite, Task
 from ..reports.jsonl_log import LOG_NAME, JsonlLog, read_records
-from ..reports.render import ReportPaths, load_summary, render_reports
+from ..reports.render import ReportPaths, load_summary, render_plot_later, render_reports
 from ..reports.run_dir import RunDirError, create_run_dir, make_run_id, run_dir_for
 from .canary import run_canary
 from .cancellation import CancelToken
@@ -241,7 +241,12 @@ class BenchmarkRunner:
             self._finished.set()
         self._log.close()
         self._emit(Phase.REPORTING, "", self._model_count, 0.0, "writing reports")
-        paths = render_reports(run_dir)
+        if status is RunStatus.CANCELED:
+            # Whoever canceled waits for the result: the plot follows a moment later.
+            paths = render_reports(run_dir, plot=False)
+            render_plot_later(run_dir)
+        else:
+            paths = render_reports(run_dir)
         summary = load_summary(run_dir)
         self._emit(Phase.DONE, "", self._model_count, 1.0, f"run {status.value}: {message}")
         return RunOutcome(run_id=self.run_id, status=status.value, message=message,
