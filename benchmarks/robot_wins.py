@@ -321,25 +321,55 @@ def _one_cancel(url: str, backend: Any, results: Path, phase: str) -> float:
 NODE = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
+from types import SimpleNamespace
+import psutil
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.adapters.oom_score import read_oom_score_adj
-from shadowhound_llm_bench.engine.oom_backstop import OomBackstop
-from types import SimpleNamespace
-url, server_pid, nav2_pid, model, backstop = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), \
+url, where, nav2_pid, model, backstop = sys.argv[2], sys.argv[3], int(sys.argv[4]), \
     sys.argv[5], sys.argv[6] == "on"
 client = OllamaClient(base_url=url)
-client.load(model, keep_alive="1h", deadline_s=120)
-runner = None
-if backstop:
-    oom = OomBackstop(backend=SimpleNamespace(pid=server_pid), ros_pids=lambda: [nav2_pid]).start()
-    time.sleep(0.6)
-    refused = [a.error for a in oom.adjustments if not a.ok]
+refused, limit = [], 0
+if where.startswith("docker:"):
+    # The node as it runs on the robot: a guard with both backstops over the Docker container.
+    from shadowhound_llm_bench.adapters.docker_container import DockerContainer
+    from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
+    from shadowhound_llm_bench.core.policy_settings import preset_settings
+    from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
+    MIB = 1 << 20
+    backend = DockerContainer(name=where[7:], ollama_base_url=url)
+    settings = preset_settings("adaptive", memory_scale=1 / 64, safety_buffer_bytes=64 * MIB,
+                               sample_period_s=0.1, enforce_container_limit=backstop,
+                               oom_score_backstop=backstop)
+    def headroom():
+        live = psutil.Process(nav2_pid).memory_info().rss
+        return SimpleNamespace(live_bytes=live, reserve_bytes=live + 32 * MIB)
+    guard = build_memory_guard(settings=settings, client=client, backend=backend,
+                               host=SimulatedHost(total_bytes=700 * MIB,
+                                                  system_reserve_bytes=160 * MIB),
+                               headroom=headroom)
+    guard.oom_backstop and setattr(guard.oom_backstop, "ros_pids", lambda: [nav2_pid])
+    guard.before_model(model)
+    client.load(model, keep_alive="1h", deadline_s=120)
+    time.sleep(0.8)
+    if guard.oom_backstop:
+        refused = [a.error for a in guard.oom_backstop.adjustments if not a.ok]
+    backend._container.reload()
+    limit = int(backend._container.attrs["HostConfig"]["Memory"] or 0)
+    runners = [int(r[0]) for r in backend._container.top(ps_args="-o pid")["Processes"]]
+    runners = [p for p in runners if "runner" in psutil.Process(p).name()]
 else:
-    refused = []
-import psutil
-runners = [p.pid for p in psutil.Process(server_pid).children(recursive=True)]
+    from shadowhound_llm_bench.engine.oom_backstop import OomBackstop
+    server_pid = int(where)
+    client.load(model, keep_alive="1h", deadline_s=120)
+    if backstop:
+        oom = OomBackstop(backend=SimpleNamespace(pid=server_pid),
+                          ros_pids=lambda: [nav2_pid]).start()
+        time.sleep(0.6)
+        refused = [a.error for a in oom.adjustments if not a.ok]
+    runners = [p.pid for p in psutil.Process(server_pid).children(recursive=True)]
 print(json.dumps({"runners": runners, "adj": [read_oom_score_adj(p) for p in runners],
-                  "nav2_adj": read_oom_score_adj(nav2_pid), "refused": refused}), flush=True)
+                  "nav2_adj": read_oom_score_adj(nav2_pid), "refused": refused,
+                  "container_limit": limit}), flush=True)
 time.sleep(3600)
 """
 
@@ -361,21 +391,62 @@ class MachineCgroup:
         return str(self.path / "cgroup.procs")
 
     def oom_kills(self) -> int:
-        """How many times the kernel's OOM killer acted in it."""
-        for line in (self.path / "memory.oom_control").read_text().splitlines():
-            if line.startswith("oom_kill "):
-                return int(line.split()[1])
-        return -1
+        """Return how many processes the kernel's OOM killer took in it and its children."""
+        kills = 0
+        for control in self.path.rglob("memory.oom_control"):
+            for line in control.read_text().splitlines():
+                if line.startswith("oom_kill "):
+                    kills += int(line.split()[1])
+        return kills
 
     def remove(self) -> None:
-        """Remove it (its processes must be gone)."""
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                time.sleep(0.2)
+        """Remove it, and what Docker made of the same path in other controllers."""
+        for path in [self.path] + list(Path("/sys/fs/cgroup").glob(f"*/{self.path.name}")):
+            end = time.monotonic() + 10
+            while path.exists() and time.monotonic() < end:
+                try:
+                    path.rmdir()
+                except OSError:
+                    time.sleep(0.2)
+
+
+def charged_node_killed_part(repetitions: int) -> List[Dict[str, Any]]:
+    """The same in a Docker container whose cgroup is a child of the machine's (charged)."""
+    import docker
+
+    from shadowhound_llm_bench.sim import launcher
+    from shadowhound_llm_bench.sim.scenario import load_scenario
+
+    machine = MachineCgroup(HOST_TOTAL_BYTES - SYSTEM_RESERVE_BYTES)
+    docker_client = docker.from_env(timeout=60)
+    launcher.build_sim_image(docker_client)
+    port = _free_port()
+    name = f"robot-wins-charged-{uuid.uuid4().hex[:8]}"
+    limit = load_scenario("thor").container_limit_physical_bytes
+    container = docker_client.containers.run(
+        launcher.IMAGE, launcher._sim_command(  # noqa: SLF001 - the launcher's own command
+            os.path.join(sys.prefix, "bin", "python"), scenario="thor", host="127.0.0.1",
+            port=port, extra_faults=None, limit_mode="cgroup"),
+        name=name, detach=True, init=True, network_mode="host",
+        volumes=launcher._bind_mounts("thor"),  # noqa: SLF001
+        working_dir=launcher.REPO_ROOT, tmpfs={"/tmp": "size=16m"},
+        environment={"PYTHONPATH": launcher.REPO_ROOT, "PYTHONDONTWRITEBYTECODE": "1",
+                     "HOME": "/tmp"}, labels={launcher.LABEL: "1"}, stop_signal="SIGTERM",
+        cgroup_parent=f"/{machine.path.name}", mem_limit=limit, memswap_limit=limit)
+    sim = launcher.ContainerSimulator(container=container, port=port, ready_timeout_s=60)
+    outcomes = []
+    try:
+        sim.wait_ready()
+        url = f"http://127.0.0.1:{port}"
+        for rep in range(repetitions):
+            outcomes.append(_one_kill(machine, url, f"docker:{name}", True))
+            print(f"  node-killed repetition {rep + 1}/{repetitions} (container charged) done",
+                  flush=True)
+    finally:
+        container.remove(force=True)
+        docker_client.close()
+        machine.remove()
+    return outcomes
 
 
 def node_killed_part(repetitions: int, backstop: bool) -> List[Dict[str, Any]]:
@@ -392,7 +463,7 @@ def node_killed_part(repetitions: int, backstop: bool) -> List[Dict[str, Any]]:
     outcomes = []
     try:
         for rep in range(repetitions):
-            outcomes.append(_one_kill(machine, url, sim.pid, backstop))
+            outcomes.append(_one_kill(machine, url, str(sim.pid), backstop))
             print(f"  node-killed repetition {rep + 1}/{repetitions} "
                   f"(backstop {'on' if backstop else 'off'}) done", flush=True)
     finally:
@@ -403,10 +474,10 @@ def node_killed_part(repetitions: int, backstop: bool) -> List[Dict[str, Any]]:
     return outcomes
 
 
-def _one_kill(machine: MachineCgroup, url: str, server_pid: int, backstop: bool) -> Dict:
+def _one_kill(machine: MachineCgroup, url: str, where: str, backstop: bool) -> Dict:
     nav2 = Nav2StandIn(hold_mib=16, cgroup_procs=machine.procs)
     node = subprocess.Popen(
-        [sys.executable, "-c", NODE, str(REPO), url, str(server_pid), str(nav2.process.pid),
+        [sys.executable, "-c", NODE, str(REPO), url, where, str(nav2.process.pid),
          STREAM_MODEL, "on" if backstop else "off"], stdout=subprocess.PIPE, text=True,
         stderr=subprocess.DEVNULL, start_new_session=True)
     before = json.loads(node.stdout.readline())
@@ -432,7 +503,8 @@ def _one_kill(machine: MachineCgroup, url: str, server_pid: int, backstop: bool)
     outcome = {"nav2_survived": nav2.alive(), "runner_killed": not runners_alive,
                "runner_adj": before["adj"], "nav2_adj": before["nav2_adj"],
                "refused": before["refused"], "oom_kills": machine.oom_kills() - kills_before,
-               "runner_dead_after_s": runner_dead_after, "nav2_grew_mib": grown / MIB}
+               "runner_dead_after_s": runner_dead_after, "nav2_grew_mib": grown / MIB,
+               "container_limit": before["container_limit"]}
     nav2.stop()
     with OllamaClient(base_url=url) as client:
         end = time.monotonic() + 10
@@ -483,6 +555,11 @@ def _table(episodes: Dict[str, List[Any]], cancels: Dict[str, List[float]],
             f"{sorted({a for o in outcomes for a in o['runner_adj'] if a is not None})} | "
             f"{sorted({o['nav2_adj'] for o in outcomes})} | "
             f"{sum(o['oom_kills'] for o in outcomes)} |")
+    limits = [o["container_limit"] for o in kills.get("backstop on, container charged", [])]
+    if limits:
+        lines += ["", f"Container limit the node had set before it was killed: "
+                  f"{statistics.median(limits) / MIB:.0f} MiB (median; the scenario's own "
+                  f"limit is {56 * 1024 / 64:.0f} MiB)"]
     refused = {r for o in kills.get("backstop on", []) for r in o["refused"]}
     if refused:
         lines += ["", "Refused: " + "; ".join(sorted(refused))]
@@ -510,6 +587,7 @@ def main() -> int:
             cancels = cancel_part(repetitions, Path(tmp))
         if "killed" in parts:
             kills["backstop on"] = node_killed_part(repetitions, backstop=True)
+            kills["backstop on, container charged"] = charged_node_killed_part(repetitions)
             kills["backstop off"] = node_killed_part(max(1, repetitions // 3), backstop=False)
     print(f"\nrobot_wins: {repetitions} repetition(s), sampling every {SAMPLE_PERIOD_S} s, "
           f"Nav2 grows by {args.growth_mib} MiB, {time.monotonic() - started:.0f} s\n")

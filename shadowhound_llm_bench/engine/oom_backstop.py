@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from ..adapters.oom_score import (
     ROS_OOM_SCORE_ADJ, RUNNER_OOM_SCORE_ADJ, OomAdjustment, cgroup_pids, process_tree_pids,
-    runner_pids, set_oom_score_adj)
+    read_oom_score_adj, runner_pids, set_oom_score_adj)
 
 _LOG = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class OomBackstop:
         self.ros_adj = ros_adj
         self.period_s = period_s
         self.adjustments: List[OomAdjustment] = []
-        self._done: Dict[int, int] = {}  # pid -> value set (or tried)
+        self._refused: Dict[int, int] = {}  # pid -> value the kernel would not take
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
@@ -94,12 +94,13 @@ class OomBackstop:
         return tried
 
     def _adjust(self, pid: int, value: int) -> List[OomAdjustment]:
-        if self._done.get(pid) == value:
+        # Read back every pass: Ollama (or anyone) may set the score again after a load.
+        if read_oom_score_adj(pid) == value or self._refused.get(pid) == value:
             return []
-        self._done[pid] = value
         result = set_oom_score_adj(pid, value)
         self.adjustments.append(result)
         if not result.ok:
+            self._refused[pid] = value  # said once; the kernel will not change its mind
             _LOG.warning("cannot set oom_score_adj %d on %s (pid %d): %s", value, result.name,
                          pid, result.error)
         return [result]
