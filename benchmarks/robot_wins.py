@@ -411,7 +411,7 @@ class MachineCgroup:
 
 
 def charged_node_killed_part(repetitions: int) -> List[Dict[str, Any]]:
-    """The same in a Docker container whose cgroup is a child of the machine's (charged)."""
+    """Run the node-killed case with the simulator in a Docker container under the machine."""
     import docker
 
     from shadowhound_llm_bench.sim import launcher
