@@ -141,8 +141,9 @@ class BenchmarkActionServer:
 
     def _execute_resolved(self, goal_handle: Any, resolved: ResolvedGoal,
                           cancel: threading.Event) -> Any:
-        events: "queue.Queue[ProgressEvent]" = queue.Queue()
+        events: "queue.Queue[Optional[ProgressEvent]]" = queue.Queue()
         outcome: dict = {}
+        finished = threading.Event()
         settings = self._settings()
 
         def work() -> None:
@@ -152,19 +153,24 @@ class BenchmarkActionServer:
                 self._node.get_logger().error(
                     f"benchmark failed: {exc}\n{traceback.format_exc()}")
                 outcome["error"] = exc
+            finally:
+                finished.set()
+                events.put(None)  # wakes the feedback loop: the result goes out at once
 
         worker = threading.Thread(target=work, name="llm_bench_run", daemon=True)
         worker.start()
         period_s = float(settings["feedback_period_s"])
         last: Optional[ProgressEvent] = None
         last_sent = 0.0
-        while worker.is_alive() or not events.empty():
+        while not finished.is_set() or not events.empty():
             if goal_handle.is_cancel_requested:
                 cancel.set()
             try:
                 event = events.get(timeout=min(0.2, period_s))
             except queue.Empty:
                 event = None
+            if event is None and finished.is_set():
+                continue  # the run ended (its wake-up): drain what is left, then finish
             now = time.monotonic()
             if event is not None:
                 last = event
