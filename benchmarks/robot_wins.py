@@ -118,7 +118,7 @@ class Nav2StandIn:
 
 
 def _stats(values: List[Optional[float]]) -> str:
-    known = [v for v in values if v is not None]
+    known = [v for v in values if v is not None and v == v]  # None or NaN: not measured
     if not known:
         return "n/a"
     return (f"{statistics.median(known):.3f} / {percentile(known, 99):.3f}"
@@ -315,6 +315,104 @@ def _one_cancel(url: str, backend: Any, results: Path, phase: str) -> float:
             cleaner.unload(str(entry.get("name")))
     time.sleep(0.3)
     return returned - canceled_at[0] if canceled_at else float("nan")
+
+
+# ---------------------------------------------------------------------------------- action cancel
+def action_cancel_part(repetitions: int, results: Path) -> Dict[str, List[float]]:
+    """Through the real node: goal cancel (client side) to the result arriving, per phase."""
+    import docker
+    import httpx
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from seed_table_parts import _node_argv, _start, _stop  # the seed table's node launcher
+    from shadowhound_llm_bench.adapters.process_group import wait_for_text
+    from shadowhound_llm_bench.ros.interfaces_import import import_interfaces
+    from shadowhound_llm_bench.sim.launcher import start_container_simulator
+    from shadowhound_llm_bench.sim.scenario import load_scenario
+
+    shift = int(os.environ.get("SHB_TEST_DOMAIN_SHIFT", "0"))
+    os.environ["ROS_DOMAIN_ID"] = str((60 + shift) % 232)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    import rclpy
+    from rclpy.action import ActionClient
+
+    run_benchmark, _, _ = import_interfaces()
+    docker_client = docker.from_env(timeout=60)
+    name = f"robot-wins-node-{uuid.uuid4().hex[:6]}"
+    sim = start_container_simulator(docker_client=docker_client, name=name, scenario="thor",
+                                    port=0)
+    url = f"http://127.0.0.1:{sim.port}"
+    latencies: Dict[str, List[float]] = {"load": [], "stream": []}
+    node = None
+    rclpy.init()
+    client_node = rclpy.create_node("robot_wins_client")
+    try:
+        log_path = results / "node.log"
+        with open(log_path, "wb") as log:
+            import seed_table_parts
+            seed_table_parts.BENCH_DOMAIN_ID = os.environ["ROS_DOMAIN_ID"]
+            node = _start(_node_argv(load_scenario("thor"), container=name, port=sim.port,
+                                     rate_hz=2.0, results_dir=results, models=["phi4:14b"]),
+                          stdout=log, stderr=subprocess.STDOUT)
+        wait_for_text(log_path, "ready: action", node, timeout_s=60.0, what="the node")
+        action = ActionClient(client_node, run_benchmark, "/llm_bench/run_benchmark")
+        if not action.wait_for_server(timeout_sec=30.0):
+            raise RuntimeError("the node's action server did not appear")
+        for rep in range(repetitions):
+            for phase in ("load", "stream"):
+                if phase == "stream":
+                    httpx.post(f"{url}/sim/faults", timeout=5, json={
+                        "decode_slowdown": {"after_cycles": 0, "fraction": 0.99}})
+                latencies[phase].append(_cancel_goal(rclpy, client_node, action,
+                                                     run_benchmark, phase))
+                httpx.post(f"{url}/sim/faults", timeout=5, json={"reset": True})
+                time.sleep(1.0)  # the node's unload of the canceled model goes through
+            print(f"  action cancel repetition {rep + 1}/{repetitions} done", flush=True)
+    finally:
+        _stop(node)
+        client_node.destroy_node()
+        rclpy.try_shutdown()
+        sim.remove()
+        docker_client.close()
+    return latencies
+
+
+def _cancel_goal(rclpy: Any, node: Any, action: Any, run_benchmark: Any, phase: str) -> float:
+    goal = run_benchmark.Goal()
+    goal.models = ["llama3.3:70b" if phase == "load" else "deepseek-r1:7b"]
+    goal.repetitions = 1
+    goal.no_pull = True
+    seen: Dict[str, float] = {}
+
+    def feedback(message: Any) -> None:
+        status = message.feedback.status
+        if phase == "load" and message.feedback.phase == "loading" and "attempt" in status:
+            seen.setdefault("at", time.monotonic())
+        if phase == "stream" and message.feedback.phase == "warmup":
+            seen.setdefault("at", time.monotonic())
+
+    future = action.send_goal_async(goal, feedback_callback=feedback)
+    rclpy.spin_until_future_complete(node, future, timeout_sec=30.0)
+    handle = future.result()
+    if handle is None or not handle.accepted:
+        return float("nan")
+    delay_s = 0.4 if phase == "load" else 1.0
+    end = time.monotonic() + 60.0
+
+    def waiting() -> bool:
+        return "at" not in seen or time.monotonic() < seen["at"] + delay_s
+
+    while time.monotonic() < end and waiting():
+        rclpy.spin_once(node, timeout_sec=0.02)
+    result_future = handle.get_result_async()
+    canceled_at = time.monotonic()
+    handle.cancel_goal_async()
+    rclpy.spin_until_future_complete(node, result_future, timeout_sec=30.0)
+    if not result_future.done():
+        return float("nan")
+    took_s = time.monotonic() - canceled_at
+    # Only a run that was still going counts: the result must say it was canceled.
+    return took_s if result_future.result().result.status == "canceled" else float("nan")
 
 
 # ---------------------------------------------------------------------------------- node killed
@@ -572,7 +670,7 @@ def main() -> int:
     parser.add_argument("--repetitions", type=int, default=10)
     parser.add_argument("--growth-mib", type=int, default=320)
     parser.add_argument("--smoke", action="store_true", help="one repetition of each part")
-    parser.add_argument("--parts", default="preemption,cancel,killed")
+    parser.add_argument("--parts", default="preemption,cancel,action,killed")
     args = parser.parse_args()
     repetitions = 1 if args.smoke else args.repetitions
     parts = set(args.parts.split(","))
@@ -585,6 +683,9 @@ def main() -> int:
             episodes = preemption_part(repetitions, args.growth_mib)
         if "cancel" in parts:
             cancels = cancel_part(repetitions, Path(tmp))
+        if "action" in parts:
+            for phase, values in action_cancel_part(repetitions, Path(tmp)).items():
+                cancels[f"{phase}, goal cancel through the node"] = values
         if "killed" in parts:
             kills["backstop on"] = node_killed_part(repetitions, backstop=True)
             kills["backstop on, container charged"] = charged_node_killed_part(repetitions)
