@@ -22,12 +22,12 @@ from ..core.policy_settings import PolicySettings
 from ..core.progress import Phase
 from ..core.room_making import make_room
 from ..core.units import to_gib
+from .container_limit import ContainerLimitKeeper
 from .footprint_cache import FootprintCache
 from .management_costs import ManagementCosts, costs_path_beside
 from .memory_guard_api import (
     DecisionRecord, ModelMemoryRecord, PlannedModel, Proceed, RunPlan, Skip)
 from .memory_monitor import MemoryMonitor
-from .container_limit import ContainerLimitKeeper
 from .oom_backstop import OomBackstop, ros_pids_of
 from .preemption import Preemptor
 
