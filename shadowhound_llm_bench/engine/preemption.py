@@ -266,6 +266,8 @@ class Preemptor:
                 restarted = True
                 if not guard._restart(model, decision.reason):
                     record.steps.append("restart failed or not possible")
+                    record.outcome = "memory not released and the container not restarted"
+                    return  # nothing more can be done from here: the kernel's backstop holds
                 continue
             time.sleep(EPISODE_POLL_S)
         record.outcome = "memory not released before the deadline"
