@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import threading
 import time
@@ -73,6 +74,9 @@ class CgroupMemoryFiles:
             os.path.join(root, "system.slice", f"docker-{container_id}.scope"),  # v2, systemd
             os.path.join(root, "docker", container_id),  # v2, cgroupfs driver
         ]
+        # A container started with --cgroup-parent (for example under a machine-wide cgroup).
+        candidates += sorted(glob.glob(os.path.join(root, "memory", "*", container_id)))
+        candidates += sorted(glob.glob(os.path.join(root, "*", container_id)))
         for directory in candidates:
             usage_files = ("memory.usage_in_bytes", "memory.current")
             if any(os.access(os.path.join(directory, f), os.R_OK) for f in usage_files):
