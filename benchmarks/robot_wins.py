@@ -61,6 +61,8 @@ SAMPLE_PERIOD_S = 0.1
 # The thor scenario at 1/64: a machine with 700 MiB of which 160 MiB are the system's.
 HOST_TOTAL_BYTES = 700 * MIB
 SYSTEM_RESERVE_BYTES = 160 * MIB
+# Model memory charged to the container: what the guard's container readings see today.
+PREEMPTION_SCENARIO = "thor_cgroup"
 LOAD_MODEL = "qwen2.5-coder:32b"  # the largest that fits beside Nav2 here (~310 MiB)
 STREAM_MODEL = "phi4:14b"
 
@@ -184,9 +186,9 @@ def preemption_part(repetitions: int, growth_mib: int) -> Dict[str, List[Any]]:
 
     docker_client = docker.from_env(timeout=60)
     name = f"robot-wins-{uuid.uuid4().hex[:8]}"
-    scenario = load_scenario("thor")
+    scenario = load_scenario(PREEMPTION_SCENARIO)
     handle = start_container_simulator(
-        docker_client=docker_client, name=name, scenario="thor", port=0,
+        docker_client=docker_client, name=name, scenario=PREEMPTION_SCENARIO, port=0,
         mem_limit_bytes=scenario.container_limit_physical_bytes)
     url = f"http://127.0.0.1:{handle.port}"
     sim = SimpleNamespace(url=url, set_faults=lambda faults: __import__("httpx").post(
@@ -477,6 +479,7 @@ class MachineCgroup:
 
     def __init__(self, limit_bytes: int) -> None:
         self.path = Path("/sys/fs/cgroup/memory") / f"robot-wins-{uuid.uuid4().hex[:8]}"
+        self.limit_bytes = limit_bytes
         self.path.mkdir()
         (self.path / "memory.limit_in_bytes").write_text(str(limit_bytes))
         memsw = self.path / "memory.memsw.limit_in_bytes"
@@ -508,42 +511,44 @@ class MachineCgroup:
                     time.sleep(0.2)
 
 
-def charged_node_killed_part(repetitions: int) -> List[Dict[str, Any]]:
-    """Run the node-killed case with the simulator in a Docker container under the machine."""
+class _SimMachineCgroup(MachineCgroup):
+    """The simulator's own machine (sim/machine.py) seen as a MachineCgroup."""
+
+    def __init__(self, machine: Any) -> None:  # noqa: D107 - no cgroup of its own is made
+        self.machine = machine
+        self.path = Path(machine.cgroup_dir)
+        self.limit_bytes = int(machine.total_bytes)
+
+    @property
+    def procs(self) -> str:
+        """Return the file that moves a process into the machine's ros cgroup."""
+        return str(Path(self.machine.sub_cgroup("ros")) / "cgroup.procs")
+
+    def remove(self) -> None:
+        """The machine goes with its container."""
+
+
+def container_node_killed_part(repetitions: int, scenario: str) -> List[Dict[str, Any]]:
+    """Run the node-killed case in the simulator's Docker container inside its machine."""
     import docker
 
-    from shadowhound_llm_bench.sim import launcher
-    from shadowhound_llm_bench.sim.scenario import load_scenario
+    from shadowhound_llm_bench.sim.launcher import start_container_simulator
 
-    machine = MachineCgroup(HOST_TOTAL_BYTES - SYSTEM_RESERVE_BYTES)
     docker_client = docker.from_env(timeout=60)
-    launcher.build_sim_image(docker_client)
-    port = _free_port()
-    name = f"robot-wins-charged-{uuid.uuid4().hex[:8]}"
-    limit = load_scenario("thor").container_limit_physical_bytes
-    container = docker_client.containers.run(
-        launcher.IMAGE, launcher._sim_command(  # noqa: SLF001 - the launcher's own command
-            os.path.join(sys.prefix, "bin", "python"), scenario="thor", host="127.0.0.1",
-            port=port, extra_faults=None, limit_mode="cgroup"),
-        name=name, detach=True, init=True, network_mode="host",
-        volumes=launcher._bind_mounts("thor"),  # noqa: SLF001
-        working_dir=launcher.REPO_ROOT, tmpfs={"/tmp": "size=16m"},
-        environment={"PYTHONPATH": launcher.REPO_ROOT, "PYTHONDONTWRITEBYTECODE": "1",
-                     "HOME": "/tmp"}, labels={launcher.LABEL: "1"}, stop_signal="SIGTERM",
-        cgroup_parent=f"/{machine.path.name}", mem_limit=limit, memswap_limit=limit)
-    sim = launcher.ContainerSimulator(container=container, port=port, ready_timeout_s=60)
+    name = f"robot-wins-{scenario.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
+    sim = start_container_simulator(docker_client=docker_client, name=name, scenario=scenario,
+                                    port=0, ready_timeout_s=60.0)
     outcomes = []
     try:
-        sim.wait_ready()
-        url = f"http://127.0.0.1:{port}"
+        machine = _SimMachineCgroup(sim.machine)
+        url = f"http://127.0.0.1:{sim.port}"
         for rep in range(repetitions):
             outcomes.append(_one_kill(machine, url, f"docker:{name}", True))
-            print(f"  node-killed repetition {rep + 1}/{repetitions} (container charged) done",
+            print(f"  node-killed repetition {rep + 1}/{repetitions} ({scenario}) done",
                   flush=True)
     finally:
-        container.remove(force=True)
+        sim.remove()
         docker_client.close()
-        machine.remove()
     return outcomes
 
 
@@ -586,7 +591,7 @@ def _one_kill(machine: MachineCgroup, url: str, where: str, backstop: bool) -> D
     started = time.monotonic()
     runner_dead_after: Optional[float] = None
     grown = 0
-    while nav2.alive() and grown < HOST_TOTAL_BYTES:
+    while nav2.alive() and grown < machine.limit_bytes:
         try:
             nav2.command(f"grow {8 * MIB}")
         except (BrokenPipeError, OSError):
@@ -688,7 +693,10 @@ def main() -> int:
                 cancels[f"{phase}, goal cancel through the node"] = values
         if "killed" in parts:
             kills["backstop on"] = node_killed_part(repetitions, backstop=True)
-            kills["backstop on, container charged"] = charged_node_killed_part(repetitions)
+            for scenario, label in (("thor_cgroup", "container charged"),
+                                    ("thor", "unified memory")):
+                kills[f"backstop on, {label}"] = container_node_killed_part(repetitions,
+                                                                            scenario)
             kills["backstop off"] = node_killed_part(max(1, repetitions // 3), backstop=False)
     print(f"\nrobot_wins: {repetitions} repetition(s), sampling every {SAMPLE_PERIOD_S} s, "
           f"Nav2 grows by {args.growth_mib} MiB, {time.monotonic() - started:.0f} s\n")

@@ -23,5 +23,6 @@ def test_robot_wins_smoke(docker_client):
     for moment in ("load", "stream", "between"):
         assert rows[moment][0] == "1" and "n/a" not in rows[moment][1]
     assert rows["load"][4] == "1"  # Ollama goes on loading: a restart stops it
-    for machine in ("backstop on", "backstop on, container charged"):
+    for machine in ("backstop on", "backstop on, container charged",
+                    "backstop on, unified memory"):
         assert rows[machine][:3] == ["1", "1", "1"]  # Nav2 lives, the runner is killed
