@@ -525,7 +525,7 @@ class _SimMachineCgroup(MachineCgroup):
         return str(Path(self.machine.sub_cgroup("ros")) / "cgroup.procs")
 
     def remove(self) -> None:
-        """The machine goes with its container."""
+        """Leave the machine to its container (removed with it)."""
 
 
 def container_node_killed_part(repetitions: int, scenario: str) -> List[Dict[str, Any]]:
