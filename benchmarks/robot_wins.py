@@ -323,7 +323,6 @@ def _one_cancel(url: str, backend: Any, results: Path, phase: str) -> float:
 def action_cancel_part(repetitions: int, results: Path) -> Dict[str, List[float]]:
     """Through the real node: goal cancel (client side) to the result arriving, per phase."""
     import docker
-    import httpx
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from seed_table_parts import _node_argv, _start, _stop  # the seed table's node launcher
@@ -363,11 +362,10 @@ def action_cancel_part(repetitions: int, results: Path) -> Dict[str, List[float]
         for rep in range(repetitions):
             for phase in ("load", "stream"):
                 if phase == "stream":
-                    httpx.post(f"{url}/sim/faults", timeout=5, json={
-                        "decode_slowdown": {"after_cycles": 0, "fraction": 0.99}})
+                    _post_faults(url, {"decode_slowdown": {"after_cycles": 0, "fraction": 0.99}})
                 latencies[phase].append(_cancel_goal(rclpy, client_node, action,
                                                      run_benchmark, phase))
-                httpx.post(f"{url}/sim/faults", timeout=5, json={"reset": True})
+                _post_faults(url, {"reset": True})
                 time.sleep(1.0)  # the node's unload of the canceled model goes through
             print(f"  action cancel repetition {rep + 1}/{repetitions} done", flush=True)
     finally:
@@ -377,6 +375,21 @@ def action_cancel_part(repetitions: int, results: Path) -> Dict[str, List[float]
         sim.remove()
         docker_client.close()
     return latencies
+
+
+def _post_faults(url: str, faults: Dict[str, Any], deadline_s: float = 60.0) -> None:
+    """Switch simulator faults, waiting out a restart of its container (the node restarts)."""
+    import httpx
+
+    end = time.monotonic() + deadline_s
+    while True:
+        try:
+            httpx.post(f"{url}/sim/faults", timeout=5, json=faults).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.2)
 
 
 def _cancel_goal(rclpy: Any, node: Any, action: Any, run_benchmark: Any, phase: str) -> float:
