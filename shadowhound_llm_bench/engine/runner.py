@@ -42,6 +42,9 @@ from .cancellation import CancelToken
 from .memory_guard_api import MemoryGuard, PlannedModel, Proceed, RunPlan, Skip
 
 OUTPUT_KEEP_CHARS = 4000
+# Most bytes one run's tests.jsonl may hold (the reports are built from it): ~2000 x the largest
+# test record (OUTPUT_KEEP_CHARS of answer, metrics, scores); a bigger run stops with the reason.
+MAX_RUN_LOG_BYTES = 256 * 1024 * 1024
 MAX_LOAD_ATTEMPTS = 5  # hard cap, whatever a guard says
 # Without memory management nothing can be recovered: give up as the default policy would.
 _UNGUARDED_POLICY = MemoryPolicy(PolicySettings(restart_when_unreachable=False))
@@ -225,7 +228,7 @@ class BenchmarkRunner:
         models = list(dict.fromkeys(models))
         if not models:
             raise ValueError("no models to benchmark")
-        self._log = JsonlLog(path=run_dir / LOG_NAME)
+        self._log = JsonlLog(path=run_dir / LOG_NAME, max_bytes=MAX_RUN_LOG_BYTES)
         # The first plot of a process costs seconds (imports, fonts): pay it while the run goes,
         # so a canceled run's partial reports come back within a second.
         threading.Thread(target=_warm_up_plotting, name="plot-warm-up", daemon=True).start()
@@ -657,10 +660,16 @@ class BenchmarkRunner:
                     raise _ModelStop(ModelStatus.FAILED,
                                      f"load failed after {attempt} attempt(s): {exc}")
                 continue
+            client_s = time.perf_counter() - started
+            # Ollama's load reply (done_reason "load") carries no load_duration: the load time
+            # is what the client measured, unless a server reports its own.
             load_ns = reply.get("load_duration")
             self._write("load", model=model, ok=True, attempt=attempt, keep_alive=keep_alive,
-                        client_s=time.perf_counter() - started,
-                        load_s=load_ns / 1e9 if isinstance(load_ns, (int, float)) else None)
+                        client_s=client_s,
+                        load_s=load_ns / 1e9 if isinstance(load_ns, int) and load_ns > 0
+                        else client_s,
+                        load_source="ollama" if isinstance(load_ns, int) and load_ns > 0
+                        else "client")
             return attempt
 
     def _test_model(self, model: str, index: int, keep_alive: KeepAlive,
