@@ -230,6 +230,8 @@ class OllamaClient:
                                                capture=capture, request=request,
                                                stall_s=stall_s):
                 yield chunk
+            if request.cause is not None:  # it ended because it was cut, not because it was done
+                raise self._interrupted(request, capture)
         except OllamaError as exc:
             if request.cause is not None and not isinstance(exc, OllamaHTTPError):
                 raise self._interrupted(request, capture) from exc
