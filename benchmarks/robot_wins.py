@@ -463,7 +463,14 @@ if where.startswith("docker:"):
     guard.oom_backstop and setattr(guard.oom_backstop, "ros_pids", lambda: [nav2_pid])
     guard.before_model(model)
     client.load(model, keep_alive="1h", deadline_s=120)
-    time.sleep(0.8)
+    end = time.monotonic() + 15  # the backstop looks every 0.25 s; a busy machine is slower
+    while backstop and time.monotonic() < end:
+        ids = [int(r[0]) for r in backend._container.top(ps_args="-o pid")["Processes"]]
+        if any("runner" in psutil.Process(p).name() and read_oom_score_adj(p) == 1000
+               for p in ids if psutil.pid_exists(p)):
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)  # and the container limit follows the last samples
     if guard.oom_backstop:
         refused = [a.error for a in guard.oom_backstop.adjustments if not a.ok]
     backend._container.reload()
