@@ -59,5 +59,7 @@ def make_room(policy: "MemoryPolicy", model: str, prediction: FootprintPredictio
             done.restarted = True
         elif decision.action is Action.WAIT:
             done.waited_s += waited_s
+        elif decision.action is Action.DROP_CACHES:
+            done.dropped_caches = True
     return Decision(Action.SKIP, f"no decision after {MAX_PREPARATION_STEPS} steps while "
                     f"making room for {model}"), steps
