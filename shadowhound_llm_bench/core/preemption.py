@@ -57,7 +57,7 @@ def find_breach(reading: MemoryReading, *, error_percent: float) -> Optional[Bre
     if not whys:
         return None
     return Breach(stamp_s=reading.stamp_s,
-                  working_set_bytes=reading.container.working_set_bytes,
+                  working_set_bytes=reading.memory_in_use_bytes,
                   model_budget_bytes=reading.model_budget_bytes, pressure_percent=pressure,
                   ros_headroom_bytes=headroom, ros_live_bytes=reading.ros_live_bytes,
                   ros_reserve_bytes=reading.ros_reserve_bytes, why=" and ".join(whys))
@@ -65,7 +65,7 @@ def find_breach(reading: MemoryReading, *, error_percent: float) -> Optional[Bre
 
 def model_memory_bytes(reading: MemoryReading, empty_working_set_bytes: int) -> int:
     """Memory the container holds beyond its empty working set (the models, loaded or loading)."""
-    return max(0, reading.container.working_set_bytes - empty_working_set_bytes)
+    return max(0, reading.memory_in_use_bytes - empty_working_set_bytes)
 
 
 def released(reading: MemoryReading, *, held_at_breach_bytes: int, empty_working_set_bytes: int,

@@ -85,7 +85,7 @@ class Preemptor:
         """Listen to every memory sample from now on."""
         latest = self.monitor.latest()
         if latest is not None:
-            self._baseline_bytes = latest.container.working_set_bytes
+            self._baseline_bytes = latest.memory_in_use_bytes
         self.monitor.add_listener(self._on_reading)
         return self
 
@@ -157,7 +157,7 @@ class Preemptor:
                 models=list(decision.models_to_unload),
                 during="load" if "load" in kinds else "stream" if kinds else "idle",
                 reason=decision.reason, breach_stamp_s=reading.stamp_s,
-                working_set_bytes=reading.container.working_set_bytes,
+                working_set_bytes=reading.memory_in_use_bytes,
                 model_budget_bytes=reading.model_budget_bytes,
                 pressure_percent=reading.pressure_percent,
                 ros_headroom_bytes=ros_headroom_bytes(reading),
