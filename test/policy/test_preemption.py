@@ -153,7 +153,9 @@ def test_a_cached_model_is_unloaded_when_nav2_grows_between_models(guarded, nav2
     time.sleep(0.5)  # the ROS memory is measured on the sampler's period
     guard.settings = guard.policy.settings = guard.settings.replace(preempt_wait_s=0.3)
     assert "end the run" in guard.after_preemption()
-    assert [d.action for d in guard.decisions()][-2:] == ["wait", "end_run"]
+    actions = [d.action for d in guard.decisions()]
+    ended = max(i for i, action in enumerate(actions) if action == "end_run")
+    assert "wait" in actions[:ended]  # it waited first
 
 
 def test_a_run_records_the_preemption_and_goes_on_with_the_next_model(guarded, nav2, tmp_path):
