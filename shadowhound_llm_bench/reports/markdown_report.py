@@ -10,6 +10,7 @@ from ..core.run_records import ModelResult, RunSummary
 from ..core.units import to_gib
 from .atomic_write import write_atomic
 from .platform_markdown import platform_sections
+from .preemption_table import preemption_lines
 
 MARKDOWN_NAME = "summary.md"
 
@@ -192,6 +193,7 @@ def render_markdown(summary: RunSummary) -> str:
     else:
         lines.append("No memory records (run without memory management).")
     lines += platform_sections(summary, _table)
+    lines += preemption_lines(summary.models)
     canary = summary.canary
     if canary:
         lines += ["", "## Canary", ""]
