@@ -15,7 +15,9 @@ from .core.progress import ProgressEvent
 from .core.run_options import OptionsError, RunOptions
 from .core.suite import DEFAULT_SUITE, SuiteError, load_suite
 from .core.units import GB, to_gib
+from .engine.memory_guard import PolicyMemoryGuard
 from .engine.memory_guard_api import MemoryGuard, RunPlan
+from .engine.run_bookends import run_between_bookends
 from .engine.runner import BenchmarkRunner, RunOutcome
 from .reports.render import ReportError, render_reports
 from .reports.run_dir import RunDirError
@@ -210,8 +212,12 @@ def _run_with(args: argparse.Namespace, out: TextIO, client: OllamaClient,
         return EXIT_OK
     previous = signal.signal(signal.SIGINT, on_sigint) \
         if threading.current_thread() is threading.main_thread() else None
+    run_models = list(args.models) + ([options.canary_model] if options.canary_model else [])
     try:
-        outcome = runner.run(args.models)
+        # Start from what Ollama really holds; leave it holding nothing this run loaded.
+        outcome, bookends = run_between_bookends(
+            guard if isinstance(guard, PolicyMemoryGuard) else None, client,
+            lambda: runner.run(args.models), run_models)
     except (RunDirError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -219,6 +225,9 @@ def _run_with(args: argparse.Namespace, out: TextIO, client: OllamaClient,
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     _print_outcome(outcome, out)
+    if bookends is not None and bookends.end is not None:
+        for model, reason in bookends.end.still_loaded:
+            print(f"still loaded: {model} — {reason}", file=out)
     if outcome.status == "canceled":
         return EXIT_CANCELED
     return EXIT_OK if outcome.status == "ok" else EXIT_FAILED

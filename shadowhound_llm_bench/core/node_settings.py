@@ -59,6 +59,9 @@ def _spec(name: str, default: ParamValue, description: str, **kw: Any) -> ParamS
     return ParamSpec(name=name, default=default, description=description, **kw)
 
 
+# One set of ROS reserve defaults for the node and the library (core/ros_reserve.py).
+_RESERVE_DEFAULTS = RosReserveSettings()
+
 PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
     _spec("ollama_host", "http://localhost:11434",
           "Base URL of the Ollama server (http://host:port).", read_only=True),
@@ -121,16 +124,17 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
     _spec("reserve.fixed_gib", -1.0,
           "-1 measures ROS 2 / Nav2 processes live; otherwise a fixed ROS reserve, GiB.",
           minimum=-1.0, maximum=4096.0, read_only=True),
-    _spec("reserve.floor_gib", 2.0,
+    _spec("reserve.floor_gib", _RESERVE_DEFAULTS.floor_bytes / GIB,
           "Smallest memory reserve held back for ROS 2 / Nav2 processes, GiB.",
           minimum=0.0, maximum=4096.0, read_only=True),
-    _spec("reserve.window_s", 300.0,
+    _spec("reserve.window_s", float(_RESERVE_DEFAULTS.window_s),
           "Sliding window over which the peak of live ROS memory is taken, seconds.",
           minimum=1.0, maximum=86400.0, read_only=True),
-    _spec("reserve.growth_factor", 1.25,
+    _spec("reserve.growth_factor", float(_RESERVE_DEFAULTS.growth_factor),
           "Factor applied to the live ROS peak to allow for growth.", minimum=1.0,
           maximum=10.0, read_only=True),
-    _spec("reserve.margin_gib", 0.5, "Margin added to the ROS reserve, GiB.", minimum=0.0,
+    _spec("reserve.margin_gib", _RESERVE_DEFAULTS.margin_bytes / GIB,
+          "Margin added to the ROS reserve, GiB.", minimum=0.0,
           maximum=1024.0, read_only=True),
     _spec("reserve.include_patterns", [""],
           "Extra command-line patterns (regular expressions) counted as ROS processes; "
@@ -168,6 +172,11 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
           minimum=0.0, maximum=100000.0),
     _spec("results_dir", "~/ollama_benchmarks",
           "Folder under which each run writes <run_id>/ with its reports."),
+    _spec("state_dir", "",
+          "Folder of the state kept between runs (measured footprints, unload and restart "
+          "durations), shared with the llm_bench CLI; empty means "
+          "$XDG_CACHE_HOME/shadowhound_llm_bench (~/.cache/shadowhound_llm_bench).",
+          read_only=True),
     _spec("publish_rate_hz", 2.0, "Rate of ~/container_memory messages, Hz.", minimum=0.1,
           maximum=50.0, read_only=True),
     _spec("sample_period_s", 0.5, "Period of the background memory sampler, seconds.",

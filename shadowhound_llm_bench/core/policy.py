@@ -315,6 +315,30 @@ class MemoryPolicy:
         return Cleanup(False, released, Decision(
             Action.KEEP, f"{problem}; preset {s.preset} does not restart; {numbers}"))
 
+    # ------------------------------------------------------------------ run bookends
+    def at_run_start(self, found_loaded: Sequence[str]) -> Decision:
+        """
+        Models loaded before the run's first decision (a killed run, another client): unload.
+
+        Their memory would otherwise be counted as the empty container's, and a model among
+        them would be "measured" at no footprint when the run loads it again.
+        """
+        if not found_loaded:
+            return Decision(Action.KEEP, "no model loaded before the run")
+        names = ", ".join(found_loaded)
+        return Decision(Action.UNLOAD_OTHERS,
+                        f"{names} already loaded before the run (left by an earlier run or "
+                        "another client): unload so the run starts from an empty container "
+                        "and measures footprints from it", models_to_unload=tuple(found_loaded))
+
+    def at_run_end(self, loaded_by_run: Sequence[str]) -> Decision:
+        """After the last model (also after cancel or failure): unload what the run loaded."""
+        if not loaded_by_run:
+            return Decision(Action.KEEP, "the run left no model loaded")
+        return Decision(Action.UNLOAD, f"run ended with {', '.join(loaded_by_run)} loaded: "
+                        f"unload (every preset leaves Ollama as the run found it)",
+                        models_to_unload=tuple(loaded_by_run))
+
     # ------------------------------------------------------------------ failures
     def on_load_failure(self, model: str, error: str, attempt: int) -> Decision:
         """After a failed load (attempt from 1): RETRY (after a restart) or SKIP with the error."""

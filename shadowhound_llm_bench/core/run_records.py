@@ -45,6 +45,7 @@ class ModelStatus(str, Enum):
 
 class RunStatus(str, Enum):
     OK = "ok"
+    PARTIAL = "partial"  # some models tested, others skipped or failed (core/run_status.py)
     FAILED = "failed"
     CANCELED = "canceled"
     ABORTED = "aborted"
@@ -145,6 +146,8 @@ class RunSummary:
     readings: List[Dict[str, Any]] = field(default_factory=list)
     decisions: List[Dict[str, Any]] = field(default_factory=list)
     peak_working_set_bytes: int = 0
+    # What Ollama held at the run's start and end (engine/run_bookends.py), by "start" / "end".
+    residency: Dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         """Return the results JSON (versioned schema)."""
@@ -164,6 +167,7 @@ class RunSummary:
             "canary": self.canary,
             "models": self.models,
             "recommendation": self.recommendation,
+            "residency": self.residency,
             "memory": {
                 "peak_working_set_bytes": self.peak_working_set_bytes,
                 "readings": len(self.readings),
@@ -302,6 +306,9 @@ def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
         elif kind == "memory":
             summary.readings.extend(rec.get("readings") or [])
             summary.decisions.extend(rec.get("decisions") or [])
+        elif kind == "residency":
+            summary.residency[str(rec.get("when"))] = {
+                k: v for k, v in rec.items() if k not in ("type", "session", "when", "stamp")}
         elif kind == "run_end":
             summary.status = str(rec.get("status") or RunStatus.INCOMPLETE.value)
             summary.message = str(rec.get("message") or "")

@@ -15,14 +15,15 @@ from ..core.policy import MemoryPolicy
 from ..core.progress import Phase, ProgressEvent, ProgressSink
 from ..core.suite import SuiteError, load_suite
 from ..engine.footprint_cache import FootprintCache
+from ..engine.management_costs import ManagementCosts
 from ..engine.memory_guard import PolicyMemoryGuard
+from ..engine.run_bookends import RunBookends, run_between_bookends
 from ..engine.runner import BenchmarkRunner
+from ..engine.state_dir import footprint_cache_path, management_costs_path
 from ..reports.run_dir import RunDirError
 from .action_server import RunReport
 from .memory_stack import MemoryStack
 from .messages import plan_result_msg, result_msg
-
-FOOTPRINT_CACHE_NAME = "footprint_cache.json"
 
 
 class RunMemoryGuard(PolicyMemoryGuard):
@@ -102,14 +103,20 @@ class BenchmarkSession:
                 plan = runner.plan(goal.models)
                 return RunReport(result=plan_result_msg(self._action_type.Result, plan),
                                  status="planned")
-            outcome = runner.run(goal.models)
+            run_models = list(goal.models) + ([goal.options.canary_model]
+                                              if goal.options.canary_model else [])
+            outcome, bookends = run_between_bookends(
+                guard, client, lambda: runner.run(goal.models), run_models)
         except RunDirError as exc:
             raise GoalRejected(str(exc)) from exc
         finally:
             guard.close()
             client.close()
         result = result_msg(self._action_type.Result, self._model_result_type, outcome)
-        return RunReport(result=result, status=outcome.status)
+        message = outcome.message
+        if bookends is not None:
+            message = residency_into_result(result, bookends, message)
+        return RunReport(result=result, status=outcome.status, message=message)
 
     def _guard(self, goal: ResolvedGoal, settings: NodeSettings, client: OllamaClient,
                results_root: Path, relay: PhaseRelay) -> RunMemoryGuard:
@@ -117,8 +124,33 @@ class BenchmarkSession:
         if goal.keep_alive_override is not None:
             policy = policy.replace(keep_alive=goal.keep_alive_override)
         results_root.mkdir(parents=True, exist_ok=True)
+        # The CLI's state folder: measured footprints and action costs are shared and kept.
+        state = str(settings["state_dir"])
         return RunMemoryGuard(
             since_s=time.time(), policy=MemoryPolicy(policy), monitor=self._stack.monitor,
             backend=self._stack.backend, client=client,
-            footprint_cache=FootprintCache(str(results_root / FOOTPRINT_CACHE_NAME)),
+            footprint_cache=FootprintCache(footprint_cache_path(state)),
+            management_costs=ManagementCosts(management_costs_path(state)),
             on_phase=relay.phase)
+
+
+def residency_into_result(result: Any, bookends: RunBookends, message: str) -> str:
+    """Fill the result's still-loaded and found-loaded fields; the run message with its cause."""
+    start, end = bookends.start, bookends.end
+    if start is not None:
+        result.found_loaded_models = list(start.found_loaded)
+        result.found_loaded_action = start.action if start.found_loaded else ""
+        if start.container_problem:
+            message = f"{message} ({start.container_problem})" if message else \
+                start.container_problem
+    if end is not None:
+        result.still_loaded_models = [m for m, _ in end.still_loaded]
+        result.still_loaded_reasons = [r for _, r in end.still_loaded]
+        if not end.verified and end.reason:
+            result.still_loaded_models = ["?"]
+            result.still_loaded_reasons = [end.reason]
+    if result.still_loaded_models:
+        pairs = zip(result.still_loaded_models, result.still_loaded_reasons)
+        loaded = ", ".join(f"{m} ({r})" for m, r in pairs)
+        result.summary += f"; still loaded: {loaded}"
+    return message
