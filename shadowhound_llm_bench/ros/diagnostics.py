@@ -54,6 +54,11 @@ class MemoryDiagnostics:
                              benchmark_state=self._benchmark_state()),
         ]
 
+    def destroy(self) -> None:
+        """Stop the timer and remove the publisher (lifecycle deactivate, shutdown)."""
+        self._node.destroy_timer(self._timer)
+        self._node.destroy_publisher(self._publisher)
+
     def publish(self) -> None:
         array = DiagnosticArray()
         array.header.stamp = self._node.get_clock().now().to_msg()

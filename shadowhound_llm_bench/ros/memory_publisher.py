@@ -27,6 +27,7 @@ class ContainerMemoryPublisher:
 
     def __init__(self, node: Node, *, msg_type: type, latest: LatestReading,
                  container_name: str, rate_hz: float) -> None:
+        self._node = node
         self._latest = latest
         self._msg_type = msg_type
         self._container_name = container_name
@@ -44,6 +45,13 @@ class ContainerMemoryPublisher:
         reading = self._latest()
         if reading is None:
             return
-        self._publisher.publish(container_memory_msg(self._msg_type, reading,
-                                                     container_name=self._container_name))
+        # Stamped by the node clock, so sim time (use_sim_time) and /diagnostics agree.
+        self._publisher.publish(container_memory_msg(
+            self._msg_type, reading, container_name=self._container_name,
+            stamp=self._node.get_clock().now().to_msg()))
         self.published += 1
+
+    def destroy(self) -> None:
+        """Stop the timer and remove the publisher (lifecycle deactivate, shutdown)."""
+        self._node.destroy_timer(self._timer)
+        self._node.destroy_publisher(self._publisher)
