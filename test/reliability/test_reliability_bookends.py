@@ -15,7 +15,7 @@ MODEL = 'qwen2.5:0.5b'
 
 @pytest.fixture
 def ros_client():
-    """A fresh rclpy context per test: no discovery state of an earlier test's node."""
+    """Give each test a fresh rclpy context: no discovery state of an earlier node."""
     if not interfaces_available():
         pytest.skip('interfaces not built')
     client = RosClient()
