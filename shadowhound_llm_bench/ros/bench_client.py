@@ -26,7 +26,6 @@ import time
 from enum import Enum
 from typing import Any, Optional
 
-import rclpy
 from rclpy.node import Node
 
 from .interfaces_import import import_interfaces
@@ -60,7 +59,12 @@ class BenchmarkClient(Node):
         from rclpy.action import ActionClient
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
+        from rclpy.executors import SingleThreadedExecutor
+
         super().__init__(node_name, context=context)
+        # Its own executor: the mission's other nodes and executors are left alone.
+        self._executor = SingleThreadedExecutor(context=self.context)
+        self._executor.add_node(self)
         self.RunBenchmark, self.ContainerMemory, _ = import_interfaces()
         self.action_name = action_name
         self._client = ActionClient(self, self.RunBenchmark, action_name)
@@ -78,14 +82,14 @@ class BenchmarkClient(Node):
     def _spin_until(self, future: Any, timeout_s: float) -> bool:
         end = time.monotonic() + timeout_s
         while not future.done() and time.monotonic() < end:
-            rclpy.spin_once(self, timeout_sec=SPIN_STEP_S)
+            self._executor.spin_once(timeout_sec=SPIN_STEP_S)
         return future.done()
 
     def spin(self, duration_s: float = 0.0) -> None:
         """Process incoming feedback and memory messages for a while (0: what is waiting)."""
         end = time.monotonic() + duration_s
         while True:
-            rclpy.spin_once(self, timeout_sec=0.0 if duration_s <= 0 else SPIN_STEP_S)
+            self._executor.spin_once(timeout_sec=0.0 if duration_s <= 0 else SPIN_STEP_S)
             if time.monotonic() >= end:
                 return
 
@@ -128,7 +132,7 @@ class BenchmarkClient(Node):
         if self._result_future is None:
             return True
         if not self._result_future.done():
-            rclpy.spin_once(self, timeout_sec=SPIN_STEP_S)
+            self._executor.spin_once(timeout_sec=SPIN_STEP_S)
         if self._result_future.done():
             self._response = self._result_future.result()
             return True
@@ -154,6 +158,13 @@ class BenchmarkClient(Node):
         cancel = self._handle.cancel_goal_async()
         self._spin_until(cancel, min(10.0, wait_result_s))
         return self.wait(wait_result_s)
+
+    def destroy_node(self) -> None:
+        """Destroy the action client, the subscription and the node."""
+        self._executor.remove_node(self)
+        self._executor.shutdown(timeout_sec=1.0)
+        self._client.destroy()
+        super().destroy_node()
 
     # ------------------------------------------------------------------ what came back
     def _on_feedback(self, message: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 
 from ..core.diagnostic_summary import (StatusSummary, container_status, pressure_status,
@@ -39,7 +40,9 @@ class MemoryDiagnostics:
         self._period_s = period_s
         self._group = MutuallyExclusiveCallbackGroup()
         self._publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._timer = node.create_timer(period_s, self.publish, callback_group=self._group)
+        # Steady timer, as the memory topic's: diagnostics go on while a simulation is paused.
+        self._timer = node.create_timer(period_s, self.publish, callback_group=self._group,
+                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def statuses(self) -> List[StatusSummary]:
         """Build the current summaries (also used by tests without ROS)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy
 
@@ -35,7 +36,10 @@ class ContainerMemoryPublisher:
         # Own group: the timer runs on another executor thread than the benchmark's goal.
         self._group = MutuallyExclusiveCallbackGroup()
         self._publisher = node.create_publisher(msg_type, TOPIC, container_memory_qos())
-        self._timer = node.create_timer(1.0 / rate_hz, self._publish, callback_group=self._group)
+        # Steady timer: memory is watched at the same rate when a simulation pauses its clock
+        # (use_sim_time); the stamps still come from the node clock.
+        self._timer = node.create_timer(1.0 / rate_hz, self._publish, callback_group=self._group,
+                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     @property
     def topic_name(self) -> str:

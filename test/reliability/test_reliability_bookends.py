@@ -160,3 +160,50 @@ def test_a_partial_run_succeeds_but_is_not_success(ros_client, start_node, local
     assert result.status == 'partial' and not result.success
     assert result.error_code == result.MODELS_NOT_TESTED
     assert 'nosuchmodel:1b' in result.error_msg or 'not every model' in result.error_msg
+
+
+def test_start_up_with_the_container_stopped_warns_and_a_goal_starts_it(
+        ros_client, start_node, small_container):
+    sim = small_container()
+    sim.container.stop(timeout=5)
+    node = start_node(ollama_host=sim.base_url, **{'container.backend': 'docker',
+                                                   'container.name': sim.name})
+    node.wait_ready()
+    log = node.log()
+    assert f"container '{sim.name}' is stopped" in log and 'WARN' in log
+    assert f'docker start {sim.name}' in log
+    level, message = wait_until(lambda: _container_diagnostic(ros_client), 10.0,
+                                'the container diagnostic')
+    assert level == 2 and f'Fix: start it (docker start {sim.name})' in message
+
+    handle = ros_client.send(models=[MODEL])
+    assert handle.accepted
+    result = ros_client.result(handle, timeout_s=120.0)
+    assert result.status == 'ok', result.summary
+    sim.container.reload()
+    assert sim.container.status == 'running'
+    report = open(result.report_markdown).read()
+    assert 'the container was not running and was started' in report
+    level, message = wait_until(lambda: _container_diagnostic(ros_client, running=True), 15.0,
+                                'the container diagnostic back to OK')
+    assert level == 0
+
+
+def _container_diagnostic(ros_client, running=False):
+    from diagnostic_msgs.msg import DiagnosticArray
+    seen = []
+    sub = ros_client.node.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 10)
+    try:
+        end = time.monotonic() + 3.0
+        while not seen and time.monotonic() < end:
+            time.sleep(0.05)
+    finally:
+        ros_client.node.destroy_subscription(sub)
+    for array in seen:
+        for status in array.status:
+            if status.name.endswith('Ollama container'):
+                level = status.level[0] if isinstance(status.level, bytes) else status.level
+                if running and level != 0:
+                    return None
+                return level, status.message
+    return None
