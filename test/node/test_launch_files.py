@@ -48,13 +48,15 @@ def test_llm_bench_launch_declares_its_arguments_and_starts_the_node(package_sha
     from launch_ros.actions import Node
     description = load('llm_bench.launch.py').generate_launch_description()
     arguments = _declared(description)
-    assert set(arguments) == {'params_file', 'namespace', 'ollama_host', 'container_name'}
+    assert set(arguments) == {'params_file', 'namespace', 'ollama_host', 'container_name',
+                              'use_sim_time', 'log_level', 'lifecycle'}
     assert arguments['params_file'].default_value[0].text.endswith('config/llm_bench.yaml')
 
     context = LaunchContext()
     for name, value in (('params_file', str(LAUNCH_DIR.parent / 'config/llm_bench.yaml')),
                         ('namespace', 'robot1'), ('ollama_host', 'http://10.0.0.2:11434'),
-                        ('container_name', '')):
+                        ('container_name', ''), ('use_sim_time', 'true'),
+                        ('log_level', 'debug'), ('lifecycle', 'false')):
         context.launch_configurations[name] = value
     opaque = [e for e in description.entities if isinstance(e, OpaqueFunction)][0]
     (node,) = opaque.execute(context)
@@ -64,14 +66,43 @@ def test_llm_bench_launch_declares_its_arguments_and_starts_the_node(package_sha
     node._perform_substitutions(context)  # what `ros2 launch` does before starting it
     assert node.node_name == '/robot1/llm_bench'
     assert node.expanded_node_namespace == '/robot1'
+    assert {'use_sim_time': True} in [p for p in node._Node__parameters if isinstance(p, dict)] \
+        or any('use_sim_time' in str(p) for p in node._Node__parameters)
+    assert 'debug' in str(node._Node__arguments)
+
+    context.launch_configurations['lifecycle'] = 'true'
+    (managed,) = opaque.execute(context)
+    assert managed.node_executable == 'llm_bench_lifecycle_node'
+
+
+def test_nav2_example_namespaces_nav2_like_llm_bench_on_humble_and_jazzy(package_share):
+    from launch import LaunchContext
+    module = load('nav2_with_llm_bench.launch.py')
+    context = LaunchContext()
+    for name, value in (('namespace', 'robot1'), ('map', '/m.yaml'), ('use_sim_time', 'true'),
+                        ('nav2_params_file', '/p.yaml'), ('log_level', 'warn')):
+        context.launch_configurations[name] = value
+    arguments = module.nav2_launch_arguments(context)
+    # Humble's bringup namespaces only with use_namespace true; Jazzy's whenever it is set.
+    assert arguments['namespace'] == 'robot1' and arguments['use_namespace'] == 'true'
+    assert arguments['use_sim_time'] == 'true' and arguments['log_level'] == 'warn'
+    context.launch_configurations['namespace'] = ''
+    assert module.nav2_launch_arguments(context)['use_namespace'] == 'false'
 
 
 def test_nav2_example_includes_llm_bench_with_or_without_nav2(package_share):
     from launch.actions import IncludeLaunchDescription, LogInfo
     description = load('nav2_with_llm_bench.launch.py').generate_launch_description()
-    assert {'namespace', 'map', 'llm_bench_params_file', 'ollama_host'} <= set(
-        _declared(description))
+    from launch import LaunchContext
+    from launch.actions import OpaqueFunction
+    assert {'namespace', 'map', 'llm_bench_params_file', 'ollama_host', 'use_sim_time',
+            'log_level', 'lifecycle'} <= set(_declared(description))
     includes = [e for e in description.entities if isinstance(e, IncludeLaunchDescription)]
-    logs = [e for e in description.entities if isinstance(e, LogInfo)]
-    assert includes  # llm_bench itself, plus nav2_bringup when it is installed
-    assert len(includes) == 2 or logs
+    assert len(includes) == 1  # llm_bench itself; nav2_bringup comes from the function
+    context = LaunchContext()
+    for name, value in (('namespace', ''), ('map', ''), ('use_sim_time', 'false'),
+                        ('nav2_params_file', ''), ('log_level', 'info')):
+        context.launch_configurations[name] = value
+    opaque = [e for e in description.entities if isinstance(e, OpaqueFunction)][0]
+    (nav2,) = opaque.execute(context)
+    assert isinstance(nav2, (IncludeLaunchDescription, LogInfo))
