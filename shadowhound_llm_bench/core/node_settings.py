@@ -136,6 +136,10 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
     _spec("reserve.margin_gib", _RESERVE_DEFAULTS.margin_bytes / GIB,
           "Margin added to the ROS reserve, GiB.", minimum=0.0,
           maximum=1024.0, read_only=True),
+    _spec("reserve.scan_period_s", 5.0,
+          "Period of the scan of ROS 2 / Nav2 processes for the live reserve, seconds (the "
+          "container is sampled every sample_period_s).", minimum=0.05, maximum=60.0,
+          read_only=True),
     _spec("reserve.include_patterns", [""],
           "Extra command-line patterns (regular expressions) counted as ROS processes; "
           "[''] means none.", read_only=True),
