@@ -219,6 +219,10 @@ class BenchmarkActionServer:
     def _finish(self, goal_handle: Any, resolved: ResolvedGoal, outcome: dict,
                 cancel: threading.Event) -> Any:
         log = self._node.get_logger()
+        if isinstance(outcome.get("error"), GoalRejected):  # found only when the run began
+            refused = GoalOutcome(GoalState.ABORTED, GoalErrorCode.INVALID_GOAL,
+                                  str(outcome["error"]))
+            return self._refused(goal_handle, refused)
         if "error" in outcome:
             result = self._action_type.Result()
             result.success = False

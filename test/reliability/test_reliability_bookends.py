@@ -207,3 +207,33 @@ def _container_diagnostic(ros_client, running=False):
                     return None
                 return level, status.message
     return None
+
+
+def test_the_node_and_the_cli_share_one_state_folder(ros_client, local_sim, tmp_path):
+    # Node = CLI: what the node measures (footprints, unload durations) the CLI then uses.
+    import subprocess
+    import sys
+    from reliab_node import child_env
+    sim = local_sim()
+    env = child_env(XDG_CACHE_HOME=str(tmp_path / 'xdg'))
+    node = NodeProcess.start(log_path=tmp_path / 'node.log', env=env,
+                             params={'results_dir': str(tmp_path / 'results'),
+                                     'ollama_host': sim.base_url, 'state_dir': ''})
+    try:
+        node.wait_ready()
+        handle = ros_client.send(models=[MODEL])
+        assert handle.accepted
+        result = ros_client.result(handle, timeout_s=120.0)
+        assert result.status == 'ok', result.summary
+    finally:
+        node.stop()
+    state = tmp_path / 'xdg' / 'shadowhound_llm_bench'
+    assert (state / 'footprints.json').is_file()
+    costs = json.loads((state / 'management_costs.json').read_text())
+    assert costs['unload_s'], costs  # the node's unloads were measured and kept
+    plan = subprocess.run(
+        [sys.executable, '-m', 'shadowhound_llm_bench.cli', 'run', '--host', sim.base_url,
+         '--models', MODEL, '--dry-run', '--results-dir', str(tmp_path / 'cli')],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert plan.returncode == 0, plan.stderr
+    assert '(measured)' in plan.stdout, plan.stdout
