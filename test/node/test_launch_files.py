@@ -42,6 +42,20 @@ def _declared(description):
     return {a.name: a for a in description.entities if isinstance(a, DeclareLaunchArgument)}
 
 
+def _text(value, context):
+    """Perform a launch value (text, substitution or a tuple of them) to a plain value."""
+    if isinstance(value, (tuple, list)):
+        return ''.join(_text(v, context) for v in value)
+    perform = getattr(value, 'perform', None)
+    return perform(context) if perform else value
+
+
+def _parameter_dicts(node, context):
+    """Return the node's inline parameter dictionaries with their substitutions performed."""
+    return [{_text(k, context): _text(v, context) if not isinstance(v, bool) else v
+             for k, v in p.items()} for p in node._Node__parameters if isinstance(p, dict)]
+
+
 def test_llm_bench_launch_declares_its_arguments_and_starts_the_node(package_share):
     from launch import LaunchContext
     from launch.actions import OpaqueFunction
@@ -66,9 +80,12 @@ def test_llm_bench_launch_declares_its_arguments_and_starts_the_node(package_sha
     node._perform_substitutions(context)  # what `ros2 launch` does before starting it
     assert node.node_name == '/robot1/llm_bench'
     assert node.expanded_node_namespace == '/robot1'
-    assert {'use_sim_time': True} in [p for p in node._Node__parameters if isinstance(p, dict)] \
-        or any('use_sim_time' in str(p) for p in node._Node__parameters)
-    assert 'debug' in str(node._Node__arguments)
+    overrides = _parameter_dicts(node, context)
+    (given,) = overrides  # launch_ros keeps string values as YAML text ('...\n...\n')
+    assert given['use_sim_time'] is True
+    assert given['ollama_host'].startswith('http://10.0.0.2:11434')
+    arguments = [_text(a, context) for a in node._Node__arguments]
+    assert arguments[-2:] == ['--log-level', 'debug']
 
     context.launch_configurations['lifecycle'] = 'true'
     (managed,) = opaque.execute(context)
