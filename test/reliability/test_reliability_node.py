@@ -83,7 +83,7 @@ def test_bad_goals_through_the_node_are_rejected_and_the_node_serves_on(
     node.wait_ready()
     handle = ros_client.send(models=['qwen2.5:0.5b'], **fields)
     assert handle.accepted  # and aborted at once with the reason in the result
-    result = ros_client.result(handle, timeout_s=20.0).result
+    result = ros_client.result(handle, timeout_s=20.0)
     assert result.error_code == result.INVALID_GOAL and reason in result.error_msg
     wait_until(lambda: reason in node.log(), 5.0, f'log line {reason!r}')
     assert node.process.poll() is None
