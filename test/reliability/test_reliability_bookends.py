@@ -11,6 +11,7 @@ from reliab_node import NodeProcess, RosClient, interfaces_available, needs_ros,
 
 pytestmark = needs_ros
 MODEL = 'qwen2.5:0.5b'
+OTHER = 'smollm2:135m'  # fits beside MODEL in the small scenario's container (pulled first)
 
 
 @pytest.fixture
@@ -44,13 +45,17 @@ def loaded(base_url):
         return [m['name'] for m in json.load(reply)['models']]
 
 
+def _post(base_url, path, body):
+    request = urllib.request.Request(base_url + path, data=json.dumps(body).encode(),
+                                     headers={'Content-Type': 'application/json'})
+    with urllib.request.urlopen(request, timeout=60) as reply:
+        return reply.read()
+
+
 def load_forever(base_url, model):
     """Load a model with keep_alive -1, as a client that never unloads would."""
-    body = json.dumps({'model': model, 'prompt': '', 'keep_alive': -1, 'stream': False})
-    request = urllib.request.Request(base_url + '/api/generate', data=body.encode(),
-                                     headers={'Content-Type': 'application/json'})
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        reply.read()
+    _post(base_url, '/api/generate', {'model': model, 'prompt': '', 'keep_alive': -1,
+                                      'stream': False})
 
 
 @pytest.mark.parametrize('preset', ['default', 'fast', 'conservative', 'adaptive'])
@@ -119,17 +124,22 @@ def _diagnostic_loaded(ros_client):
 def test_another_clients_model_is_reported_still_loaded_with_its_reason(ros_client,
                                                                         start_node, local_sim):
     sim = local_sim()
-    node = start_node(ollama_host=sim.base_url)
+    _post(sim.base_url, '/api/pull', {'model': OTHER, 'stream': False})
+    node = start_node(ollama_host=sim.base_url, **{'benchmark.repetitions': 2})
     node.wait_ready()
-    handle = ros_client.send(models=[MODEL])
+    feedback = []
+    handle = ros_client.send(feedback=feedback, models=[MODEL])
     assert handle.accepted
-    # Loaded by someone else while the run goes: the run must not unload it, and says so.
-    load_forever(sim.base_url, 'llama3.2:1b')
+    # Loaded by someone else once the run has begun testing: the run must leave it alone.
+    wait_until(lambda: any(f.phase == 'testing' for f in feedback), 60.0, 'testing feedback')
+    load_forever(sim.base_url, OTHER)
     result = ros_client.result(handle, timeout_s=120.0)
-    if 'llama3.2:1b' in loaded(sim.base_url):
-        assert 'llama3.2:1b' in list(result.still_loaded_models)
-        reason = dict(zip(result.still_loaded_models, result.still_loaded_reasons))
-        assert 'another client' in reason['llama3.2:1b']
+    assert result.status == 'ok', result.summary
+    assert OTHER in loaded(sim.base_url) and MODEL not in loaded(sim.base_url)
+    reasons = dict(zip(result.still_loaded_models, result.still_loaded_reasons))
+    assert list(reasons) == [OTHER]
+    assert 'another client' in reasons[OTHER]
+    assert f'still loaded: {OTHER}' in result.summary
 
 
 def test_a_run_with_nothing_tested_is_failed_not_success(ros_client, start_node, local_sim):
