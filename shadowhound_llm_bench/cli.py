@@ -18,6 +18,7 @@ from .core.units import GB, to_gib
 from .engine.memory_guard import PolicyMemoryGuard
 from .engine.memory_guard_api import MemoryGuard, RunPlan
 from .engine.run_bookends import run_between_bookends
+from .engine.state_dir import footprint_cache_path
 from .engine.runner import BenchmarkRunner, RunOutcome
 from .reports.render import ReportError, render_reports
 from .reports.run_dir import RunDirError
@@ -57,6 +58,9 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="print the plan (order, footprints, unloads, restarts); load nothing")
     run.add_argument("--results-dir", default=DEFAULT_RESULTS_DIR,
                      help="folder that gets one sub-folder per run")
+    run.add_argument("--state-dir", default="",
+                     help="folder of measured footprints and unload/restart durations, shared "
+                          "with the llm_bench node (default ~/.cache/shadowhound_llm_bench)")
     run.add_argument("--name", default=None, help="label appended to the run id")
     run.add_argument("--resume", default=None, metavar="RUN_ID",
                      help="continue a run: models complete in its log are skipped")
@@ -131,7 +135,9 @@ def _build_guard(args: argparse.Namespace, client: OllamaClient) -> Tuple[
     if args.dynamic_keep_alive:
         overrides["dynamic_keep_alive"] = True
     guard = builder(client=client, container=args.container, preset=args.preset or "default",
-                    num_ctx=args.num_ctx, **({"policy_overrides": overrides} if overrides else {}))
+                    num_ctx=args.num_ctx,
+                    footprint_cache_path=footprint_cache_path(args.state_dir),
+                    **({"policy_overrides": overrides} if overrides else {}))
     if not args.container:
         return guard, ("no --container given: memory is estimated from Ollama's /api/ps and "
                        "the container cannot be restarted")

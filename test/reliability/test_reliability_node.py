@@ -65,6 +65,11 @@ def test_a_goal_against_an_unreachable_ollama_ends_failed_with_the_reason(ros_cl
     result = ros_client.result(handle)
     assert not result.success and result.status == 'failed'
     assert f'Ollama at {url} is not usable' in result.summary
+    # The reason reaches the sender: the code, and why the container could not be brought back.
+    assert result.error_code == result.OLLAMA_UNAVAILABLE
+    assert f'Ollama at {url} is not usable' in result.error_msg
+    assert 'restart' in result.error_msg
+    assert 'does not answer' in node.log() and 'WARN' in node.log()
     assert result.jsonl_log  # the run's log exists, with the reason in it
     records, bad = read_records(Path(result.jsonl_log))
     assert bad == 0 and of_type(records, 'run_end', status='failed')
