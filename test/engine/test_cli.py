@@ -119,3 +119,35 @@ def test_unreachable_server_fails_with_reports(tmp_path, argv):
     run_dir = next(tmp_path.iterdir())
     data = json.loads((run_dir / "results.json").read_text())
     assert data["run"]["status"] == "failed" and "not usable" in data["run"]["message"]
+
+
+def test_the_cli_unloads_a_model_left_loaded_and_leaves_nothing_behind(clean_sim, tmp_path):
+    # A model another run left loaded (keep_alive forever) is found before the first decision.
+    httpx.post(f"{clean_sim.url}/api/generate", timeout=30,
+               json={"model": "qwen2.5:0.5b", "prompt": "", "keep_alive": -1,
+                     "stream": False}).raise_for_status()
+    assert _loaded(clean_sim.url) == ["qwen2.5:0.5b"]
+    out = tmp_path / "out.txt"
+    with open(out, "w") as stream:
+        argv = ["run", "--host", clean_sim.url, "--models", "qwen2.5:0.5b", "--preset", "fast",
+                "--repetitions", "1", "--results-dir", str(tmp_path / "results"), "--quiet",
+                "--state-dir", str(tmp_path / "state")]
+        sys_stdout, sys.stdout = sys.stdout, stream
+        try:
+            code = main(argv)
+        finally:
+            sys.stdout = sys_stdout
+    text = out.read_text()
+    assert code == 0, text
+    assert _loaded(clean_sim.url) == []  # fast keeps models loaded; the end of the run may not
+    assert "still loaded" not in text
+    (results,) = (tmp_path / "results").glob("*/results.json")
+    residency = json.loads(results.read_text())["residency"]
+    assert residency["start"]["found_loaded"] == ["qwen2.5:0.5b"]
+    assert residency["start"]["action"] == "unloaded"
+    assert residency["end"]["unloaded"] == ["qwen2.5:0.5b"] and residency["end"]["verified"]
+    assert (tmp_path / "state" / "footprints.json").is_file()
+
+
+def _loaded(url):
+    return [m["name"] for m in httpx.get(f"{url}/api/ps", timeout=5).json()["models"]]
