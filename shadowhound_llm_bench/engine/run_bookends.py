@@ -101,14 +101,9 @@ class RunBookends:
         guard._log_decision("", decision, reading, action=decision.action.value)
         start.reason = decision.reason
         if decision.action is Action.UNLOAD_OTHERS:
-            unload = guard._unload(decision.models_to_unload, "")
             start.action = "unloaded"
-            if unload.still_listed:
-                reason = (f"{', '.join(listed)} still listed after the unload "
-                          f"({unload.describe()}): restart")
-                guard._log_decision("", Decision(Action.RESTART, reason), guard.monitor.latest())
-                if guard._restart("", reason):
-                    start.action = "restarted"
+            if self._unload_and_judge(decision.models_to_unload):
+                start.action = "restarted"
         remaining = _listed(self.client)
         start.still_loaded = [m for m in (remaining or []) if m]
         if remaining is None:
@@ -162,6 +157,23 @@ class RunBookends:
             guard._empty_working_set_bytes = None
         guard.monitor.set_loaded_models(len(listed or []))
 
+    def _unload_and_judge(self, models: Sequence[str]) -> bool:
+        """Unload, let the policy judge the cleanup and restart when it says so; True if so."""
+        guard = self.guard
+        unload = guard._unload(models, "")
+        footprint = sum(guard._footprint_of(m) for m in models)
+        verdict = guard.policy.cleanup(", ".join(models), still_listed=unload.still_listed,
+                                       before_unload_bytes=unload.before_bytes,
+                                       after_unload_bytes=unload.after_bytes,
+                                       footprint_bytes=footprint)
+        decision = Decision(verdict.decision.action,
+                            f"{verdict.decision.reason}; {unload.describe()}")
+        if decision.action is Action.RESTART:
+            guard._log_decision("", decision, guard.monitor.latest())
+            return guard._restart("", decision.reason)
+        guard._log_decision("", decision, guard.monitor.latest(), action="cleanup")
+        return False
+
     # ------------------------------------------------------------------ end
     def close(self, run_models: Sequence[str]) -> RunEnd:
         """Unload what the run loaded and verify it; never raises (it runs in finally blocks)."""
@@ -186,19 +198,7 @@ class RunBookends:
         guard._log_decision("", decision, guard.monitor.sample_now())
         end.reason = decision.reason
         if decision.action is Action.UNLOAD and ours:
-            unload = guard._unload(decision.models_to_unload, "")
-            footprint = sum(guard._footprint_of(m) for m in ours)
-            verdict = guard.policy.cleanup(", ".join(ours), still_listed=unload.still_listed,
-                                           before_unload_bytes=unload.before_bytes,
-                                           after_unload_bytes=unload.after_bytes,
-                                           footprint_bytes=footprint)
-            reason = f"{verdict.decision.reason}; {unload.describe()}"
-            if verdict.decision.action is Action.RESTART and unload.still_listed:
-                guard._log_decision("", Decision(Action.RESTART, reason), guard.monitor.latest())
-                guard._restart("", reason)
-            else:
-                guard._log_decision("", Decision(verdict.decision.action, reason),
-                                    guard.monitor.latest(), action="cleanup")
+            self._unload_and_judge(decision.models_to_unload)
         after = _listed(self.client)
         end.verified = after is not None
         after = after if after is not None else listed
