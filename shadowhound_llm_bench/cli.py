@@ -58,6 +58,9 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="print the plan (order, footprints, unloads, restarts); load nothing")
     run.add_argument("--results-dir", default=DEFAULT_RESULTS_DIR,
                      help="folder that gets one sub-folder per run")
+    run.add_argument("--keep-loaded", action="store_true",
+                     help="leave models another client had loaded at the start loaded (their "
+                          "memory is counted); by default they are unloaded first")
     run.add_argument("--state-dir", default="",
                      help="folder of measured footprints and unload/restart durations, shared "
                           "with the llm_bench node (default ~/.cache/shadowhound_llm_bench)")
@@ -223,7 +226,7 @@ def _run_with(args: argparse.Namespace, out: TextIO, client: OllamaClient,
         # Start from what Ollama really holds; leave it holding nothing this run loaded.
         outcome, bookends = run_between_bookends(
             guard if isinstance(guard, PolicyMemoryGuard) else None, client,
-            lambda: runner.run(args.models), run_models)
+            lambda: runner.run(args.models), run_models, keep_others=args.keep_loaded)
     except (RunDirError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

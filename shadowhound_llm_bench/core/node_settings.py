@@ -115,6 +115,10 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
           "models that fit in the budget together.", minimum=0.0, maximum=4096.0),
     _spec("policy.load_retries", 1, "Retries of a failed load, each after a restart.",
           minimum=0, maximum=5),
+    _spec("policy.keep_models_found_loaded", False,
+          "Models another client had loaded when a run starts stay loaded and their memory is "
+          "counted (false: unloaded, the run starts from an empty container); those the run "
+          "tests are unloaded either way."),
     _spec("host.simulated_total_gib", 0.0,
           "0 reads /proc/meminfo; otherwise the total memory of a simulated machine, GiB.",
           minimum=0.0, maximum=4096.0, read_only=True),

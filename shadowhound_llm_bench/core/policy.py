@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .action_costs import SEED_COSTS, ActionCosts
 from .footprint import FootprintPrediction
 from .memory_reading import ContainerState, MemoryReading
+from .model_metadata import same_model
 from .policy_settings import KeepAlive, PolicySettings
 from .units import to_gib
 
@@ -316,20 +317,31 @@ class MemoryPolicy:
             Action.KEEP, f"{problem}; preset {s.preset} does not restart; {numbers}"))
 
     # ------------------------------------------------------------------ run bookends
-    def at_run_start(self, found_loaded: Sequence[str]) -> Decision:
+    def at_run_start(self, found_loaded: Sequence[str], *, run_models: Sequence[str] = (),
+                     keep_others: bool = False) -> Decision:
         """
-        Models loaded before the run's first decision (a killed run, another client): unload.
+        Models loaded before the run's first decision (a killed run, another client).
 
-        Their memory would otherwise be counted as the empty container's, and a model among
-        them would be "measured" at no footprint when the run loads it again.
+        Those the run will test are always unloaded: loaded already, they would be "measured"
+        at no footprint. The others are unloaded too, so the run starts from an empty
+        container, unless keep_others: then their memory is counted as part of the container's
+        baseline and left to their client.
         """
         if not found_loaded:
             return Decision(Action.KEEP, "no model loaded before the run")
-        names = ", ".join(found_loaded)
-        return Decision(Action.UNLOAD_OTHERS,
-                        f"{names} already loaded before the run (left by an earlier run or "
-                        "another client): unload so the run starts from an empty container "
-                        "and measures footprints from it", models_to_unload=tuple(found_loaded))
+        tested = [m for m in found_loaded if any(same_model(m, r) for r in run_models)]
+        others = [m for m in found_loaded if m not in tested]
+        unload = tested + ([] if keep_others else others)
+        found = (f"{', '.join(found_loaded)} already loaded before the run (left by an earlier "
+                 "run or another client)")
+        if not unload:
+            return Decision(Action.KEEP, f"{found}: kept and counted in the container's "
+                            "baseline (their memory is not free for this run)")
+        why = "so every footprint is measured from a baseline without them"
+        if keep_others and others:
+            why += f"; {', '.join(others)} kept and counted in the baseline"
+        return Decision(Action.UNLOAD_OTHERS, f"{found}: unload {', '.join(unload)} {why}",
+                        models_to_unload=tuple(unload))
 
     def at_run_end(self, loaded_by_run: Sequence[str]) -> Decision:
         """After the last model (also after cancel or failure): unload what the run loaded."""

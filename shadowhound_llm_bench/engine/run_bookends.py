@@ -76,9 +76,13 @@ def _listed(client: OllamaClient) -> Optional[List[str]]:
 class RunBookends:
     """The two ends of one run over a PolicyMemoryGuard (the guard's policy decides)."""
 
-    def __init__(self, guard: PolicyMemoryGuard, client: OllamaClient) -> None:
+    def __init__(self, guard: PolicyMemoryGuard, client: OllamaClient, *,
+                 run_models: Sequence[str] = (), keep_others: bool = False) -> None:
         self.guard = guard
         self.client = client
+        self.run_models = list(run_models)
+        # Models another client had loaded stay loaded and are counted (policy.at_run_start).
+        self.keep_others = keep_others
         self.start: Optional[RunStart] = None
         self.end: Optional[RunEnd] = None
 
@@ -96,10 +100,12 @@ class RunBookends:
             return start
         start.found_loaded = listed
         guard = self.guard
-        decision = guard.policy.at_run_start(listed)
+        decision = guard.policy.at_run_start(listed, run_models=self.run_models,
+                                             keep_others=self.keep_others)
         reading = guard.monitor.sample_now()
         guard._log_decision("", decision, reading, action=decision.action.value)
         start.reason = decision.reason
+        start.action = "kept and counted"
         if decision.action is Action.UNLOAD_OTHERS:
             start.action = "unloaded"
             if self._unload_and_judge(decision.models_to_unload):
@@ -108,12 +114,15 @@ class RunBookends:
         start.still_loaded = [m for m in (remaining or []) if m]
         if remaining is None:
             start.still_loaded = list(listed)
-        if start.still_loaded:
+        wanted_gone = set(decision.models_to_unload)
+        if any(m in wanted_gone for m in start.still_loaded):
             start.action = "left loaded"
-            why = ("loaded before the run and could not be unloaded: its footprint is not "
-                   "measured in this run")
-            for model in start.still_loaded:
-                guard.unmeasurable[model] = why
+        elif start.still_loaded and start.action == "unloaded":
+            start.action = "unloaded, others kept and counted"
+        why = ("loaded before the run and not unloaded: its footprint is not measured in this "
+               "run")
+        for model in start.still_loaded:
+            guard.unmeasurable[model] = why
         self._reset_baseline()
         return start
 
@@ -206,7 +215,9 @@ class RunBookends:
         start_left = set(self.start.still_loaded) if self.start else set()
         for model in after:
             if model in start_left:
-                why = "loaded before the run and could not be unloaded"
+                why = ("loaded before the run by another client: kept and counted"
+                       if self.keep_others and model not in self.run_models
+                       else "loaded before the run and could not be unloaded")
             elif model in others:
                 why = "not loaded by this run (another client): left alone"
             elif not end.verified:
@@ -235,17 +246,18 @@ def record_bookends(run_dir: Optional[Path], bookends: RunBookends) -> None:
 
 
 def run_between_bookends(guard: Optional[PolicyMemoryGuard], client: OllamaClient,
-                         run: Callable[[], Any], run_models: Sequence[str]
-                         ) -> Tuple[Any, Optional[RunBookends]]:
+                         run: Callable[[], Any], run_models: Sequence[str], *,
+                         keep_others: bool = False) -> Tuple[Any, Optional[RunBookends]]:
     """
     Open the bookends, call run() (a runner's run), close them whatever happened.
 
-    Without a PolicyMemoryGuard (unguarded runs) run() is called alone. The outcome's run_dir,
+    Without a PolicyMemoryGuard (unguarded runs) run() is called alone. keep_others leaves
+    models another client had loaded before the run loaded (counted). The outcome's run_dir,
     when it has one, gets the residency records and fresh reports.
     """
     if not isinstance(guard, PolicyMemoryGuard):
         return run(), None
-    bookends = RunBookends(guard, client)
+    bookends = RunBookends(guard, client, run_models=run_models, keep_others=keep_others)
     bookends.open()
     outcome = None
     try:

@@ -106,7 +106,8 @@ class BenchmarkSession:
             run_models = list(goal.models) + ([goal.options.canary_model]
                                               if goal.options.canary_model else [])
             outcome, bookends = run_between_bookends(
-                guard, client, lambda: runner.run(goal.models), run_models)
+                guard, client, lambda: runner.run(goal.models), run_models,
+                keep_others=bool(settings["policy.keep_models_found_loaded"]))
         except RunDirError as exc:
             raise GoalRejected(str(exc)) from exc
         finally:

@@ -151,3 +151,38 @@ def test_the_cli_unloads_a_model_left_loaded_and_leaves_nothing_behind(clean_sim
 
 def _loaded(url):
     return [m["name"] for m in httpx.get(f"{url}/api/ps", timeout=5).json()["models"]]
+
+
+def _cli(argv, out_path):
+    with open(out_path, "w") as stream:
+        sys_stdout, sys.stdout = sys.stdout, stream
+        try:
+            return main(argv)
+        finally:
+            sys.stdout = sys_stdout
+
+
+def test_another_clients_model_is_kept_and_counted_or_unloaded_as_asked(clean_sim, tmp_path):
+    other = "smollm2:135m"  # fits beside qwen2.5:0.5b in the small scenario's container
+    httpx.post(f"{clean_sim.url}/api/pull", json={"model": other, "stream": False},
+               timeout=60).raise_for_status()
+    httpx.post(f"{clean_sim.url}/api/generate", timeout=30,
+               json={"model": other, "prompt": "", "keep_alive": -1,
+                     "stream": False}).raise_for_status()
+    common = ["run", "--host", clean_sim.url, "--models", "qwen2.5:0.5b", "--repetitions", "1",
+              "--quiet", "--state-dir", str(tmp_path / "state")]
+    code = _cli(common + ["--keep-loaded", "--results-dir", str(tmp_path / "kept")],
+                tmp_path / "kept.txt")
+    text = (tmp_path / "kept.txt").read_text()
+    assert code == 0, text
+    assert _loaded(clean_sim.url) == [other]
+    assert f"still loaded: {other} — loaded before the run by another client: kept" in text
+    (results,) = (tmp_path / "kept").glob("*/results.json")
+    residency = json.loads(results.read_text())["residency"]
+    assert residency["start"]["action"] == "kept and counted"
+
+    code = _cli(common + ["--results-dir", str(tmp_path / "cleared")], tmp_path / "cleared.txt")
+    assert code == 0, (tmp_path / "cleared.txt").read_text()
+    assert _loaded(clean_sim.url) == []  # by default the run starts from an empty container
+    (results,) = (tmp_path / "cleared").glob("*/results.json")
+    assert json.loads(results.read_text())["residency"]["start"]["action"] == "unloaded"
