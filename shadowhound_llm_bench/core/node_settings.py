@@ -185,6 +185,10 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
           "durations), shared with the llm_bench CLI; empty means "
           "$XDG_CACHE_HOME/shadowhound_llm_bench (~/.cache/shadowhound_llm_bench).",
           read_only=True),
+    _spec("history_db", "",
+          "SQLite database every finished run is recorded in and compared against (the "
+          "regression flag in the result summary); empty: "
+          "~/.cache/shadowhound_llm_bench/history.sqlite3."),
     _spec("publish_rate_hz", 2.0, "Rate of ~/container_memory messages, Hz.", minimum=0.1,
           maximum=50.0, read_only=True),
     _spec("sample_period_s", 0.5, "Period of the background memory sampler, seconds.",

@@ -148,6 +148,8 @@ class RunSummary:
     peak_working_set_bytes: int = 0
     # What Ollama held at the run's start and end (engine/run_bookends.py), by "start" / "end".
     residency: Dict[str, Any] = field(default_factory=dict)
+    # The run against the history database: previous comparable runs and regressions.
+    history: Dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         """Return the results JSON (versioned schema)."""
@@ -173,6 +175,7 @@ class RunSummary:
                 "readings": len(self.readings),
                 "decisions": self.decisions,
             },
+            "history": self.history,
         })
 
 
@@ -295,6 +298,7 @@ def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
             summary.status = RunStatus.INCOMPLETE.value
             summary.message = ""
             summary.ended_at = ""
+            summary.history = {}
         elif kind in ("model_start", "model_end"):
             # An end without a start (a log of an older version) still names the model.
             latest_session[str(rec.get("model"))] = int(rec.get("session") or 0)
@@ -309,6 +313,8 @@ def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
         elif kind == "residency":
             summary.residency[str(rec.get("when"))] = {
                 k: v for k, v in rec.items() if k not in ("type", "session", "when", "stamp")}
+        elif kind == "history":
+            summary.history = {k: v for k, v in rec.items() if k not in ("type", "session")}
         elif kind == "run_end":
             summary.status = str(rec.get("status") or RunStatus.INCOMPLETE.value)
             summary.message = str(rec.get("message") or "")

@@ -20,7 +20,10 @@ from ..engine.memory_guard import PolicyMemoryGuard
 from ..engine.run_bookends import RunBookends, run_between_bookends
 from ..engine.runner import BenchmarkRunner
 from ..engine.state_dir import footprint_cache_path, management_costs_path
+from ..reports.history_db import HistoryError, default_history_db_path
+from ..reports.history_recording import record_finished_run
 from ..reports.run_dir import RunDirError
+from ..reports.run_snapshot_reader import RunLoadError
 from .action_server import RunReport
 from .memory_stack import MemoryStack
 from .messages import plan_result_msg, result_msg
@@ -60,6 +63,19 @@ class PhaseRelay:
             phase=phase, model=model, model_index=last.model_index if last else 0,
             model_count=last.model_count if last else 0,
             progress=last.progress if last else 0.0, status=status, memory=self._latest()))
+
+
+def _record_history(run_dir: Optional[Path], settings: NodeSettings) -> str:
+    """Record the run in the history database; return its regression line (or why not)."""
+    if run_dir is None:
+        return "not recorded (no run folder)"
+    db_path = str(settings["history_db"]).strip()
+    try:
+        check = record_finished_run(run_dir, db_path=Path(db_path).expanduser() if db_path
+                                    else default_history_db_path())
+    except (RunLoadError, HistoryError, OSError) as exc:
+        return f"not recorded: {exc}"
+    return check.summary
 
 
 class BenchmarkSession:
@@ -117,6 +133,7 @@ class BenchmarkSession:
         message = outcome.message
         if bookends is not None:
             message = residency_into_result(result, bookends, message)
+        result.summary += f"; history: {_record_history(outcome.run_dir, settings)}"
         return RunReport(result=result, status=outcome.status, message=message)
 
     def _guard(self, goal: ResolvedGoal, settings: NodeSettings, client: OllamaClient,

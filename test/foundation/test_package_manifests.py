@@ -13,7 +13,8 @@ RUNTIME_DEPENDS = {
 # Import name -> the rosdep key that provides it on a robot.
 ROSDEP_KEY = {'httpx': 'python3-httpx', 'docker': 'python3-docker', 'psutil': 'python3-psutil',
               'yaml': 'python3-yaml', 'matplotlib': 'python3-matplotlib',
-              'requests': 'python3-requests'}
+              'requests': 'python3-requests', 'scipy': 'python3-scipy',
+              'numpy': 'python3-numpy'}
 
 
 def imported_top_level_names(paths):
