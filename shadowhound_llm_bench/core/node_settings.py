@@ -187,8 +187,8 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
           read_only=True),
     _spec("history_db", "",
           "SQLite database every finished run is recorded in and compared against (the "
-          "regression flag in the result summary); empty: "
-          "~/.cache/shadowhound_llm_bench/history.sqlite3."),
+          "regression flag in the result summary); empty: history.sqlite3 in state_dir "
+          "(~/.cache/shadowhound_llm_bench/history.sqlite3 by default)."),
     _spec("publish_rate_hz", 2.0, "Rate of ~/container_memory messages, Hz.", minimum=0.1,
           maximum=50.0, read_only=True),
     _spec("sample_period_s", 0.5, "Period of the background memory sampler, seconds.",

@@ -19,8 +19,8 @@ from ..engine.management_costs import ManagementCosts
 from ..engine.memory_guard import PolicyMemoryGuard
 from ..engine.run_bookends import RunBookends, run_between_bookends
 from ..engine.runner import BenchmarkRunner
-from ..engine.state_dir import footprint_cache_path, management_costs_path
-from ..reports.history_db import HistoryError, default_history_db_path
+from ..engine.state_dir import footprint_cache_path, management_costs_path, state_dir
+from ..reports.history_db import HISTORY_DB_NAME, HistoryError
 from ..reports.history_recording import record_finished_run
 from ..reports.run_dir import RunDirError
 from ..reports.run_snapshot_reader import RunLoadError
@@ -71,8 +71,9 @@ def _record_history(run_dir: Optional[Path], settings: NodeSettings) -> str:
         return "not recorded (no run folder)"
     db_path = str(settings["history_db"]).strip()
     try:
+        # Empty: the state folder's database (the CLI's default when state_dir is empty too).
         check = record_finished_run(run_dir, db_path=Path(db_path).expanduser() if db_path
-                                    else default_history_db_path())
+                                    else state_dir(str(settings["state_dir"])) / HISTORY_DB_NAME)
     except (RunLoadError, HistoryError, OSError) as exc:
         return f"not recorded: {exc}"
     return check.summary
