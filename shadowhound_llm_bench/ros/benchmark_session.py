@@ -20,10 +20,7 @@ from ..engine.memory_guard import PolicyMemoryGuard
 from ..engine.run_bookends import RunBookends, run_between_bookends
 from ..engine.runner import BenchmarkRunner
 from ..engine.state_dir import footprint_cache_path, management_costs_path, state_dir
-from ..reports.history_db import HISTORY_DB_NAME, HistoryError
-from ..reports.history_recording import record_finished_run
 from ..reports.run_dir import RunDirError
-from ..reports.run_snapshot_reader import RunLoadError
 from .action_server import RunReport
 from .memory_stack import MemoryStack
 from .messages import plan_result_msg, result_msg
@@ -67,6 +64,11 @@ class PhaseRelay:
 
 def _record_history(run_dir: Optional[Path], settings: NodeSettings) -> str:
     """Record the run in the history database; return its regression line (or why not)."""
+    # Imported here: the comparison brings scipy, about 60 MiB the idle node need not hold.
+    from ..reports.history_db import HISTORY_DB_NAME, HistoryError
+    from ..reports.history_recording import record_finished_run
+    from ..reports.run_snapshot_reader import RunLoadError
+
     if run_dir is None:
         return "not recorded (no run folder)"
     db_path = str(settings["history_db"]).strip()
