@@ -94,15 +94,20 @@ class NodeParts:
 
         settings = self.parameters.settings
         monitor = self.stack.monitor
-        self.publisher = ContainerMemoryPublisher(
-            self.node, msg_type=self.container_memory, latest=monitor.latest,
-            container_name=self.stack.container_name,
-            rate_hz=float(settings["publish_rate_hz"]))
+        period_s = float(settings["diagnostics_period_s"])
+        rate_hz = float(settings["publish_rate_hz"])
+        # One timer for the topic and /diagnostics (every executor wake-up costs CPU), unless
+        # diagnostics are wanted more often than the topic.
+        shared = period_s >= 1.0 / rate_hz
         self.diagnostics = MemoryDiagnostics(
             self.node, latest=monitor.latest, top_consumers=self.stack.top_consumers,
             benchmark_state=lambda: self.action.state,
             container_name=self.stack.container_name, thresholds=self._thresholds,
-            period_s=float(settings["diagnostics_period_s"]))
+            period_s=period_s, own_timer=not shared)
+        self.publisher = ContainerMemoryPublisher(
+            self.node, msg_type=self.container_memory, latest=monitor.latest,
+            container_name=self.stack.container_name, rate_hz=rate_hz,
+            also_every=(period_s, self.diagnostics.publish) if shared else None)
         self.action.active = True
         self.node.get_logger().info(
             f"ready: action {self.node.resolve_topic_name('~/run_benchmark')}, topic "
