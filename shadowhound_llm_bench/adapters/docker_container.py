@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import threading
 import time
@@ -73,6 +74,9 @@ class CgroupMemoryFiles:
             os.path.join(root, "system.slice", f"docker-{container_id}.scope"),  # v2, systemd
             os.path.join(root, "docker", container_id),  # v2, cgroupfs driver
         ]
+        # A container started with --cgroup-parent (for example under a machine-wide cgroup).
+        candidates += sorted(glob.glob(os.path.join(root, "memory", "*", container_id)))
+        candidates += sorted(glob.glob(os.path.join(root, "*", container_id)))
         for directory in candidates:
             usage_files = ("memory.usage_in_bytes", "memory.current")
             if any(os.access(os.path.join(directory, f), os.R_OK) for f in usage_files):
@@ -183,12 +187,19 @@ class DockerContainer:
 
     def _get(self) -> Any:
         try:
-            return self._client.containers.get(self.name)
+            container = self._client.containers.get(self.name)
         except docker.errors.NotFound as exc:
             raise ContainerNotFound(f"no Docker container named {self.name!r}") from exc
         except _ENGINE_ERRORS as exc:
             raise ContainerError(
                 f"Docker engine unreachable at {_engine_address(self._client)}: {exc}") from exc
+        # The engine also resolves an id prefix: a name such as "abc1" could reach another
+        # container. Only the container with exactly this name is ever ours.
+        if container.name != self.name:
+            raise ContainerNotFound(
+                f"no Docker container named {self.name!r} (the engine matched container "
+                f"{str(container.id)[:12]} by id prefix; only the exact name is used)")
+        return container
 
     # ------------------------------------------------------------------ sampling
     def read_cgroup_sample(self) -> ContainerSample:
