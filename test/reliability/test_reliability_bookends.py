@@ -89,11 +89,17 @@ def test_a_killed_nodes_model_is_unloaded_before_the_next_run_measures_anything(
     second = start_node(ollama_host=sim.base_url)
     second.wait_ready()
     assert f'models already loaded in Ollama: {MODEL}' in second.log()
-    wait_until(lambda: _diagnostic_loaded(ros_client) == '1', 10.0,
-               'loaded_models 1 on /diagnostics while idle')
-    handle = ros_client.send(models=[MODEL])
-    assert handle.accepted
-    result = ros_client.result(handle, timeout_s=120.0)
+    # A new DDS participant: the killed node's action server stays in the old one's discovery
+    # until its lease runs out, and goal requests would go to it too.
+    fresh = RosClient()
+    try:
+        wait_until(lambda: _diagnostic_loaded(fresh) == '1', 10.0,
+                   'loaded_models 1 on /diagnostics while idle')
+        handle = fresh.send(models=[MODEL])
+        assert handle.accepted
+        result = fresh.result(handle, timeout_s=120.0)
+    finally:
+        fresh.close()
     assert result.status == 'ok', result.summary
     assert list(result.found_loaded_models) == [MODEL]
     assert result.found_loaded_action == 'unloaded'
