@@ -14,6 +14,7 @@ import docker.errors
 import requests.exceptions
 
 from ..core.memory_reading import ContainerSample, ContainerState
+from ..core.memory_sources import cgroup_memory
 from .container_backend import ContainerError, ContainerNotFound, wait_for_ollama
 
 # What an engine call can raise: the SDK's errors, and the transport's when the engine is gone
@@ -90,17 +91,19 @@ class CgroupMemoryFiles:
         if self.version == 1:
             usage = _read_int(join(self.directory, "memory.usage_in_bytes"))
             stat = _read_stat(join(self.directory, "memory.stat"))
-            inactive = stat.get("total_inactive_file", 0)
             limit = _read_int(join(self.directory, "memory.limit_in_bytes"))
         else:
             usage = _read_int(join(self.directory, "memory.current"))
-            inactive = _read_stat(join(self.directory, "memory.stat")).get("inactive_file", 0)
+            stat = _read_stat(join(self.directory, "memory.stat"))
             limit = _read_int(join(self.directory, "memory.max"))
         if limit >= _NO_LIMIT_BYTES:
             limit = 0
-        working_set = usage - inactive if inactive < usage else usage
-        return ContainerSample(stamp_s=stamp, working_set_bytes=working_set, usage_bytes=usage,
-                               limit_bytes=limit)
+        split = cgroup_memory(usage_bytes=usage, stat=stat, limit_bytes=limit,
+                              version=self.version)
+        return ContainerSample(stamp_s=stamp, working_set_bytes=split.working_set_bytes,
+                               usage_bytes=usage, limit_bytes=limit, anon_bytes=split.anon_bytes,
+                               file_bytes=split.file_bytes, cgroup_version=self.version,
+                               mapped_file_bytes=split.mapped_file_bytes)
 
 
 def _engine_address(client: Optional[docker.DockerClient] = None) -> str:
@@ -220,10 +223,18 @@ class DockerContainer:
         if "usage" not in memory:  # a stopped container has empty memory_stats
             return self._not_running_sample()
         limit = int(memory.get("limit") or 0)
+        stat = memory.get("stats") or {}
+        version = 1 if "total_inactive_file" in stat or "rss" in stat else 2
+        split = cgroup_memory(usage_bytes=int(memory["usage"]), stat=stat, limit_bytes=0,
+                              version=version)
+        known = stat and ("anon" in stat or "rss" in stat or "total_rss" in stat)
         return self._keep_limit(ContainerSample(
             stamp_s=time.time(), working_set_bytes=working_set_from_stats(memory),
             usage_bytes=int(memory["usage"]),
-            limit_bytes=0 if limit >= _NO_LIMIT_BYTES else limit))
+            limit_bytes=0 if limit >= _NO_LIMIT_BYTES else limit,
+            anon_bytes=split.anon_bytes if known else -1,
+            file_bytes=split.file_bytes if known else -1, cgroup_version=version,
+            mapped_file_bytes=split.mapped_file_bytes if known else -1))
 
     def _keep_limit(self, sample: ContainerSample) -> ContainerSample:
         if sample.limit_bytes > 0:

@@ -15,7 +15,9 @@ from ..core.policy import MemoryPolicy
 from ..core.progress import Phase, ProgressEvent, ProgressSink
 from ..core.suite import SuiteError, load_suite
 from ..engine.footprint_cache import FootprintCache
+from ..adapters.memory_sources import CacheDropper
 from ..engine.management_costs import ManagementCosts
+from ..engine.memory_calibration import CalibrationStore, apply_stored, calibration_path_beside
 from ..engine.memory_guard import PolicyMemoryGuard
 from ..engine.run_bookends import RunBookends, run_between_bookends
 from ..engine.runner import BenchmarkRunner
@@ -145,14 +147,22 @@ class BenchmarkSession:
         if goal.keep_alive_override is not None:
             policy = policy.replace(keep_alive=goal.keep_alive_override)
         results_root.mkdir(parents=True, exist_ok=True)
-        # The CLI's state folder: measured footprints and action costs are shared and kept.
+        # The CLI's state folder: measured footprints, action costs and the memory calibration
+        # are shared with the CLI and kept between runs.
         state = str(settings["state_dir"])
-        return RunMemoryGuard(
+        cache_path = footprint_cache_path(state)
+        sources = settings.memory_source_settings()
+        guard = RunMemoryGuard(
             since_s=time.time(), policy=MemoryPolicy(policy), monitor=self._stack.monitor,
             backend=self._stack.backend, client=client,
-            footprint_cache=FootprintCache(footprint_cache_path(state)),
+            footprint_cache=FootprintCache(cache_path),
             management_costs=ManagementCosts(management_costs_path(state)),
-            on_phase=relay.phase)
+            on_phase=relay.phase,
+            cache_dropper=(CacheDropper(path=sources.drop_caches_path)
+                           if policy.drop_caches == "auto" else None),
+            calibration_store=CalibrationStore(calibration_path_beside(cache_path)))
+        apply_stored(guard)
+        return guard
 
 
 def residency_into_result(result: Any, bookends: RunBookends, message: str) -> str:

@@ -17,11 +17,33 @@ ROSDEP_KEY = {'httpx': 'python3-httpx', 'docker': 'python3-docker', 'psutil': 'p
               'numpy': 'python3-numpy'}
 
 
+IMPORT_ERRORS = ('ImportError', 'ModuleNotFoundError')
+
+
+def _catches_import_error(handler):
+    caught = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(isinstance(e, ast.Name) and e.id in IMPORT_ERRORS for e in caught)
+
+
+def _optional_imports(tree):
+    """Return the import nodes inside `try:` blocks that handle ImportError (optional ones)."""
+    optional = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(_catches_import_error(h) for h in node.handlers):
+            for inner in node.body:
+                optional.update(id(n) for n in ast.walk(inner))
+    return optional
+
+
 def imported_top_level_names(paths):
-    """Return the top-level modules the given Python files import."""
+    """Return the top-level modules the given Python files need (optional imports left out)."""
     names = set()
     for path in paths:
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        optional = _optional_imports(tree)
+        for node in ast.walk(tree):
+            if id(node) in optional:
+                continue
             if isinstance(node, ast.Import):
                 names.update(alias.name.split('.')[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
