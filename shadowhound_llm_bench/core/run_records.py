@@ -48,6 +48,7 @@ class ModelStatus(str, Enum):
 
 class RunStatus(str, Enum):
     OK = "ok"
+    PARTIAL = "partial"  # some models tested, others skipped or failed (core/run_status.py)
     FAILED = "failed"
     CANCELED = "canceled"
     ABORTED = "aborted"
@@ -148,6 +149,8 @@ class RunSummary:
     readings: List[Dict[str, Any]] = field(default_factory=list)
     decisions: List[Dict[str, Any]] = field(default_factory=list)
     peak_working_set_bytes: int = 0
+    # What Ollama held at the run's start and end (engine/run_bookends.py), by "start" / "end".
+    residency: Dict[str, Any] = field(default_factory=dict)
     # The run against the history database: previous comparable runs and regressions.
     history: Dict[str, Any] = field(default_factory=dict)
 
@@ -169,6 +172,7 @@ class RunSummary:
             "canary": self.canary,
             "models": self.models,
             "recommendation": self.recommendation,
+            "residency": self.residency,
             "memory": {
                 "peak_working_set_bytes": self.peak_working_set_bytes,
                 "readings": len(self.readings),
@@ -310,6 +314,9 @@ def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
         elif kind == "memory":
             summary.readings.extend(rec.get("readings") or [])
             summary.decisions.extend(rec.get("decisions") or [])
+        elif kind == "residency":
+            summary.residency[str(rec.get("when"))] = {
+                k: v for k, v in rec.items() if k not in ("type", "session", "when", "stamp")}
         elif kind == "history":
             summary.history = {k: v for k, v in rec.items() if k not in ("type", "session")}
         elif kind == "run_end":
