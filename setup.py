@@ -37,6 +37,7 @@ setup(
     entry_points={
         'console_scripts': [
             'llm_bench_node = shadowhound_llm_bench.ros.node:main',
+            'llm_bench_lifecycle_node = shadowhound_llm_bench.ros.node:lifecycle_main',
             'llm_bench_client = shadowhound_llm_bench.ros.client:main',
             'shadowhound-llm-bench = shadowhound_llm_bench.cli:main',
             'ollama_sim = shadowhound_llm_bench.sim.__main__:main',

@@ -21,9 +21,12 @@ from .core.progress import ProgressEvent
 from .core.run_options import OptionsError, RunOptions
 from .core.suite import DEFAULT_SUITE, SuiteError, load_suite
 from .core.units import GB, to_gib
+from .engine.memory_guard import PolicyMemoryGuard
 from .engine.memory_guard_api import MemoryGuard, RunPlan
 from .core.platform_record import MachineRecord, machine_warnings
 from .engine.platform_monitor import PlatformMonitor, PlatformSettings
+from .engine.run_bookends import run_between_bookends
+from .engine.state_dir import footprint_cache_path
 from .engine.runner import BenchmarkRunner, RunOutcome
 from .reports.platform_markdown import machine_lines
 from .reports.render import ReportError, render_reports
@@ -64,6 +67,12 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="print the plan (order, footprints, unloads, restarts); load nothing")
     run.add_argument("--results-dir", default=DEFAULT_RESULTS_DIR,
                      help="folder that gets one sub-folder per run")
+    run.add_argument("--keep-loaded", action="store_true",
+                     help="leave models another client had loaded at the start loaded (their "
+                          "memory is counted); by default they are unloaded first")
+    run.add_argument("--state-dir", default="",
+                     help="folder of measured footprints and unload/restart durations, shared "
+                          "with the llm_bench node (default ~/.cache/shadowhound_llm_bench)")
     run.add_argument("--name", default=None, help="label appended to the run id")
     run.add_argument("--resume", default=None, metavar="RUN_ID",
                      help="continue a run: models complete in its log are skipped")
@@ -197,6 +206,7 @@ def _build_guard(args: argparse.Namespace, client: OllamaClient) -> Tuple[
         sources=parse_sources_setting(args.memory_sources.split(",")))
     guard = builder(client=client, container=args.container, preset=args.preset or "default",
                     num_ctx=args.num_ctx, memory_sources=sources,
+                    footprint_cache_path=footprint_cache_path(args.state_dir),
                     **({"policy_overrides": overrides} if overrides else {}))
     if not args.container:
         return guard, ("no --container given: memory is estimated from Ollama's /api/ps and "
@@ -299,8 +309,12 @@ def _run_runner(args: argparse.Namespace, out: TextIO, client: OllamaClient,
         return EXIT_OK
     previous = signal.signal(signal.SIGINT, on_sigint) \
         if threading.current_thread() is threading.main_thread() else None
+    run_models = list(args.models) + ([options.canary_model] if options.canary_model else [])
     try:
-        outcome = runner.run(args.models)
+        # Start from what Ollama really holds; leave it holding nothing this run loaded.
+        outcome, bookends = run_between_bookends(
+            guard if isinstance(guard, PolicyMemoryGuard) else None, client,
+            lambda: runner.run(args.models), run_models, keep_others=args.keep_loaded)
     except (RunDirError, ValueError) as exc:
         print(terminal_line(f"error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
@@ -308,6 +322,9 @@ def _run_runner(args: argparse.Namespace, out: TextIO, client: OllamaClient,
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     _print_outcome(outcome, out)
+    if bookends is not None and bookends.end is not None:
+        for model, reason in bookends.end.still_loaded:
+            print(f"still loaded: {model} — {reason}", file=out)
     if not args.no_history:
         cli_history.record_run_history(outcome.run_dir, args.history_db, out)
     if outcome.status == "canceled":

@@ -56,9 +56,13 @@ class NodeProcess:
 
     @classmethod
     def launch(cls, *, params: Dict[str, Any], log_path: Path,
-               env: Optional[Dict[str, str]] = None, extra_args: Sequence[str] = ()) -> Any:
+               env: Optional[Dict[str, str]] = None, extra_args: Sequence[str] = (),
+               lifecycle: bool = False) -> Any:
         """Start the node with these parameters (then extra_args); does not wait."""
-        argv = [sys.executable, '-m', 'shadowhound_llm_bench.ros.node', '--ros-args']
+        argv = [sys.executable, '-m', 'shadowhound_llm_bench.ros.node']
+        argv += (['--lifecycle'] if lifecycle else []) + ['--ros-args']
+        # Measured footprints and action costs stay in the test's own state folder.
+        params = {'state_dir': str(log_path.parent / 'state'), **params}
         for name, value in params.items():
             argv += parameter_args(name, value)
         argv += list(extra_args)

@@ -96,6 +96,17 @@ _STATE_LEVEL = {ContainerState.RUNNING: Level.OK, ContainerState.RESTARTING: Lev
                 ContainerState.MISSING: Level.ERROR}
 
 
+def container_fix(state: ContainerState, container_name: str) -> str:
+    """Say what an operator does about a container that is not running ("" when it runs)."""
+    if state is ContainerState.STOPPED:
+        return (f"start it (docker start {container_name}), or send a goal: the node starts "
+                "it as the memory policy restarts a lost server")
+    if state is ContainerState.MISSING:
+        return (f"create the Ollama container named {container_name!r}, or set the "
+                "container.name parameter to the container Ollama runs in")
+    return ""
+
+
 def container_status(reading: Optional[MemoryReading], *, container_name: str,
                      benchmark_state: str) -> StatusSummary:
     """Report the Ollama container's state and what the benchmark is doing."""
@@ -105,6 +116,9 @@ def container_status(reading: Optional[MemoryReading], *, container_name: str,
                              [("benchmark", benchmark_state)])
     state = reading.container.state
     message = f"{container_name} {state.name.lower()}; benchmark {benchmark_state}"
+    fix = container_fix(state, container_name)
+    if fix:
+        message = f"{message}. Fix: {fix}"
     return StatusSummary(name, _STATE_LEVEL[state], message,
                          [("container", container_name), ("state", state.name.lower()),
                           ("loaded_models", str(reading.loaded_models)),

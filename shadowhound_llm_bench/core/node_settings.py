@@ -63,6 +63,9 @@ def _spec(name: str, default: ParamValue, description: str, **kw: Any) -> ParamS
     return ParamSpec(name=name, default=default, description=description, **kw)
 
 
+# One set of ROS reserve defaults for the node and the library (core/ros_reserve.py).
+_RESERVE_DEFAULTS = RosReserveSettings()
+
 PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
     _spec("ollama_host", "http://localhost:11434",
           "Base URL of the Ollama server (http://host:port).", read_only=True),
@@ -135,6 +138,10 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
     _spec("policy.oom_score_backstop", False,
           "Make Ollama's runners the kernel's first OOM victims and the measured ROS processes "
           "its last (oom_score_adj; lowering needs root with CAP_SYS_RESOURCE)."),
+    _spec("policy.keep_models_found_loaded", False,
+          "Models another client had loaded when a run starts stay loaded and their memory is "
+          "counted (false: unloaded, the run starts from an empty container); those the run "
+          "tests are unloaded either way."),
     _spec("policy.drop_caches", "auto",
           "Drop the page cache when memory does not come back after an unload or when Ollama "
           "would refuse a load for free memory while available memory suffices: auto or never "
@@ -160,17 +167,22 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
     _spec("reserve.fixed_gib", -1.0,
           "-1 measures ROS 2 / Nav2 processes live; otherwise a fixed ROS reserve, GiB.",
           minimum=-1.0, maximum=4096.0, read_only=True),
-    _spec("reserve.floor_gib", 2.0,
+    _spec("reserve.floor_gib", _RESERVE_DEFAULTS.floor_bytes / GIB,
           "Smallest memory reserve held back for ROS 2 / Nav2 processes, GiB.",
           minimum=0.0, maximum=4096.0, read_only=True),
-    _spec("reserve.window_s", 300.0,
+    _spec("reserve.window_s", float(_RESERVE_DEFAULTS.window_s),
           "Sliding window over which the peak of live ROS memory is taken, seconds.",
           minimum=1.0, maximum=86400.0, read_only=True),
-    _spec("reserve.growth_factor", 1.25,
+    _spec("reserve.growth_factor", float(_RESERVE_DEFAULTS.growth_factor),
           "Factor applied to the live ROS peak to allow for growth.", minimum=1.0,
           maximum=10.0, read_only=True),
-    _spec("reserve.margin_gib", 0.5, "Margin added to the ROS reserve, GiB.", minimum=0.0,
+    _spec("reserve.margin_gib", _RESERVE_DEFAULTS.margin_bytes / GIB,
+          "Margin added to the ROS reserve, GiB.", minimum=0.0,
           maximum=1024.0, read_only=True),
+    _spec("reserve.scan_period_s", 5.0,
+          "Period of the scan of ROS 2 / Nav2 processes for the live reserve, seconds (the "
+          "container is sampled every sample_period_s).", minimum=0.05, maximum=60.0,
+          read_only=True),
     _spec("reserve.include_patterns", [""],
           "Extra command-line patterns (regular expressions) counted as ROS processes; "
           "[''] means none.", read_only=True),
@@ -211,10 +223,15 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
           minimum=0.0, maximum=100000.0),
     _spec("results_dir", "~/ollama_benchmarks",
           "Folder under which each run writes <run_id>/ with its reports.", read_only=True),
+    _spec("state_dir", "",
+          "Folder of the state kept between runs (measured footprints, unload and restart "
+          "durations), shared with the llm_bench CLI; empty means "
+          "$XDG_CACHE_HOME/shadowhound_llm_bench (~/.cache/shadowhound_llm_bench).",
+          read_only=True),
     _spec("history_db", "",
           "SQLite database every finished run is recorded in and compared against (the "
-          "regression flag in the result summary); empty: "
-          "~/.cache/shadowhound_llm_bench/history.sqlite3.", read_only=True),
+          "regression flag in the result summary); empty: history.sqlite3 in state_dir "
+          "(~/.cache/shadowhound_llm_bench/history.sqlite3 by default).", read_only=True),
     _spec("publish_rate_hz", 2.0, "Rate of ~/container_memory messages, Hz.", minimum=0.1,
           maximum=50.0, read_only=True),
     _spec("sample_period_s", 0.5, "Period of the background memory sampler, seconds.",

@@ -12,6 +12,7 @@ from .footprint import SOURCE_MEASURED, FootprintPrediction
 from .memory_reading import ContainerState, MemoryReading
 from .preemption import find_breach, keeps_rising
 from .room_making import make_room
+from .model_metadata import same_model
 from .policy_settings import KeepAlive, PolicySettings
 from .units import to_gib
 
@@ -366,6 +367,41 @@ class MemoryPolicy:
                            Decision(Action.RESTART, f"{problem}: restart; {numbers}"))
         return Cleanup(False, released, Decision(
             Action.KEEP, f"{problem}; preset {s.preset} does not restart; {numbers}"))
+
+    # ------------------------------------------------------------------ run bookends
+    def at_run_start(self, found_loaded: Sequence[str], *, run_models: Sequence[str] = (),
+                     keep_others: bool = False) -> Decision:
+        """
+        Models loaded before the run's first decision (a killed run, another client).
+
+        Those the run will test are always unloaded: loaded already, they would be "measured"
+        at no footprint. The others are unloaded too, so the run starts from an empty
+        container, unless keep_others: then their memory is counted as part of the container's
+        baseline and left to their client.
+        """
+        if not found_loaded:
+            return Decision(Action.KEEP, "no model loaded before the run")
+        tested = [m for m in found_loaded if any(same_model(m, r) for r in run_models)]
+        others = [m for m in found_loaded if m not in tested]
+        unload = tested + ([] if keep_others else others)
+        found = (f"{', '.join(found_loaded)} already loaded before the run (left by an earlier "
+                 "run or another client)")
+        if not unload:
+            return Decision(Action.KEEP, f"{found}: kept and counted in the container's "
+                            "baseline (their memory is not free for this run)")
+        why = "so every footprint is measured from a baseline without them"
+        if keep_others and others:
+            why += f"; {', '.join(others)} kept and counted in the baseline"
+        return Decision(Action.UNLOAD_OTHERS, f"{found}: unload {', '.join(unload)} {why}",
+                        models_to_unload=tuple(unload))
+
+    def at_run_end(self, loaded_by_run: Sequence[str]) -> Decision:
+        """After the last model (also after cancel or failure): unload what the run loaded."""
+        if not loaded_by_run:
+            return Decision(Action.KEEP, "the run left no model loaded")
+        return Decision(Action.UNLOAD, f"run ended with {', '.join(loaded_by_run)} loaded: "
+                        f"unload (every preset leaves Ollama as the run found it)",
+                        models_to_unload=tuple(loaded_by_run))
 
     # ------------------------------------------------------------------ failures
     def on_load_failure(self, model: str, error: str, attempt: int, *,

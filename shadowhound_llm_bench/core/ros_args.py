@@ -20,6 +20,8 @@ def parameter_args(name: str, value: Any) -> List[str]:
         text = "[" + ", ".join(f"'{v}'" for v in value) + "]"
     elif isinstance(value, float):
         text = repr(value)  # keeps a float a float: 1.0, not 1
+    elif value == "":
+        text = "''"  # rcl refuses `name:=` with nothing after it
     else:
         text = str(value)
     return ["-p", f"{name}:={text}"]

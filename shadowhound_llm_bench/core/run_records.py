@@ -49,6 +49,7 @@ class ModelStatus(str, Enum):
 
 class RunStatus(str, Enum):
     OK = "ok"
+    PARTIAL = "partial"  # some models tested, others skipped or failed (core/run_status.py)
     FAILED = "failed"
     CANCELED = "canceled"
     ABORTED = "aborted"
@@ -154,6 +155,8 @@ class RunSummary:
     machine: Dict[str, Any] = field(default_factory=dict)
     platform: Dict[str, Any] = field(default_factory=dict)
     platform_samples: List[Dict[str, Any]] = field(default_factory=list)
+    # What Ollama held at the run's start and end (engine/run_bookends.py), by "start" / "end".
+    residency: Dict[str, Any] = field(default_factory=dict)
     # The run against the history database: previous comparable runs and regressions.
     history: Dict[str, Any] = field(default_factory=dict)
 
@@ -177,6 +180,7 @@ class RunSummary:
             "recommendation": self.recommendation,
             "machine": self.machine,
             "platform": self.platform,
+            "residency": self.residency,
             "memory": {
                 "peak_working_set_bytes": self.peak_working_set_bytes,
                 "readings": len(self.readings),
@@ -331,6 +335,9 @@ def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
         elif kind == "memory":
             summary.readings.extend(rec.get("readings") or [])
             summary.decisions.extend(rec.get("decisions") or [])
+        elif kind == "residency":
+            summary.residency[str(rec.get("when"))] = {
+                k: v for k, v in rec.items() if k not in ("type", "session", "when", "stamp")}
         elif kind == "history":
             summary.history = {k: v for k, v in rec.items() if k not in ("type", "session")}
         elif kind == "run_end":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -109,6 +108,8 @@ class PolicyMemoryGuard:
         self._failed_loads: Set[str] = set()
         self._together: Dict[str, Tuple[str, ...]] = {}  # batch-mates named at before_model
         self._empty_working_set_bytes: Optional[int] = None
+        # model -> why its footprint cannot be measured in this run (engine/run_bookends.py)
+        self.unmeasurable: Dict[str, str] = {}
         self._stop = threading.Event()  # set on close and on cancel: every wait ends at once
         self._canceled = threading.Event()
         self.restart_durations_s: List[float] = []
@@ -536,6 +537,9 @@ class PolicyMemoryGuard:
             # The working set also holds the batch-mates: no footprint of this model alone.
             _LOG.info("no footprint measured for %s: tested side by side with %s", model,
                       ", ".join(mates))
+        elif any(same_model(model, m) for m in self.unmeasurable):
+            _LOG.info("no footprint measured for %s: %s", model,
+                      next(r for m, r in self.unmeasurable.items() if same_model(model, m)))
         elif record.memory_before_bytes is not None and working_set > record.memory_before_bytes:
             listed_now = {m.model for m in loaded}
             evicted = [m for m in self._listed_at_load.get(model, ())
@@ -890,8 +894,8 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
 
 def default_footprint_cache_path() -> str:
     """~/.cache/shadowhound_llm_bench/footprints.json (XDG_CACHE_HOME respected)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "shadowhound_llm_bench", "footprints.json")
+    from .state_dir import footprint_cache_path
+    return footprint_cache_path()
 
 
 def build_guard_for_cli(*, client: OllamaClient, container: str, preset: str,

@@ -42,7 +42,8 @@ class MemoryMonitor:
                  headroom: Optional[Any] = None, fixed_ros_reserve_bytes: int = 0,
                  max_timeline: int = 200_000,
                  clock: Callable[[], float] = time.time,
-                 model_memory: Optional[Any] = None) -> None:
+                 model_memory: Optional[Any] = None,
+                 headroom_period_s: Optional[float] = None) -> None:
         if period_s <= 0:
             raise ValueError("period_s must be positive")
         self.backend = backend
@@ -52,6 +53,10 @@ class MemoryMonitor:
         self.fixed_ros_reserve_bytes = fixed_ros_reserve_bytes
         self.max_timeline = max_timeline
         self._headroom = _headroom_sampler(headroom) if headroom is not None else None
+        # A process-table scan costs far more than a container reading and ROS memory moves
+        # slowly: the scan may run less often than the container is sampled.
+        self.headroom_period_s = max(period_s, headroom_period_s or period_s)
+        self._headroom_due = 0.0
         self._clock = clock
         self._lock = threading.Lock()
         self._timeline: List[MemoryReading] = []
@@ -103,7 +108,10 @@ class MemoryMonitor:
     def _loop(self) -> None:
         while not self._stop.wait(self.period_s):
             try:
-                self._sample_headroom()
+                now = time.monotonic()
+                if now >= self._headroom_due:
+                    self._headroom_due = now + self.headroom_period_s - self.period_s / 2
+                    self._sample_headroom()
                 self.sample_now()
             except Exception as exc:  # the sampler must outlive any one bad reading
                 self.sample_errors += 1

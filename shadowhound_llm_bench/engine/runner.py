@@ -28,6 +28,7 @@ from ..core.policy_settings import PolicySettings
 from ..core.progress import Phase, ProgressEvent, ProgressSink
 from ..core.request_metrics import metrics_from_capture
 from ..core.run_options import KeepAlive, RunOptions
+from ..core.run_status import run_status
 from ..core.run_records import (
     ErrorKind, ModelStatus, RunStatus, RunSummary, completed_models, record, to_jsonable,
     utc_now_iso,
@@ -339,17 +340,11 @@ class BenchmarkRunner:
                 max_slowdown_percent=self.options.canary_slowdown_percent)
         self._write_memory()
         self._write_machine("end", version)
-        if canceled:
-            status, message = RunStatus.CANCELED, "canceled; partial reports written"
-        elif ended_by_robot:
+        if ended_by_robot and not canceled:
             status, message = RunStatus.ABORTED, f"ended for the robot: {ended_by_robot}"
-        elif statuses and all(s in (ModelStatus.FAILED, ModelStatus.ABORTED) for s in statuses):
-            status, message = RunStatus.FAILED, "no model completed its tests"
         else:
-            counts = {s.value: statuses.count(s) for s in set(statuses)}
-            status = RunStatus.OK
-            message = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or \
-                "all models already complete"
+            status, message = run_status(statuses, canceled=canceled,
+                                         already_complete=len(done_before & set(models)))
         self._write("run_end", status=status.value, message=message,
                     canary=verdict.to_dict() if verdict else None)
         return status, message

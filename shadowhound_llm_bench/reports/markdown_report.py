@@ -76,6 +76,33 @@ def _memory_rows(models: Sequence[ModelResult]) -> List[List[str]]:
     return rows
 
 
+def _residency_lines(residency: Mapping[str, Any]) -> List[str]:
+    """List what Ollama held at the run's start and after it, and why anything is still loaded."""
+    if not residency:
+        return []
+    lines = ["", "## Models loaded at the start and the end", ""]
+    start = residency.get("start") or {}
+    if start.get("container_problem"):
+        lines.append(f"- Start: {start['container_problem']}")
+    elif start.get("container_started"):
+        lines.append("- Start: the container was not running and was started.")
+    found = start.get("found_loaded") or []
+    lines.append(f"- Found loaded before the run: {', '.join(found) or 'none'}"
+                 + (f" ({start.get('action')})" if found else ""))
+    end = residency.get("end") or {}
+    still = end.get("still_loaded") or []
+    if end:
+        lines.append(f"- Unloaded after the run: {', '.join(end.get('unloaded') or []) or 'none'}")
+        if still:
+            for item in still:
+                lines.append(f"- Still loaded: {item.get('model')} — {item.get('reason')}")
+        elif end.get("verified"):
+            lines.append("- Still loaded: none (checked in /api/ps)")
+        else:
+            lines.append(f"- Still loaded: unknown — {end.get('reason', '')}")
+    return lines
+
+
 def _memory_source_lines(summary: RunSummary) -> List[str]:
     """Where model memory was read, and the measurements that were not kept."""
     lines = [""]
@@ -194,6 +221,7 @@ def render_markdown(summary: RunSummary) -> str:
         lines.append("No memory records (run without memory management).")
     lines += platform_sections(summary, _table)
     lines += preemption_lines(summary.models)
+    lines += _residency_lines(summary.residency)
     canary = summary.canary
     if canary:
         lines += ["", "## Canary", ""]

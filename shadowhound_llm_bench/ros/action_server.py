@@ -1,8 +1,11 @@
 """The RunBenchmark action server: one goal at a time, validated goals, cancel, steady feedback."""
 
-# A second goal is rejected while one runs. Cancel is accepted: the request in flight is cut at
-# once (load, stream, unload wait, restart wait or memory wait), the unload is sent, the partial
-# report is written and the result comes back canceled.
+# Every goal is accepted, then checked: a goal that cannot run (bad fields, unknown suite, a run
+# already going, the node not active) is aborted at once with error_code and error_msg in its
+# result, as Nav2 actions do, so the sender sees the reason and not only "Goal was rejected".
+# Cancel is accepted: the request in flight is cut at once (load, stream, unload wait, restart
+# wait or memory wait), the unload is sent, the partial report is written and the result comes
+# back canceled.
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
+from ..core.goal_outcome import GoalErrorCode, GoalOutcome, GoalState, outcome_of_run
 from ..core.goal_validation import GoalRejected, GoalRequest, ResolvedGoal, resolve_goal
 from ..core.memory_reading import MemoryReading
 from ..core.node_settings import NodeSettings
@@ -32,7 +36,8 @@ class RunReport:
     """What a finished run hands back: the filled Result message and its status word."""
 
     result: Any  # RunBenchmark.Result
-    status: str  # ok | failed | canceled | aborted | planned
+    status: str  # ok | partial | failed | canceled | aborted | planned (core/run_status.py)
+    message: str = ""
 
 
 # Runs one goal to the end in the calling thread; must honour `cancel` and report progress.
@@ -66,7 +71,10 @@ class BenchmarkActionServer:
         self._latest_reading = latest_reading
         self._lock = threading.Lock()
         self._busy = False
-        self._resolved: Optional[ResolvedGoal] = None
+        self._running_handle: Any = None
+        # Lifecycle mode: goals are refused with NOT_ACTIVE until the node is activated.
+        self.active = True
+        self.inactive_state = "inactive"
         self._cancel = CancelToken()
         self._idle = threading.Event()
         self._idle.set()
@@ -98,47 +106,74 @@ class BenchmarkActionServer:
         self._server.destroy()
 
     def _on_goal(self, goal: Any) -> GoalResponse:
-        log = self._node.get_logger()
+        # Accepted so the reason can travel back in the result; _admit decides.
+        return GoalResponse.ACCEPT
+
+    def _admit(self, request: Any) -> Any:
+        """Check a goal and claim the run slot: (resolved, cancel) or a refused GoalOutcome."""
+        if not self.active:
+            return GoalOutcome(GoalState.ABORTED, GoalErrorCode.NOT_ACTIVE,
+                               "the llm_bench node is not active (lifecycle state "
+                               f"{self.inactive_state}); activate it first")
         try:
             settings = self._settings()
-            resolved = resolve_goal(goal_request_from_msg(goal), settings,
+            resolved = resolve_goal(goal_request_from_msg(request), settings,
                                     suite_dirs=self._suite_dirs)
             self._check_goal(resolved, settings)
         except GoalRejected as exc:
-            log.error(f"goal rejected: {exc}")
-            return GoalResponse.REJECT
+            return GoalOutcome(GoalState.ABORTED, GoalErrorCode.INVALID_GOAL, str(exc))
         with self._lock:
             if self._busy:
-                log.error("goal rejected: a benchmark is already running (one run at a time; "
-                          "cancel it or wait for its result)")
-                return GoalResponse.REJECT
+                return GoalOutcome(GoalState.ABORTED, GoalErrorCode.BUSY,
+                                   "a benchmark is already running (one run at a time; cancel "
+                                   "it or wait for its result)")
             self._busy = True
             self._idle.clear()
-            self._resolved = resolved
             self._cancel = CancelToken()
-        log.info(f"goal accepted: models {', '.join(resolved.models)}, preset "
-                 f"{resolved.preset}, suite {resolved.suite}"
-                 + (", dry run" if resolved.dry_run else ""))
-        return GoalResponse.ACCEPT
+            cancel = self._cancel
+        self._node.get_logger().info(
+            f"goal accepted: models {', '.join(resolved.models)}, preset {resolved.preset}, "
+            f"suite {resolved.suite}" + (", dry run" if resolved.dry_run else ""))
+        return resolved, cancel
 
     def _on_cancel(self, goal_handle: Any) -> CancelResponse:
         self._node.get_logger().info("cancel requested: cutting the request in flight")
         with self._lock:
+            mine = self._running_handle is goal_handle
             cancel = self._cancel
-        cancel.cancel("goal canceled by the client")
+        if mine:
+            cancel.cancel("goal canceled by the client")
         return CancelResponse.ACCEPT
 
     def _execute(self, goal_handle: Any) -> Any:
+        admitted = self._admit(goal_handle.request)
+        if isinstance(admitted, GoalOutcome):
+            self._node.get_logger().error(f"goal refused: {admitted.error_msg}")
+            return self._refused(goal_handle, admitted)
+        resolved, cancel = admitted
         with self._lock:
-            resolved, cancel = self._resolved, self._cancel
+            self._running_handle = goal_handle
         try:
             return self._execute_resolved(goal_handle, resolved, cancel)
         finally:
             with self._lock:
                 self._busy = False
-                self._resolved = None
+                self._running_handle = None
             self.state = "idle"
             self._idle.set()
+
+    def _refused(self, goal_handle: Any, outcome: GoalOutcome) -> Any:
+        result = self._action_type.Result()
+        result.success = False
+        result.status = "rejected"
+        result.error_code = int(outcome.error_code)
+        result.error_msg = outcome.error_msg
+        result.summary = f"goal refused: {outcome.error_msg}"
+        if goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+        else:
+            goal_handle.abort()
+        return result
 
     def _execute_resolved(self, goal_handle: Any, resolved: ResolvedGoal,
                           cancel: threading.Event) -> Any:
@@ -194,22 +229,34 @@ class BenchmarkActionServer:
     def _finish(self, goal_handle: Any, resolved: ResolvedGoal, outcome: dict,
                 cancel: threading.Event) -> Any:
         log = self._node.get_logger()
+        if isinstance(outcome.get("error"), GoalRejected):  # found only when the run began
+            refused = GoalOutcome(GoalState.ABORTED, GoalErrorCode.INVALID_GOAL,
+                                  str(outcome["error"]))
+            return self._refused(goal_handle, refused)
         if "error" in outcome:
             result = self._action_type.Result()
             result.success = False
             result.status = "aborted"
-            result.summary = f"benchmark failed: {outcome['error']}"
+            result.error_code = int(GoalErrorCode.UNKNOWN)
+            result.error_msg = f"benchmark failed: {outcome['error']}"
+            result.summary = result.error_msg
             goal_handle.abort()
             return result
         report: RunReport = outcome["report"]
         result = report.result
-        if report.status == "canceled" and goal_handle.is_cancel_requested:
+        ended = outcome_of_run(report.status, report.message,
+                               cancel_requested=goal_handle.is_cancel_requested)
+        result.success = ended.success
+        result.error_code = int(ended.error_code)
+        result.error_msg = ended.error_msg
+        if ended.state is GoalState.CANCELED:
             goal_handle.canceled()
-        elif report.status in ("ok", "planned"):
+        elif ended.state is GoalState.SUCCEEDED:
             goal_handle.succeed()
         else:
             goal_handle.abort()  # failed, aborted, or canceled by the node itself (SIGINT)
         log.info(f"benchmark {result.run_id or ''} finished: {report.status}"
+                 + (f" ({ended.error_msg})" if ended.error_msg else "")
                  + (f"; report {result.results_dir}" if result.results_dir else ""))
         return result
 

@@ -16,21 +16,19 @@ from ..core.progress import Phase, ProgressEvent, ProgressSink
 from ..core.suite import SuiteError, load_suite
 from ..engine.footprint_cache import FootprintCache
 from ..adapters.memory_sources import CacheDropper
+from ..engine.management_costs import ManagementCosts
 from ..engine.memory_calibration import CalibrationStore, apply_stored, calibration_path_beside
 from ..engine.memory_guard import PolicyMemoryGuard
 from ..engine.platform_monitor import PlatformMonitor
 from ..engine.oom_backstop import ros_pids_of
+from ..engine.run_bookends import RunBookends, run_between_bookends
 from ..engine.runner import BenchmarkRunner
-from ..reports.history_db import HistoryError, default_history_db_path
-from ..reports.history_recording import record_finished_run
+from ..engine.state_dir import footprint_cache_path, management_costs_path, state_dir
 from ..reports.run_dir import RunDirError
-from ..reports.run_snapshot_reader import RunLoadError
 from .action_server import RunReport
 from .memory_stack import MemoryStack
 from .messages import plan_result_msg, result_msg
 from .platform_text import plan_machine_text, result_platform_text
-
-FOOTPRINT_CACHE_NAME = "footprint_cache.json"
 
 
 class RunMemoryGuard(PolicyMemoryGuard):
@@ -72,12 +70,18 @@ class PhaseRelay:
 
 def _record_history(run_dir: Optional[Path], settings: NodeSettings) -> str:
     """Record the run in the history database; return its regression line (or why not)."""
+    # Imported here: the comparison brings scipy, about 60 MiB the idle node need not hold.
+    from ..reports.history_db import HISTORY_DB_NAME, HistoryError
+    from ..reports.history_recording import record_finished_run
+    from ..reports.run_snapshot_reader import RunLoadError
+
     if run_dir is None:
         return "not recorded (no run folder)"
     db_path = str(settings["history_db"]).strip()
     try:
+        # Empty: the state folder's database (the CLI's default when state_dir is empty too).
         check = record_finished_run(run_dir, db_path=Path(db_path).expanduser() if db_path
-                                    else default_history_db_path())
+                                    else state_dir(str(settings["state_dir"])) / HISTORY_DB_NAME)
     except (RunLoadError, HistoryError, OSError) as exc:
         return f"not recorded: {exc}"
     return check.summary
@@ -130,17 +134,24 @@ class BenchmarkSession:
                         bandwidth_override_bytes_per_s=goal.options.memory_bandwidth_bytes_per_s,
                         container=self._stack.backend))
                 return RunReport(result=result, status="planned")
-            outcome = runner.run(goal.models)
+            run_models = list(goal.models) + ([goal.options.canary_model]
+                                              if goal.options.canary_model else [])
+            outcome, bookends = run_between_bookends(
+                guard, client, lambda: runner.run(goal.models), run_models,
+                keep_others=bool(settings["policy.keep_models_found_loaded"]))
         except RunDirError as exc:
             raise GoalRejected(str(exc)) from exc
         finally:
             guard.close()
             client.close()
         result = result_msg(self._action_type.Result, self._model_result_type, outcome)
+        message = outcome.message
+        if bookends is not None:
+            message = residency_into_result(result, bookends, message)
         result.summary += f"; history: {_record_history(outcome.run_dir, settings)}"
         if outcome.summary is not None and outcome.summary.machine:
             result.summary += "; " + result_platform_text(outcome.summary)
-        return RunReport(result=result, status=outcome.status)
+        return RunReport(result=result, status=outcome.status, message=message)
 
     def _guard(self, goal: ResolvedGoal, settings: NodeSettings, client: OllamaClient,
                results_root: Path, relay: PhaseRelay) -> RunMemoryGuard:
@@ -148,15 +159,42 @@ class BenchmarkSession:
         if goal.keep_alive_override is not None:
             policy = policy.replace(keep_alive=goal.keep_alive_override)
         results_root.mkdir(parents=True, exist_ok=True)
-        cache_path = str(results_root / FOOTPRINT_CACHE_NAME)
+        # The CLI's state folder: measured footprints, action costs and the memory calibration
+        # are shared with the CLI and kept between runs.
+        state = str(settings["state_dir"])
+        cache_path = footprint_cache_path(state)
         sources = settings.memory_source_settings()
         guard = RunMemoryGuard(
             since_s=time.time(), policy=MemoryPolicy(policy), monitor=self._stack.monitor,
             backend=self._stack.backend, client=client,
-            footprint_cache=FootprintCache(cache_path), on_phase=relay.phase,
+            footprint_cache=FootprintCache(cache_path),
+            management_costs=ManagementCosts(management_costs_path(state)),
+            on_phase=relay.phase,
             cache_dropper=(CacheDropper(path=sources.drop_caches_path)
                            if policy.drop_caches == "auto" else None),
             calibration_store=CalibrationStore(calibration_path_beside(cache_path)),
             ros_pids=ros_pids_of(self._stack.headroom))
         apply_stored(guard)
         return guard
+
+
+def residency_into_result(result: Any, bookends: RunBookends, message: str) -> str:
+    """Fill the result's still-loaded and found-loaded fields; the run message with its cause."""
+    start, end = bookends.start, bookends.end
+    if start is not None:
+        result.found_loaded_models = list(start.found_loaded)
+        result.found_loaded_action = start.action if start.found_loaded else ""
+        if start.container_problem:
+            message = f"{message} ({start.container_problem})" if message else \
+                start.container_problem
+    if end is not None:
+        result.still_loaded_models = [m for m, _ in end.still_loaded]
+        result.still_loaded_reasons = [r for _, r in end.still_loaded]
+        if not end.verified and end.reason:
+            result.still_loaded_models = ["?"]
+            result.still_loaded_reasons = [end.reason]
+    if result.still_loaded_models:
+        pairs = zip(result.still_loaded_models, result.still_loaded_reasons)
+        loaded = ", ".join(f"{m} ({r})" for m, r in pairs)
+        result.summary += f"; still loaded: {loaded}"
+    return message

@@ -6,7 +6,6 @@ import argparse
 import math
 import signal
 import sys
-import time
 from typing import Any, List, Optional
 
 from ..core.inert_text import terminal_line
@@ -20,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llm_bench_client",
         description="Send a RunBenchmark goal to the llm_bench node (no ros2 command needed). "
-                    "Ctrl-C cancels the run; its partial report is still written.")
+                    "Ctrl-C cancels the run; its partial report is still written and the "
+                    "partial result printed.")
     parser.add_argument("models", nargs="*", help="models to test (default: the node's list)")
     parser.add_argument("--action", default=DEFAULT_ACTION, help="action name")
     parser.add_argument("--suite", default="", help="suite name or YAML path")
@@ -87,6 +87,8 @@ def _num(value: float, digits: int = 1) -> str:
 def result_lines(result: Any) -> List[str]:
     """Format the result as a small table plus the report paths."""
     lines = [f"run {result.run_id or '-'}: {result.status}"]
+    if result.error_code:
+        lines.append(f"error {result.error_code}: {result.error_msg}")
     if result.models:
         lines.append(f"{'model':<22} {'status':<9} {'tok/s':>7} {'ttft ms':>8} {'quality':>7} "
                      f"{'peak GiB':>8}  reason")
@@ -98,6 +100,8 @@ def result_lines(result: Any) -> List[str]:
         lines.append(f"peak container memory: {result.peak_container_gib:.2f} GiB")
     if result.summary:
         lines.append(result.summary)
+    for model, reason in zip(result.still_loaded_models, result.still_loaded_reasons):
+        lines.append(f"still loaded: {model} — {reason}")
     for label, path in (("report", result.report_markdown), ("results", result.report_json),
                         ("csv", result.report_csv), ("memory plot", result.memory_plot),
                         ("log", result.jsonl_log)):
@@ -106,75 +110,62 @@ def result_lines(result: Any) -> List[str]:
     return [terminal_line(line) for line in lines]
 
 
-def _spin_until(rclpy_module: Any, node: Any, future: Any, deadline_s: float) -> bool:
-    end = time.monotonic() + deadline_s
-    while not future.done() and time.monotonic() < end:
-        rclpy_module.spin_once(node, timeout_sec=0.1)
-    return future.done()
-
-
 def main(argv: Optional[List[str]] = None) -> int:
-    """Send one goal and wait for its result; Ctrl-C cancels the run."""
+    """Send one goal and wait for its result; Ctrl-C cancels and prints the partial result."""
     args = build_parser().parse_args(argv)
     rclpy = import_rclpy()
-    run_benchmark, _, _ = import_interfaces()
-    from rclpy.action import ActionClient
+    import_interfaces()
     from rclpy.signals import SignalHandlerOptions
+
+    from .bench_client import BenchmarkClient, TaskResult
 
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    node = rclpy.create_node("llm_bench_client")
-    client = ActionClient(node, run_benchmark, args.action)
+    bench = BenchmarkClient(action_name=args.action)
     try:
-        if not client.wait_for_server(timeout_sec=args.server_timeout):
+        if not bench.wait_for_server(args.server_timeout):
             print(f"error: no action server at {args.action} after {args.server_timeout:g} s "
                   "(is the llm_bench node running, with the same ROS_DOMAIN_ID?)",
                   file=sys.stderr)
             return EXIT_NO_SERVER
-
-        last_line = [""]
-
-        def on_feedback(message: Any) -> None:
-            # The node repeats feedback in long phases to show it is alive; print only news.
-            line = feedback_line(message.feedback)
-            if not args.quiet and line != last_line[0]:
-                print(line, flush=True)
-            last_line[0] = line
-
-        send = client.send_goal_async(goal_from_args(run_benchmark.Goal, args),
-                                      feedback_callback=on_feedback)
-        if not _spin_until(rclpy, node, send, args.server_timeout):
-            print("error: the server did not answer the goal", file=sys.stderr)
+        if not bench.start(goal_from_args(bench.RunBenchmark.Goal, args),
+                           timeout_s=args.server_timeout):
+            print("error: the server did not accept the goal", file=sys.stderr)
             return EXIT_NO_SERVER
-        handle = send.result()
-        if not handle.accepted:
-            print("goal rejected by the node (its log says why: bad values, or a run is "
-                  "already going)", file=sys.stderr)
-            return EXIT_REJECTED
         print("goal accepted", flush=True)
-        result_future = handle.get_result_async()
+        last_line = ""
+        count = 0
         try:
-            while not result_future.done():
-                rclpy.spin_once(node, timeout_sec=0.1)
+            while not bench.is_done():
+                # The node repeats feedback in long phases to show it is alive; print only news.
+                if bench.feedback_count != count and not args.quiet:
+                    count = bench.feedback_count
+                    line = feedback_line(bench.feedback())
+                    if line != last_line:
+                        print(line, flush=True)
+                    last_line = line
         except KeyboardInterrupt:
-            print("canceling: the run stops after the current request and writes its report",
+            print("canceling: the run stops after the current request, unloads and writes its "
+                  "report; the partial result follows (Ctrl-C again to leave at once)",
                   flush=True)
-            handle.cancel_goal_async()
             try:
-                while not result_future.done():
-                    rclpy.spin_once(node, timeout_sec=0.1)
+                if bench.cancel() is None:
+                    print("error: no result after the cancel", file=sys.stderr)
+                    return EXIT_CANCELED
             except KeyboardInterrupt:
                 print("not waiting for the result", file=sys.stderr)
                 return EXIT_CANCELED
-        result = result_future.result().result
+        result = bench.result()
         for line in result_lines(result):
             print(line, flush=True)
-        if result.status == "canceled":
+        kind = bench.result_kind()
+        if result.status == "rejected":
+            return EXIT_REJECTED
+        if kind is TaskResult.CANCELED or result.status == "canceled":
             return EXIT_CANCELED
-        return EXIT_OK if result.success else EXIT_FAILED
+        return EXIT_OK if kind is TaskResult.SUCCEEDED else EXIT_FAILED
     finally:
-        client.destroy()
-        node.destroy_node()
+        bench.destroy_node()
         rclpy.try_shutdown()
 
 

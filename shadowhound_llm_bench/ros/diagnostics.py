@@ -7,6 +7,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 
 from ..core.diagnostic_summary import (StatusSummary, container_status, pressure_status,
@@ -29,7 +30,7 @@ class MemoryDiagnostics:
     def __init__(self, node: Node, *, latest: Callable[[], Optional[MemoryReading]],
                  top_consumers: TopConsumers, benchmark_state: Callable[[], str],
                  container_name: str, thresholds: Callable[[], Tuple[float, float]],
-                 period_s: float,
+                 period_s: float, own_timer: bool = True,
                  extra_statuses: Optional[Callable[[], List[StatusSummary]]] = None) -> None:
         self._node = node
         self._latest = latest
@@ -41,7 +42,11 @@ class MemoryDiagnostics:
         self._extra = extra_statuses  # e.g. the platform's power mode, clocks, throttling
         self._group = MutuallyExclusiveCallbackGroup()
         self._publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._timer = node.create_timer(period_s, self.publish, callback_group=self._group)
+        # Steady timer, as the memory topic's: diagnostics go on while a simulation is paused.
+        # Without own_timer the caller calls publish() (one timer for both saves CPU).
+        self._timer = node.create_timer(period_s, self.publish, callback_group=self._group,
+                                        clock=Clock(clock_type=ClockType.STEADY_TIME)) \
+            if own_timer else None
 
     def statuses(self) -> List[StatusSummary]:
         """Build the current summaries (also used by tests without ROS)."""
@@ -55,6 +60,12 @@ class MemoryDiagnostics:
             container_status(reading, container_name=self._container_name,
                              benchmark_state=self._benchmark_state()),
         ] + (self._extra() if self._extra is not None else [])
+
+    def destroy(self) -> None:
+        """Stop the timer and remove the publisher (lifecycle deactivate, shutdown)."""
+        if self._timer is not None:
+            self._node.destroy_timer(self._timer)
+        self._node.destroy_publisher(self._publisher)
 
     def publish(self) -> None:
         array = DiagnosticArray()

@@ -100,7 +100,8 @@ def build_memory_stack(settings: NodeSettings) -> MemoryStack:
     monitor = MemoryMonitor(backend=backend, host=host,
                             safety_buffer_bytes=settings.policy_settings().safety_buffer_bytes,
                             period_s=float(settings["sample_period_s"]), headroom=headroom,
-                            fixed_ros_reserve_bytes=fixed_reserve, model_memory=gauge)
+                            fixed_ros_reserve_bytes=fixed_reserve, model_memory=gauge,
+                            headroom_period_s=float(settings["reserve.scan_period_s"]))
     monitor.start()
     return MemoryStack(backend=backend, host=host, headroom=headroom, monitor=monitor,
                        container_name=str(settings["container.name"]))

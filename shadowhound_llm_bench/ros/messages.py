@@ -9,6 +9,7 @@ from builtin_interfaces.msg import Time
 
 from ..core.memory_reading import MemoryReading
 from ..core.progress import ProgressEvent
+from ..core.run_status import is_success
 from ..core.units import to_gib
 
 UINT64_MAX = 2 ** 64 - 1
@@ -30,12 +31,21 @@ def stamp_from_seconds(stamp_s: float) -> Time:
     return Time(sec=sec, nanosec=int(round((stamp_s - sec) * 1e9)) % 1_000_000_000)
 
 
-def container_memory_msg(msg_type: type, reading: MemoryReading, *,
-                         container_name: str) -> Any:
-    """One ContainerMemory message from one MemoryReading."""
+def container_memory_msg(msg_type: type, reading: MemoryReading, *, container_name: str,
+                         stamp: Optional[Time] = None, loaded_models: Optional[int] = None
+                         ) -> Any:
+    """
+    One ContainerMemory message from one MemoryReading.
+
+    stamp is the node clock's now (sim time under use_sim_time); without it the reading's wall
+    time is used. frame_id stays empty: memory has no coordinate frame. loaded_models, when
+    given, replaces the reading's count (a fresher view of /api/ps).
+    """
     msg = msg_type()
-    msg.header.stamp = stamp_from_seconds(reading.stamp_s)
-    msg.header.frame_id = container_name
+    msg.header.stamp = stamp if stamp is not None else stamp_from_seconds(reading.stamp_s)
+    msg.header.frame_id = ""
+    msg.container_name = container_name
+    msg.reading_wall_time_s = float(reading.stamp_s)
     sample = reading.container
     msg.working_set_bytes = _u64(sample.working_set_bytes)
     msg.working_set_gib = to_gib(msg.working_set_bytes)
@@ -55,7 +65,8 @@ def container_memory_msg(msg_type: type, reading: MemoryReading, *,
     msg.model_budget_gib = to_gib(msg.model_budget_bytes)
     msg.budget_headroom_gib = to_gib(reading.budget_headroom_bytes)
     msg.pressure_percent = float(reading.pressure_percent)
-    msg.loaded_models = max(0, int(reading.loaded_models))
+    count = reading.loaded_models if loaded_models is None else loaded_models
+    msg.loaded_models = max(0, int(count))
     msg.container_state = int(sample.state)
     return msg
 
@@ -124,7 +135,7 @@ def result_msg(result_type: type, model_type: type, outcome: Any) -> Any:
     msg = result_type()
     msg.run_id = outcome.run_id
     msg.status = outcome.status
-    msg.success = outcome.status in ("ok", "planned")
+    msg.success = is_success(outcome.status)
     summary = outcome.summary
     if summary is not None:
         msg.models = [model_result_msg(model_type, m) for m in summary.models]

@@ -16,8 +16,16 @@ from ..core.node_settings import (PARAMETER_SPECS, SPECS_BY_NAME, NodeSettings,
                                   NodeSettingsError, ParamSpec, unknown_parameter_error)
 
 # Parameters ROS itself gives a node (use_sim_time, ...) are declared before ours; QoS overrides
-# are declared by the publishers that allow them.
+# are declared by the publishers that allow them. rclpy validates and applies them itself
+# (use_sim_time switches the node clock at run time), so ours lets them through.
 _ROS_PARAMETER_PREFIXES = ("qos_overrides.",)
+_ROS_PARAMETER_NAMES = ("use_sim_time", "start_type_description_service")
+
+
+def is_ros_parameter(name: str) -> bool:
+    """Tell whether ROS owns this parameter (not one of the benchmark's settings)."""
+    return name in _ROS_PARAMETER_NAMES or name.startswith(_ROS_PARAMETER_PREFIXES)
+
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
           float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
@@ -59,7 +67,7 @@ def unknown_given_parameters(node: Node) -> List[str]:
     given = getattr(node, "_parameter_overrides", None) or {}
     return [unknown_parameter_error(name) for name in given
             if name not in SPECS_BY_NAME and not node.has_parameter(name)
-            and not name.startswith(_ROS_PARAMETER_PREFIXES)]
+            and not is_ros_parameter(name)]
 
 
 def _declare(node: Node, spec: ParamSpec) -> Optional[str]:
@@ -111,10 +119,14 @@ class NodeParameters:
     def _validate_change(self, parameters: List[Parameter]) -> SetParametersResult:
         changes: dict = {}
         for parameter in parameters:
+            if is_ros_parameter(parameter.name):
+                continue
             if parameter.name not in SPECS_BY_NAME:
                 return SetParametersResult(successful=False,
                                            reason=f"unknown parameter {parameter.name!r}")
             changes[parameter.name] = _plain(parameter.value)
+        if not changes:
+            return SetParametersResult(successful=True, reason="")
         try:
             with self._lock:
                 candidate = self._settings.with_changes(changes)

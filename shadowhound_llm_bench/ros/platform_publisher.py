@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
@@ -72,6 +72,11 @@ class PlatformStatusPublisher:
     def topic_name(self) -> str:
         return self._publisher.topic_name
 
+    def destroy(self) -> None:
+        """Stop the timer and remove the publisher (lifecycle deactivate, shutdown)."""
+        self._node.destroy_timer(self._timer)
+        self._node.destroy_publisher(self._publisher)
+
     def _publish(self) -> None:
         self._publisher.publish(platform_status_msg(
             self._msg_type, self._monitor, stamp=self._node.get_clock().now().to_msg()))
@@ -87,13 +92,10 @@ class PlatformStatusPublisher:
                                 stale_after_s=max(5.0, 5.0 / monitor.settings.sample_hz))]
 
 
-def start_platform(node: Node, settings: Any) -> Tuple[Optional[PlatformMonitor],
-                                                       Optional[PlatformStatusPublisher]]:
-    """Probe the machine, start sampling and publishing; (None, None) when turned off."""
+def start_platform_monitor(node: Node, settings: Any) -> Optional[PlatformMonitor]:
+    """Probe the machine and start sampling; None when platform.enabled is false."""
     if not bool(settings["platform.enabled"]):
-        return None, None
-    from shadowhound_llm_bench_interfaces.msg import PlatformStatus
-
+        return None
     monitor = PlatformMonitor(PlatformSettings(
         sysfs_root=str(settings["platform.sysfs_root"]),
         sample_hz=float(settings["platform.sample_hz"]),
@@ -101,14 +103,20 @@ def start_platform(node: Node, settings: Any) -> Tuple[Optional[PlatformMonitor]
     bandwidth = float(settings["benchmark.memory_bandwidth_gbps"]) * 1e9 or None
     record = monitor.machine(bandwidth_override_bytes_per_s=bandwidth)
     monitor.start()
-    publisher = PlatformStatusPublisher(
-        node, msg_type=PlatformStatus, monitor=monitor,
-        rate_hz=float(settings["publish_rate_hz"]))
-    warnings = machine_warnings(record)
     node.get_logger().info(
         f"platform: {record.module_model or record.cpu_model or 'unknown machine'}, power "
-        f"mode {record.power_mode or 'not measured'}, sensors {monitor.source}; topic "
-        f"{publisher.topic_name}")
-    for warning in warnings:
+        f"mode {record.power_mode or 'not measured'}, sensors {monitor.source}")
+    for warning in machine_warnings(record):
         node.get_logger().warning(f"platform: {warning}")
-    return monitor, publisher
+    return monitor
+
+
+def start_platform_publisher(node: Node, monitor: Optional[PlatformMonitor],
+                             rate_hz: float) -> Optional[PlatformStatusPublisher]:
+    """Publish ~/platform_status for a running monitor (None without one)."""
+    if monitor is None:
+        return None
+    from shadowhound_llm_bench_interfaces.msg import PlatformStatus
+
+    return PlatformStatusPublisher(node, msg_type=PlatformStatus, monitor=monitor,
+                                   rate_hz=rate_hz)

@@ -121,6 +121,81 @@ def test_unreachable_server_fails_with_reports(tmp_path, argv):
     assert data["run"]["status"] == "failed" and "not usable" in data["run"]["message"]
 
 
+def test_the_cli_unloads_a_model_left_loaded_and_leaves_nothing_behind(clean_sim, tmp_path):
+    # A model another run left loaded (keep_alive forever) is found before the first decision.
+    httpx.post(f"{clean_sim.url}/api/generate", timeout=30,
+               json={"model": "qwen2.5:0.5b", "prompt": "", "keep_alive": -1,
+                     "stream": False}).raise_for_status()
+    assert _loaded(clean_sim.url) == ["qwen2.5:0.5b"]
+    out = tmp_path / "out.txt"
+    with open(out, "w") as stream:
+        argv = ["run", "--host", clean_sim.url, "--models", "qwen2.5:0.5b", "--preset", "fast",
+                "--repetitions", "1", "--results-dir", str(tmp_path / "results"), "--quiet",
+                "--state-dir", str(tmp_path / "state")]
+        sys_stdout, sys.stdout = sys.stdout, stream
+        try:
+            code = main(argv)
+        finally:
+            sys.stdout = sys_stdout
+    text = out.read_text()
+    assert code == 0, text
+    assert _loaded(clean_sim.url) == []  # fast keeps models loaded; the end of the run may not
+    assert "still loaded" not in text
+    (results,) = (tmp_path / "results").glob("*/results.json")
+    residency = json.loads(results.read_text())["residency"]
+    assert residency["start"]["found_loaded"] == ["qwen2.5:0.5b"]
+    assert residency["start"]["action"] == "unloaded"
+    assert residency["end"]["unloaded"] == ["qwen2.5:0.5b"] and residency["end"]["verified"]
+    assert (tmp_path / "state" / "footprints.json").is_file()
+
+
+def _loaded(url):
+    return [m["name"] for m in httpx.get(f"{url}/api/ps", timeout=5).json()["models"]]
+
+
+def _cli(argv, out_path):
+    with open(out_path, "w") as stream:
+        sys_stdout, sys.stdout = sys.stdout, stream
+        try:
+            return main(argv)
+        finally:
+            sys.stdout = sys_stdout
+
+
+def test_another_clients_model_is_kept_and_counted_or_unloaded_as_asked(clean_sim, tmp_path):
+    other = "smollm2:135m"  # fits beside qwen2.5:0.5b in the small scenario's container
+    httpx.post(f"{clean_sim.url}/api/pull", json={"model": other, "stream": False},
+               timeout=60).raise_for_status()
+    httpx.post(f"{clean_sim.url}/api/generate", timeout=30,
+               json={"model": other, "prompt": "", "keep_alive": -1,
+                     "stream": False}).raise_for_status()
+    common = ["run", "--host", clean_sim.url, "--models", "qwen2.5:0.5b", "--repetitions", "1",
+              "--quiet", "--state-dir", str(tmp_path / "state")]
+    code = _cli(common + ["--keep-loaded", "--results-dir", str(tmp_path / "kept")],
+                tmp_path / "kept.txt")
+    text = (tmp_path / "kept.txt").read_text()
+    assert code == 0, text
+    (results,) = (tmp_path / "kept").glob("*/results.json")
+    report = json.loads(results.read_text())
+    assert report["residency"]["start"]["action"] == "kept and counted"
+    # Kept at the start, and never unloaded by the run (Ollama itself may evict it to load the
+    # run's model when both do not fit: the simulator's scheduler does, as Ollama's does).
+    assert other not in report["residency"]["end"]["unloaded"]
+    assert not any(d["action"] in ("unload", "unload_others") and other in d["reason"]
+                   for d in report["memory"]["decisions"])
+    if _loaded(clean_sim.url) == [other]:
+        assert f"still loaded: {other} — loaded before the run by another client: kept" in text
+
+    httpx.post(f"{clean_sim.url}/api/generate", timeout=30,
+               json={"model": other, "prompt": "", "keep_alive": -1,
+                     "stream": False}).raise_for_status()
+    code = _cli(common + ["--results-dir", str(tmp_path / "cleared")], tmp_path / "cleared.txt")
+    assert code == 0, (tmp_path / "cleared.txt").read_text()
+    assert _loaded(clean_sim.url) == []  # by default the run starts from an empty container
+    (results,) = (tmp_path / "cleared").glob("*/results.json")
+    assert json.loads(results.read_text())["residency"]["start"]["action"] == "unloaded"
+
+
 def test_a_guarded_dry_run_shows_where_memory_is_read(clean_sim, tmp_path, capsys,
                                                       monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -41,10 +41,12 @@ class NodeProcess(_NodeProcess):
     """A node whose process backend starts the small scenario's simulator on a free port."""
 
     results_dir: Path
+    ollama_host: str
 
     @classmethod
     def start(cls, *, results_dir: Path, log_dir: Path, extra: Optional[Dict[str, Any]] = None,
-              wait_ready: bool = True, timeout_s: float = 30.0) -> 'NodeProcess':
+              wait_ready: bool = True, timeout_s: float = 30.0,
+              lifecycle: bool = False) -> 'NodeProcess':
         """Start the node (and, through it, the simulator); wait until it serves its action."""
         port = free_port()
         params: Dict[str, Any] = dict(SMALL_SCENARIO_PARAMS)
@@ -56,8 +58,10 @@ class NodeProcess(_NodeProcess):
             'results_dir': str(results_dir),
         })
         params.update(extra or {})
-        node = cls.launch(params=params, log_path=log_dir / f'node-{port}.log')
+        node = cls.launch(params=params, log_path=log_dir / f'node-{port}.log',
+                          lifecycle=lifecycle)
         node.results_dir = results_dir
-        if wait_ready:
+        node.ollama_host = params['ollama_host']
+        if wait_ready and not lifecycle:
             node.wait_for_text(READY_TEXT, timeout_s)
         return node

@@ -1,4 +1,4 @@
-"""RunBenchmark across processes: accept, reject, feedback, result, cancel, one at a time."""
+"""RunBenchmark across processes: accept, refuse with a reason, feedback, result, cancel."""
 
 from pathlib import Path
 
@@ -19,6 +19,8 @@ def test_a_goal_runs_to_a_result_with_feedback_and_reports(ros_client, bench_nod
     result = response.result
     assert response.status == GoalStatus.STATUS_SUCCEEDED
     assert result.success and result.status == 'ok'
+    assert result.error_code == result.NONE and result.error_msg == ''
+    assert list(result.still_loaded_models) == []  # the run leaves nothing loaded
     assert [m.model for m in result.models] == ['qwen2.5:0.5b']
     model = result.models[0]
     assert model.status == 'ok' and model.tests_ok == 3 and model.tests_failed == 0
@@ -52,9 +54,17 @@ def test_a_dry_run_plans_without_loading(ros_client, bench_node):
     (dict(suite='no_such_suite'), "unknown suite 'no_such_suite'"),
     (dict(run_name='../escape'), "run_name '../escape' may hold only"),
 ])
-def test_bad_goals_are_rejected_with_the_reason_logged(ros_client, bench_node, fields, reason):
+def test_bad_goals_are_aborted_with_the_reason_in_the_result(ros_client, bench_node, fields,
+                                                             reason):
+    # Accepted, then aborted with error_code/error_msg (as Nav2 does): the sender sees why.
     handle = ros_client.send(**fields)
-    assert not handle.accepted
+    assert handle.accepted
+    response = ros_client.result(handle, timeout_s=20.0)
+    result = response.result
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert result.error_code == result.INVALID_GOAL
+    assert reason in result.error_msg
+    assert result.status == 'rejected' and not result.success
     wait_until(lambda: reason in bench_node.log(), 5.0, f'log line {reason!r}')
 
 
@@ -66,8 +76,11 @@ def test_cancel_stops_the_run_and_a_second_goal_is_rejected_meanwhile(ros_client
     wait_until(lambda: any(f.phase == 'testing' for f in feedback), 30.0, 'testing feedback')
 
     second = ros_client.send(models=['qwen2.5:0.5b'])
-    assert not second.accepted
-    assert 'a benchmark is already running' in bench_node.log()
+    assert second.accepted
+    refused = ros_client.result(second, timeout_s=20.0)
+    assert refused.status == GoalStatus.STATUS_ABORTED
+    assert refused.result.error_code == refused.result.BUSY
+    assert 'a benchmark is already running' in refused.result.error_msg
 
     from node_helpers import wait_future
     cancel = wait_future(handle.cancel_goal_async(), 10.0)
@@ -76,6 +89,7 @@ def test_cancel_stops_the_run_and_a_second_goal_is_rejected_meanwhile(ros_client
     assert response.status == GoalStatus.STATUS_CANCELED
     result = response.result
     assert result.status == 'canceled' and not result.success
+    assert result.error_code == result.CANCELED
     assert Path(result.jsonl_log).is_file() and Path(result.report_markdown).is_file()
     assert 'to_cancel' in result.run_id
     assert len(result.models) < 2 or result.models[-1].status != 'ok'

@@ -57,4 +57,9 @@ def test_container_state_sets_the_level():
     stopped = container_status(reading(1.0, state=ContainerState.MISSING),
                                container_name="ollama", benchmark_state="testing phi4:14b")
     assert stopped.level == Level.ERROR
-    assert stopped.message == "ollama missing; benchmark testing phi4:14b"
+    assert stopped.message.startswith("ollama missing; benchmark testing phi4:14b. Fix: ")
+    assert "container.name" in stopped.message
+    halted = container_status(reading(1.0, state=ContainerState.STOPPED),
+                              container_name="ollama", benchmark_state="idle")
+    assert halted.level == Level.ERROR
+    assert "Fix: start it (docker start ollama), or send a goal" in halted.message

@@ -47,7 +47,7 @@ def test_memory_topic_keeps_its_rate_and_rises_on_load_and_falls_on_unload(ros_c
     last = messages[-1][1]
     assert last.working_set_gib * 1024 ** 3 == last.working_set_bytes
     assert last.model_budget_bytes > 0 and last.container_state == last.STATE_RUNNING
-    assert last.header.frame_id == 'ollama'
+    assert last.header.frame_id == '' and last.container_name == 'ollama'
     stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in messages]
     assert stamps == sorted(stamps)
 

@@ -36,7 +36,19 @@ def test_container_memory_carries_bytes_and_gib():
     assert msg.budget_headroom_gib == 3.0 and msg.pressure_percent == pytest.approx(50.0)
     assert msg.container_state == ContainerMemory.STATE_RESTARTING and msg.loaded_models == 2
     assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (1700000000, 250000000)
-    assert msg.header.frame_id == 'ollama'
+    # Memory has no coordinate frame: the container has its own field.
+    assert msg.header.frame_id == '' and msg.container_name == 'ollama'
+    assert msg.reading_wall_time_s == pytest.approx(1700000000.25)
+
+
+def test_container_memory_takes_the_node_clock_stamp_and_a_fresher_model_count():
+    from builtin_interfaces.msg import Time
+    from shadowhound_llm_bench.ros.messages import container_memory_msg
+    from shadowhound_llm_bench_interfaces.msg import ContainerMemory
+    msg = container_memory_msg(ContainerMemory, reading(), container_name='ollama',
+                               stamp=Time(sec=42, nanosec=7), loaded_models=1)
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (42, 7)
+    assert msg.loaded_models == 1
 
 
 def test_feedback_clamps_progress_and_takes_the_memory():

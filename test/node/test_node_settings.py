@@ -7,6 +7,7 @@ import yaml
 
 from shadowhound_llm_bench.core.node_settings import (
     PARAMETER_SPECS, NodeSettings, NodeSettingsError, default_values, model_name_error)
+from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
 from shadowhound_llm_bench.core.units import GIB
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "llm_bench.yaml"
@@ -17,7 +18,9 @@ def test_defaults_are_valid_and_map_to_policy_and_reserve_settings():
     policy = settings.policy_settings()
     assert policy.preset == "default"
     assert policy.restart_before_models_over_bytes == 40 * 1000 ** 3  # the seed's 40 GB rule
-    assert settings.reserve_settings().floor_bytes == 2 * GIB
+    # One set of ROS reserve defaults: the node's are the library's (the CLI's).
+    assert settings.reserve_settings() == RosReserveSettings()
+    assert settings.reserve_settings().floor_bytes == 15 * GIB
     assert settings.default_models == ["phi4:14b", "qwen2.5-coder:32b", "llama3.3:70b"]
 
 

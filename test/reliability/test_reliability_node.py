@@ -65,6 +65,11 @@ def test_a_goal_against_an_unreachable_ollama_ends_failed_with_the_reason(ros_cl
     result = ros_client.result(handle)
     assert not result.success and result.status == 'failed'
     assert f'Ollama at {url} is not usable' in result.summary
+    # The reason reaches the sender: the code, and why the container could not be brought back.
+    assert result.error_code == result.OLLAMA_UNAVAILABLE
+    assert f'Ollama at {url} is not usable' in result.error_msg
+    assert 'restart' in result.error_msg
+    assert 'does not answer' in node.log() and 'WARN' in node.log()
     assert result.jsonl_log  # the run's log exists, with the reason in it
     records, bad = read_records(Path(result.jsonl_log))
     assert bad == 0 and of_type(records, 'run_end', status='failed')
@@ -82,7 +87,9 @@ def test_bad_goals_through_the_node_are_rejected_and_the_node_serves_on(
     node = start_node(ollama_host=dead_url())
     node.wait_ready()
     handle = ros_client.send(models=['qwen2.5:0.5b'], **fields)
-    assert not handle.accepted
+    assert handle.accepted  # and aborted at once with the reason in the result
+    result = ros_client.result(handle, timeout_s=20.0)
+    assert result.error_code == result.INVALID_GOAL and reason in result.error_msg
     wait_until(lambda: reason in node.log(), 5.0, f'log line {reason!r}')
     assert node.process.poll() is None
 

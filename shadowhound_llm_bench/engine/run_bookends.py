@@ -1,0 +1,271 @@
+"""
+Start every run from the truth and end it in the promised state, around the benchmark runner.
+
+Before the first decision: a stopped container is started as the policy restarts a lost server,
+and models already loaded (by a killed run, another client) are found through /api/ps and
+unloaded as the policy says, so no footprint is measured from a baseline that includes them.
+After the last model (also after cancel, failure or an exception): the models the run loaded
+are unloaded and verified, and what is still loaded is reported with its reason. Both ends are
+appended to the run's log (type "residency") and the reports are rendered again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ..adapters.ollama_client import OllamaClient, OllamaError
+from ..core.memory_reading import ContainerState
+from ..core.model_metadata import same_model
+from ..core.policy import Action, Decision
+from ..core.run_records import record
+from ..reports.jsonl_log import LOG_NAME, JsonlLog, read_records
+from ..reports.render import render_reports
+from .memory_guard import PolicyMemoryGuard
+
+_LOG = logging.getLogger(__name__)
+
+RUN_START_LABEL = "the start of the run"
+
+
+@dataclass
+class RunStart:
+    """What the run found before its first decision and what was done about it."""
+
+    container_started: bool = False
+    container_problem: str = ""  # non-empty: the container could not be brought up
+    found_loaded: List[str] = field(default_factory=list)
+    action: str = "none"  # none | unloaded | restarted | left loaded
+    still_loaded: List[str] = field(default_factory=list)
+    reason: str = ""
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Return the log record's fields."""
+        return {"container_started": self.container_started,
+                "container_problem": self.container_problem,
+                "found_loaded": list(self.found_loaded), "action": self.action,
+                "still_loaded": list(self.still_loaded), "reason": self.reason}
+
+
+@dataclass
+class RunEnd:
+    """What Ollama still holds after the run, each model with the reason."""
+
+    unloaded: List[str] = field(default_factory=list)
+    still_loaded: List[Tuple[str, str]] = field(default_factory=list)  # (model, reason)
+    verified: bool = False  # /api/ps answered after the cleanup
+    reason: str = ""
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Return the log record's fields."""
+        return {"unloaded": list(self.unloaded), "verified": self.verified,
+                "still_loaded": [{"model": m, "reason": r} for m, r in self.still_loaded],
+                "reason": self.reason}
+
+
+def _listed(client: OllamaClient) -> Optional[List[str]]:
+    try:
+        return [str(e.get("name") or e.get("model") or "") for e in client.ps()]
+    except OllamaError as exc:
+        _LOG.warning("cannot list loaded models: %s", exc)
+        return None
+
+
+class RunBookends:
+    """The two ends of one run over a PolicyMemoryGuard (the guard's policy decides)."""
+
+    def __init__(self, guard: PolicyMemoryGuard, client: OllamaClient, *,
+                 run_models: Sequence[str] = (), keep_others: bool = False) -> None:
+        self.guard = guard
+        self.client = client
+        self.run_models = list(run_models)
+        # Models another client had loaded stay loaded and are counted (policy.at_run_start).
+        self.keep_others = keep_others
+        self.start: Optional[RunStart] = None
+        self.end: Optional[RunEnd] = None
+
+    # ------------------------------------------------------------------ start
+    def open(self) -> RunStart:
+        """Bring the container up if the policy says so, then clear models left loaded."""
+        start = RunStart()
+        self.start = start
+        self._container_up(start)
+        if start.container_problem:
+            return start
+        listed = _listed(self.client)
+        if not listed:
+            self._reset_baseline()
+            return start
+        start.found_loaded = listed
+        guard = self.guard
+        decision = guard.policy.at_run_start(listed, run_models=self.run_models,
+                                             keep_others=self.keep_others)
+        reading = guard.monitor.sample_now()
+        guard._log_decision("", decision, reading, action=decision.action.value)
+        start.reason = decision.reason
+        start.action = "kept and counted"
+        if decision.action is Action.UNLOAD_OTHERS:
+            start.action = "unloaded"
+            if self._unload_and_judge(decision.models_to_unload):
+                start.action = "restarted"
+        remaining = _listed(self.client)
+        start.still_loaded = [m for m in (remaining or []) if m]
+        if remaining is None:
+            start.still_loaded = list(listed)
+        wanted_gone = set(decision.models_to_unload)
+        if any(m in wanted_gone for m in start.still_loaded):
+            start.action = "left loaded"
+        elif start.still_loaded and start.action == "unloaded":
+            start.action = "unloaded, others kept and counted"
+        why = ("loaded before the run and not unloaded: its footprint is not measured in this "
+               "run")
+        for model in start.still_loaded:
+            guard.unmeasurable[model] = why
+        self._reset_baseline()
+        return start
+
+    def _container_up(self, start: RunStart) -> None:
+        """Start a container that is not running, as the policy restarts a lost server."""
+        guard = self.guard
+        try:
+            state = guard.backend.state()
+        except Exception as exc:  # a backend that cannot tell: Ollama's answer decides
+            _LOG.warning("cannot read the container state: %s", exc)
+            state = ContainerState.UNKNOWN
+        answering = True
+        try:
+            self.client.version()
+        except OllamaError as exc:
+            answering = False
+            error = str(exc)
+        if answering and state in (ContainerState.RUNNING, ContainerState.UNKNOWN):
+            return
+        if answering:
+            error = f"container {state.name.lower()}"
+        decision = guard.policy.on_server_lost(RUN_START_LABEL, error, 1, state)
+        guard._log_decision("", decision, guard.monitor.sample_now())
+        if decision.action is not Action.RESTART:
+            start.container_problem = decision.reason
+            return
+        if guard._restart("", decision.reason):
+            start.container_started = True
+        else:
+            start.container_problem = (f"{decision.reason}; the restart failed (see the "
+                                       "decisions)")
+
+    def _reset_baseline(self) -> None:
+        """Measure the empty container's working set again, now that nothing is loaded."""
+        guard = self.guard
+        reading = guard.monitor.sample_now()
+        listed = _listed(self.client)
+        if listed == []:
+            guard._empty_working_set_bytes = reading.memory_in_use_bytes
+        else:
+            guard._empty_working_set_bytes = None
+        guard.monitor.set_loaded_models(len(listed or []))
+
+    def _unload_and_judge(self, models: Sequence[str]) -> bool:
+        """Unload, let the policy judge the cleanup and restart when it says so; True if so."""
+        guard = self.guard
+        unload = guard._unload(models, "")
+        footprint = sum(guard._footprint_of(m) for m in models)
+        verdict = guard.policy.cleanup(", ".join(models), still_listed=unload.still_listed,
+                                       before_unload_bytes=unload.before_bytes,
+                                       after_unload_bytes=unload.after_bytes,
+                                       footprint_bytes=footprint)
+        decision = Decision(verdict.decision.action,
+                            f"{verdict.decision.reason}; {unload.describe()}")
+        if decision.action is Action.RESTART:
+            guard._log_decision("", decision, guard.monitor.latest())
+            return guard._restart("", decision.reason)
+        guard._log_decision("", decision, guard.monitor.latest(), action="cleanup")
+        return False
+
+    # ------------------------------------------------------------------ end
+    def close(self, run_models: Sequence[str]) -> RunEnd:
+        """Unload what the run loaded and verify it; never raises (it runs in finally blocks)."""
+        end = RunEnd()
+        self.end = end
+        try:
+            self._close(run_models, end)
+        except Exception as exc:  # the run's result must still be delivered
+            _LOG.error("cleanup after the run failed: %s", exc)
+            end.reason = f"cleanup after the run failed: {type(exc).__name__}: {exc}"
+        return end
+
+    def _close(self, run_models: Sequence[str], end: RunEnd) -> None:
+        guard = self.guard
+        listed = _listed(self.client)
+        if listed is None:
+            end.reason = "Ollama did not answer /api/ps after the run: what it holds is unknown"
+            return
+        ours = [m for m in listed if any(same_model(m, r) for r in run_models)]
+        others = [m for m in listed if m not in ours]
+        decision = guard.policy.at_run_end(ours)
+        guard._log_decision("", decision, guard.monitor.sample_now())
+        end.reason = decision.reason
+        if decision.action is Action.UNLOAD and ours:
+            self._unload_and_judge(decision.models_to_unload)
+        after = _listed(self.client)
+        end.verified = after is not None
+        after = after if after is not None else listed
+        guard.monitor.set_loaded_models(len(after))
+        start_left = set(self.start.still_loaded) if self.start else set()
+        for model in after:
+            if model in start_left:
+                why = ("loaded before the run by another client: kept and counted"
+                       if self.keep_others and model not in self.run_models
+                       else "loaded before the run and could not be unloaded")
+            elif model in others:
+                why = "not loaded by this run (another client): left alone"
+            elif not end.verified:
+                why = "Ollama did not answer after the unload: unverified"
+            else:
+                why = "still listed in /api/ps after the unload deadline"
+            end.still_loaded.append((model, why))
+        end.unloaded = [m for m in ours if m not in after]
+
+
+def record_bookends(run_dir: Optional[Path], bookends: RunBookends) -> None:
+    """Append both ends to the run's log and render its reports again (they then say it)."""
+    if run_dir is None or not (Path(run_dir) / LOG_NAME).is_file():
+        return
+    log_path = Path(run_dir) / LOG_NAME
+    records, _ = read_records(log_path)
+    session = max((int(r.get("session") or 0) for r in records), default=1)
+    with JsonlLog(path=log_path) as log:
+        if bookends.start is not None:
+            log.append(record("residency", session=session, when="start",
+                              **bookends.start.to_dict()))
+        if bookends.end is not None:
+            log.append(record("residency", session=session, when="end",
+                              **bookends.end.to_dict()))
+    render_reports(Path(run_dir))
+
+
+def run_between_bookends(guard: Optional[PolicyMemoryGuard], client: OllamaClient,
+                         run: Callable[[], Any], run_models: Sequence[str], *,
+                         keep_others: bool = False) -> Tuple[Any, Optional[RunBookends]]:
+    """
+    Open the bookends, call run() (a runner's run), close them whatever happened.
+
+    Without a PolicyMemoryGuard (unguarded runs) run() is called alone. keep_others leaves
+    models another client had loaded before the run loaded (counted). The outcome's run_dir,
+    when it has one, gets the residency records and fresh reports.
+    """
+    if not isinstance(guard, PolicyMemoryGuard):
+        return run(), None
+    bookends = RunBookends(guard, client, run_models=run_models, keep_others=keep_others)
+    bookends.open()
+    outcome = None
+    try:
+        outcome = run()
+    finally:
+        bookends.close(run_models)
+        try:
+            record_bookends(getattr(outcome, "run_dir", None), bookends)
+        except Exception as exc:  # the reports of the run itself are already written
+            _LOG.error("cannot add the cleanup to the run's reports: %s", exc)
+    return outcome, bookends
