@@ -73,7 +73,14 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--canary-min-tps", type=float, default=0.0,
                      help="canary decode tokens/s below which the machine counts as slowed")
     run.add_argument("--container", default="",
-                     help="Ollama container name for memory management (see --unguarded)")
+                     help="Ollama container (or systemd unit) name for memory management "
+                     "(see --backend, --unguarded)")
+    run.add_argument("--backend", default="auto",
+                     choices=("auto", "docker", "podman", "systemd", "api_only"),
+                     help="how --container is found: auto = a Docker or Podman container of "
+                     "that name, else an active systemd unit, else the Ollama API only")
+    run.add_argument("--systemctl", default="systemctl",
+                     help="systemctl command of the systemd backend (e.g. 'sudo -n systemctl')")
     run.add_argument("--unguarded", action="store_true",
                      help="no memory management: nothing is unloaded or restarted")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -129,11 +136,14 @@ def _build_guard(args: argparse.Namespace, client: OllamaClient) -> Tuple[
     if args.dynamic_keep_alive:
         overrides["dynamic_keep_alive"] = True
     guard = builder(client=client, container=args.container, preset=args.preset or "default",
-                    num_ctx=args.num_ctx, **({"policy_overrides": overrides} if overrides else {}))
+                    num_ctx=args.num_ctx, backend_kind=args.backend,
+                    systemctl=args.systemctl.split(),
+                    **({"policy_overrides": overrides} if overrides else {}))
     if not args.container:
-        return guard, ("no --container given: memory is estimated from Ollama's /api/ps and "
-                       "the container cannot be restarted")
-    return guard, ""
+        return guard, ("no --container given: memory is estimated from Ollama's /api/ps "
+                       "(footprints and cleanup unverified) and the container cannot be "
+                       "restarted")
+    return guard, str(getattr(guard.backend, "selection_reason", "") or "")
 
 
 def _options(args: argparse.Namespace) -> RunOptions:

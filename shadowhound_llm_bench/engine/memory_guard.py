@@ -90,6 +90,8 @@ class PolicyMemoryGuard:
         self._empty_working_set_bytes: Optional[int] = None
         self._stop = threading.Event()
         self.restart_durations_s: List[float] = []
+        id_changes = getattr(backend, "id_changes", None)
+        self._id_changes_seen = len(id_changes()) if id_changes is not None else 0
 
     # ------------------------------------------------------------------ bookkeeping
     def _phase(self, phase: Phase, model: str, status: str) -> None:
@@ -122,6 +124,17 @@ class PolicyMemoryGuard:
         level = logging.WARNING if entry.action in ("skip", "abort", "alert") else logging.INFO
         _LOG.log(level, "memory policy [%s] %s", entry.action, entry.reason)
         return entry
+
+    def _note_container_changes(self) -> None:
+        """Record each time the name stood for another container (recreated, removed)."""
+        id_changes = getattr(self.backend, "id_changes", None)
+        if id_changes is None:
+            return
+        changes = id_changes()[self._id_changes_seen:]
+        self._id_changes_seen += len(changes)
+        for change in changes:
+            self._log_decision("", Decision(Action.KEEP, change.describe(self.backend.name)),
+                               self.monitor.latest(), action="container")
 
     # ------------------------------------------------------------------ Ollama views
     def _tags(self) -> List[Dict[str, Any]]:
@@ -230,6 +243,7 @@ class PolicyMemoryGuard:
         end = started + self.settings.unload_deadline_s
         grace_s = self.settings.cleanup_grace_s
         gone_at: Optional[float] = None
+        gone_stamp_s = 0.0
         fresh = 0
         still_listed = True
         after = before
@@ -241,10 +255,14 @@ class PolicyMemoryGuard:
                 still_listed = any(same_model(m, n) for m in models for n in listed)
                 if not still_listed:
                     gone_at = time.monotonic()
-            after = self.monitor.sample_now().container.working_set_bytes
+                    gone_stamp_s = time.time()
+            sample = self.monitor.sample_now().container
+            after = sample.working_set_bytes
             now = time.monotonic()
-            if gone_at is not None:
-                fresh += 1  # a sample taken after the runners exited
+            # Only a sample taken after the runners exited judges the unload: a backend that
+            # reads through a slow API hands out its last (older) reading in between.
+            if gone_at is not None and sample.stamp_s >= gone_stamp_s:
+                fresh += 1
                 if before - after >= expected:
                     break  # the memory came back: confirmed
                 if fresh >= self.settings.cleanup_samples and now - gone_at >= grace_s:
@@ -321,6 +339,7 @@ class PolicyMemoryGuard:
         predicted footprints of those not loaded yet are held back, and they are never unloaded
         to make room.
         """
+        self._note_container_changes()
         record = self._record_for(model)
         record.skip_reason = ""
         mates = tuple(m for m in dict.fromkeys(together_with) if m != model)
@@ -416,7 +435,8 @@ class PolicyMemoryGuard:
         policy's reason says so.
         """
         record = self._record_for(model)
-        state = self.backend.state()
+        state = self.backend.state()  # looks a recreated container up by name
+        self._note_container_changes()
         decision = self.policy.on_server_lost(model, error, attempt, state)
         entry = self._log_decision(model, decision, self.monitor.sample_now(),
                                    self._footprint_of(model))
@@ -430,6 +450,7 @@ class PolicyMemoryGuard:
 
     def after_model(self, model: str) -> None:
         """Unload and verify that the memory came back (per policy); restart when it did not."""
+        self._note_container_changes()
         record = self._record_for(model)
         reading = self.monitor.sample_now()
         loaded = self._loaded() or []
@@ -454,6 +475,8 @@ class PolicyMemoryGuard:
             # The working set also holds the batch-mates: no footprint of this model alone.
             _LOG.info("no footprint measured for %s: tested side by side with %s", model,
                       ", ".join(mates))
+        elif not self._measures_memory():
+            record.unverified = self._unverified_reason()
         elif record.memory_before_bytes is not None and working_set > record.memory_before_bytes:
             self._remember_measurement(model, working_set - record.memory_before_bytes)
         decision = self.policy.after_model(model, reading)
@@ -465,6 +488,14 @@ class PolicyMemoryGuard:
         entry.duration_s = time.monotonic() - began
         record.unloads += 1
         record.memory_after_unload_bytes = unload.after_bytes
+        if not unload.still_listed and not self._measures_memory():
+            # The working set here is the sum of /api/ps sizes: it drops by construction.
+            record.cleanup_successful = None
+            record.unverified = self._unverified_reason()
+            self._log_decision(model, Decision(
+                Action.KEEP, f"cleanup unverified: /api/ps no longer lists {model}, but "
+                f"{record.unverified}"), self.monitor.latest(), action="cleanup")
+            return
         verdict = self.policy.cleanup(model, still_listed=unload.still_listed,
                                       before_unload_bytes=unload.before_bytes,
                                       after_unload_bytes=unload.after_bytes,
@@ -478,6 +509,13 @@ class PolicyMemoryGuard:
             self._restart(model, decision.reason)
         else:
             self._log_decision(model, decision, after_reading, action="cleanup")
+
+    def _measures_memory(self) -> bool:
+        return bool(getattr(self.backend, "measures_memory", True))
+
+    def _unverified_reason(self) -> str:
+        return str(getattr(self.backend, "unmeasured", "") or
+                   "this backend does not measure Ollama's memory")
 
     def _remember_measurement(self, model: str, footprint_bytes: int) -> None:
         record = self._record_for(model)
@@ -548,6 +586,9 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
                               client=client, footprint_cache=cache,
                               management_costs=ManagementCosts(management_costs_path or None),
                               on_phase=on_phase)
+    where = str(getattr(backend, "selection_reason", "") or "")
+    if where:
+        guard._log_decision("", Decision(Action.KEEP, where), monitor.latest(), action="backend")
     if limit_container_to_budget:
         reading = monitor.sample_now()
         limit = reading.model_budget_bytes + settings.safety_buffer_bytes
@@ -571,26 +612,28 @@ def build_guard_for_cli(*, client: OllamaClient, container: str, preset: str,
                         num_ctx: int = 4096, memory_scale: float = 1.0,
                         footprint_cache_path: Optional[str] = None,
                         fixed_ros_reserve_bytes: int = 0,
-                        policy_overrides: Optional[Mapping[str, Any]] = None
+                        policy_overrides: Optional[Mapping[str, Any]] = None,
+                        backend_kind: str = "auto", systemctl: Sequence[str] = ("systemctl",)
                         ) -> PolicyMemoryGuard:
     """
-    Build the guard the CLI uses: the named Docker container, or the Ollama API alone.
+    Build the guard the CLI uses: the named container or unit (backend_kind), or the API alone.
 
     Without a container name the memory is estimated from /api/ps and restarts are not possible
     (the policy's restart decisions are then recorded as impossible). policy_overrides are
     PolicySettings fields (e.g. parallel_small_models=True). Raises ContainerError when the
-    named container cannot be found or the Docker engine is unreachable, PolicySettingsError
-    for a bad override.
+    named backend cannot be used, PolicySettingsError for a bad override.
     """
     from ..adapters.api_only_container import ApiOnlyContainer
-    from ..adapters.docker_container import DockerContainer
+    from ..adapters.backend_selection import select_backend
     from ..core.policy_settings import preset_settings
 
     settings = preset_settings(preset, memory_scale=memory_scale, num_ctx=num_ctx,
                                **dict(policy_overrides or {}))
     backend: ContainerBackend
     if container:
-        backend = DockerContainer(name=container, ollama_base_url=client.base_url)
+        backend = select_backend(kind=backend_kind, name=container,
+                                 ollama_base_url=client.base_url, api_client=client,
+                                 systemctl=systemctl, memory_scale=memory_scale)
     else:
         backend = ApiOnlyContainer(name="ollama-api", client=client, memory_scale=memory_scale)
     return build_memory_guard(

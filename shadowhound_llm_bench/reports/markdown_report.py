@@ -65,7 +65,8 @@ def _memory_rows(models: Sequence[ModelResult]) -> List[List[str]]:
             _gib(mem.get("memory_peak_bytes")) + (" (shared)" if m.concurrent_with else ""),
             _gib(mem.get("memory_after_bytes")),
             _gib(mem.get("memory_after_unload_bytes")),
-            "–" if cleanup is None else ("yes" if cleanup else "NO"),
+            ("unverified" if mem.get("unverified") else "–") if cleanup is None
+            else ("yes" if cleanup else "NO"),
             str(mem.get("unloads", 0)), str(mem.get("restarts", 0)), str(mem.get("retries", 0)),
         ])
     return rows
@@ -166,6 +167,14 @@ def render_markdown(summary: RunSummary) -> str:
                         mem_rows)
     else:
         lines.append("No memory records (run without memory management).")
+    unmeasured = sorted({str(m.memory.get("unverified")) for m in summary.models
+                         if m.memory and m.memory.get("unverified")})
+    for reason in unmeasured:
+        lines.append(f"\nNot measured: {reason}.")
+    backend_notes = [d for d in summary.decisions if d.get("action") in ("backend", "container")]
+    if backend_notes:
+        lines += ["", "Where Ollama ran:", ""]
+        lines += [f"- {d.get('reason')}" for d in backend_notes]
     canary = summary.canary
     if canary:
         lines += ["", "## Canary", ""]

@@ -62,7 +62,11 @@ def build_node(rclpy_module, interfaces):
                 benchmark_state=lambda: self.action.state,
                 container_name=self.stack.container_name,
                 thresholds=self._thresholds,
-                period_s=float(settings["diagnostics_period_s"]))
+                period_s=float(settings["diagnostics_period_s"]),
+                backend_info=self.stack.backend_info)
+            measured = getattr(self.stack.backend, "measures_memory", True)
+            (self.get_logger().info if measured else self.get_logger().warning)(
+                self.stack.backend_choice or "container backend chosen")
             self.get_logger().info(
                 f"ready: action {self.resolve_action_name()}, topic "
                 f"{self.publisher.topic_name} at {settings['publish_rate_hz']:g} Hz, "
