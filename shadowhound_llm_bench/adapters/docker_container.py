@@ -259,6 +259,9 @@ class DockerContainer:
         if container is None:
             return ContainerSample(time.time(), 0, 0, self._known_limit_bytes,
                                    ContainerState.MISSING)
+        # The engine reads the cgroup somewhere during the call: the reading is as old as the
+        # request, never newer (what the guard's freshness rule relies on).
+        asked_at_s = time.time()
         try:
             stats = self._client.api.stats(container.id, stream=False, one_shot=True)
         except docker.errors.NotFound:
@@ -271,7 +274,7 @@ class DockerContainer:
             return self._not_running_sample()
         limit = int(memory.get("limit") or 0)
         return self._keep_limit(ContainerSample(
-            stamp_s=time.time(), working_set_bytes=working_set_from_stats(memory),
+            stamp_s=asked_at_s, working_set_bytes=working_set_from_stats(memory),
             usage_bytes=int(memory["usage"]),
             limit_bytes=0 if limit >= NO_LIMIT_BYTES else limit))
 
@@ -359,8 +362,39 @@ class DockerContainer:
             self._wake.set()  # running again: the watcher finds its cgroup files
         return state
 
+    def wait_until_present(self, *, deadline_s: float) -> ContainerState:
+        """
+        Wait up to deadline_s for a container of the name to exist again; its state then.
+
+        `docker compose up` and jetson-containers remove a container and create the new one a
+        moment later: in between the name stands for nothing, which is not "removed for good".
+        """
+        end = time.monotonic() + deadline_s
+        state = self.state()
+        while state is ContainerState.MISSING and time.monotonic() < end:
+            self._stop.wait(self.resolve_period_s)
+            state = self.state()
+        return state
+
+    def _successor(self, old_id: str, deadline_s: float) -> Any:
+        """Wait for the name to stand for a container other than old_id; None at the deadline."""
+        end = time.monotonic() + deadline_s
+        while True:
+            self._resolve()
+            container = self._container
+            if container is not None and str(container.id) != old_id:
+                return container
+            if time.monotonic() >= end:
+                return None
+            self._stop.wait(self.resolve_period_s)
+
     def restart(self, *, deadline_s: float) -> float:
-        """Restart the container, then poll /api/version until Ollama answers or the deadline."""
+        """
+        Restart the container, then poll /api/version until Ollama answers or the deadline.
+
+        A container being removed (recreated under its name) is not restarted: its successor
+        is, once the name stands for it.
+        """
         started = time.monotonic()
         self._restarting = True
         try:
@@ -373,14 +407,19 @@ class DockerContainer:
                     f"no container named {self.name} to restart (removed; recreate it)")
             try:
                 container.restart(timeout=stop_timeout)
-            except docker.errors.NotFound:
-                self._resolve()  # recreated under the same name meanwhile: restart that one
-                if self._container is None:
-                    raise ContainerNotFound(f"container {self.name} disappeared") from None
-                try:
-                    self._container.restart(timeout=stop_timeout)
-                except _ENGINE_ERRORS as exc:
+            except docker.errors.APIError as exc:
+                gone = isinstance(exc, docker.errors.NotFound) or "removal" in str(exc).lower()
+                if not gone:
                     raise ContainerError(f"restart of {self.name} failed: {exc}") from exc
+                successor = self._successor(str(container.id), deadline_s / 2)
+                if successor is None:
+                    raise ContainerNotFound(
+                        f"container {self.name} was removed and no new one took its name") \
+                        from exc
+                try:
+                    successor.restart(timeout=stop_timeout)
+                except _ENGINE_ERRORS as again:
+                    raise ContainerError(f"restart of {self.name} failed: {again}") from again
             except _ENGINE_ERRORS as exc:
                 raise ContainerError(f"restart of {self.name} failed: {exc}") from exc
             self._wake.set()

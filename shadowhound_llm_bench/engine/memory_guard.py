@@ -15,7 +15,7 @@ from ..adapters.host_memory import HostMemory, ProcMeminfoHost
 from ..adapters.ollama_client import OllamaClient, OllamaError
 from ..core.footprint import (
     FootprintPrediction, FootprintPredictor, metadata_from_ollama, prediction_error)
-from ..core.memory_reading import MemoryReading
+from ..core.memory_reading import ContainerState, MemoryReading
 from ..core.model_metadata import find_tag, same_model
 from ..core.policy import Action, Decision, LoadedModel, MemoryPolicy, Preparation
 from ..core.policy_settings import PolicySettings
@@ -236,7 +236,8 @@ class PolicyMemoryGuard:
         """
         self._phase(Phase.UNLOADING, for_model, f"unloading {', '.join(models)}")
         started = time.monotonic()
-        before = self.monitor.sample_now().container.working_set_bytes
+        before = self.monitor.sample_after(
+            time.time(), deadline_s=self._fresh_deadline_s()).container.working_set_bytes
         expected = int(self.settings.cleanup_min_release_fraction * sum(
             self._footprint_of(m) for m in models))
         self._send_unloads(models)
@@ -436,6 +437,10 @@ class PolicyMemoryGuard:
         """
         record = self._record_for(model)
         state = self.backend.state()  # looks a recreated container up by name
+        wait_until_present = getattr(self.backend, "wait_until_present", None)
+        if state is ContainerState.MISSING and wait_until_present is not None:
+            # Removed, or being recreated under its name (compose): give the new one a moment.
+            state = wait_until_present(deadline_s=min(10.0, self.settings.restart_deadline_s))
         self._note_container_changes()
         decision = self.policy.on_server_lost(model, error, attempt, state)
         entry = self._log_decision(model, decision, self.monitor.sample_now(),
@@ -452,7 +457,8 @@ class PolicyMemoryGuard:
         """Unload and verify that the memory came back (per policy); restart when it did not."""
         self._note_container_changes()
         record = self._record_for(model)
-        reading = self.monitor.sample_now()
+        # The footprint and the unload are judged from a reading taken after the model ran.
+        reading = self.monitor.sample_after(time.time(), deadline_s=self._fresh_deadline_s())
         loaded = self._loaded() or []
         is_loaded = any(same_model(m.model, model) for m in loaded)
         working_set = reading.container.working_set_bytes
@@ -509,6 +515,9 @@ class PolicyMemoryGuard:
             self._restart(model, decision.reason)
         else:
             self._log_decision(model, decision, after_reading, action="cleanup")
+
+    def _fresh_deadline_s(self) -> float:
+        return min(5.0, self.settings.unload_deadline_s)
 
     def _measures_memory(self) -> bool:
         return bool(getattr(self.backend, "measures_memory", True))
