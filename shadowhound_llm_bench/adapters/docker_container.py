@@ -408,7 +408,9 @@ class DockerContainer:
             try:
                 container.restart(timeout=stop_timeout)
             except docker.errors.APIError as exc:
-                gone = isinstance(exc, docker.errors.NotFound) or "removal" in str(exc).lower()
+                text = str(exc).lower()  # Docker: "marked for removal"; Podman: "no such"
+                gone = isinstance(exc, docker.errors.NotFound) or "removal" in text \
+                    or "no such container" in text
                 if not gone:
                     raise ContainerError(f"restart of {self.name} failed: {exc}") from exc
                 successor = self._successor(str(container.id), deadline_s / 2)
@@ -436,12 +438,25 @@ class DockerContainer:
         if container is None:
             raise ContainerNotFound(f"no container named {self.name} to limit")
         try:
-            container.update(mem_limit=int(limit_bytes), memswap_limit=int(limit_bytes))
+            try:
+                container.update(mem_limit=int(limit_bytes), memswap_limit=int(limit_bytes))
+            except docker.errors.NotFound:
+                self._libpod_update(str(container.id), int(limit_bytes))
             self._known_limit_bytes = int(limit_bytes)
         except _ENGINE_ERRORS as exc:
             raise ContainerError(
                 f"cannot set the memory limit of {self.name} to {limit_bytes} bytes: {exc}"
             ) from exc
+
+    def _libpod_update(self, container_id: str, limit_bytes: int) -> None:
+        """Podman's Docker-compatible API has no update (4.3): its own API has one."""
+        api = self._client.api
+        response = api.post(f"{api.base_url}/v4.0.0/libpod/containers/{container_id}/update",
+                            json={"memory": {"limit": limit_bytes, "swap": limit_bytes}},
+                            timeout=api.timeout)
+        if response.status_code >= 300:
+            raise ContainerError(f"Podman refused the update ({response.status_code}): "
+                                 f"{response.text.strip()}")
 
     def close(self) -> None:
         """Stop the watcher thread and release the engine connection."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import select
 import socket
 import subprocess
@@ -178,9 +179,16 @@ def build_sim_image(docker_client: Any, *, image: str = IMAGE, rebuild: bool = F
     with tarfile.open(fileobj=data, mode='w'):
         pass
     repository, _, tag = image.partition(':')
-    docker_client.api.import_image_from_data(
+    result = docker_client.api.import_image_from_data(
         data.getvalue(), repository=repository, tag=tag or 'latest',
         changes=['CMD ["/bin/true"]', f'LABEL {LABEL}=1'])
+    try:
+        docker_client.images.get(image)
+    except docker.errors.ImageNotFound:  # Podman names an import after its repository alone
+        imported = re.findall(r'sha256:[0-9a-f]{64}', str(result))
+        if not imported:
+            raise SimulatorError(f'importing the simulator image gave no image ID: {result}')
+        docker_client.images.get(imported[-1]).tag(repository, tag or 'latest')
     return image
 
 

@@ -24,7 +24,7 @@ def _pid_alive(pid):
 
 @pytest.fixture
 def private_engine_dir():
-    """A fresh DOCKERD_DIR; whatever engine the test starts there is stopped by its PID."""
+    """Give a fresh DOCKERD_DIR; the engine the test starts there is stopped by its PID."""
     if os.geteuid() != 0 or shutil.which("dockerd") is None or shutil.which("flock") is None:
         pytest.skip("needs root, dockerd and flock to start a private engine")
     if os.path.exists("/var/run/docker.sock"):
