@@ -46,6 +46,7 @@ for host in "${DOCKER_HOST:-}" unix:///var/run/docker.sock "$PRIVATE_HOST"; do
 done
 
 if ! command -v dockerd >/dev/null 2>&1; then
+    [ "${DOCKERD_NO_INSTALL:-}" != 1 ] || die "dockerd is not installed (DOCKERD_NO_INSTALL=1)"
     [ "$(id -u)" = 0 ] || die "dockerd is not installed; run as root or: sudo apt-get install docker.io"
     log "installing Debian's docker.io (about 20 s)"
     apt-get update -qq >&2 || die "apt-get update failed"
