@@ -92,6 +92,18 @@ class PolicyMemoryGuard:
         self.restart_durations_s: List[float] = []
         id_changes = getattr(backend, "id_changes", None)
         self._id_changes_seen = len(id_changes()) if id_changes is not None else 0
+        self._note_backend()
+
+    def _note_backend(self) -> None:
+        """Record where Ollama runs for this run's report: the backend, why, and what now."""
+        chosen = str(getattr(self.backend, "selection_reason", "") or "")
+        describe = getattr(self.backend, "describe", None)
+        now = describe() if describe is not None else ""
+        where = chosen if not now or now in chosen else \
+            (f"{chosen}; now: {now}" if chosen else now)
+        if where:
+            self._log_decision("", Decision(Action.KEEP, where), self.monitor.latest(),
+                               action="backend")
 
     # ------------------------------------------------------------------ bookkeeping
     def _phase(self, phase: Phase, model: str, status: str) -> None:
@@ -595,9 +607,6 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
                               client=client, footprint_cache=cache,
                               management_costs=ManagementCosts(management_costs_path or None),
                               on_phase=on_phase)
-    where = str(getattr(backend, "selection_reason", "") or "")
-    if where:
-        guard._log_decision("", Decision(Action.KEEP, where), monitor.latest(), action="backend")
     if limit_container_to_budget:
         reading = monitor.sample_now()
         limit = reading.model_budget_bytes + settings.safety_buffer_bytes
