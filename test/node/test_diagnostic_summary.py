@@ -58,3 +58,12 @@ def test_container_state_sets_the_level():
                                container_name="ollama", benchmark_state="testing phi4:14b")
     assert stopped.level == Level.ERROR
     assert stopped.message == "ollama missing; benchmark testing phi4:14b"
+
+
+def test_the_container_status_names_the_backend_and_why():
+    why = "backend auto chose systemd unit ollama.service (running) because: no container"
+    status = container_status(reading(1.0), container_name="ollama", benchmark_state="idle",
+                              backend=why)
+    assert ("backend", why) in status.values
+    plain = container_status(reading(1.0), container_name="ollama", benchmark_state="idle")
+    assert "backend" not in dict(plain.values)
