@@ -3,14 +3,11 @@
 import io
 import os
 import re
-import socket
 import sys
 import tarfile
-import time
 import uuid
 
 import docker.errors
-import httpx
 import pytest
 
 os.environ.setdefault(
@@ -21,31 +18,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 PREFIX = "policy-test"
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url, deadline_s=15.0):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {deadline_s} s")
+from policy_engine_support import PODMAN_HOST, free_port, tiny_binds, wait_http  # noqa: E402
 
 
 def _engines():
     """List the engines to test against: SHB_TEST_ENGINES=docker,podman (default docker)."""
     names = [n.strip() for n in os.environ.get("SHB_TEST_ENGINES", "docker").split(",")]
     return [n for n in names if n] or ["docker"]
-
-
-PODMAN_HOST = os.environ.get("SHB_PODMAN_HOST", "unix:///tmp/podman/podman.sock")
 
 
 @pytest.fixture(scope="session", params=_engines())
@@ -90,14 +69,6 @@ def empty_image(docker_client):
         docker_client.images.remove(tag, force=True)
     except Exception:
         pass
-
-
-def tiny_binds():
-    """Mount the host's system and this folder read-only (the tiny Ollama needs nothing else)."""
-    binds = {p: {"bind": p, "mode": "ro"} for p in ("/usr", "/lib", "/lib64", "/bin", "/etc")
-             if os.path.exists(p)}
-    binds[HERE] = {"bind": "/policy", "mode": "ro"}
-    return binds
 
 
 @pytest.fixture

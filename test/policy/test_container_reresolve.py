@@ -5,7 +5,7 @@ import threading
 
 import httpx
 
-from conftest import tiny_binds
+from policy_engine_support import tiny_binds
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient

@@ -18,7 +18,7 @@ import uuid
 import httpx
 import pytest
 
-from conftest import free_port, wait_http
+from policy_engine_support import free_port, wait_http
 from shadowhound_llm_bench.adapters.cgroup_memory import (
     CgroupMemoryFiles, memory_cgroup_dir, memory_cgroup_of_pid)
 from shadowhound_llm_bench.adapters.container_backend import (
