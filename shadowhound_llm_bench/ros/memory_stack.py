@@ -76,9 +76,11 @@ def _backend(settings: NodeSettings) -> Tuple[ContainerBackend, List[str]]:
             systemctl=[a for a in settings.values["container.systemctl"] if a] or ["systemctl"],
             memory_scale=float(settings["policy.memory_scale"]))
     except Exception as exc:  # engine down, no container or unit, no rights
+        what = {"docker": "Docker container", "podman": "Podman container",
+                "systemd": "systemd unit"}.get(kind, f"the {kind} backend for")
         raise MemoryStackError(
-            f"cannot use container backend {kind} for {name!r} ({type(exc).__name__}: {exc}); "
-            "start it, set DOCKER_HOST, or use container.backend:=auto or api_only") from exc
+            f"cannot reach {what} {name!r} ({type(exc).__name__}: {exc}); start it, set "
+            "DOCKER_HOST, or use container.backend:=auto or api_only") from exc
     container_id = str(getattr(backend, "container_id", "") or "")
     return backend, [container_id] if container_id else []
 
