@@ -75,10 +75,11 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--container", default="",
                      help="Ollama container (or systemd unit) name for memory management "
                      "(see --backend, --unguarded)")
-    run.add_argument("--backend", default="auto",
+    run.add_argument("--backend", default="docker",
                      choices=("auto", "docker", "podman", "systemd", "api_only"),
-                     help="how --container is found: auto = a Docker or Podman container of "
-                     "that name, else an active systemd unit, else the Ollama API only")
+                     help="what --container names: a Docker (default) or Podman container, a "
+                     "systemd unit, or auto = a container of that name, else an active "
+                     "systemd unit, else the Ollama API only")
     run.add_argument("--systemctl", default="systemctl",
                      help="systemctl command of the systemd backend (e.g. 'sudo -n systemctl')")
     run.add_argument("--unguarded", action="store_true",

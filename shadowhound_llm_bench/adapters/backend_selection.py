@@ -82,7 +82,7 @@ def _find_container(socket: EngineSocket, *, name: str, ollama_base_url: str,
         client = _engine_client(socket, timeout_s)
         client.ping()
     except Exception as exc:  # the SDK's and the transport's errors both mean "no engine"
-        return None, f"no engine answers ({label}: {type(exc).__name__})"
+        return None, f"no engine answers ({label}: {type(exc).__name__}: {exc})"
     try:
         backend = DockerContainer(name=name, ollama_base_url=ollama_base_url,
                                   docker_client=client, owns_client=True, engine=socket.kind,

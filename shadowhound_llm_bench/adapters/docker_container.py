@@ -32,7 +32,7 @@ _STATES = {
     "configured": ContainerState.STOPPED,  # Podman: created, never started
     "paused": ContainerState.STOPPED,
     "dead": ContainerState.STOPPED,
-    "removing": ContainerState.STOPPED,
+    "removing": ContainerState.MISSING,  # gone, whether or not a successor takes its name
 }
 
 

@@ -452,7 +452,7 @@ class PolicyMemoryGuard:
         wait_until_present = getattr(self.backend, "wait_until_present", None)
         if state is ContainerState.MISSING and wait_until_present is not None:
             # Removed, or being recreated under its name (compose): give the new one a moment.
-            state = wait_until_present(deadline_s=min(10.0, self.settings.restart_deadline_s))
+            state = wait_until_present(deadline_s=min(5.0, self.settings.restart_deadline_s))
         self._note_container_changes()
         decision = self.policy.on_server_lost(model, error, attempt, state)
         entry = self._log_decision(model, decision, self.monitor.sample_now(),
