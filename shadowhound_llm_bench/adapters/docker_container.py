@@ -231,10 +231,10 @@ class DockerContainer:
         except _ENGINE_ERRORS as exc:
             _LOG.debug("cannot look up container %s: %s", self.name, exc)
             return
-        old_id = self.container_id
         new_id = str(container.id) if container is not None else ""
         cgroup = self._find_cgroup(container) if container is not None else None
-        with self._lock:
+        with self._lock:  # the watcher and the guard's thread may both look: one records
+            old_id = self.container_id
             if new_id != old_id:
                 change = ContainerIdChange(time.time(), old_id, new_id)
                 self._id_changes.append(change)
