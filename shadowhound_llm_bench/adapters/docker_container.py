@@ -404,7 +404,7 @@ class DockerContainer:
             container = self._container
             if container is None:
                 raise ContainerNotFound(
-                    f"no container named {self.name} to restart (removed; recreate it)")
+                    f"no container named {self.name} to restart (gone: recreate it)")
             try:
                 container.restart(timeout=stop_timeout)
             except docker.errors.APIError as exc:
@@ -413,10 +413,10 @@ class DockerContainer:
                     or "no such container" in text
                 if not gone:
                     raise ContainerError(f"restart of {self.name} failed: {exc}") from exc
-                successor = self._successor(str(container.id), deadline_s / 2)
+                successor = self._successor(str(container.id), min(5.0, deadline_s / 2))
                 if successor is None:
                     raise ContainerNotFound(
-                        f"container {self.name} was removed and no new one took its name") \
+                        f"container {self.name} is gone and no new one took its name") \
                         from exc
                 try:
                     successor.restart(timeout=stop_timeout)
