@@ -28,6 +28,11 @@ _DENIED_WORDS = ("access denied", "interactive authentication required", "permis
                  "not authorized", "authentication is required")
 
 
+def _one_line(text: str) -> str:
+    """Join systemctl's message lines (they go into one log line and one report line)."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def unit_name(name: str) -> str:
     """`ollama` -> `ollama.service`; names with a unit suffix stay as they are."""
     return name if "." in name else f"{name}.service"
@@ -92,7 +97,7 @@ class SystemdUnit:
                            "-p", "ControlGroup")
         if result.returncode != 0:
             raise ContainerError(f"`systemctl show {self.unit}` failed "
-                                 f"({result.returncode}): {result.stderr.strip()}")
+                                 f"({result.returncode}): {_one_line(result.stderr)}")
         properties = {}
         for line in result.stdout.splitlines():
             key, sep, value = line.partition("=")
@@ -112,7 +117,7 @@ class SystemdUnit:
     def _check(self, result: subprocess.CompletedProcess, what: str) -> None:
         if result.returncode == 0:
             return
-        message = (result.stderr or result.stdout).strip()
+        message = _one_line(result.stderr or result.stdout)
         if result.returncode == 4 or any(w in message.lower() for w in _DENIED_WORDS):
             raise ContainerControlUnavailable(
                 f"no permission to {what} {self.unit} through systemd ({message or 'exit 4'}): "

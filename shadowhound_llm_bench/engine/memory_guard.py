@@ -98,9 +98,11 @@ class PolicyMemoryGuard:
         """Record where Ollama runs for this run's report: the backend, why, and what now."""
         chosen = str(getattr(self.backend, "selection_reason", "") or "")
         describe = getattr(self.backend, "describe", None)
-        now = describe() if describe is not None else ""
-        where = chosen if not now or now in chosen else \
-            (f"{chosen}; now: {now}" if chosen else now)
+        id_changes = getattr(self.backend, "id_changes", None)
+        now = ""
+        if describe is not None and (not chosen or (id_changes is not None and id_changes())):
+            now = describe()  # nothing said at selection, or the container changed since
+        where = "; now: ".join(part for part in (chosen, now) if part)
         if where:
             self._log_decision("", Decision(Action.KEEP, where), self.monitor.latest(),
                                action="backend")
