@@ -21,6 +21,8 @@ from ..core.policy import Action, Decision, LoadedModel, MemoryPolicy, Preparati
 from ..core.policy_settings import PolicySettings
 from ..core.progress import Phase
 from ..core.units import to_gib
+from .backend_record import (
+    ContainerChanges, measures_memory, unmeasured_reason, where_ollama_runs)
 from .footprint_cache import FootprintCache
 from .management_costs import ManagementCosts, costs_path_beside
 from .memory_guard_api import (
@@ -90,21 +92,10 @@ class PolicyMemoryGuard:
         self._empty_working_set_bytes: Optional[int] = None
         self._stop = threading.Event()
         self.restart_durations_s: List[float] = []
-        id_changes = getattr(backend, "id_changes", None)
-        self._id_changes_seen = len(id_changes()) if id_changes is not None else 0
-        self._note_backend()
-
-    def _note_backend(self) -> None:
-        """Record where Ollama runs for this run's report: the backend, why, and what now."""
-        chosen = str(getattr(self.backend, "selection_reason", "") or "")
-        describe = getattr(self.backend, "describe", None)
-        id_changes = getattr(self.backend, "id_changes", None)
-        now = ""
-        if describe is not None and (not chosen or (id_changes is not None and id_changes())):
-            now = describe()  # nothing said at selection, or the container changed since
-        where = "; now: ".join(part for part in (chosen, now) if part)
-        if where:
-            self._log_decision("", Decision(Action.KEEP, where), self.monitor.latest(),
+        self._container_changes = ContainerChanges(backend)
+        where = where_ollama_runs(backend)
+        if where:  # for the report: which backend, why, and what it reads
+            self._log_decision("", Decision(Action.KEEP, where), monitor.latest(),
                                action="backend")
 
     # ------------------------------------------------------------------ bookkeeping
@@ -141,14 +132,9 @@ class PolicyMemoryGuard:
 
     def _note_container_changes(self) -> None:
         """Record each time the name stood for another container (recreated, removed)."""
-        id_changes = getattr(self.backend, "id_changes", None)
-        if id_changes is None:
-            return
-        changes = id_changes()[self._id_changes_seen:]
-        self._id_changes_seen += len(changes)
-        for change in changes:
-            self._log_decision("", Decision(Action.KEEP, change.describe(self.backend.name)),
-                               self.monitor.latest(), action="container")
+        for change in self._container_changes.new():
+            self._log_decision("", Decision(Action.KEEP, change), self.monitor.latest(),
+                               action="container")
 
     # ------------------------------------------------------------------ Ollama views
     def _tags(self) -> List[Dict[str, Any]]:
@@ -495,8 +481,8 @@ class PolicyMemoryGuard:
             # The working set also holds the batch-mates: no footprint of this model alone.
             _LOG.info("no footprint measured for %s: tested side by side with %s", model,
                       ", ".join(mates))
-        elif not self._measures_memory():
-            record.unverified = self._unverified_reason()
+        elif not measures_memory(self.backend):
+            record.unverified = unmeasured_reason(self.backend)
         elif record.memory_before_bytes is not None and working_set > record.memory_before_bytes:
             self._remember_measurement(model, working_set - record.memory_before_bytes)
         decision = self.policy.after_model(model, reading)
@@ -508,10 +494,10 @@ class PolicyMemoryGuard:
         entry.duration_s = time.monotonic() - began
         record.unloads += 1
         record.memory_after_unload_bytes = unload.after_bytes
-        if not unload.still_listed and not self._measures_memory():
+        if not unload.still_listed and not measures_memory(self.backend):
             # The working set here is the sum of /api/ps sizes: it drops by construction.
             record.cleanup_successful = None
-            record.unverified = self._unverified_reason()
+            record.unverified = unmeasured_reason(self.backend)
             self._log_decision(model, Decision(
                 Action.KEEP, f"cleanup unverified: /api/ps no longer lists {model}, but "
                 f"{record.unverified}"), self.monitor.latest(), action="cleanup")
@@ -532,13 +518,6 @@ class PolicyMemoryGuard:
 
     def _fresh_deadline_s(self) -> float:
         return min(5.0, self.settings.unload_deadline_s)
-
-    def _measures_memory(self) -> bool:
-        return bool(getattr(self.backend, "measures_memory", True))
-
-    def _unverified_reason(self) -> str:
-        return str(getattr(self.backend, "unmeasured", "") or
-                   "this backend does not measure Ollama's memory")
 
     def _remember_measurement(self, model: str, footprint_bytes: int) -> None:
         record = self._record_for(model)
