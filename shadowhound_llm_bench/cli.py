@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any, Optional, Sequence, TextIO, Tuple
 
+from . import cli_history
 from .adapters.ollama_client import OllamaClient, OllamaError
 from .core.policy_settings import PolicySettingsError
 from .core.progress import ProgressEvent
@@ -85,8 +86,12 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--unguarded", action="store_true",
                      help="no memory management: nothing is unloaded or restarted")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
+    cli_history.add_history_db_option(run)
+    run.add_argument("--no-history", action="store_true",
+                     help="do not record the run in the history database")
     report = sub.add_parser("report", help="rebuild a run's reports from its tests.jsonl")
     report.add_argument("run_dir", help="the run's folder (holds tests.jsonl)")
+    cli_history.add_verbs(sub, DEFAULT_RESULTS_DIR)
     return parser
 
 
@@ -230,6 +235,8 @@ def _run_with(args: argparse.Namespace, out: TextIO, client: OllamaClient,
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     _print_outcome(outcome, out)
+    if not args.no_history:
+        cli_history.record_run_history(outcome.run_dir, args.history_db, out)
     if outcome.status == "canceled":
         return EXIT_CANCELED
     return EXIT_OK if outcome.status == "ok" else EXIT_FAILED
@@ -264,6 +271,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = sys.stdout
     if args.command == "report":
         return _report(args, out)
+    if args.command == "compare":
+        return cli_history.run_compare(args, out)
+    if args.command == "history":
+        return cli_history.run_history(args, out)
     return _run(args, out)
 
 

@@ -174,6 +174,10 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
           minimum=0.0, maximum=100000.0),
     _spec("results_dir", "~/ollama_benchmarks",
           "Folder under which each run writes <run_id>/ with its reports."),
+    _spec("history_db", "",
+          "SQLite database every finished run is recorded in and compared against (the "
+          "regression flag in the result summary); empty: "
+          "~/.cache/shadowhound_llm_bench/history.sqlite3."),
     _spec("publish_rate_hz", 2.0, "Rate of ~/container_memory messages, Hz.", minimum=0.1,
           maximum=50.0, read_only=True),
     _spec("sample_period_s", 0.5, "Period of the background memory sampler, seconds.",

@@ -145,6 +145,8 @@ class RunSummary:
     readings: List[Dict[str, Any]] = field(default_factory=list)
     decisions: List[Dict[str, Any]] = field(default_factory=list)
     peak_working_set_bytes: int = 0
+    # The run against the history database: previous comparable runs and regressions.
+    history: Dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         """Return the results JSON (versioned schema)."""
@@ -169,6 +171,7 @@ class RunSummary:
                 "readings": len(self.readings),
                 "decisions": self.decisions,
             },
+            "history": self.history,
         })
 
 
@@ -291,6 +294,7 @@ def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
             summary.status = RunStatus.INCOMPLETE.value
             summary.message = ""
             summary.ended_at = ""
+            summary.history = {}
         elif kind in ("model_start", "model_end"):
             # An end without a start (a log of an older version) still names the model.
             latest_session[str(rec.get("model"))] = int(rec.get("session") or 0)
@@ -302,6 +306,8 @@ def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
         elif kind == "memory":
             summary.readings.extend(rec.get("readings") or [])
             summary.decisions.extend(rec.get("decisions") or [])
+        elif kind == "history":
+            summary.history = {k: v for k, v in rec.items() if k not in ("type", "session")}
         elif kind == "run_end":
             summary.status = str(rec.get("status") or RunStatus.INCOMPLETE.value)
             summary.message = str(rec.get("message") or "")

@@ -187,8 +187,26 @@ def render_markdown(summary: RunSummary) -> str:
         verdict = canary.get("verdict")
         if verdict:
             lines.append(f"- Verdict: {verdict.get('message', '')}")
+    lines += _history_lines(summary.history)
     lines.append("")
     return "\n".join(lines)
+
+
+def _history_lines(history: Mapping[str, Any]) -> List[str]:
+    if not history:
+        return []
+    lines = ["", "## Against earlier runs", ""]
+    regressions = history.get("regressions") or []
+    lines += [f"- **{r.get('sentence')}**" for r in regressions]
+    if not regressions:
+        lines.append(f"- {history.get('summary') or 'no regression beyond noise'}")
+    compared = history.get("compared_with") or {}
+    if compared:
+        lines.append("- Compared with: " + ", ".join(
+            f"{model} → run {run_id}" for model, run_id in sorted(compared.items())))
+    lines.append(f"- History database: {history.get('database', '–')} "
+                 f"(machine {history.get('machine_id', '–')})")
+    return lines
 
 
 def write_markdown(summary: RunSummary, path: Path) -> None:

@@ -17,7 +17,10 @@ from ..core.suite import SuiteError, load_suite
 from ..engine.footprint_cache import FootprintCache
 from ..engine.memory_guard import PolicyMemoryGuard
 from ..engine.runner import BenchmarkRunner
+from ..reports.history_db import HistoryError, default_history_db_path
+from ..reports.history_recording import record_finished_run
 from ..reports.run_dir import RunDirError
+from ..reports.run_snapshot_reader import RunLoadError
 from .action_server import RunReport
 from .memory_stack import MemoryStack
 from .messages import plan_result_msg, result_msg
@@ -59,6 +62,19 @@ class PhaseRelay:
             phase=phase, model=model, model_index=last.model_index if last else 0,
             model_count=last.model_count if last else 0,
             progress=last.progress if last else 0.0, status=status, memory=self._latest()))
+
+
+def _record_history(run_dir: Optional[Path], settings: NodeSettings) -> str:
+    """Record the run in the history database; return its regression line (or why not)."""
+    if run_dir is None:
+        return "not recorded (no run folder)"
+    db_path = str(settings["history_db"]).strip()
+    try:
+        check = record_finished_run(run_dir, db_path=Path(db_path).expanduser() if db_path
+                                    else default_history_db_path())
+    except (RunLoadError, HistoryError, OSError) as exc:
+        return f"not recorded: {exc}"
+    return check.summary
 
 
 class BenchmarkSession:
@@ -109,6 +125,7 @@ class BenchmarkSession:
             guard.close()
             client.close()
         result = result_msg(self._action_type.Result, self._model_result_type, outcome)
+        result.summary += f"; history: {_record_history(outcome.run_dir, settings)}"
         return RunReport(result=result, status=outcome.status)
 
     def _guard(self, goal: ResolvedGoal, settings: NodeSettings, client: OllamaClient,
