@@ -55,10 +55,11 @@ def main() -> int:
     parser.add_argument("--api-samples", type=int, default=10)
     parser.add_argument("--restarts", type=int, default=5)
     args = parser.parse_args()
-    scenario = load_scenario("thor")
+    scenario = load_scenario("thor_faults")
     client = docker.from_env(timeout=60)
     name = f"policy-bench-{uuid.uuid4().hex[:8]}"
-    sim = start_container_simulator(docker_client=client, name=name, scenario="thor", port=0)
+    sim = start_container_simulator(docker_client=client, name=name, scenario=scenario.name,
+                                    port=0)
     url = f"http://127.0.0.1:{sim.port}"
     backend = DockerContainer(name=name, ollama_base_url=url, docker_client=client)
     try:

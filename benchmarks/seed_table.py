@@ -1,14 +1,20 @@
 """
-The seed's memory-management table, reproduced on the thor simulator container, and beaten.
+The seed's memory-management table on the simulated machines, with no scripted faults.
 
 Run (Docker engine reachable, e.g. DOCKER_HOST=unix:///tmp/dockerd/docker.sock):
 
-    source scripts/env.sh && python benchmarks/seed_table.py
+    source scripts/env.sh && python benchmarks/seed_table.py            # both machines
+    source scripts/env.sh && python benchmarks/seed_table.py --smoke    # a short check
 
 Parts (--part, repeatable; default all three):
-  table     the seed's five models through the real BenchmarkRunner and memory guard on a fresh
-            thor simulator container per configuration, with the scenario's ROS/Nav2 load
-            standing beside it and the ROS reserve measured live; one table, Markdown and PNG.
+  table     the seed's five models through the real BenchmarkRunner and memory guard, once per
+            machine (--scenarios; default `thor`, unified memory, and `thor_cgroup`, memory
+            charged to the container), a fresh simulator container per configuration inside the
+            machine's memory cgroup, the scenario's ROS/Nav2 load standing in that cgroup, the
+            machine's caches and driver pool dropped before each configuration (a fresh boot).
+            Neither scenario has scripted faults: every failure comes from the machine's
+            physics (Ollama's fit check, page cache, the driver's pool, kernel OOM kills).
+            One table per machine, printed in one run, Markdown and PNG.
   node      CPU % and RSS of the llm_bench node while it publishes memory at 2 Hz and at 10 Hz
             during a run sent by the console client.
   sampling  latency of one memory sample through the cgroup files and the Docker stats API.
@@ -35,10 +41,13 @@ from seed_table_parts import (  # noqa: E402
     CONFIGS, NodeCost, SamplingLatency, TableRow, measure_node_cost, measure_sampling,
     run_configuration, start_headroom)
 
+from shadowhound_llm_bench.sim.machine import start_machine  # noqa: E402
 from shadowhound_llm_bench.sim.ros_load import RosLoad, start_ros_load  # noqa: E402
 from shadowhound_llm_bench.sim.scenario import load_scenario  # noqa: E402
 
 SCENARIO = "thor"
+MACHINES = ("thor", "thor_cgroup")  # unified memory; memory charged to the container
+SMOKE_CONFIGS = ("none", "full")
 PARTS = ("table", "node", "sampling")
 GIB = 1024 ** 3
 # Seed's table (OLLAMA_BENCHMARK_MEMORY_MANAGEMENT.md), measured on a 128 GB Thor.
@@ -88,6 +97,8 @@ def table_lines(rows: Sequence[TableRow], scale: float, markdown: bool) -> List[
               "Mgmt %",
               "Peak container GiB (Thor GB)", "Peak host GiB (Thor GB)",
               "Min ROS headroom GiB (Thor GB)", "Reserve breaches", "Over budget",
+              "Refused / EOF / kernel OOM kills", "Min MemFree GiB (Thor GB)",
+              "Peak machine used GiB (Thor GB)", "Driver pool at end GiB",
               "Seed: failures / time / peak"]
     body = []
     for r in rows:
@@ -101,7 +112,10 @@ def table_lines(rows: Sequence[TableRow], scale: float, markdown: bool) -> List[
             f"{gib(r.peak_host_used_bytes)} ({thor_gb(r.peak_host_used_bytes, scale)})",
             f"{gib(r.min_ros_headroom_bytes)} ({thor_gb(r.min_ros_headroom_bytes, scale)})",
             f"{r.reserve_breaches:g}", f"{r.over_budget_readings:g}",
-            " / ".join(seed)])
+            f"{r.refusals:g} / {r.eof_failures:g} / {r.kernel_oom_kills:g}",
+            f"{gib(r.min_memfree_bytes)} ({thor_gb(r.min_memfree_bytes, scale)})",
+            f"{gib(r.peak_machine_used_bytes)} ({thor_gb(r.peak_machine_used_bytes, scale)})",
+            gib(r.pool_end_bytes), " / ".join(seed)])
     if markdown:
         lines = ["| " + " | ".join(header) + " |",
                  "|" + "|".join("---" for _ in header) + "|"]
@@ -188,15 +202,34 @@ def write_chart(rows: Sequence[TableRow], scenario: Any, path: Path) -> None:
     extra = share.get_legend_handles_labels()
     ax.legend(handles[0] + extra[0], handles[1] + extra[1], loc="upper center", fontsize=8,
               ncol=4, bbox_to_anchor=(0.5, -0.14))
-    ax.set_title("The seed's five models on the thor simulator container (1/64 memory)")
+    ax.set_title(f"The seed's five models on `{scenario.name}` ({scenario.memory_model} memory, "
+                 "1/64)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def run_table(args: argparse.Namespace, scenario: Any, docker_client: Any, out_dir: Path,
-              ros_load: RosLoad) -> List[str]:
-    """Run every configuration (a fresh container each); medians over repetitions."""
+              ros_load: Optional[RosLoad]) -> List[str]:
+    """Run the table on every machine of --scenarios, one after the other."""
+    lines: List[str] = []
+    for name in args.scenarios:
+        machine_scenario = load_scenario(name)
+        say(f"table: machine {name} ({machine_scenario.memory_model}): its memory cgroup, "
+            f"GPU driver and ROS/Nav2 load ({machine_scenario.ros_load_physical_bytes / 2**20:.0f}"
+            f" MiB in {len(machine_scenario.ros_nodes)} processes)")
+        with start_machine(machine_scenario) as machine:
+            say(f"table: machine {name}: readings in {machine.machine_dir}")
+            with start_ros_load(scenario=name, machine=machine) as load:
+                lines += run_machine_table(args, machine_scenario, docker_client,
+                                           out_dir / name, load, machine)
+    return lines
+
+
+def run_machine_table(args: argparse.Namespace, scenario: Any, docker_client: Any,
+                      out_dir: Path, ros_load: RosLoad, machine: Any) -> List[str]:
+    """Run every configuration on one machine (a fresh container each); medians."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     chosen = [c for c in CONFIGS if c.key in args.configs]
     collected: Dict[str, List[TableRow]] = {c.key: [] for c in chosen}
     headroom = start_headroom(scenario, ros_load)
@@ -208,7 +241,7 @@ def run_table(args: argparse.Namespace, scenario: Any, docker_client: Any, out_d
                 config, scenario=scenario, docker_client=docker_client, headroom=headroom,
                 results_root=out_dir / "runs", seed_recovery=args.seed_recovery,
                 test_repetitions=args.test_repetitions, num_predict=args.num_predict,
-                deadline_s=args.config_deadline_s, progress=say,
+                deadline_s=args.config_deadline_s, progress=say, machine=machine,
                 management_costs_path=str(out_dir / "management_costs.json"))
             collected[config.key].append(row)
             say(f"table: {config.label}: {row.failed_loads} failed loads, "
@@ -219,14 +252,15 @@ def run_table(args: argparse.Namespace, scenario: Any, docker_client: Any, out_d
     text = table_lines(rows, scale, markdown=False)
     targets = adaptive_targets(rows, scenario.time_scale)
     md = [f"Seed's five models on the `{scenario.name}` simulator container "
-          f"(memory x{scale:g}, time x{scenario.time_scale:g}); "
-          f"{args.repetitions} repetition(s), medians.", ""]
+          f"({scenario.memory_model} memory, memory x{scale:g}, time x{scenario.time_scale:g}, "
+          f"no scripted faults); {args.repetitions} repetition(s), medians.", ""]
     md += table_lines(rows, scale, markdown=True)
     md += ["", "Adaptive targets:", ""] + [line.strip() for line in targets]
     md += ["", "Notes:", ""] + [f"- {r.label}: {r.note}" for r in rows if r.note]
     (out_dir / "seed_table.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     write_chart(rows, scenario, out_dir / "seed_table.png")
-    lines = ["", "SEED TABLE (GiB at 1/64 scale; Thor GB = x64 in parentheses)"] + text
+    lines = ["", f"SEED TABLE: machine `{scenario.name}` ({scenario.memory_model} memory, no "
+             "scripted faults; GiB at 1/64 scale, Thor GB = x64 in parentheses)"] + text
     lines += ["", "Adaptive targets:"] + targets
     lines += ["", "Notes:"] + [f"  {r.label}: {r.note}" for r in rows if r.note]
     lines += [f"(Markdown: {out_dir / 'seed_table.md'}, chart: {out_dir / 'seed_table.png'})"]
@@ -297,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="give the seed's four configurations the product's recovery "
                         "(restart and retry a failed load); the seed's script had none")
     parser.add_argument("--config-deadline-s", type=float, default=180.0)
+    parser.add_argument("--scenarios", nargs="+", default=list(MACHINES),
+                        help="machines of the table part (default: thor thor_cgroup)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a short check: the table only, configurations "
+                        f"{' and '.join(SMOKE_CONFIGS)}, one suite repetition, 8 tokens")
     parser.add_argument("--rates", type=float, nargs="+", default=[2.0, 10.0])
     parser.add_argument("--node-models", nargs="+", default=["phi4:14b", "deepseek-r1:7b"])
     parser.add_argument("--node-test-repetitions", type=int, default=3,
@@ -311,6 +350,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.repetitions < 1:
         raise SystemExit("--repetitions must be at least 1")
+    if args.smoke:
+        args.part = args.part or ["table"]
+        if args.configs == [c.key for c in CONFIGS]:
+            args.configs = list(SMOKE_CONFIGS)
+        args.test_repetitions = args.test_repetitions or 1
+        args.num_predict = min(args.num_predict, 8)
     parts = args.part or list(PARTS)
     logging.basicConfig(level=logging.WARNING, format="           guard: %(message)s")
     os.environ.setdefault("DOCKER_HOST", "unix:///tmp/dockerd/docker.sock")
@@ -335,7 +380,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     report: List[str] = []
     ros_load: Optional[RosLoad] = None
     try:
-        if "table" in parts or "node" in parts:
+        if "node" in parts:
             say(f"standing up the ROS/Nav2 load of {scenario.name} "
                 f"({scenario.ros_load_physical_bytes / 2**20:.0f} MiB in "
                 f"{len(scenario.ros_nodes)} processes)")

@@ -40,6 +40,7 @@ from shadowhound_llm_bench.engine.ros_headroom import RosHeadroom
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 from shadowhound_llm_bench.reports.jsonl_log import LOG_NAME, read_records
 from shadowhound_llm_bench.sim.launcher import start_container_simulator
+from shadowhound_llm_bench.sim.machine import SimMachine
 from shadowhound_llm_bench.sim.ros_load import RosLoad
 
 REPO = Path(__file__).resolve().parent.parent
@@ -137,7 +138,8 @@ class TableRow:
         "failed_loads", "models_failed", "total_s", "management_s", "management_share",
         "peak_container_bytes", "peak_host_used_bytes", "min_ros_headroom_bytes",
         "reserve_breaches", "over_budget_readings", "min_budget_margin_bytes", "unloads",
-        "restarts")
+        "restarts", "refusals", "eof_failures", "kernel_oom_kills", "min_memfree_bytes",
+        "peak_machine_used_bytes", "pool_end_bytes")
 
     key: str
     label: str
@@ -156,6 +158,12 @@ class TableRow:
     min_budget_margin_bytes: float
     unloads: float
     restarts: float
+    refusals: float = 0  # loads Ollama refused: "model requires more system memory ..."
+    eof_failures: float = 0  # loads whose runner died: "do load request: ... EOF"
+    kernel_oom_kills: float = 0  # the kernel's, anywhere in the machine's memory cgroup
+    min_memfree_bytes: float = 0  # the simulated machine's meminfo (ground truth)
+    peak_machine_used_bytes: float = 0  # MemTotal - MemAvailable, the machine's meminfo
+    pool_end_bytes: float = 0  # device memory the GPU driver still holds at the end
     management_note: str = ""
     failure_note: str = ""
     note: str = ""
@@ -198,20 +206,70 @@ def _progress_sink(progress: Progress, label: str) -> Callable[[ProgressEvent], 
     return sink
 
 
+class MachineWatch:
+    """The simulated machine's ground truth during one configuration, sampled at 10 Hz."""
+
+    def __init__(self, machine: SimMachine) -> None:
+        self.machine = machine
+        self.kills_before = oom_kills(machine.cgroup_dir)
+        self.min_memfree_bytes = machine.total_bytes
+        self.peak_used_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="machine-watch", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                meminfo = self.machine.meminfo_bytes()
+            except (OSError, ValueError):
+                continue
+            self.min_memfree_bytes = min(self.min_memfree_bytes, meminfo["MemFree"])
+            self.peak_used_bytes = max(self.peak_used_bytes,
+                                       meminfo["MemTotal"] - meminfo["MemAvailable"])
+
+    def stop(self) -> Dict[str, float]:
+        """End sampling; return the numbers of the row."""
+        self._stop.set()
+        self._thread.join(timeout=2)
+        return {"kernel_oom_kills": oom_kills(self.machine.cgroup_dir) - self.kills_before,
+                "min_memfree_bytes": self.min_memfree_bytes,
+                "peak_machine_used_bytes": self.peak_used_bytes,
+                "pool_end_bytes": self.machine.state().get("pool_bytes", 0)}
+
+
+def oom_kills(cgroup_dir: str) -> int:
+    """OOM kills the kernel counted in a memory cgroup tree (v1: counted where the victim was)."""
+    total = 0
+    for root, _, files in os.walk(cgroup_dir) if cgroup_dir else ():
+        if "memory.oom_control" in files:
+            try:
+                with open(os.path.join(root, "memory.oom_control"), encoding="ascii") as handle:
+                    total += int(dict(line.split() for line in handle).get("oom_kill", 0))
+            except (OSError, ValueError):
+                continue
+    return total
+
+
 def run_configuration(config: Config, *, scenario: Any, docker_client: Any,
                       headroom: RosHeadroom, results_root: Path, seed_recovery: bool,
                       test_repetitions: int, num_predict: int, deadline_s: float,
-                      progress: Progress, management_costs_path: str = "") -> TableRow:
+                      progress: Progress, machine: SimMachine,
+                      management_costs_path: str = "") -> TableRow:
     """
     Run the seed's five models under one configuration on a fresh container.
 
+    The container runs in `machine` (its ROS load standing), whose caches and driver pool are
+    dropped first: every configuration starts from a freshly booted machine.
     management_costs_path: unload and restart durations shared by the configurations, as a
     robot keeps them between runs (the cost-aware adaptive policy weighs them); "" for none.
     """
     params = scenario.node_parameters
     name = f"{CONTAINER_PREFIX}-{config.key.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
+    machine.drop_caches()
     sim = start_container_simulator(docker_client=docker_client, name=name,
-                                    scenario=scenario.name, port=0)
+                                    scenario=scenario.name, port=0, machine=machine)
+    watch = MachineWatch(machine)
     backend = guard = timer = None
     try:
         backend = DockerContainer(name=name, ollama_base_url=sim.base_url,
@@ -237,8 +295,9 @@ def run_configuration(config: Config, *, scenario: Any, docker_client: Any,
         started = time.monotonic()
         outcome = runner.run(SEED_MODELS)
         total_s = time.monotonic() - started
-        return _row(config, outcome, guard, total_s)
+        return _row(config, outcome, guard, total_s).replace(**watch.stop())
     finally:
+        watch.stop()
         if timer is not None:
             timer.cancel()
         if guard is not None:
@@ -267,7 +326,10 @@ def _row(config: Config, outcome: Any, guard: Any, total_s: float) -> TableRow:
                 + (f"; lost: {failure_note}" if lost else ""))
     if outcome.status == "canceled":
         note += "; the run hit its deadline and was canceled"
+    errors = [str(r.get("error", "")) for r in failed]
     return TableRow(
+        refusals=sum(1 for e in errors if "requires more system memory" in e),
+        eof_failures=sum(1 for e in errors if "EOF" in e),
         key=config.key, label=config.label, short=config.short, models=len(SEED_MODELS),
         failed_loads=len(failed), models_failed=len(lost) + (len(SEED_MODELS) - len(models)),
         total_s=total_s, management_s=management_s,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import glob
 import logging
 import os
 import threading
@@ -50,17 +51,21 @@ def container_cgroup(container_id: str, pid: int = 0,
     Return the memory cgroup of a container when this process can see it, else None.
 
     The engines' usual paths come first (a test can stand files in for them under `root`), then
-    the cgroup the container's main process runs in, which is right for Docker and Podman, v1
-    and v2 and either cgroup driver whenever that PID is visible from here.
+    a container started with --cgroup-parent (under a machine-wide cgroup, say), then the cgroup
+    the container's main process runs in, which is right for Docker and Podman, v1 and v2 and
+    either cgroup driver whenever that PID is visible from here.
     """
-    found = CgroupMemoryFiles.first_readable([
+    candidates: List[str] = [
         os.path.join(root, "memory", "docker", container_id),  # v1, cgroupfs driver
         os.path.join(root, "memory", "system.slice", f"docker-{container_id}.scope"),
         os.path.join(root, "system.slice", f"docker-{container_id}.scope"),  # v2, systemd
         os.path.join(root, "docker", container_id),  # v2, cgroupfs driver
         os.path.join(root, "memory", "libpod_parent", f"libpod-{container_id}"),  # Podman v1
         os.path.join(root, "machine.slice", f"libpod-{container_id}.scope"),  # Podman v2
-    ])
+    ]
+    candidates += sorted(glob.glob(os.path.join(root, "memory", "*", container_id)))
+    candidates += sorted(glob.glob(os.path.join(root, "*", container_id)))
+    found = CgroupMemoryFiles.first_readable(candidates)
     if found is None and pid > 0:
         found = CgroupMemoryFiles.of_pid(pid, root)
     return found

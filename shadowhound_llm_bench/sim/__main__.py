@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help='JSON object of faults added to the scenario ones')
     parser.add_argument('--limit-mode', default='auto', choices=['auto', 'cgroup', 'emulated'],
                         help='who enforces the container limit: the kernel or the simulator')
+    parser.add_argument('--machine-dir', default='',
+                        help='folder of the simulated machine (meminfo, GPU driver socket)')
+    parser.add_argument('--blobs-dir', default='',
+                        help='folder of the model blob files runners read while loading')
+    parser.add_argument('--join-cgroup', default='',
+                        help='memory cgroup folder to move this process into first')
     parser.add_argument('--quiet', action='store_true', help='no request log on stderr')
     return parser
 
@@ -38,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the simulator until SIGTERM or SIGINT."""
     args = build_parser().parse_args(argv)
+    if args.join_cgroup:
+        try:
+            with open(os.path.join(args.join_cgroup, 'cgroup.procs'), 'w',
+                      encoding='ascii') as handle:
+                handle.write(str(os.getpid()))
+        except OSError as exc:
+            print(f'ollama_sim: cannot join cgroup {args.join_cgroup}: {exc}', file=sys.stderr)
+            return 2
     try:
         scenario = load_scenario(args.scenario)
         faults = Faults(scenario.faults)
@@ -47,7 +61,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'ollama_sim: {exc}', file=sys.stderr)
         return 2
     mode = choose_limit_mode(args.limit_mode, scenario.container_limit_physical_bytes)
-    scheduler = Scheduler(scenario=scenario, faults=faults, limit_mode=mode)
+    scheduler = Scheduler(scenario=scenario, faults=faults, limit_mode=mode,
+                          machine_dir=args.machine_dir, blobs_dir=args.blobs_dir)
     try:
         server = SimServer((args.host, args.port), scenario=scenario, faults=faults,
                            scheduler=scheduler, knowledge=SuiteKnowledge(),
@@ -65,7 +80,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.signal(signal.SIGINT, stop)
     host, port = server.server_address[:2]
     print(f'{READY_PREFIX}http://{host}:{port} pid={os.getpid()} scenario={scenario.name} '
-          f'limit_mode={mode}', flush=True)
+          f'limit_mode={mode} memory_model={scenario.memory_model}', flush=True)
     try:
         server.serve_forever(poll_interval=0.1)
     finally:

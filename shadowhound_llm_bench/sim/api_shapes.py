@@ -7,6 +7,9 @@ from typing import Any, Dict, Optional
 
 from .catalog import ModelSpec
 
+# Every reply of the simulator carries this header: generated text (and so every quality score
+# measured against it) is scripted per model, not produced by a model.
+SIMULATOR_HEADER = 'X-Ollama-Simulator'
 FOREVER = dt.datetime(2318, 11, 30, tzinfo=dt.timezone.utc)
 MODIFIED_AT = dt.datetime(2025, 10, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -52,15 +55,22 @@ def show_response(spec: ModelSpec) -> Dict[str, Any]:
 
 
 def ps_entry(spec: ModelSpec, *, size_bytes: int, num_ctx: int,
-             expires_at: Optional[float]) -> Dict[str, Any]:
-    """One model of GET /api/ps (Thor's unified memory: everything counts as VRAM)."""
+             expires_at: Optional[float], size_vram_bytes: Optional[int] = None
+             ) -> Dict[str, Any]:
+    """One model of GET /api/ps (an iGPU: size_vram = size; CPU-only: 0)."""
     expires = FOREVER if expires_at is None else dt.datetime.fromtimestamp(
         expires_at, dt.timezone.utc)
     return {
         'name': spec.name, 'model': spec.name, 'size': size_bytes, 'digest': spec.digest,
-        'details': details(spec), 'expires_at': expires.isoformat(), 'size_vram': size_bytes,
+        'details': details(spec), 'expires_at': expires.isoformat(),
+        'size_vram': size_bytes if size_vram_bytes is None else size_vram_bytes,
         'context_length': num_ctx,
     }
+
+
+def simulator_header_value(memory_model: str) -> str:
+    """Value of SIMULATOR_HEADER: what a report should say about this server."""
+    return f'shadowhound-sim; quality=scripted; memory_model={memory_model}'
 
 
 def error_body(message: str) -> Dict[str, str]:

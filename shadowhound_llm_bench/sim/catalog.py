@@ -6,8 +6,6 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Dict, Iterable, List, Mapping
 
-KV_BYTES_PER_ELEMENT = 2  # f16 cache, as Ollama's default
-
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -33,6 +31,7 @@ class ModelSpec:
     thinking: bool = False
     think_words: int = 120
     pulled: bool = True
+    vocab_size: int = 152064  # tokenizer.ggml.tokens length (the compute graph needs it)
     capabilities: tuple = ('completion',)
     extra_info: Mapping[str, object] = field(default_factory=dict)
 
@@ -40,16 +39,6 @@ class ModelSpec:
     def digest(self) -> str:
         """Return a stable sha256 hex digest of this model."""
         return hashlib.sha256(f'{self.name}:{self.size_bytes}'.encode()).hexdigest()
-
-    def kv_cache_bytes(self, num_ctx: int) -> int:
-        """Ollama's KV estimate: 2 x blocks x kv heads x head dim x num_ctx x 2 bytes."""
-        head_dim = self.embedding_length // self.head_count
-        return (2 * self.block_count * self.head_count_kv * head_dim * num_ctx
-                * KV_BYTES_PER_ELEMENT)
-
-    def footprint_bytes(self, num_ctx: int) -> int:
-        """Weights plus KV cache, the memory a loaded model holds on the real machine."""
-        return self.size_bytes + self.kv_cache_bytes(num_ctx)
 
     def model_info(self) -> Dict[str, object]:
         """Return the /api/show model_info block (GGUF keys)."""
@@ -88,37 +77,40 @@ def _spec(name: str, size: int, arch: str, family: str, params: int, psize: str,
 # decode speeds as seen on a Jetson AGX Thor (memory-bandwidth bound, Q4).
 BUILTIN_MODELS: List[ModelSpec] = [
     _spec('phi4:14b', 9053116391, 'phi3', 'phi3', 14659507200, '14.7B', 'Q4_K_M',
-          40, 16384, 5120, 40, 10, 18.0, 420.0, tools=False),
+          40, 16384, 5120, 40, 10, 18.0, 420.0, tools=False, vocab_size=100352),
     _spec('qwen2.5-coder:32b', 19851349856, 'qwen2', 'qwen2', 32763876352, '32.8B', 'Q4_K_M',
-          64, 32768, 5120, 40, 8, 8.5, 190.0, json_style='fenced', tools=True),
+          64, 32768, 5120, 40, 8, 8.5, 190.0, json_style='fenced', tools=True,
+          vocab_size=152064),
     _spec('qwq:32b', 19851336256, 'qwen2', 'qwen2', 32763876352, '32.8B', 'Q4_K_M',
-          64, 40960, 5120, 40, 8, 8.5, 190.0, thinking=True, think_words=160, tools=True),
+          64, 40960, 5120, 40, 8, 8.5, 190.0, thinking=True, think_words=160, tools=True,
+          vocab_size=152064),
     _spec('llama3.3:70b', 42520413916, 'llama', 'llama', 70553706560, '70.6B', 'Q4_K_M',
-          80, 131072, 8192, 64, 8, 4.2, 95.0, tools=True),
+          80, 131072, 8192, 64, 8, 4.2, 95.0, tools=True, vocab_size=128256),
     _spec('deepseek-r1:7b', 4683075271, 'qwen2', 'qwen2', 7615616512, '7.6B', 'Q4_K_M',
           28, 131072, 3584, 28, 4, 38.0, 900.0, thinking=True, think_words=140,
-          json_style='broken', mcq_correct=False),
+          json_style='broken', mcq_correct=False, vocab_size=152064),
     _spec('deepseek-r1:1.5b', 1117322599, 'qwen2', 'qwen2', 1777088000, '1.8B', 'Q4_K_M',
           28, 131072, 1536, 12, 2, 95.0, 2500.0, thinking=True, think_words=80,
-          json_style='broken', mcq_correct=False),
+          json_style='broken', mcq_correct=False, vocab_size=151936),
     _spec('llama3.1:8b', 4920753328, 'llama', 'llama', 8030261248, '8.0B', 'Q4_K_M',
           32, 131072, 4096, 32, 8, 34.0, 850.0, json_style='invalid_schema',
-          mcq_correct=False, tools=True),
+          mcq_correct=False, tools=True, vocab_size=128256),
     _spec('llama3.1:70b', 42520397704, 'llama', 'llama', 70553706560, '70.6B', 'Q4_K_M',
-          80, 131072, 8192, 64, 8, 4.2, 95.0, tools=True, pulled=False),
+          80, 131072, 8192, 64, 8, 4.2, 95.0, tools=True, pulled=False, vocab_size=128256),
     _spec('gpt-oss:20b', 13780173734, 'gptoss', 'gptoss', 20914757184, '20.9B', 'MXFP4',
           24, 131072, 2880, 64, 8, 42.0, 1100.0, thinking=True, think_words=60, tools=True,
           pulled=False, extra_info={'gptoss.attention.key_length': 64,
-                                    'gptoss.expert_count': 32, 'gptoss.expert_used_count': 4}),
+                                    'gptoss.expert_count': 32, 'gptoss.expert_used_count': 4},
+          vocab_size=201088),
     _spec('qwen2.5:0.5b', 397821319, 'qwen2', 'qwen2', 494032768, '494.03M', 'Q4_K_M',
           24, 32768, 896, 14, 2, 160.0, 4000.0, json_style='broken', mcq_correct=False,
-          instruction_style='chatty', tools=True),
+          instruction_style='chatty', tools=True, vocab_size=151936),
     _spec('llama3.2:1b', 1321098329, 'llama', 'llama', 1235814432, '1.2B', 'Q8_0',
           16, 131072, 2048, 32, 8, 110.0, 3000.0, json_style='fenced', mcq_correct=False,
-          tools=True),
+          tools=True, vocab_size=128256),
     _spec('smollm2:135m', 270898672, 'llama', 'llama', 134515008, '134.52M', 'F16',
           30, 8192, 576, 9, 3, 220.0, 6000.0, json_style='prose', mcq_correct=False,
-          instruction_style='chatty', pulled=False),
+          instruction_style='chatty', pulled=False, vocab_size=49152),
 ]
 
 

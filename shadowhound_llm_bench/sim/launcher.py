@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional
 
 from ..adapters.process_group import start_process_group, stop_process_group
 from .__main__ import READY_PREFIX
+from .machine import MEMORY_CGROUP_ROOT, SimMachine, remove_machine, start_machine
 from .scenario import REPO_ROOT, load_scenario, scenario_path
 
 IMAGE = 'shadowhound-ollama-sim:local'
@@ -64,11 +65,19 @@ def wait_until_answering(base_url: str, *, timeout_s: float, alive: Any = None) 
 class LocalSimulator:
     """A simulator running as a child process (own session; stop() ends its whole group)."""
 
-    def __init__(self, *, process: subprocess.Popen, host: str, port: int, log_path: str) -> None:
+    def __init__(self, *, process: subprocess.Popen, host: str, port: int, log_path: str,
+                 machine: SimMachine, owns_machine: bool) -> None:
         self.process = process
         self.port = port
         self.base_url = f'http://{host}:{port}'
         self.log_path = log_path
+        self.machine = machine
+        self._owns_machine = owns_machine
+
+    @property
+    def machine_dir(self) -> str:
+        """Folder of the simulated machine's readings: meminfo, drop_caches, nvidia-smi."""
+        return self.machine.machine_dir
 
     @property
     def pid(self) -> int:
@@ -92,6 +101,8 @@ class LocalSimulator:
         stop_process_group(self.process, grace_s=timeout_s)  # runners included
         if self.process.stdout:
             self.process.stdout.close()
+        if self._owns_machine:
+            self.machine.stop()
         try:
             os.unlink(self.log_path)
         except OSError:
@@ -105,9 +116,14 @@ class LocalSimulator:
 
 
 def _sim_command(python: str, *, scenario: str, host: str, port: int,
-                 extra_faults: Optional[Dict[str, Any]], limit_mode: str) -> List[str]:
+                 extra_faults: Optional[Dict[str, Any]], limit_mode: str,
+                 machine: Optional[SimMachine] = None, join_cgroup: str = '') -> List[str]:
     argv = [python, '-m', 'shadowhound_llm_bench.sim', '--scenario', scenario,
             '--host', host, '--port', str(port), '--limit-mode', limit_mode]
+    if machine is not None:
+        argv += ['--machine-dir', machine.machine_dir, '--blobs-dir', machine.blobs_dir]
+    if join_cgroup:
+        argv += ['--join-cgroup', join_cgroup]
     if extra_faults:
         argv += ['--faults', json.dumps(extra_faults)]
     return argv
@@ -132,24 +148,42 @@ def _read_ready_line(stream: Any, timeout_s: float) -> str:
 
 def start_local_simulator(*, scenario: str, port: int = 0,
                           extra_faults: Optional[Dict[str, Any]] = None,
-                          host: str = '127.0.0.1', limit_mode: str = 'emulated',
+                          host: str = '127.0.0.1', limit_mode: str = 'auto',
+                          machine: Optional[SimMachine] = None,
                           ready_timeout_s: float = 20.0) -> LocalSimulator:
     """
     Start `python -m shadowhound_llm_bench.sim` and wait until it answers /api/version.
 
     Port 0 lets the server pick a free port; the chosen one is in .port and .base_url.
-    The container limit is emulated (a runner past the scenario's limit is SIGKILLed).
+    The server runs in the machine's `ollama` cgroup (the scenario's container limit, enforced
+    by the kernel) inside a simulated machine started for it (or `machine`, kept running).
+    Without cgroups (not root) the limit is emulated: a runner past it is SIGKILLed.
     """
-    scenario_path(scenario)  # fail here, clearly, for an unknown scenario
+    sim_scenario = load_scenario(scenario)  # fail here, clearly, for an unknown scenario
+    owns_machine = machine is None
+    machine = machine or start_machine(sim_scenario)
+    join_cgroup = machine.sub_cgroup('ollama', sim_scenario.container_limit_physical_bytes)
+    if limit_mode == 'auto':
+        limit_mode = 'cgroup' if join_cgroup else 'emulated'
     log_fd, log_path = tempfile.mkstemp(prefix='ollama_sim_', suffix='.log')
     env = dict(os.environ)
     env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
-    process = start_process_group(
-        _sim_command(sys.executable, scenario=scenario, host=host, port=port,
-                     extra_faults=extra_faults, limit_mode=limit_mode),
-        stdout=subprocess.PIPE, stderr=log_fd, cwd=REPO_ROOT, env=env)
-    os.close(log_fd)
-    sim = LocalSimulator(process=process, host=host, port=port, log_path=log_path)
+    try:
+        process = start_process_group(
+            _sim_command(sys.executable, scenario=scenario, host=host, port=port,
+                         extra_faults=extra_faults, limit_mode=limit_mode, machine=machine,
+                         join_cgroup=join_cgroup),
+            stdout=subprocess.PIPE, stderr=log_fd, cwd=REPO_ROOT, env=env)
+    except OSError:
+        if owns_machine:
+            machine.stop()
+        raise
+    finally:
+        os.close(log_fd)
+    sim = LocalSimulator(process=process, host=host, port=port, log_path=log_path,
+                         machine=machine, owns_machine=owns_machine)
+    if not join_cgroup:
+        machine.join(process.pid, 'ollama')
     try:
         line = _read_ready_line(process.stdout, ready_timeout_s)
         if not line.startswith(READY_PREFIX):
@@ -192,24 +226,35 @@ def build_sim_image(docker_client: Any, *, image: str = IMAGE, rebuild: bool = F
     return image
 
 
-def _bind_mounts(scenario: str) -> Dict[str, Dict[str, str]]:
+def _bind_mounts(scenario: str, machine: SimMachine) -> Dict[str, Dict[str, str]]:
     paths = list(HOST_MOUNTS) + [sys.base_prefix, sys.prefix, REPO_ROOT,
                                  os.path.dirname(scenario_path(scenario))]
     volumes: Dict[str, Dict[str, str]] = {}
     for path in paths:
         if os.path.exists(path) and path not in volumes:
             volumes[path] = {'bind': path, 'mode': 'ro'}
+    # The machine's folder (meminfo, the GPU driver's socket) and the model blobs.
+    volumes[machine.machine_dir] = {'bind': machine.machine_dir, 'mode': 'rw'}
+    volumes[machine.blobs_dir] = {'bind': machine.blobs_dir, 'mode': 'rw'}
     return volumes
 
 
 class ContainerSimulator:
     """A simulator running in a Docker container (host network, init process, memory limit)."""
 
-    def __init__(self, *, container: Any, port: int, ready_timeout_s: float) -> None:
+    def __init__(self, *, container: Any, port: int, ready_timeout_s: float,
+                 machine: SimMachine, owns_machine: bool) -> None:
         self.container = container
         self.port = port
         self.base_url = f'http://127.0.0.1:{port}'
         self._ready_timeout_s = ready_timeout_s
+        self.machine = machine
+        self._owns_machine = owns_machine
+
+    @property
+    def machine_dir(self) -> str:
+        """Folder of the simulated machine's readings: meminfo, drop_caches, nvidia-smi."""
+        return self.machine.machine_dir
 
     @property
     def name(self) -> str:
@@ -239,7 +284,9 @@ class ContainerSimulator:
     def memory_usage_bytes(self) -> int:
         """Return the container's cgroup memory usage (host cgroup files, else Docker stats)."""
         cid = self.container.id
-        for path in (f'/sys/fs/cgroup/memory/docker/{cid}/memory.usage_in_bytes',
+        parent = self.machine.cgroup_dir or '/sys/fs/cgroup/memory/docker'
+        for path in (f'{parent}/{cid}/memory.usage_in_bytes',
+                     f'/sys/fs/cgroup/memory/docker/{cid}/memory.usage_in_bytes',
                      f'/sys/fs/cgroup/system.slice/docker-{cid}.scope/memory.current',
                      f'/sys/fs/cgroup/docker/{cid}/memory.current'):
             try:
@@ -250,13 +297,28 @@ class ContainerSimulator:
         stats = self.container.stats(stream=False)
         return int(stats['memory_stats'].get('usage', 0))
 
+    def memory_working_set_bytes(self) -> int:
+        """Return the container's usage minus its inactive page cache (as `docker stats`)."""
+        folder = f'{self.machine.cgroup_dir or "/sys/fs/cgroup/memory/docker"}/{self.container.id}'
+        usage = self.memory_usage_bytes()
+        try:
+            with open(f'{folder}/memory.stat', encoding='ascii') as handle:
+                stat = dict(line.split() for line in handle)
+        except (OSError, ValueError):
+            return usage
+        return usage - int(stat.get('total_inactive_file', 0))
+
     def stop(self, timeout_s: int = 5) -> None:
         """Stop the container (it stays, for logs and restart)."""
         self.container.stop(timeout=timeout_s)
 
     def remove(self) -> None:
-        """Remove the container, stopping it first."""
-        self.container.remove(force=True)
+        """Remove the container, stopping it first (and the machine started with it)."""
+        try:
+            self.container.remove(force=True)
+        finally:
+            if self._owns_machine:
+                self.machine.stop()
 
     def __enter__(self) -> 'ContainerSimulator':
         return self
@@ -269,12 +331,15 @@ def start_container_simulator(*, docker_client: Any, name: str = 'ollama', scena
                               port: int, mem_limit_bytes: Optional[int] = None,
                               extra_faults: Optional[Dict[str, Any]] = None,
                               image: str = IMAGE, replace: bool = True,
+                              machine: Optional[SimMachine] = None,
                               ready_timeout_s: float = 30.0) -> ContainerSimulator:
     """
     Run the simulator in container `name` on the host network and wait until it answers.
 
     mem_limit_bytes defaults to the scenario's container limit (scaled). Port 0 picks a free
     port. replace=True removes an earlier simulator container of that name (never a foreign one).
+    The container runs inside a simulated machine (`machine`, or one started for it and stopped
+    by remove()): cgroup_parent is the machine's cgroup, its folder is bind-mounted.
     """
     import docker.errors  # only the container path needs the SDK
 
@@ -287,28 +352,67 @@ def start_container_simulator(*, docker_client: Any, name: str = 'ollama', scena
         old = docker_client.containers.get(name)
         if not replace or old.labels.get(LABEL) != '1':
             raise SimulatorError(f'a container named {name!r} already exists')
-        old.remove(force=True)
+        remove_container_simulator(docker_client, name)
     except docker.errors.NotFound:
         pass
     python = os.path.join(sys.prefix, 'bin', 'python')
     kwargs: Dict[str, Any] = {}
     if limit:
         kwargs.update(mem_limit=int(limit), memswap_limit=int(limit))
-    container = docker_client.containers.run(
-        image, _sim_command(python, scenario=scenario, host='127.0.0.1', port=port,
-                            extra_faults=extra_faults, limit_mode='cgroup'),
-        name=name, detach=True, init=True, network_mode='host',
-        volumes=_bind_mounts(scenario), working_dir=REPO_ROOT,
-        environment={'PYTHONPATH': REPO_ROOT, 'PYTHONDONTWRITEBYTECODE': '1', 'HOME': '/tmp'},
-        tmpfs={'/tmp': 'size=16m'}, labels={LABEL: '1'},
-        stop_signal='SIGTERM', **kwargs)
-    sim = ContainerSimulator(container=container, port=port, ready_timeout_s=ready_timeout_s)
+    owns_machine = machine is None
+    machine = machine or start_machine(sim_scenario)
+    if machine.cgroup_parent:
+        kwargs['cgroup_parent'] = machine.cgroup_parent
+    try:
+        container = docker_client.containers.run(
+            image, _sim_command(python, scenario=scenario, host='127.0.0.1', port=port,
+                                extra_faults=extra_faults, limit_mode='cgroup',
+                                machine=machine),
+            name=name, detach=True, init=True, network_mode='host',
+            volumes=_bind_mounts(scenario, machine), working_dir=REPO_ROOT,
+            environment={'PYTHONPATH': REPO_ROOT, 'PYTHONDONTWRITEBYTECODE': '1',
+                         'HOME': '/tmp'},
+            tmpfs={'/tmp': 'size=16m'}, labels={LABEL: '1'},
+            stop_signal='SIGTERM', **kwargs)
+    except Exception:
+        try:  # created but not started (the engine refused to start it): not left behind
+            docker_client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        if owns_machine:
+            machine.stop()
+        raise
+    sim = ContainerSimulator(container=container, port=port, ready_timeout_s=ready_timeout_s,
+                             machine=machine, owns_machine=owns_machine)
     try:
         sim.wait_ready()
     except SimulatorError:
-        container.remove(force=True)
+        sim.remove()
         raise
     return sim
+
+
+def remove_container_simulator(docker_client: Any, name: str) -> str:
+    """Remove simulator container `name` and the machine it runs in; return what was removed."""
+    import docker.errors  # only the container path needs the SDK
+
+    try:
+        container = docker_client.containers.get(name)
+    except docker.errors.NotFound as exc:
+        raise SimulatorError(f'no container named {name!r}') from exc
+    if container.labels.get(LABEL) != '1':
+        raise SimulatorError(f'container {name!r} is not a simulator container')
+    command = list(container.attrs.get('Config', {}).get('Cmd') or [])
+
+    def option(flag: str) -> str:
+        return command[command.index(flag) + 1] if flag in command[:-1] else ''
+    parent = (container.attrs.get('HostConfig', {}).get('CgroupParent') or '').strip('/')
+    cgroup_dir = os.path.join(MEMORY_CGROUP_ROOT, parent) if parent.startswith('shb-machine-') \
+        else ''
+    machine_dir = option('--machine-dir')
+    container.remove(force=True)
+    remove_machine(machine_dir=machine_dir, cgroup_dir=cgroup_dir, blobs_dir=option('--blobs-dir'))
+    return f'container {name} and machine {machine_dir or "(none)"}'
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -329,6 +433,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     run.add_argument('--mem-limit-bytes', type=int, default=None)
     run.add_argument('--faults', default='')
     run.add_argument('--image', default=IMAGE)
+    remove = sub.add_parser('remove', help='remove a simulator container and its machine')
+    remove.add_argument('--name', default='ollama')
     args = parser.parse_args(argv)
     client = docker.from_env()
     try:
@@ -337,11 +443,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             build_sim_image(client, image=args.image, rebuild=args.rebuild)
             print(f'image {args.image} ready in {time.monotonic() - started:.2f} s')
             return 0
+        if args.command == 'remove':
+            print(f'removed {remove_container_simulator(client, args.name)}')
+            return 0
         sim = start_container_simulator(
             docker_client=client, name=args.name, scenario=args.scenario, port=args.port,
             mem_limit_bytes=args.mem_limit_bytes,
             extra_faults=json.loads(args.faults) if args.faults else None, image=args.image)
-        print(f'container {sim.name} answers at {sim.base_url}')
+        print(f'container {sim.name} answers at {sim.base_url}; machine readings in '
+              f'{sim.machine_dir} (meminfo, drop_caches, nvidia-smi); machine cgroup '
+              f'{sim.machine.cgroup_dir or "none (emulated accounting)"}')
         return 0
     except (SimulatorError, ValueError) as exc:
         print(f'sim-container: {exc}', file=sys.stderr)

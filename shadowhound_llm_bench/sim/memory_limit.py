@@ -29,17 +29,6 @@ def cgroup_memory_limit_bytes() -> Optional[int]:
     return None
 
 
-def cgroup_memory_usage_bytes() -> Optional[int]:
-    """Return this process's cgroup memory usage (v1 or v2), None when unreadable."""
-    for path in ('/sys/fs/cgroup/memory.current', '/sys/fs/cgroup/memory/memory.usage_in_bytes'):
-        try:
-            with open(path, encoding='ascii') as handle:
-                return int(handle.read().strip())
-        except (OSError, ValueError):
-            continue
-    return None
-
-
 def choose_limit_mode(requested: str, container_limit_physical_bytes: int) -> str:
     """Resolve 'auto': trust the kernel when a cgroup limit close to the scenario's one applies."""
     if requested in (CGROUP, EMULATED):
@@ -51,15 +40,6 @@ def choose_limit_mode(requested: str, container_limit_physical_bytes: int) -> st
     if limit is not None and container_limit_physical_bytes <= 0:
         return CGROUP
     return EMULATED
-
-
-def own_cgroup_dir() -> str:
-    """Return the memory cgroup folder this process sees as its own (in a container: root)."""
-    for folder in ('/sys/fs/cgroup', '/sys/fs/cgroup/memory'):
-        if os.path.exists(folder + '/memory.current') \
-                or os.path.exists(folder + '/memory.usage_in_bytes'):
-            return folder
-    return ''
 
 
 def own_rss_bytes() -> int:

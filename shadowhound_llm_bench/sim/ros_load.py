@@ -5,6 +5,9 @@ Stand up a scenario's ROS 2 / Nav2 memory load: one process per node, named like
 
 Each process holds the node's scaled bytes and carries the node's name as its process name
 (/proc/<pid>/comm, first 15 characters), so process-based ROS memory readings find it.
+Given a simulated machine, the processes start in its `ros` memory cgroup (joined before exec,
+so every page is charged there): they lower the machine's free memory and a kernel OOM in the
+machine cgroup weighs them by oom_score like every other process of the robot.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import sys
 import threading
 from typing import Dict, List, Optional
 
+from .machine import SimMachine
 from .runner import RunnerProcess
 from .scenario import load_scenario
 
@@ -42,14 +46,21 @@ class RosLoad:
         self.stop()
 
 
-def start_ros_load(*, scenario: str, timeout_s: float = 30.0) -> RosLoad:
+def start_ros_load(*, scenario: str, timeout_s: float = 30.0,
+                   machine: Optional[SimMachine] = None) -> RosLoad:
     """Start one memory-holding process per ROS node of the scenario and wait until all hold."""
     sim_scenario = load_scenario(scenario)
     runners: List[RunnerProcess] = []
+    procs = ''
+    if machine is not None and machine.cgroup_dir:
+        procs = machine.sub_cgroup('ros') + '/cgroup.procs'
     try:
         for node in sim_scenario.ros_nodes:
             runner = RunnerProcess(model=node.name, name=node.name, load_wall_s=0.0,
-                                   resident_bytes=sim_scenario.physical_bytes(node.bytes))
+                                   resident_bytes=sim_scenario.physical_bytes(node.bytes),
+                                   cgroup_procs=procs, oom_score_adj=None)
+            if machine is not None and not procs:
+                machine.join(runner.pid, 'ros')
             runners.append(runner)
             if runner.wait_ready(timeout_s=timeout_s) is not None:
                 raise RuntimeError(f'stand-in for {node.name} died while allocating')

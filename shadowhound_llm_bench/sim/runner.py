@@ -11,80 +11,115 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional
 
-# Runs as `python -I -S -c RUNNER_SOURCE size load_s die_at crash_fraction name cgroup_dir`.
-# Imports nothing beyond builtins-level modules so the process adds only a few MB of its own.
-# Its own private memory is subtracted from the mapping so the whole process weighs `size`.
-# It writes "R" when every page is touched, then holds the memory until stdin closes.
-# Out-of-memory death: die_at >= 0 (emulated limit) or, with a cgroup_dir, when the cgroup's
-# working set plus the next chunk would pass its limit, the runner SIGKILLs itself just before
-# the kernel would have to choose a victim. (Without CAP_SYS_RESOURCE nobody can lower a
-# runner's oom_score_adj, so the kernel could otherwise kill an older, bigger runner instead.)
+# Runs as `python -I -S -c RUNNER_SOURCE anon load_s die_at crash_fraction name blob blob_bytes
+# device_bytes gpu_socket oom_score_adj` ('' leaves oom_score_adj as inherited). Imports
+# nothing beyond builtins-level modules, so the process adds only a few MB of its own; its own
+# private memory is subtracted from `anon`.
+# Loading, paced over load_s: the model blob is read through the page cache with pread(2) (the
+# pages stay cached after the runner exits, charged to this cgroup as Linux charges file pages),
+# then `anon` bytes are touched: on a machine whose model memory is charged to the container,
+# the weights copied into the runner's buffers plus KV cache and graph (Ollama's engine loads
+# tensors into allocated backend buffers); on the unified machine only the runner's CPU-side
+# share, while `device_bytes` are asked of the GPU driver over its unix socket: held by the
+# driver, outside this process's cgroup. When the driver drops the connection (its context was
+# killed by the kernel's OOM killer) the runner exits 3, as a runner dies when its CUDA context
+# is lost.
+# It writes "R" when loaded, then holds everything until stdin closes. Out-of-memory death is the
+# kernel's (the cgroup limit), except with die_at >= 0 (emulated: no memory cgroup could be
+# created), where the runner SIGKILLs itself when its bytes reach die_at. A
+# loading runner sets its oom_score_adj to 1000 (the kernel's preferred victim, so an OOM during
+# a load fails that load); the server lowers it to 0 once loaded (lowering to values >= 0 needs
+# no privilege; below 0 needs CAP_SYS_RESOURCE).
 RUNNER_SOURCE = r'''
-import mmap, os, sys, time
-size = int(sys.argv[1]); load_s = float(sys.argv[2]); die_at = int(sys.argv[3])
-crash_at = float(sys.argv[4]); name = sys.argv[5]; cg = sys.argv[6]
-for path, text in (('/proc/self/comm', name[:15]), ('/proc/self/oom_score_adj', '1000')):
+import json, mmap, os, select, socket, sys, time
+anon = int(sys.argv[1]); load_s = float(sys.argv[2]); die_at = int(sys.argv[3])
+crash_at = float(sys.argv[4]); name = sys.argv[5]; blob = sys.argv[6]
+blob_bytes = int(sys.argv[7]); device = int(sys.argv[8]); gpu = sys.argv[9]; adj = sys.argv[10]
+for path, text in (('/proc/self/comm', name[:15]), ('/proc/self/oom_score_adj', adj)):
+    if not text:
+        continue
     try:
         with open(path, 'w') as f:
             f.write(text)
     except OSError:
         pass
-def num(path):
-    try:
-        with open(path) as f:
-            text = f.read().strip()
-        return int(text) if text != 'max' else -1
-    except (OSError, ValueError):
-        return -1
-def inactive_file():
-    try:
-        with open(cg + '/memory.stat') as f:
-            for line in f:
-                key, value = line.split()
-                if key in ('total_inactive_file', 'inactive_file'):
-                    return int(value)
-    except (OSError, ValueError):
-        pass
-    return 0
-v2 = bool(cg) and os.path.exists(cg + '/memory.current')
-limit = num(cg + ('/memory.max' if v2 else '/memory.limit_in_bytes')) if cg else -1
-if limit >= 1 << 60:
-    limit = -1
 own = 0
 with open('/proc/self/status') as f:
     for line in f:
         if line.startswith('RssAnon:'):
             own = int(line.split()[1]) * 1024
 page = mmap.PAGESIZE
-n = max(page, (size - own) // page * page)
+n = max(page, (anon - own) // page * page)
 m = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 chunk = 1 << 22
+fd = os.open(blob, os.O_RDONLY) if blob else -1
+work = blob_bytes + n
 start = time.monotonic()
-done = 0
-while done < n:
-    if die_at >= 0 and own + done >= die_at:
+done_blob = 0
+done_anon = 0
+while done_blob < blob_bytes or done_anon < n:
+    done = done_blob + done_anon
+    if die_at >= 0 and own + done_anon >= die_at:
         os.kill(os.getpid(), 9)
-    if limit > 0:
-        used = num(cg + ('/memory.current' if v2 else '/memory.usage_in_bytes'))
-        if used - inactive_file() + chunk + (1 << 21) > limit:
-            os.kill(os.getpid(), 9)
-    if crash_at >= 0 and done >= crash_at * n:
+    if crash_at >= 0 and done >= crash_at * work:
         os._exit(2)
-    end = min(n, done + chunk)
-    for off in range(done, end, page):
-        m[off] = 1
-    done = end
-    wait = start + load_s * done / n - time.monotonic()
+    if done_blob < blob_bytes:
+        end = min(blob_bytes, done_blob + chunk)
+        os.pread(fd, end - done_blob, done_blob)
+        done_blob = end
+    else:
+        end = min(n, done_anon + chunk)
+        for off in range(done_anon, end, page):
+            m[off] = 1
+        done_anon = end
+    wait = start + load_s * (done_blob + done_anon) / max(1, work) - time.monotonic()
     if wait > 0:
         time.sleep(wait)
+conn = None
+if device > 0 and gpu and blob:
+    try:  # tell the driver what was read (counted only where the accounting is emulated)
+        note = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        note.connect(gpu)
+        note.sendall(json.dumps({'op': 'read', 'path': blob, 'bytes': blob_bytes}).encode()
+                     + b'\n')
+        note.recv(64)
+        note.close()
+    except OSError:
+        pass
+if device > 0 and gpu:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(gpu)
+        with open('/proc/self/oom_score_adj') as f:
+            adj = int(f.read().strip() or 0)
+        conn.sendall(json.dumps({'op': 'alloc', 'bytes': device, 'name': name,
+                                 'oom_score_adj': adj, 'loaded_oom_score_adj': 0}).encode()
+                     + b'\n')
+        reply = b''
+        while not reply.endswith(b'\n'):
+            part = conn.recv(4096)
+            if not part:
+                break
+            reply += part
+        if not json.loads(reply or b'{}').get('ok'):
+            os._exit(3)
+    except (OSError, ValueError):
+        os._exit(3)
 if crash_at >= 1:
     os._exit(2)
 sys.stdout.write('R\n')
 sys.stdout.flush()
-sys.stdin.buffer.read(1)
+watch = [sys.stdin] + ([conn] if conn is not None else [])
+while True:
+    ready, _, _ = select.select(watch, [], [])
+    if sys.stdin in ready:
+        break
+    if conn is not None and conn in ready and not conn.recv(64):
+        os._exit(3)
 '''
 
 RUNNER_NAME = 'ollama-runner'
+CONTEXT_LOST_EXIT = 3
 
 
 class RunnerError(RuntimeError):
@@ -100,8 +135,8 @@ class RunnerExit:
 
     @property
     def oom_like(self) -> bool:
-        """Killed by SIGKILL that the server did not send: the kernel's (or emulated) OOM kill."""
-        return self.killed_by_signal == signal.SIGKILL
+        """Killed by SIGKILL the server did not send (OOM kill), or its GPU context was lost."""
+        return self.killed_by_signal == signal.SIGKILL or self.returncode == CONTEXT_LOST_EXIT
 
 
 def read_proc_status_bytes(pid: int, field: str) -> int:
@@ -117,7 +152,7 @@ def read_proc_status_bytes(pid: int, field: str) -> int:
 
 
 def set_oom_score_adj(pid: int, value: int) -> bool:
-    """Set oom_score_adj; False when not permitted (lowering needs CAP_SYS_RESOURCE)."""
+    """Set oom_score_adj; False when not permitted (below 0 needs CAP_SYS_RESOURCE)."""
     try:
         with open(f'/proc/{pid}/oom_score_adj', 'w', encoding='ascii') as handle:
             handle.write(str(value))
@@ -131,18 +166,29 @@ class RunnerProcess:
 
     def __init__(self, *, model: str, resident_bytes: int, load_wall_s: float,
                  die_at_bytes: int = -1, crash_at_fraction: float = -1.0,
-                 cgroup_dir: str = '', name: str = RUNNER_NAME,
+                 name: str = RUNNER_NAME, blob_path: str = '', blob_bytes: int = 0,
+                 device_bytes: int = 0, gpu_socket: str = '',
+                 cgroup_procs: str = '', oom_score_adj: Optional[int] = 1000,
                  python: str = sys.executable) -> None:
         self.model = model
         self.resident_bytes = resident_bytes
+        self.device_bytes = device_bytes
         self.started_at = time.monotonic()
         argv: List[str] = [python, '-I', '-S', '-c', RUNNER_SOURCE, str(int(resident_bytes)),
                            f'{max(0.0, load_wall_s):.6f}', str(int(die_at_bytes)),
-                           f'{crash_at_fraction:.6f}', name, cgroup_dir]
+                           f'{crash_at_fraction:.6f}', name, blob_path, str(int(blob_bytes)),
+                           str(int(device_bytes)), gpu_socket,
+                           '' if oom_score_adj is None else str(int(oom_score_adj))]
+
+        def join_cgroup() -> None:  # before exec: every page is charged there
+            if cgroup_procs:
+                with open(cgroup_procs, 'w', encoding='ascii') as handle:
+                    handle.write(str(os.getpid()))
         try:
             self._proc = subprocess.Popen(  # noqa: S603 - fixed argv
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, close_fds=True)
+                stderr=subprocess.DEVNULL, close_fds=True,
+                preexec_fn=join_cgroup if cgroup_procs else None)
         except OSError as exc:
             raise RunnerError(f'cannot start runner for {model}: {exc}') from exc
         self.exit: Optional[RunnerExit] = None
@@ -174,6 +220,10 @@ class RunnerProcess:
     def anon_bytes(self) -> int:
         """Private resident memory of the runner now."""
         return read_proc_status_bytes(self.pid, 'RssAnon')
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the runner now (its anonymous and mapped file pages)."""
+        return read_proc_status_bytes(self.pid, 'VmRSS')
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Let the runner exit (stdin closes), killing it when it does not go in time."""

@@ -40,6 +40,11 @@ class Scenario:
     system_reserve_bytes: int = 0
     believed_total_bytes: int = 0  # what the server thinks it may fill (Thor: unified memory)
     container_limit_bytes: int = 0  # 0 = no limit
+    memory_model: str = 'cgroup_charged'  # unified: device memory held by the GPU driver
+    runner_cpu_bytes: int = 0  # unified: the runner's CPU-side share, charged to the container
+    num_parallel: int = 1  # OLLAMA_NUM_PARALLEL
+    kv_cache_type: str = 'f16'  # OLLAMA_KV_CACHE_TYPE
+    fit_check: str = 'ollama'  # ollama: free memory read as Ollama does; believed_total: scripted
     max_loaded_models: int = 3
     default_keep_alive_s: float = 300.0
     default_num_ctx: int = 4096
@@ -92,9 +97,11 @@ def scenario_path(name_or_path: str) -> str:
 
 TOP_KEYS = ('name', 'description', 'memory_scale', 'time_scale', 'machine', 'server',
             'catalog', 'faults', 'ros_load', 'node_parameters')
-MACHINE_KEYS = ('host_total', 'system_reserve', 'believed_total', 'container_limit')
+MACHINE_KEYS = ('host_total', 'system_reserve', 'believed_total', 'container_limit',
+                'memory_model', 'runner_cpu_share')
 SERVER_KEYS = ('max_loaded_models', 'default_keep_alive', 'default_num_ctx', 'load_bytes_per_s',
-               'load_base_s', 'pull_bytes_per_s', 'unload_delay_s', 'version')
+               'load_base_s', 'pull_bytes_per_s', 'unload_delay_s', 'version', 'num_parallel',
+               'kv_cache_type', 'fit_check')
 CATALOG_KEYS = ('pulled', 'not_pulled', 'models')
 
 _T = TypeVar('_T')
@@ -223,6 +230,16 @@ def scenario_from_dict(data: Mapping[str, Any], *, name: str = 'custom',
     except FaultError as exc:
         raise read.fail(f'faults: {exc}') from exc
     srv = dict(prefix='server.')
+    memory_model = machine.get('memory_model', 'cgroup_charged')
+    if memory_model not in ('unified', 'cgroup_charged'):
+        raise read.fail(f'machine.memory_model must be unified or cgroup_charged, '
+                        f'got {memory_model!r}')
+    fit_check = server.get('fit_check', 'ollama')
+    if fit_check not in ('ollama', 'believed_total'):
+        raise read.fail(f'server.fit_check must be ollama or believed_total, got {fit_check!r}')
+    kv_cache_type = server.get('kv_cache_type', 'f16')
+    if kv_cache_type not in ('f16', 'q8_0', 'q4_0'):
+        raise read.fail(f'server.kv_cache_type must be f16, q8_0 or q4_0, got {kv_cache_type!r}')
     return Scenario(
         name=str(data.get('name', name)),
         description=str(data.get('description', '')),
@@ -232,6 +249,12 @@ def scenario_from_dict(data: Mapping[str, Any], *, name: str = 'custom',
         system_reserve_bytes=machine_size('system_reserve', 0),
         believed_total_bytes=machine_size('believed_total', host_total),
         container_limit_bytes=machine_size('container_limit', 0),
+        memory_model=memory_model,
+        runner_cpu_bytes=machine_size('runner_cpu_share', 0),
+        num_parallel=read.value(server, 'num_parallel', 1, _whole, 'a whole number >= 1', low=1,
+                                **srv),
+        kv_cache_type=kv_cache_type,
+        fit_check=fit_check,
         max_loaded_models=read.value(server, 'max_loaded_models', 3, _whole,
                                      'a whole number >= 1', low=1, **srv),
         default_keep_alive_s=read.value(server, 'default_keep_alive', '5m', _duration_s,
@@ -269,20 +292,28 @@ def load_scenario(name_or_path: str) -> Scenario:
 
 def scenario_summary(scenario: Scenario, num_ctx: Optional[int] = None) -> Dict[str, Any]:
     """Scaled numbers of a scenario, for /sim/state and for people."""
+    from .ollama_estimate import estimate_model_memory
+
     ctx = num_ctx or scenario.default_num_ctx
+
+    def size(spec: ModelSpec) -> int:
+        return estimate_model_memory(spec, num_ctx=ctx, num_parallel=scenario.num_parallel,
+                                     kv_cache_type=scenario.kv_cache_type,
+                                     on_gpu=scenario.memory_model == 'unified').total_bytes
     return {
         'name': scenario.name,
         'memory_scale': scenario.memory_scale,
         'time_scale': scenario.time_scale,
         'host_total_physical_bytes': scenario.physical_bytes(scenario.host_total_bytes),
         'container_limit_physical_bytes': scenario.container_limit_physical_bytes,
+        'memory_model': scenario.memory_model,
         'ros_load_physical_bytes': scenario.ros_load_physical_bytes,
         'max_loaded_models': scenario.max_loaded_models,
         'models': {
             spec.name: {
                 'pulled': spec.pulled,
-                'footprint_bytes': spec.footprint_bytes(ctx),
-                'footprint_physical_bytes': scenario.physical_bytes(spec.footprint_bytes(ctx)),
+                'footprint_bytes': size(spec),
+                'footprint_physical_bytes': scenario.physical_bytes(size(spec)),
             } for spec in scenario.catalog.values()
         },
     }

@@ -10,9 +10,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from .blobs import ensure_blob
 from .catalog import ModelSpec
 from .faults import Faults
-from .memory_limit import CGROUP, EMULATED, own_cgroup_dir, own_rss_bytes
+from .fit_check import free_memory_physical_bytes, refusal_message
+from .memory_limit import CGROUP, EMULATED, own_rss_bytes
+from .ollama_estimate import OllamaEstimate, estimate_model_memory
 from .runner import RunnerProcess, set_oom_score_adj
 from .scenario import Scenario
 
@@ -36,8 +39,9 @@ class LoadedModel:
 
     spec: ModelSpec
     num_ctx: int
-    footprint_bytes: int  # real machine's bytes, what /api/ps reports
-    resident_bytes: int  # bytes really held here
+    footprint_bytes: int  # real machine's bytes, Ollama's estimate: /api/ps `size`
+    vram_bytes: int  # /api/ps `size_vram`
+    resident_bytes: int  # bytes the runner process itself holds here
     runner: RunnerProcess
     load_duration_s: float  # simulated
     state: str = READY
@@ -61,10 +65,15 @@ class LeakedBlock:
 class Scheduler:
     """Loads, keeps and unloads models the way Ollama's scheduler does, with real memory."""
 
-    def __init__(self, *, scenario: Scenario, faults: Faults, limit_mode: str = EMULATED) -> None:
+    def __init__(self, *, scenario: Scenario, faults: Faults, limit_mode: str = EMULATED,
+                 machine_dir: str = '', blobs_dir: str = '') -> None:
         self.scenario = scenario
         self.faults = faults
         self.limit_mode = limit_mode
+        self.machine_dir = machine_dir  # meminfo and the GPU driver's socket ('' = none)
+        self.blobs_dir = blobs_dir
+        self.unified = scenario.memory_model == 'unified'
+        self.refusals = 0
         self._lock = threading.RLock()
         self._load_lock = threading.Lock()
         self._models: Dict[str, LoadedModel] = {}
@@ -142,12 +151,28 @@ class Scheduler:
             return list(self._models.values())
 
     # ---- loading --------------------------------------------------------------------------
+    def estimate(self, spec: ModelSpec, num_ctx: int) -> OllamaEstimate:
+        """Ollama's estimate of a model on this machine (the simulator's ground truth)."""
+        scenario = self.scenario
+        return estimate_model_memory(spec, num_ctx=num_ctx, num_parallel=scenario.num_parallel,
+                                     kv_cache_type=scenario.kv_cache_type, on_gpu=self.unified)
+
     def _load(self, spec: ModelSpec, num_ctx: int) -> LoadedModel:
         """Make room and start a runner; called under the load lock."""
-        footprint = spec.footprint_bytes(num_ctx)
+        scenario = self.scenario
+        estimate = self.estimate(spec, num_ctx)
+        footprint = estimate.total_bytes
         self._make_room(footprint)
-        resident = self.scenario.physical_bytes(footprint)
-        load_s = self.scenario.load_base_s + footprint / self.scenario.load_bytes_per_s
+        driver = bool(self.machine_dir) and self.unified
+        if driver:  # device memory is the driver's; the runner holds its CPU-side share
+            resident = scenario.physical_bytes(scenario.runner_cpu_bytes)
+            device = scenario.physical_bytes(footprint)
+        else:  # weights copied into the runner's buffers, KV cache and graph: all anonymous
+            resident = scenario.physical_bytes(footprint)
+            device = 0
+        blob_bytes = scenario.physical_bytes(spec.size_bytes)
+        blob = ensure_blob(self.blobs_dir, spec, blob_bytes) if self.blobs_dir else ''
+        load_s = scenario.load_base_s + footprint / scenario.load_bytes_per_s
         with self._lock:
             other_models = any(m.state == READY for m in self._models.values())
             die_at = self._emulated_room_bytes()
@@ -157,11 +182,12 @@ class Scheduler:
             die_at = resident // 10
         runner = RunnerProcess(
             model=spec.name, resident_bytes=resident,
-            load_wall_s=self.scenario.wall_seconds(load_s), die_at_bytes=die_at,
-            crash_at_fraction=0.5 if crash else -1.0,
-            cgroup_dir=own_cgroup_dir() if self.limit_mode == CGROUP else '')
+            load_wall_s=scenario.wall_seconds(load_s), die_at_bytes=die_at,
+            crash_at_fraction=0.5 if crash else -1.0, blob_path=blob,
+            blob_bytes=blob_bytes if blob else 0, device_bytes=device,
+            gpu_socket=os.path.join(self.machine_dir, 'gpu.sock') if driver else '')
         self._loads += 1
-        outcome = runner.wait_ready(timeout_s=self.scenario.wall_seconds(load_s) * 3 + 60.0)
+        outcome = runner.wait_ready(timeout_s=scenario.wall_seconds(load_s) * 3 + 60.0)
         if outcome is not None:
             self._failed_loads += 1
             if outcome.oom_like and not cascade:
@@ -171,9 +197,22 @@ class Scheduler:
                 raise LoadError(500, f'do load request: Post "http://127.0.0.1:{port}/load": EOF')
             raise LoadError(500, 'llama runner process has terminated: exit status '
                                  f'{outcome.returncode}')
-        set_oom_score_adj(runner.pid, 0)
+        set_oom_score_adj(runner.pid, 0)  # loaded: no longer the preferred OOM victim
         return LoadedModel(spec=spec, num_ctx=num_ctx, footprint_bytes=footprint,
-                           resident_bytes=resident, runner=runner, load_duration_s=load_s)
+                           vram_bytes=estimate.vram_bytes, resident_bytes=resident,
+                           runner=runner, load_duration_s=load_s)
+
+    def free_bytes(self) -> int:
+        """Free memory as Ollama reads it on this machine (the simulated machine's bytes)."""
+        if self.machine_dir and self.scenario.fit_check == 'ollama':
+            physical = free_memory_physical_bytes(
+                unified=self.unified, meminfo_path=os.path.join(self.machine_dir, 'meminfo'))
+            if physical is not None:
+                return int(physical / self.scenario.memory_scale)
+        with self._lock:  # scripted: what the server believes it may fill
+            used = sum(m.footprint_bytes for m in self._models.values())
+            used += sum(leak.real_bytes for leak in self._leaks)
+        return max(0, self.scenario.believed_total_bytes - used)
 
     def _make_room(self, footprint: int) -> None:
         """Evict idle models for the max-loaded setting and the pre-load memory check."""
@@ -181,16 +220,14 @@ class Scheduler:
             if not self._evict_one():
                 break
         while True:
-            with self._lock:
-                used = sum(m.footprint_bytes for m in self._models.values())
-                used += sum(leak.real_bytes for leak in self._leaks)
-            available = max(0, self.scenario.believed_total_bytes - used)
+            # No wait for memory to come back after an eviction on an iGPU (sched.go
+            # waitForVRAMRecovery returns at once for integrated GPUs): check right away.
+            available = self.free_bytes()
             if footprint <= available:
                 return
             if not self._evict_one():
-                raise LoadError(
-                    500, f'model requires more system memory ({footprint / GIB:.1f} GiB) '
-                         f'than is available ({available / GIB:.1f} GiB)')
+                self.refusals += 1
+                raise LoadError(500, refusal_message(footprint, available))
 
     def _evict_one(self) -> bool:
         """Unload the least recently used idle model and wait until it is gone."""
@@ -205,11 +242,15 @@ class Scheduler:
         return True
 
     def _emulated_room_bytes(self) -> int:
-        """Bytes a new runner may touch before the emulated limit kills it (-1: kernel decides)."""
+        """
+        Bytes a new runner may touch before the emulated limit kills it (-1: the kernel decides).
+
+        Emulated only where no kernel limit can decide (no memory cgroup could be created).
+        """
         limit = self.scenario.container_limit_physical_bytes
         if self.limit_mode == CGROUP or limit <= 0:
             return -1
-        used = own_rss_bytes() + sum(m.runner.anon_bytes() for m in self._models.values())
+        used = own_rss_bytes() + sum(m.runner.rss_bytes() for m in self._models.values())
         return max(0, limit - used)
 
     # ---- unloading ------------------------------------------------------------------------
@@ -239,7 +280,8 @@ class Scheduler:
         model.gone.set()
 
     def _leak(self, model: LoadedModel, fraction: float) -> None:
-        size = max(mmap.PAGESIZE, int(model.resident_bytes * fraction))
+        size = max(mmap.PAGESIZE,
+                   int(self.scenario.physical_bytes(model.footprint_bytes) * fraction))
         block = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         for offset in range(0, size, mmap.PAGESIZE):
             block[offset] = 1
@@ -269,6 +311,7 @@ class Scheduler:
             models = [{
                 'name': m.spec.name, 'state': m.state, 'pid': m.runner.pid,
                 'num_ctx': m.num_ctx, 'footprint_bytes': m.footprint_bytes,
+                'vram_bytes': m.vram_bytes, 'device_physical_bytes': m.runner.device_bytes,
                 'resident_bytes': m.resident_bytes, 'anon_bytes': m.runner.anon_bytes(),
                 'expires_at': m.expires_at, 'active_requests': m.active,
             } for m in self._models.values()]
@@ -279,6 +322,8 @@ class Scheduler:
             'server_rss_bytes': own_rss_bytes(), 'models': models, 'leaks': leaks,
             'leaked_bytes': sum(leak['bytes'] for leak in leaks),
             'loads': self._loads, 'failed_loads': self._failed_loads,
+            'refusals': self.refusals, 'memory_model': self.scenario.memory_model,
+            'machine_dir': self.machine_dir,
         }
 
     def shutdown(self) -> None:

@@ -64,6 +64,12 @@ class Handler(BaseHTTPRequestHandler):
     server: SimServer
 
     # ---- plumbing -------------------------------------------------------------------------
+    def end_headers(self) -> None:
+        """Mark every reply as the simulator's: its answers and quality scores are scripted."""
+        self.send_header(api_shapes.SIMULATOR_HEADER,
+                         api_shapes.simulator_header_value(self.server.scenario.memory_model))
+        super().end_headers()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Quiet: requests are logged by _log_request in a GIN-like line."""
 
@@ -212,7 +218,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _ps(self) -> None:
         models = [api_shapes.ps_entry(m.spec, size_bytes=m.footprint_bytes, num_ctx=m.num_ctx,
-                                      expires_at=m.expires_at)
+                                      expires_at=m.expires_at, size_vram_bytes=m.vram_bytes)
                   for m in self.server.scheduler.loaded()]
         self._send_json(200, {'models': models})
 

@@ -104,7 +104,7 @@ def tiny_process():
 @pytest.fixture(scope="session")
 def thor_scenario():
     from shadowhound_llm_bench.sim.scenario import load_scenario
-    return load_scenario("thor")
+    return load_scenario("thor_faults")
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def thor_sim_with(docker_client, thor_scenario):
     started = []
 
     def start(faults=""):
-        sim = start_sim_container(docker_client, scenario="thor", faults=faults,
+        sim = start_sim_container(docker_client, scenario="thor_faults", faults=faults,
                                   mem_limit_bytes=thor_scenario.container_limit_physical_bytes)
         started.append(sim)
         return sim

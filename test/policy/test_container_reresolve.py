@@ -172,6 +172,7 @@ def start_sim_container_named(docker_client, sim, scenario):
         init=True, network_mode="host", volumes=binds, working_dir=attrs["Config"]["WorkingDir"],
         environment=[e for e in attrs["Config"]["Env"] or [] if not e.startswith("PATH=")],
         tmpfs=host.get("Tmpfs") or {}, labels=attrs["Config"]["Labels"] or {},
+        cgroup_parent=host.get("CgroupParent") or None,
         mem_limit=scenario.container_limit_physical_bytes,
         memswap_limit=scenario.container_limit_physical_bytes)
     # The guard may restart it while it starts: only its answering counts.

@@ -37,10 +37,10 @@ def small_container(docker_client):
 
     started = []
 
-    def start(faults=None):
+    def start(faults=None, scenario='small'):
         sim = start_container_simulator(
             docker_client=docker_client, name=f'{PREFIX}-{uuid.uuid4().hex[:8]}',
-            scenario='small', port=0, extra_faults=faults)
+            scenario=scenario, port=0, extra_faults=faults)
         started.append(sim)
         return sim
     yield start

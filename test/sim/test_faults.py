@@ -70,10 +70,12 @@ def test_decode_slows_down_after_load_unload_cycles(start_sim):
     assert speed_after == pytest.approx(0.4 * speed_before, rel=0.01)
 
 
-def test_oom_kill_answers_eof_then_cascades_while_models_were_cached(start_sim):
-    sim = start_sim(scenario='small', extra_faults={'cascade_after_oom': 1})
+def test_oom_kill_answers_eof_then_cascades_while_models_were_cached(start_sim, make_scenario):
+    # Scripted: an Ollama that trusts 8 GiB loads past the container limit (no eviction first).
+    scripted = make_scenario(server={'fit_check': 'believed_total'})
+    sim = start_sim(scenario=scripted, extra_faults={'cascade_after_oom': 1})
     client = _client(sim)
-    client.generate(model='llama3.2:1b', prompt='hi')  # 182 MB of the 224 MiB limit
+    client.generate(model='llama3.2:1b', prompt='hi')  # 207 MB of the 288 MiB limit
     with pytest.raises(ollama.ResponseError) as caught:
         client.generate(model='deepseek-r1:1.5b', prompt='hi')
     assert caught.value.status_code == 500 and caught.value.error.startswith(EOF_PREFIX)
@@ -91,18 +93,20 @@ def test_oom_kill_answers_eof_then_cascades_while_models_were_cached(start_sim):
     assert faults['oom_kills'] == 1
 
 
-def test_preload_check_refuses_a_model_that_cannot_fit(start_sim, make_scenario):
-    tight = make_scenario(machine={'believed_total': '1GiB'})
+def test_scripted_preload_check_refuses_a_model_that_cannot_fit(start_sim, make_scenario):
+    tight = make_scenario(machine={'believed_total': '1GiB'},
+                          server={'fit_check': 'believed_total'})
     sim = start_sim(scenario=tight)
     with pytest.raises(ollama.ResponseError) as caught:
         _client(sim).generate(model='llama3.2:1b', prompt='hi')
     assert caught.value.status_code == 500
-    assert caught.value.error == ('model requires more system memory (1.4 GiB) than is '
+    assert caught.value.error == ('model requires more system memory (1.6 GiB) than is '
                                   'available (1.0 GiB)')
 
 
 def test_preload_check_evicts_idle_models_first(start_sim, make_scenario):
-    tight = make_scenario(machine={'believed_total': '1.5GiB'})
+    tight = make_scenario(machine={'believed_total': '2GiB'},
+                          server={'fit_check': 'believed_total'})
     sim = start_sim(scenario=tight)
     client = _client(sim)
     client.generate(model='qwen2.5:0.5b', prompt='hi')

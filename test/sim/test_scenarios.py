@@ -6,6 +6,7 @@ import os
 import pytest
 
 from shadowhound_llm_bench.sim.catalog import builtin_catalog
+from shadowhound_llm_bench.sim.ollama_estimate import estimate_model_memory
 from shadowhound_llm_bench.sim.quantities import QuantityError, parse_bytes, parse_go_duration
 from shadowhound_llm_bench.sim.scenario import REPO_ROOT, ScenarioError, load_scenario
 
@@ -33,13 +34,34 @@ def test_thor_scales_128_gb_to_2_gib_and_models_accordingly():
     assert not thor.catalog['gpt-oss:20b'].pulled
 
 
-def test_catalog_has_the_seed_models_with_kv_formula():
+def test_catalog_has_the_seed_models_and_ollamas_estimate():
     catalog = builtin_catalog()
     assert set(SEED_MODELS) <= set(catalog)
     phi4 = catalog['phi4:14b']
-    assert phi4.kv_cache_bytes(4096) == 2 * 40 * 10 * 128 * 4096 * 2
-    assert phi4.footprint_bytes(4096) == phi4.size_bytes + phi4.kv_cache_bytes(4096)
+    estimate = estimate_model_memory(phi4, num_ctx=4096)
+    # fs/ggml GraphSize: blocks x context x (key + value length) x kv heads x 2 bytes (f16)
+    assert estimate.kv_cache_bytes == 40 * 4096 * (128 + 128) * 10 * 2
+    assert estimate_model_memory(phi4, num_ctx=4096, kv_cache_type='q8_0').kv_cache_bytes \
+        == estimate.kv_cache_bytes // 2
+    assert estimate_model_memory(phi4, num_ctx=4096, num_parallel=4).kv_cache_bytes \
+        == 4 * estimate.kv_cache_bytes
+    llama = catalog['llama3.3:70b']  # llama graph: max(4b(1+4e+c(1+h)), 4b(e+vocab)), b = 512
+    assert estimate_model_memory(llama, num_ctx=4096).graph_bytes == max(
+        4 * 512 * (1 + 4 * 8192 + 4096 * 65), 4 * 512 * (8192 + 128256))
+    assert estimate.total_bytes == (phi4.size_bytes + estimate.kv_cache_bytes
+                                    + estimate.graph_bytes + 457 * 1024 ** 2)
+    assert estimate.vram_bytes == estimate.total_bytes
+    assert estimate_model_memory(phi4, num_ctx=4096, on_gpu=False).vram_bytes == 0
     assert catalog['qwq:32b'].thinking and catalog['deepseek-r1:7b'].thinking
+
+
+def test_thor_is_unified_without_scripted_faults_and_thor_cgroup_is_charged():
+    thor = load_scenario('thor')
+    assert thor.memory_model == 'unified' and thor.faults == {}
+    assert thor.fit_check == 'ollama'
+    charged = load_scenario('thor_cgroup')
+    assert charged.memory_model == 'cgroup_charged' and charged.faults == {}
+    assert load_scenario('thor_faults').faults['leak'] == {'qwen2.5-coder:32b': 1.0}
 
 
 def test_unknown_scenario_is_a_clear_error():

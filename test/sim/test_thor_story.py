@@ -1,7 +1,8 @@
 """
-The thor scenario reproduces the seed's failures under each memory management strategy.
+The seed's five models on the simulated machines, loads only, at a fast clock.
 
-Loads only (an empty prompt loads a model, as a warm-up does), at a faster clock.
+`thor` (unified memory, no scripted faults): what fails, fails from the physics. `thor_faults`:
+the seed's scripted story (leak and cascade injected), kept for the policy tests.
 """
 
 import time
@@ -9,46 +10,85 @@ import time
 import ollama
 import pytest
 
+from shadowhound_llm_bench.sim.catalog import builtin_catalog
+from shadowhound_llm_bench.sim.fit_check import human_bytes2
+from shadowhound_llm_bench.sim.machine import can_create_cgroups
+from shadowhound_llm_bench.sim.ollama_estimate import estimate_model_memory
+from shadowhound_llm_bench.sim.ros_load import start_ros_load
+
 SEED_ORDER = ['phi4:14b', 'qwen2.5-coder:32b', 'qwq:32b', 'llama3.3:70b', 'deepseek-r1:7b']
 LARGE = {'llama3.3:70b'}  # the models over 40 GB
+GIB = 1024 ** 3
 
 
-def _run(start_sim, scenario, *, unload, restart_large):
+def _run(start_sim, scenario, *, unload, restart_large, ros=False, drop_caches=False):
     sim = start_sim(scenario=scenario)
-    failures = []
-    for model in SEED_ORDER:
-        if restart_large and model in LARGE:
-            sim.stop()
-            sim = start_sim(scenario=scenario)
-        client = ollama.Client(host=sim.base_url, timeout=60)
-        try:
-            client.generate(model=model, prompt='', options={'num_ctx': 4096})
-        except ollama.ResponseError as exc:
-            failures.append((model, exc.error))
-        if unload:
-            client.generate(model=model, prompt='', keep_alive=0)
-            deadline = time.monotonic() + 10
-            while client.ps().models and time.monotonic() < deadline:
-                time.sleep(0.05)
-    return failures
+    load = start_ros_load(scenario=scenario, machine=sim.machine) if ros else None
+    failures, free_at_failure = [], {}
+    try:
+        for model in SEED_ORDER:
+            if restart_large and model in LARGE:
+                sim.stop()
+                sim = start_sim(scenario=scenario)
+            if drop_caches:
+                sim.machine.drop_caches()
+            client = ollama.Client(host=sim.base_url, timeout=60)
+            try:
+                client.generate(model=model, prompt='', options={'num_ctx': 4096})
+            except ollama.ResponseError as exc:
+                failures.append((model, exc.error))
+                free_at_failure[model] = sim.machine.meminfo_bytes()
+            if unload:
+                client.generate(model=model, prompt='', keep_alive=0)
+                deadline = time.monotonic() + 10
+                while client.ps().models and time.monotonic() < deadline:
+                    time.sleep(0.05)
+    finally:
+        if load is not None:
+            load.stop()
+    return failures, free_at_failure
 
 
 @pytest.fixture
-def thor(make_scenario):
-    return make_scenario('thor', time_scale=0.01)
+def fast(make_scenario):
+    def make(base):
+        return make_scenario(base, time_scale=0.01)
+    return make
 
 
-def test_no_management_fails_llama_by_oom_and_the_next_model_by_cascade(start_sim, thor):
-    failures = _run(start_sim, thor, unload=False, restart_large=False)
+@pytest.mark.skipif(not can_create_cgroups(), reason='needs root and memory cgroup v1')
+def test_unified_thor_refuses_llama_from_memfree_although_memavailable_suffices(start_sim, fast):
+    failures, meminfo = _run(start_sim, fast('thor'), unload=False, restart_large=False,
+                             ros=True)
+    assert [model for model, _ in failures] == ['llama3.3:70b']
+    required = estimate_model_memory(builtin_catalog()['llama3.3:70b'], num_ctx=4096)
+    error = failures[0][1]
+    assert error.startswith(f'model requires more system memory '
+                            f'({human_bytes2(required.total_bytes)}) than is available (')
+    scale = 1 / 64
+    assert meminfo['llama3.3:70b']['MemFree'] / scale < required.total_bytes
+    assert meminfo['llama3.3:70b']['MemAvailable'] / scale > required.total_bytes
+
+
+@pytest.mark.skipif(not can_create_cgroups(), reason='needs root and memory cgroup v1')
+def test_unified_thor_loads_everything_when_caches_are_dropped(start_sim, fast):
+    failures, _ = _run(start_sim, fast('thor'), unload=False, restart_large=False, ros=True,
+                       drop_caches=True)
+    assert failures == []
+
+
+def test_scripted_story_fails_llama_by_oom_and_the_next_model_by_cascade(start_sim, fast):
+    failures, _ = _run(start_sim, fast('thor_faults'), unload=False, restart_large=False)
     assert [model for model, _ in failures] == ['llama3.3:70b', 'deepseek-r1:7b']
     assert all(error.endswith('/load": EOF') for _, error in failures)
 
 
-def test_unloading_only_fails_once_because_one_model_leaks(start_sim, thor):
-    failures = _run(start_sim, thor, unload=True, restart_large=False)
+def test_scripted_story_unloading_only_fails_once_because_one_model_leaks(start_sim, fast):
+    failures, _ = _run(start_sim, fast('thor_faults'), unload=True, restart_large=False)
     assert [model for model, _ in failures] == ['llama3.3:70b']
 
 
 @pytest.mark.parametrize('unload', [False, True])
-def test_restarting_before_large_models_fails_none(start_sim, thor, unload):
-    assert _run(start_sim, thor, unload=unload, restart_large=True) == []
+def test_scripted_story_restarting_before_large_models_fails_none(start_sim, fast, unload):
+    failures, _ = _run(start_sim, fast('thor_faults'), unload=unload, restart_large=True)
+    assert failures == []
