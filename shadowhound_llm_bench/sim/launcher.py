@@ -281,11 +281,17 @@ class ContainerSimulator:
         self.wait_ready()
         return time.monotonic() - started
 
+    def _cgroup_folder(self) -> str:
+        """Return the container's cgroup folder: Docker names it <id>, Podman libpod-<id>."""
+        parent = self.machine.cgroup_dir or '/sys/fs/cgroup/memory/docker'
+        docker_folder = f'{parent}/{self.container.id}'
+        podman_folder = f'{parent}/libpod-{self.container.id}'
+        return podman_folder if os.path.isdir(podman_folder) else docker_folder
+
     def memory_usage_bytes(self) -> int:
         """Return the container's cgroup memory usage (host cgroup files, else Docker stats)."""
         cid = self.container.id
-        parent = self.machine.cgroup_dir or '/sys/fs/cgroup/memory/docker'
-        for path in (f'{parent}/{cid}/memory.usage_in_bytes',
+        for path in (f'{self._cgroup_folder()}/memory.usage_in_bytes',
                      f'/sys/fs/cgroup/memory/docker/{cid}/memory.usage_in_bytes',
                      f'/sys/fs/cgroup/system.slice/docker-{cid}.scope/memory.current',
                      f'/sys/fs/cgroup/docker/{cid}/memory.current'):
@@ -299,7 +305,7 @@ class ContainerSimulator:
 
     def memory_working_set_bytes(self) -> int:
         """Return the container's usage minus its inactive page cache (as `docker stats`)."""
-        folder = f'{self.machine.cgroup_dir or "/sys/fs/cgroup/memory/docker"}/{self.container.id}'
+        folder = self._cgroup_folder()
         usage = self.memory_usage_bytes()
         try:
             with open(f'{folder}/memory.stat', encoding='ascii') as handle:
