@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence, TextIO, Tuple
 from . import cli_history
 from .adapters.ollama_client import OllamaClient, OllamaError
 from .core.policy_settings import PolicySettingsError
+from .core.inert_text import terminal_line
 from .core.progress import ProgressEvent
 from .core.run_options import OptionsError, RunOptions
 from .core.suite import DEFAULT_SUITE, SuiteError, load_suite
@@ -102,7 +103,8 @@ def format_event(event: ProgressEvent) -> str:
     if event.memory is not None:
         line += (f"  | container {to_gib(event.memory.container.working_set_bytes):.1f} GiB"
                  f" of budget {to_gib(event.memory.model_budget_bytes):.1f} GiB")
-    return line.rstrip()
+    # Status texts carry server and model words: a terminal must print them, not run them.
+    return terminal_line(line.rstrip())
 
 
 def format_plan(plan: RunPlan) -> str:
@@ -119,7 +121,7 @@ def format_plan(plan: RunPlan) -> str:
     lines.append(f"  predicted peak {to_gib(plan.predicted_peak_bytes):.2f} GiB, "
                  f"{plan.predicted_unloads} unload(s), {plan.predicted_restarts} restart(s), "
                  f"budget {to_gib(plan.model_budget_bytes):.2f} GiB")
-    return "\n".join(lines)
+    return "\n".join(terminal_line(line) for line in lines)
 
 
 def _build_guard(args: argparse.Namespace, client: OllamaClient) -> Tuple[
@@ -171,17 +173,17 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         suite = load_suite(args.suite)
         client = OllamaClient(base_url=args.host)
     except (OptionsError, SuiteError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(terminal_line(f"error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     with client:
         try:
             guard, note = _build_guard(args, client)
         except PolicySettingsError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(terminal_line(f"error: {exc}"), file=sys.stderr)
             return EXIT_USAGE
         except Exception as exc:  # e.g. the named container or the Docker engine is missing
-            print(f"error: memory management cannot start: {exc} "
-                  "(use --unguarded to run without it)", file=sys.stderr)
+            print(terminal_line(f"error: memory management cannot start: {exc} "
+                                "(use --unguarded to run without it)"), file=sys.stderr)
             return EXIT_FAILED
         try:
             return _run_with(args, out, client, guard, note, options, suite)
@@ -207,7 +209,7 @@ def _run_with(args: argparse.Namespace, out: TextIO, client: OllamaClient,
             print(format_event(event), file=out, flush=True)
 
     if note:
-        print(f"note: {note}", file=out, flush=True)
+        print(terminal_line(f"note: {note}"), file=out, flush=True)
     try:
         runner = BenchmarkRunner(
             client=client, guard=guard, options=options, suite=suite,
@@ -215,13 +217,13 @@ def _run_with(args: argparse.Namespace, out: TextIO, client: OllamaClient,
             resume=bool(args.resume), on_progress=show, cancel=cancel, note=note,
             preset=args.preset)
     except RunDirError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(terminal_line(f"error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     if args.dry_run:
         try:
             print(format_plan(runner.plan(args.models)), file=out)
         except OllamaError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(terminal_line(f"error: {exc}"), file=sys.stderr)
             return EXIT_FAILED
         return EXIT_OK
     previous = signal.signal(signal.SIGINT, on_sigint) \
@@ -229,7 +231,7 @@ def _run_with(args: argparse.Namespace, out: TextIO, client: OllamaClient,
     try:
         outcome = runner.run(args.models)
     except (RunDirError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(terminal_line(f"error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     finally:
         if previous is not None:
@@ -243,14 +245,16 @@ def _run_with(args: argparse.Namespace, out: TextIO, client: OllamaClient,
 
 
 def _print_outcome(outcome: RunOutcome, out: TextIO) -> None:
-    print(f"run {outcome.run_id}: {outcome.status} — {outcome.message}", file=out)
+    print(terminal_line(f"run {outcome.run_id}: {outcome.status} — {outcome.message}"),
+          file=out)
     if outcome.summary is not None:
         for m in outcome.summary.models:
             decode = m.median("decode_tokens_per_s")
-            print(f"  {m.model:<28} {m.status:<8} "
-                  f"decode {'-' if decode is None else f'{decode:.1f}'} tok/s, "
-                  f"quality {'-' if m.quality_score is None else f'{m.quality_score:.0f}'}"
-                  + (f"  ({m.reason})" if m.reason else ""), file=out)
+            print(terminal_line(
+                f"  {m.model:<28} {m.status:<8} "
+                f"decode {'-' if decode is None else f'{decode:.1f}'} tok/s, "
+                f"quality {'-' if m.quality_score is None else f'{m.quality_score:.0f}'}"
+                + (f"  ({m.reason})" if m.reason else "")), file=out)
     if outcome.reports is not None:
         print(f"reports: {outcome.reports.run_dir}", file=out)
 
@@ -259,7 +263,7 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
     try:
         paths = render_reports(Path(args.run_dir))
     except ReportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(terminal_line(f"error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     for path in (paths.results_json, paths.csv, paths.markdown, paths.memory_plot):
         print(path, file=out)

@@ -212,12 +212,19 @@ class DockerContainer:
 
     def _get(self) -> Any:
         try:
-            return self._client.containers.get(self.name)
+            container = self._client.containers.get(self.name)
         except docker.errors.NotFound as exc:
             raise ContainerNotFound(f"no Docker container named {self.name!r}") from exc
         except _ENGINE_ERRORS as exc:
             raise ContainerError(
                 f"Docker engine unreachable at {_engine_address(self._client)}: {exc}") from exc
+        # The engine also resolves an id prefix: a name such as "abc1" could reach another
+        # container. Only the container with exactly this name is ever ours.
+        if container.name != self.name:
+            raise ContainerNotFound(
+                f"no Docker container named {self.name!r} (the engine matched container "
+                f"{str(container.id)[:12]} by id prefix; only the exact name is used)")
+        return container
 
     def _find_cgroup(self, container: Any) -> Optional[CgroupMemoryFiles]:
         if self._sampling_mode == "api":

@@ -8,7 +8,13 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 import httpx
 
+from ..core.ollama_reply_shapes import (
+    ReplyShapeError, check_final_chunk, check_model_list, check_show_reply, reply_object,
+    version_text)
 from ..core.stream_capture import StreamCapture
+from .bounded_http import (
+    ReplyDeadline, ReplyLimits, ReplyNotJson, ReplyTooLarge, error_excerpt, iter_bounded_lines,
+    parse_json, read_body, read_prefix)
 
 KeepAlive = Union[int, float, str]
 PullProgress = Callable[[Dict[str, Any]], None]
@@ -58,29 +64,42 @@ class OllamaStreamError(OllamaError):
     kind = "stream_error"
 
 
+class OllamaReplyTooLarge(OllamaStreamError):
+    """A reply, a stream line, a stream or its text passed the client's ReplyLimits."""
+
+    kind = "reply_too_large"
+
+
+class OllamaBadReply(OllamaStreamError):
+    """A reply that is not strict JSON or carries a field of the wrong type or range."""
+
+    kind = "bad_reply"
+
+
 class OllamaEmptyResponse(OllamaError):
     """The request finished but produced no text at all."""
 
     kind = "empty_output"
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(raw: bytes, reason: str, limits: ReplyLimits) -> str:
     try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip()[:500] or response.reason_phrase
+        body = parse_json(raw, what="error reply")
+    except ReplyNotJson:
+        text = raw.decode("utf-8", errors="replace")
+        return error_excerpt(text, limits.max_error_chars) or reason
     if isinstance(body, dict) and "error" in body:
-        return str(body["error"])
-    return json.dumps(body)[:500]
+        return error_excerpt(body["error"], limits.max_error_chars)
+    return error_excerpt(json.dumps(body), limits.max_error_chars)
 
 
-def _raise_for_status(response: httpx.Response, *,
-                      capture: Optional[StreamCapture] = None) -> None:
+def _raise_for_status(response: httpx.Response, *, limits: ReplyLimits,
+                      capture: Optional[StreamCapture] = None,
+                      deadline_at: Optional[float] = None) -> None:
     if response.status_code < 400:
         return
-    if not response.is_closed:
-        response.read()
-    message = _error_message(response)
+    raw = read_prefix(response, max_bytes=limits.max_error_body_bytes, deadline_at=deadline_at)
+    message = _error_message(raw, response.reason_phrase, limits)
     if response.status_code == 404:
         raise ModelNotFound(404, message, capture=capture)
     raise OllamaHTTPError(response.status_code, message, capture=capture)
@@ -90,12 +109,13 @@ class OllamaClient:
     """A synchronous Ollama client; use as a context manager or call close()."""
 
     def __init__(self, *, base_url: str, connect_timeout_s: float = 3.0,
-                 request_timeout_s: float = 30.0) -> None:
+                 request_timeout_s: float = 30.0, limits: ReplyLimits = ReplyLimits()) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"Ollama base URL must start with http:// or https://: {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.connect_timeout_s = connect_timeout_s
         self.request_timeout_s = request_timeout_s
+        self.limits = limits
         self._http = httpx.Client(base_url=self.base_url, timeout=self._timeout(request_timeout_s))
 
     # ------------------------------------------------------------------ plumbing
@@ -105,19 +125,29 @@ class OllamaClient:
 
     def _request(self, method: str, path: str, *, body: Optional[Mapping[str, Any]] = None,
                  deadline_s: Optional[float] = None) -> Any:
-        timeout = self._timeout(deadline_s if deadline_s is not None else self.request_timeout_s)
+        total_s = deadline_s if deadline_s is not None else self.request_timeout_s
+        timeout = self._timeout(total_s)
+        what = f"{method} {path}"
         try:
-            response = self._http.request(method, path, json=body, timeout=timeout)
+            # Streamed so that the body is read within the size bound and the whole deadline.
+            with self._http.stream(method, path, json=body, timeout=timeout) as response:
+                deadline_at = time.monotonic() + total_s
+                _raise_for_status(response, limits=self.limits, deadline_at=deadline_at)
+                raw = read_body(response, max_bytes=self.limits.max_body_bytes, what=what,
+                                deadline_at=deadline_at)
         except httpx.TimeoutException as exc:
             raise OllamaTimeout(f"{method} {path}: timed out ({type(exc).__name__})") from exc
+        except ReplyDeadline as exc:
+            raise OllamaTimeout(str(exc)) from None
+        except ReplyTooLarge as exc:
+            raise OllamaReplyTooLarge(str(exc)) from None
         except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
                 httpx.WriteError) as exc:
             raise OllamaUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
-        _raise_for_status(response)
         try:
-            return response.json()
-        except ValueError as exc:
-            raise OllamaStreamError(f"{method} {path}: reply is not JSON") from exc
+            return parse_json(raw, what=what)
+        except ReplyNotJson as exc:
+            raise OllamaBadReply(str(exc)) from None
 
     def _stream_lines(self, path: str, body: Mapping[str, Any], *, deadline_s: float,
                       capture: Optional[StreamCapture] = None) -> Iterator[Dict[str, Any]]:
@@ -125,31 +155,43 @@ class OllamaClient:
         started = time.perf_counter()
         end = started + deadline_s
         read_s = min(self.request_timeout_s, deadline_s)
+        limits = self.limits
+
+        def keep_deadline() -> None:
+            if time.perf_counter() > end:
+                raise OllamaTimeout(
+                    f"POST {path}: stream exceeded its {deadline_s:.1f} s deadline",
+                    capture=capture)
+
         try:
             with self._http.stream("POST", path, json=body,
                                    timeout=self._timeout(read_s)) as response:
-                _raise_for_status(response, capture=capture)
-                for line in response.iter_lines():
-                    if time.perf_counter() > end:
-                        raise OllamaTimeout(
-                            f"POST {path}: stream exceeded its {deadline_s:.1f} s deadline",
-                            capture=capture)
+                left_s = max(0.0, end - time.perf_counter())
+                _raise_for_status(response, limits=limits, capture=capture,
+                                  deadline_at=time.monotonic() + left_s)
+                for line in iter_bounded_lines(
+                        response, max_line_bytes=limits.max_line_bytes,
+                        max_total_bytes=limits.max_stream_bytes, what=f"POST {path}",
+                        on_bytes=keep_deadline):
+                    keep_deadline()
                     line = line.strip()
                     if not line:
                         continue
                     try:
-                        chunk = json.loads(line)
-                    except ValueError as exc:
-                        raise OllamaStreamError(
-                            f"POST {path}: malformed stream line {line[:120]!r}",
-                            capture=capture) from exc
+                        chunk = parse_json(line, what=f"POST {path}: stream line")
+                    except ReplyNotJson as exc:
+                        raise OllamaBadReply(
+                            f"{exc} ({error_excerpt(line[:120].decode('utf-8', 'replace'), 120)})",
+                            capture=capture) from None
                     if not isinstance(chunk, dict):
                         raise OllamaStreamError(f"POST {path}: stream line is not an object",
                                                 capture=capture)
                     if "error" in chunk:
-                        raise OllamaStreamError(f"POST {path}: {chunk['error']}",
-                                                capture=capture)
+                        reason = error_excerpt(chunk["error"], limits.max_error_chars)
+                        raise OllamaStreamError(f"POST {path}: {reason}", capture=capture)
                     yield chunk
+        except ReplyTooLarge as exc:
+            raise OllamaReplyTooLarge(str(exc), capture=capture) from None
         except httpx.TimeoutException as exc:
             raise OllamaTimeout(f"POST {path}: stream stalled ({type(exc).__name__})",
                                 capture=capture) from exc
@@ -161,19 +203,29 @@ class OllamaClient:
     # ------------------------------------------------------------------ metadata
     def version(self) -> str:
         """Return the server's version string (GET /api/version)."""
-        return str(self._request("GET", "/api/version").get("version", ""))
+        return self._shaped(lambda: version_text(self._request("GET", "/api/version")))
 
     def tags(self) -> List[Dict[str, Any]]:
         """Models present on the server (GET /api/tags), each with name, size, digest, details."""
-        return list(self._request("GET", "/api/tags").get("models") or [])
+        reply = self._request("GET", "/api/tags")
+        return self._shaped(lambda: check_model_list(reply, "/api/tags"))
 
     def show(self, model: str) -> Dict[str, Any]:
         """Model details, parameters and model_info (POST /api/show); ModelNotFound when absent."""
-        return dict(self._request("POST", "/api/show", body={"model": model}))
+        reply = self._request("POST", "/api/show", body={"model": model})
+        return dict(self._shaped(lambda: check_show_reply(reply)))
 
     def ps(self) -> List[Dict[str, Any]]:
         """Models loaded now (GET /api/ps), each with size and size_vram."""
-        return list(self._request("GET", "/api/ps").get("models") or [])
+        reply = self._request("GET", "/api/ps")
+        return self._shaped(lambda: check_model_list(reply, "/api/ps"))
+
+    @staticmethod
+    def _shaped(check: Callable[[], Any]) -> Any:
+        try:
+            return check()
+        except ReplyShapeError as exc:
+            raise OllamaBadReply(str(exc)) from None
 
     def wait_until_ready(self, *, deadline_s: float, poll_s: float = 0.2) -> str:
         """Poll /api/version until the server answers; returns the version or raises."""
@@ -210,7 +262,8 @@ class OllamaClient:
                                 "keep_alive": keep_alive}
         if options:
             body["options"] = dict(options)
-        return dict(self._request("POST", "/api/generate", body=body, deadline_s=deadline_s))
+        reply = self._request("POST", "/api/generate", body=body, deadline_s=deadline_s)
+        return dict(self._shaped(lambda: reply_object(reply, "POST /api/generate (load)")))
 
     def unload(self, model: str, *, deadline_s: float = 10.0) -> None:
         """Ask Ollama to unload a model (keep_alive 0); returns at once, memory is freed later."""
@@ -253,31 +306,12 @@ class OllamaClient:
         text: List[str] = []
         thinking: List[str] = []
         done = False
-        for chunk in self._stream_lines(path, body, deadline_s=deadline_s, capture=capture):
-            now = time.perf_counter()
-            capture.chunks += 1
-            if path == "/api/chat":
-                message = chunk.get("message") or {}
-                piece = str(message.get("content") or "")
-                thought = str(message.get("thinking") or "")
-            else:
-                piece = str(chunk.get("response") or "")
-                thought = str(chunk.get("thinking") or "")
-            if piece or thought:
-                capture.token_chunk_times_s.append(now)
-            if piece:
-                text.append(piece)
-                if capture.first_response_chunk_s is None:
-                    capture.first_response_chunk_s = now
-            if thought:
-                thinking.append(thought)
+        try:
+            done = self._collect(path, body, deadline_s, capture, text, thinking)
+        finally:
+            # Joined once (not per chunk: quadratic for a long stream), also when it failed.
             capture.text = "".join(text)
             capture.thinking = "".join(thinking)
-            if chunk.get("done"):
-                capture.final = {k: v for k, v in chunk.items()
-                                 if k not in ("response", "message", "context", "thinking")}
-                done = True
-                break
         capture.ended_s = time.perf_counter()
         if not done:
             raise OllamaStreamError(f"POST {path}: stream ended without a final `done` chunk",
@@ -287,6 +321,45 @@ class OllamaClient:
                 f"POST {path}: no text generated (done_reason {capture.done_reason or 'none'})",
                 capture=capture)
         return capture
+
+    def _collect(self, path: str, body: Dict[str, Any], deadline_s: float,
+                 capture: StreamCapture, text: List[str], thinking: List[str]) -> bool:
+        """Read a measured stream into text and thinking; True when its final chunk came."""
+        text_chars = 0
+        for chunk in self._stream_lines(path, body, deadline_s=deadline_s, capture=capture):
+            now = time.perf_counter()
+            capture.chunks += 1
+            if path == "/api/chat":
+                message = chunk.get("message")
+                message = message if isinstance(message, dict) else {}
+                piece = str(message.get("content") or "")
+                thought = str(message.get("thinking") or "")
+            else:
+                piece = str(chunk.get("response") or "")
+                thought = str(chunk.get("thinking") or "")
+            if piece or thought:
+                capture.token_chunk_times_s.append(now)
+            text_chars += len(piece) + len(thought)
+            if text_chars > self.limits.max_text_chars:
+                raise OllamaReplyTooLarge(
+                    f"POST {path}: answer longer than {self.limits.max_text_chars} characters",
+                    capture=capture)
+            if piece:
+                text.append(piece)
+                if capture.first_response_chunk_s is None:
+                    capture.first_response_chunk_s = now
+            if thought:
+                thinking.append(thought)
+            if chunk.get("done"):
+                final = {k: v for k, v in chunk.items()
+                         if k not in ("response", "message", "context", "thinking")}
+                try:
+                    check_final_chunk(final)
+                except ReplyShapeError as exc:
+                    raise OllamaBadReply(f"POST {path}: {exc}", capture=capture) from None
+                capture.final = final
+                return True
+        return False
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:

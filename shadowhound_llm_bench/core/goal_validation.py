@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, List, Optional, Union
 
-from .node_settings import ORDERS, PRESETS, NodeSettings, model_name_error
+from .inert_text import quoted
+from .node_settings import ORDERS, PRESETS, NodeSettings, model_name_error, non_empty
+from .path_rules import MAX_PATH_CHARS, PathRefused, allowed_suite_path, looks_like_path
 from .run_options import OptionsError, RunOptions, validate_keep_alive
 
 _LABEL = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -17,6 +19,10 @@ MAX_MODELS = 64
 MAX_REPETITIONS = 100
 MAX_NUM_CTX = 1048576
 MAX_NUM_PREDICT = 131072
+# Longest text each string field of a goal may hold: checked before anything is parsed or quoted.
+MAX_FIELD_CHARS = {"suite": MAX_PATH_CHARS, "preset": 32, "order": 32, "keep_alive": 32,
+                   "run_name": 64, "resume_run_id": 128}
+MAX_MODEL_NAME_CHARS = 200
 
 
 class GoalRejected(ValueError):
@@ -68,6 +74,24 @@ def _check_range(name: str, value: Union[int, float], low: float, high: float) -
             f"{name} must be within {_number(low)}..{_number(high)}, got {_number(value)}")
 
 
+def _check_sizes(request: GoalRequest) -> None:
+    """Refuse oversized fields first, so that no later step parses or echoes them."""
+    for name, limit in MAX_FIELD_CHARS.items():
+        value = getattr(request, name)
+        if not isinstance(value, str):
+            raise GoalRejected(f"{name} must be text")
+        if len(value) > limit:
+            raise GoalRejected(f"{name} is longer than {limit} characters ({len(value)})")
+    if len(request.models) > MAX_MODELS:
+        raise GoalRejected(f"at most {MAX_MODELS} models per run, got {len(request.models)}")
+    for position, model in enumerate(request.models, start=1):
+        if not isinstance(model, str):
+            raise GoalRejected(f"models #{position} must be text")
+        if len(model) > MAX_MODEL_NAME_CHARS:
+            raise GoalRejected(f"models #{position} is longer than {MAX_MODEL_NAME_CHARS} "
+                               f"characters ({len(model)})")
+
+
 def _models(request: GoalRequest, settings: NodeSettings) -> List[str]:
     given = [m.strip() for m in request.models]
     if any(not m for m in given):
@@ -88,16 +112,25 @@ def _models(request: GoalRequest, settings: NodeSettings) -> List[str]:
     return models
 
 
+def suite_path_dirs(settings: NodeSettings) -> List[str]:
+    """Return the folders under which a goal (or benchmark.suite) may name a suite file."""
+    return non_empty(settings["benchmark.suite_path_dirs"])
+
+
 def _suite(request: GoalRequest, settings: NodeSettings,
            suite_dirs: Iterable[Path]) -> str:
+    # A suite is a NAME from the configured suite folders; a path only under the folders the
+    # node parameter benchmark.suite_path_dirs allows (none by default), checked before the
+    # file is looked at, so a refusal tells nothing about what exists elsewhere.
     suite = request.suite.strip() or str(settings["benchmark.suite"])
-    if suite.endswith((".yaml", ".yml")) or "/" in suite:
-        path = Path(suite).expanduser()
-        if not path.is_file():
-            raise GoalRejected(f"suite file {suite!r} does not exist")
-        return str(path.resolve())
+    if looks_like_path(suite):
+        try:
+            return str(allowed_suite_path(suite, suite_path_dirs(settings)))
+        except PathRefused as exc:
+            raise GoalRejected(str(exc)) from None
     if not _SUITE_NAME.match(suite):
-        raise GoalRejected(f"suite name {suite!r} is malformed (letters, digits, '-', '_')")
+        raise GoalRejected(f"suite name {quoted(suite)} is malformed (letters, digits, '-', "
+                           "'_'; at most 64)")
     dirs = [Path(d) for d in suite_dirs]
     if dirs and not any((d / f"{suite}.yaml").is_file() for d in dirs):
         known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.yaml")})
@@ -109,13 +142,14 @@ def resolve_goal(request: GoalRequest, settings: NodeSettings, *,
                  suite_dirs: Iterable[Path] = ()) -> ResolvedGoal:
     """Fill the goal's empty fields from the settings and check every value (GoalRejected)."""
     # suite_dirs are the folders holding <name>.yaml suites; when given, a suite name must exist.
+    _check_sizes(request)
     models = _models(request, settings)
     preset = request.preset.strip() or str(settings["policy.preset"])
     if preset not in PRESETS:
-        raise GoalRejected(f"unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")
+        raise GoalRejected(f"unknown preset {quoted(preset)}; known presets: {', '.join(PRESETS)}")
     order = request.order.strip() or str(settings["benchmark.order"])
     if order not in ORDERS:
-        raise GoalRejected(f"unknown order {order!r}; known orders: {', '.join(ORDERS)}")
+        raise GoalRejected(f"unknown order {quoted(order)}; known orders: {', '.join(ORDERS)}")
     _check_range("repetitions", request.repetitions, 0, MAX_REPETITIONS)
     if request.num_ctx > 0:
         _check_range("num_ctx", request.num_ctx, 256, MAX_NUM_CTX)
@@ -133,10 +167,10 @@ def resolve_goal(request: GoalRequest, settings: NodeSettings, *,
         except OptionsError as exc:
             raise GoalRejected(str(exc)) from exc
     if request.run_name and not _LABEL.match(request.run_name):
-        raise GoalRejected(f"run_name {request.run_name!r} may hold only letters, digits, '-' "
-                           "and '_' (at most 64)")
+        raise GoalRejected(f"run_name {quoted(request.run_name)} may hold only letters, digits, "
+                           "'-' and '_' (at most 64)")
     if request.resume_run_id and not _RUN_ID.match(request.resume_run_id):
-        raise GoalRejected(f"resume_run_id {request.resume_run_id!r} is not a run id")
+        raise GoalRejected(f"resume_run_id {quoted(request.resume_run_id)} is not a run id")
     suite = _suite(request, settings, suite_dirs)
     try:
         options = RunOptions(

@@ -32,15 +32,37 @@ def check_schema(schema: Any, path: str = "$") -> None:
     """Raise SchemaError when a schema uses keywords or types outside the subset."""
     if not isinstance(schema, dict):
         raise SchemaError(f"{path}: a schema must be a mapping")
-    unknown = set(schema) - _KNOWN_KEYWORDS
+    # Messages name the place and the rule, never a word of the schema (it comes from a file).
+    unknown = [key for key in schema if key not in _KNOWN_KEYWORDS]
     if unknown:
-        raise SchemaError(f"{path}: unsupported schema keywords {sorted(unknown)}")
+        raise SchemaError(f"{path}: {len(unknown)} unsupported schema keyword(s); known: "
+                          f"{', '.join(sorted(_KNOWN_KEYWORDS))}")
     types = schema.get("type")
+    if types is not None and not isinstance(types, (str, list)):
+        raise SchemaError(f"{path}: 'type' must be a type name or a list of them")
     for name in ([types] if isinstance(types, str) else (types or [])):
-        if name not in _TYPES:
-            raise SchemaError(f"{path}: unknown type {name!r}")
-    for key, sub in (schema.get("properties") or {}).items():
-        check_schema(sub, f"{path}.{key}")
+        if not isinstance(name, str) or name not in _TYPES:
+            raise SchemaError(f"{path}: unknown type; known: {', '.join(_TYPES)}")
+    for key in ("minimum", "maximum"):
+        if key in schema and (isinstance(schema[key], bool)
+                              or not isinstance(schema[key], (int, float))):
+            raise SchemaError(f"{path}: '{key}' must be a number")
+    for key in ("minItems", "maxItems", "minLength", "maxLength"):
+        if key in schema and (isinstance(schema[key], bool) or not isinstance(schema[key], int)
+                              or schema[key] < 0):
+            raise SchemaError(f"{path}: '{key}' must be a whole number >= 0")
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(k, str) for k in required):
+        raise SchemaError(f"{path}: 'required' must be a list of property names")
+    if "enum" in schema and not isinstance(schema["enum"], list):
+        raise SchemaError(f"{path}: 'enum' must be a list")
+    if "additionalProperties" in schema and not isinstance(schema["additionalProperties"], bool):
+        raise SchemaError(f"{path}: 'additionalProperties' must be true or false")
+    properties = schema.get("properties") or {}
+    if not isinstance(properties, dict):
+        raise SchemaError(f"{path}: 'properties' must be a mapping")
+    for position, sub in enumerate(properties.values(), start=1):
+        check_schema(sub, f"{path}.properties#{position}")
     if "items" in schema:
         check_schema(schema["items"], f"{path}[]")
 

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from .policy_settings import PolicySettings, PolicySettingsError, preset_settings
 from .ros_reserve import InvalidRosReserveSettings, RosReserveSettings
 from .run_options import OptionsError, validate_keep_alive
+from .inert_text import quoted
 from .units import GIB
 
 ParamValue = Union[bool, int, float, str, List[str]]
@@ -147,7 +148,11 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
     _spec("benchmark.models", ["phi4:14b", "qwen2.5-coder:32b", "llama3.3:70b"],
           "Models tested when a goal names none."),
     _spec("benchmark.suite", "robot_mission",
-          "Task suite: a name from config/suites or a path to a suite YAML file."),
+          "Task suite: a name from config/suites, or a path to a suite YAML file inside one of "
+          "benchmark.suite_path_dirs."),
+    _spec("benchmark.suite_path_dirs", [""],
+          "Folders under which a goal or benchmark.suite may name a suite file by path; [''] "
+          "means none (suites by name only).", read_only=True),
     _spec("benchmark.repetitions", 3, "Measured repetitions per task (warm-up not counted).",
           minimum=1, maximum=100),
     _spec("benchmark.order", "small_to_large",
@@ -173,11 +178,11 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
           "Canary decode tokens/s below which the machine counts as slowed down.",
           minimum=0.0, maximum=100000.0),
     _spec("results_dir", "~/ollama_benchmarks",
-          "Folder under which each run writes <run_id>/ with its reports."),
+          "Folder under which each run writes <run_id>/ with its reports.", read_only=True),
     _spec("history_db", "",
           "SQLite database every finished run is recorded in and compared against (the "
           "regression flag in the result summary); empty: "
-          "~/.cache/shadowhound_llm_bench/history.sqlite3."),
+          "~/.cache/shadowhound_llm_bench/history.sqlite3.", read_only=True),
     _spec("publish_rate_hz", 2.0, "Rate of ~/container_memory messages, Hz.", minimum=0.1,
           maximum=50.0, read_only=True),
     _spec("sample_period_s", 0.5, "Period of the background memory sampler, seconds.",
@@ -217,7 +222,7 @@ def non_empty(values: Sequence[str]) -> List[str]:
 def model_name_error(name: str) -> Optional[str]:
     """Say why an Ollama model name is malformed, or None when it is fine."""
     if not name or len(name) > 200:
-        return f"model name {name!r} must have 1 to 200 characters"
+        return f"model name {quoted(name)} must have 1 to 200 characters"
     if not _MODEL_NAME.match(name):
         return (f"model name {name!r} is malformed (expected name[:tag] with letters, digits, "
                 "'.', '-' or '_', e.g. 'phi4:14b')")
@@ -239,7 +244,7 @@ def _type_error(spec: ParamSpec, value: Any) -> Optional[str]:
     if ok:
         return None
     return f"{spec.name} must be a {kind.__name__ if kind is not list else 'list of strings'}, " \
-        f"got {value!r}"
+        f"got {quoted(value)}"
 
 
 def value_errors(spec: ParamSpec, value: Any) -> List[str]:
@@ -249,20 +254,20 @@ def value_errors(spec: ParamSpec, value: Any) -> List[str]:
         return [type_error]
     errors: List[str] = []
     if spec.minimum is not None and value < spec.minimum:
-        errors.append(f"{spec.name} must be at least {spec.minimum:g}, got {value!r}")
+        errors.append(f"{spec.name} must be at least {spec.minimum:g}, got {quoted(value)}")
     if spec.maximum is not None and value > spec.maximum:
-        errors.append(f"{spec.name} must be at most {spec.maximum:g}, got {value!r}")
+        errors.append(f"{spec.name} must be at most {spec.maximum:g}, got {quoted(value)}")
     if spec.choices and value not in spec.choices:
-        errors.append(f"{spec.name} must be one of {', '.join(spec.choices)}, got {value!r}")
+        errors.append(f"{spec.name} must be one of {', '.join(spec.choices)}, got {quoted(value)}")
     errors.extend(_special_errors(spec.name, value))
     return errors
 
 
 def _special_errors(name: str, value: Any) -> List[str]:
     if name == "ollama_host" and not _HOST_URL.match(value):
-        return [f"ollama_host must look like http://host:port, got {value!r}"]
+        return [f"ollama_host must look like http://host:port, got {quoted(value)}"]
     if name == "container.name" and not _CONTAINER_NAME.match(value):
-        return [f"container.name {value!r} is not a valid container name"]
+        return [f"container.name {quoted(value)} is not a valid container name"]
     if name == "benchmark.models":
         return [e for e in (model_name_error(m) for m in non_empty(value)) if e]
     if name == "benchmark.canary_model" and value.strip():
@@ -274,10 +279,14 @@ def _special_errors(name: str, value: Any) -> List[str]:
             try:
                 re.compile(pattern)
             except re.error as exc:
-                errors.append(f"{name}: {pattern!r} is not a regular expression ({exc})")
+                errors.append(f"{name}: {quoted(pattern)} is not a regular expression ({exc})")
         return errors
     if name == "container.command" and len(value) > 1 and not all(v.strip() for v in value):
         return ["container.command must not hold empty words (use [''] for none)"]
+    if name == "benchmark.suite_path_dirs":
+        # Relative folders would follow the node's working directory: only absolute ones.
+        return [f"{name}: {quoted(folder)} must be an absolute folder (or [''] for none)"
+                for folder in non_empty(value) if not folder.startswith(("/", "~"))]
     if name in ("benchmark.suite", "results_dir") and not value.strip():
         return [f"{name} must not be empty"]
     return []

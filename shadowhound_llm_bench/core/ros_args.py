@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, List, Sequence
 
+from .inert_text import quoted
+
 ROS_ARGS = "--ros-args"
 ROS_ARGS_END = "--"
 PARAMS_FILE_FLAG = "--params-file"
@@ -57,7 +59,10 @@ def params_file_error(path: str) -> str:
     except UnicodeDecodeError as exc:
         return f"parameters file {path} is not text: {_one_line(exc)}"
     except yaml.YAMLError as exc:
-        return f"parameters file {path} is not valid YAML: {_one_line(exc)}"
+        from .bounded_yaml import yaml_error_reason
+
+        # PyYAML's own text quotes the offending line: name the place, never the content.
+        return f"parameters file {path} is not valid YAML at {yaml_error_reason(exc)}"
     if data is None:
         return ""
     if not isinstance(data, dict):
@@ -73,11 +78,11 @@ def _structure_error(data: dict, where: List[str]) -> str:
         if key == ROS_PARAMETERS:
             if value is not None and not isinstance(value, dict):
                 return (f"{'/'.join(where) or 'top level'}: 'ros__parameters' must hold "
-                        f"name: value pairs, got {value!r}")
+                        f"name: value pairs, got a {type(value).__name__}")
             continue
         if not isinstance(value, dict):
             under = f" under {'/'.join(where)}" if where else ""
-            return (f"{key!r}{under} is a value outside 'ros__parameters' (parameters go "
+            return (f"{quoted(key)}{under} is a value outside 'ros__parameters' (parameters go "
                     "under <node name>: ros__parameters:)")
         problem = _structure_error(value, where + [str(key)])
         if problem:

@@ -215,7 +215,8 @@ def _model_result(model: str, recs: List[Mapping[str, Any]], *,
             result.concurrent_with = [str(m) for m in rec.get("concurrent_with") or []]
         elif kind == "load":
             result.load = {k: rec.get(k) for k in
-                           ("ok", "attempt", "client_s", "load_s", "error_kind", "error")}
+                           ("ok", "attempt", "client_s", "load_s", "load_source", "error_kind",
+                            "error")}
         elif kind == "test":
             if rec.get("warmup"):
                 result.warmup_ok = rec.get("status") == "ok"

@@ -63,7 +63,7 @@ def extract_json(text: str) -> Tuple[Optional[Any], str]:
     for match in _FENCE.finditer(text):
         try:
             value = json.loads(match.group(2))
-        except ValueError:
+        except (ValueError, RecursionError):  # deeply nested model output is not JSON to us
             continue
         if isinstance(value, (dict, list)):
             return value, "fenced"
@@ -75,7 +75,7 @@ def extract_json(text: str) -> Tuple[Optional[Any], str]:
     for index in starts:
         try:
             value, _ = decoder.raw_decode(text, index)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(value, (dict, list)):
             return value, "bare"

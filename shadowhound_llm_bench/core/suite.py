@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-import yaml
-
+from .bounded_yaml import BoundedYamlError, read_yaml_file
 from .json_schema import SchemaError, check_schema
+from .path_rules import PathRefused, allowed_suite_path, looks_like_path, suite_name_error
 
 TASK_KINDS = ("instruction", "json", "multiple_choice")
 CHECK_TYPES = (
@@ -36,6 +36,12 @@ CHECK_KEYS: Dict[str, tuple] = {
 }
 SUITES_ENV = "SHADOWHOUND_LLM_BENCH_SUITES"
 DEFAULT_SUITE = "robot_mission"
+# Bounds of a suite (a file is at most bounded_yaml.MAX_YAML_FILE_BYTES): what a run may be asked
+# to send and score. Error messages name the place and the rule, never a value from the file.
+MAX_TASKS = 200
+MAX_CHECKS_PER_TASK = 50
+MAX_TEXT_CHARS = 65536
+MAX_ID_CHARS = 64
 
 
 class SuiteError(ValueError):
@@ -110,12 +116,22 @@ def task_to_dict(task: Task) -> Dict[str, Any]:
     return data
 
 
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
 def _refuse_unknown_keys(raw: Mapping, known: Sequence[str], where: str) -> None:
-    for key in raw:
+    for position, key in enumerate(raw, start=1):
         if key not in known:
             close = difflib.get_close_matches(str(key), list(known), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SuiteError(f"{where}: unknown key {key!r}{hint}; known: {', '.join(known)}")
+            raise SuiteError(f"{where}: unknown key #{position}{hint}; known: "
+                             f"{', '.join(known)}")
+
+
+def _check_text(value: Any, name: str, where: str) -> None:
+    if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+        raise SuiteError(f"{where}: '{name}' is longer than {MAX_TEXT_CHARS} characters")
 
 
 def _check_params(kind: str, params: Mapping[str, Any], where: str) -> None:
@@ -125,22 +141,35 @@ def _check_params(kind: str, params: Mapping[str, Any], where: str) -> None:
         if key in params and (isinstance(value, bool) or not isinstance(value, int)
                               or value < 0):
             raise SuiteError(f"{where}: {kind} '{key}' must be a whole number >= 0, "
-                             f"got {value!r}")
+                             f"got a {_type_name(value)}")
     if "min" in params and "max" in params and params["min"] > params["max"]:
-        raise SuiteError(f"{where}: {kind} 'min' {params['min']} is above 'max' "
-                         f"{params['max']}")
+        raise SuiteError(f"{where}: {kind} 'min' is above 'max'")
     for key in ("case_sensitive", "multiline"):
         if key in params and not isinstance(params[key], bool):
             raise SuiteError(f"{where}: {kind} '{key}' must be true or false, "
-                             f"got {params[key]!r}")
+                             f"got a {_type_name(params[key])}")
     for key in ("description", "path"):
         if key in params and not isinstance(params[key], str):
-            raise SuiteError(f"{where}: {kind} '{key}' must be a string, got {params[key]!r}")
+            raise SuiteError(f"{where}: {kind} '{key}' must be a string, "
+                             f"got a {_type_name(params[key])}")
+        _check_text(params.get(key), key, where)
     if kind == "regex" and isinstance(params.get("pattern"), str):
+        _check_text(params["pattern"], "pattern", where)
         try:
             re.compile(params["pattern"])
-        except re.error as exc:
-            raise SuiteError(f"{where}: regex 'pattern' does not compile: {exc}") from exc
+        except (re.error, RecursionError, OverflowError) as exc:
+            # re.error says the rule and the position, never the pattern itself.
+            reason = getattr(exc, "msg", None) or "too complex"
+            position = getattr(exc, "pos", None)
+            at = f" at position {position}" if position is not None else ""
+            raise SuiteError(f"{where}: regex 'pattern' does not compile: {reason}{at}") \
+                from None
+    terms = params.get("terms")
+    if isinstance(terms, list):
+        if len(terms) > MAX_CHECKS_PER_TASK * 20:
+            raise SuiteError(f"{where}: {kind} has more than {MAX_CHECKS_PER_TASK * 20} terms")
+        for term in terms:
+            _check_text(term, "terms", where)
 
 
 def _parse_check(raw: Any, where: str) -> Check:
@@ -149,7 +178,7 @@ def _parse_check(raw: Any, where: str) -> Check:
     params = dict(raw)
     kind = params.pop("type", None)
     if kind not in CHECK_TYPES:
-        raise SuiteError(f"{where}: unknown check type {kind!r} (known: {', '.join(CHECK_TYPES)})")
+        raise SuiteError(f"{where}: unknown check type (known: {', '.join(CHECK_TYPES)})")
     _refuse_unknown_keys(raw, ("type", "points") + CHECK_KEYS[kind], f"{where} ({kind})")
     points = params.pop("points", None)
     if isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
@@ -176,7 +205,8 @@ def _parse_task(raw: Any, index: int, source: str = "") -> Task:
     task_id = raw.get("id")
     if not isinstance(task_id, str) or not task_id.strip():
         raise SuiteError(f"{where}: needs a string 'id'")
-    where = f"{prefix}task {task_id!r}"
+    if len(task_id) > MAX_ID_CHARS:
+        raise SuiteError(f"{where}: 'id' is longer than {MAX_ID_CHARS} characters")
     _refuse_unknown_keys(raw, TASK_KEYS, where)
     kind = raw.get("kind")
     if kind not in TASK_KINDS:
@@ -184,12 +214,16 @@ def _parse_task(raw: Any, index: int, source: str = "") -> Task:
     prompt = raw.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise SuiteError(f"{where}: needs a non-empty 'prompt'")
+    _check_text(prompt, "prompt", where)
     for key in ("system", "description"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
-            raise SuiteError(f"{where}: '{key}' must be a string, got {raw[key]!r}")
+            raise SuiteError(f"{where}: '{key}' must be a string, got a {_type_name(raw[key])}")
+        _check_text(raw.get(key), key, where)
     raw_checks = raw.get("checks")
     if not isinstance(raw_checks, list) or not raw_checks:
         raise SuiteError(f"{where}: needs a non-empty list of 'checks'")
+    if len(raw_checks) > MAX_CHECKS_PER_TASK:
+        raise SuiteError(f"{where}: more than {MAX_CHECKS_PER_TASK} checks")
     checks = [_parse_check(c, f"{where} check #{i + 1}") for i, c in enumerate(raw_checks)]
     types = {c.type for c in checks}
     schema = raw.get("schema")
@@ -209,7 +243,9 @@ def _parse_task(raw: Any, index: int, source: str = "") -> Task:
                    for k in choices):
             raise SuiteError(f"{where}: choice keys must be single capital letters")
         if answer not in choices:
-            raise SuiteError(f"{where}: 'answer' {answer!r} is not one of the choices")
+            raise SuiteError(f"{where}: 'answer' is not one of the choice letters")
+        for text in choices.values():
+            _check_text(text, "choices", where)
     elif not isinstance(choices, Mapping):
         raise SuiteError(f"{where}: 'choices' must be a mapping (letter: text)")
     return Task(
@@ -229,15 +265,22 @@ def parse_suite(data: Any, *, source: str = "") -> Suite:
     if not isinstance(name, str) or not name.strip():
         raise SuiteError(f"{source or 'suite'}: needs a 'name'")
     if data.get("description") is not None and not isinstance(data["description"], str):
-        raise SuiteError(f"{source or name}: 'description' must be a string")
+        raise SuiteError(f"{source or 'suite'}: 'description' must be a string")
+    where = source or "suite"
+    if len(name) > MAX_ID_CHARS:
+        raise SuiteError(f"{where}: 'name' is longer than {MAX_ID_CHARS} characters")
+    _check_text(data.get("description"), "description", where)
     raw_tasks = data.get("tasks")
     if not isinstance(raw_tasks, list) or not raw_tasks:
-        raise SuiteError(f"{source or name}: needs a non-empty list of 'tasks'")
+        raise SuiteError(f"{where}: needs a non-empty list of 'tasks'")
+    if len(raw_tasks) > MAX_TASKS:
+        raise SuiteError(f"{where}: more than {MAX_TASKS} tasks")
     tasks = [_parse_task(t, i, source) for i, t in enumerate(raw_tasks)]
-    ids = [t.id for t in tasks]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise SuiteError(f"{source or name}: duplicate task ids {duplicates}")
+    seen: Dict[str, int] = {}
+    for position, task in enumerate(tasks, start=1):
+        if task.id in seen:
+            raise SuiteError(f"{where}: tasks #{seen[task.id]} and #{position} have the same id")
+        seen[task.id] = position
     return Suite(name=name, tasks=tasks, description=str(data.get("description") or ""),
                  source=source)
 
@@ -258,23 +301,35 @@ def suite_dirs() -> List[Path]:
 
 
 def load_suite(name_or_path: str = DEFAULT_SUITE, *,
-               search_dirs: Optional[Sequence[Path]] = None) -> Suite:
-    """Load a suite by name (looked up in the suite directories) or by a path to a YAML file."""
-    candidate = Path(name_or_path)
+               search_dirs: Optional[Sequence[Path]] = None,
+               allowed_path_dirs: Optional[Sequence[object]] = None) -> Suite:
+    """
+    Load a suite by name (looked up in the suite directories) or by a path to a YAML file.
+
+    allowed_path_dirs None accepts any path (the operator's own CLI); a list, even an empty
+    one, accepts a path only inside those folders (what a goal or a node parameter names).
+    """
     paths: List[Path] = []
-    if candidate.suffix in (".yaml", ".yml") or os.sep in name_or_path:
-        paths.append(candidate)
+    if looks_like_path(name_or_path):
+        if allowed_path_dirs is not None:
+            try:
+                paths.append(allowed_suite_path(name_or_path, allowed_path_dirs))
+            except PathRefused as exc:
+                raise SuiteError(str(exc)) from None
+        else:
+            paths.append(Path(name_or_path))
     else:
-        if not name_or_path.replace("_", "").replace("-", "").isalnum():
-            raise SuiteError(f"suite name {name_or_path!r} may hold letters, digits, '-', '_'")
+        error = suite_name_error(name_or_path)
+        if error:
+            raise SuiteError(error)
         for folder in (search_dirs if search_dirs is not None else suite_dirs()):
-            paths += [folder / f"{name_or_path}.yaml", folder / f"{name_or_path}.yml"]
+            paths += [Path(folder) / f"{name_or_path}.yaml", Path(folder) / f"{name_or_path}.yml"]
     for path in paths:
         if path.is_file():
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except yaml.YAMLError as exc:
-                raise SuiteError(f"{path}: not valid YAML: {exc}") from exc
+                data = read_yaml_file(path)
+            except BoundedYamlError as exc:
+                raise SuiteError(f"{path}: {exc}") from None
             return parse_suite(data, source=str(path))
     looked = ", ".join(str(p) for p in paths) or name_or_path
     raise SuiteError(f"suite {name_or_path!r} not found (looked at {looked})")

@@ -39,6 +39,9 @@ from .canary import run_canary
 from .memory_guard_api import MemoryGuard, PlannedModel, Proceed, RunPlan, Skip
 
 OUTPUT_KEEP_CHARS = 4000
+# Most bytes one run's tests.jsonl may hold (the reports are built from it): ~2000 x the largest
+# test record (OUTPUT_KEEP_CHARS of answer, metrics, scores); a bigger run stops with the reason.
+MAX_RUN_LOG_BYTES = 256 * 1024 * 1024
 MAX_LOAD_ATTEMPTS = 5  # hard cap, whatever a guard says
 # After this many requests in a row that found no server, the model is given up.
 MAX_UNAVAILABLE_IN_A_ROW = 2
@@ -212,7 +215,7 @@ class BenchmarkRunner:
         models = list(dict.fromkeys(models))
         if not models:
             raise ValueError("no models to benchmark")
-        self._log = JsonlLog(path=run_dir / LOG_NAME)
+        self._log = JsonlLog(path=run_dir / LOG_NAME, max_bytes=MAX_RUN_LOG_BYTES)
         try:
             status, message = self._run(models, previous)
         except Exception as exc:  # record why the run broke, then still write the reports
@@ -614,10 +617,16 @@ class BenchmarkRunner:
                     raise _ModelStop(ModelStatus.FAILED,
                                      f"load failed after {attempt} attempt(s): {exc}")
                 continue
+            client_s = time.perf_counter() - started
+            # Ollama's load reply (done_reason "load") carries no load_duration: the load time
+            # is what the client measured, unless a server reports its own.
             load_ns = reply.get("load_duration")
             self._write("load", model=model, ok=True, attempt=attempt, keep_alive=keep_alive,
-                        client_s=time.perf_counter() - started,
-                        load_s=load_ns / 1e9 if isinstance(load_ns, (int, float)) else None)
+                        client_s=client_s,
+                        load_s=load_ns / 1e9 if isinstance(load_ns, int) and load_ns > 0
+                        else client_s,
+                        load_source="ollama" if isinstance(load_ns, int) and load_ns > 0
+                        else "client")
             return attempt
 
     def _test_model(self, model: str, index: int, keep_alive: KeepAlive,

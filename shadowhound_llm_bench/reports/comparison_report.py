@@ -8,6 +8,8 @@ import io
 import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from ..core.inert_text import csv_cell
+from ..core.inert_text import markdown_cell as _md
 from ..core.run_comparison import (ALL_TASKS, CellComparison, Comparison, MetricSpec,
                                    TrendStep, Verdict, p_value_text)
 
@@ -71,12 +73,14 @@ def comparison_markdown(comparison: Comparison) -> str:
         comparable = "baseline" if index == 0 else (
             "**NOT COMPARABLE**: " + "; ".join(run.not_comparable) if run.not_comparable
             else "yes")
-        lines.append(f"| {index + 1} | {run.run_id} | {run.machine_id} | {run.started_at} | "
-                     f"{run.ollama_version or '-'} | {pinned} | {comparable} |")
+        # Versions, machine ids and notes come from servers and logs: inert in a table.
+        lines.append(f"| {index + 1} | {_md(run.run_id)} | {_md(run.machine_id)} | "
+                     f"{_md(run.started_at)} | {_md(run.ollama_version or '-')} | "
+                     f"{_md(pinned)} | {_md(comparable)} |")
     lines.append("")
     notes = [f"run {r.run_id}: {note}" for r in comparison.runs[1:] for note in r.model_notes]
     if notes:
-        lines += ["Model changes against the baseline: " + "; ".join(notes) + ".", ""]
+        lines += ["Model changes against the baseline: " + _md("; ".join(notes)) + ".", ""]
     lines += [f"Change against the baseline run {base.run_id} in percent of the mean; verdict "
               f"from {comparison.test}, two-sided, alpha {comparison.alpha:g}; a change under "
               f"{comparison.min_change_percent:g} % is within noise. Values: mean ± standard "
@@ -91,7 +95,8 @@ def comparison_markdown(comparison: Comparison) -> str:
         lines.append("|" + " --- |" * len(header))
         for row in table.rows:
             cells = [cell_text(spec, c) for c in table.cells[row]]
-            lines.append(f"| {row[0]} | {_task(row[1])} | " + " | ".join(cells) + " |")
+            lines.append(f"| {_md(row[0])} | {_md(_task(row[1]))} | " + " | ".join(cells)
+                         + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -134,8 +139,9 @@ def comparison_csv(comparison: Comparison) -> str:
         for model, task in table.rows:
             for run, cell in zip(comparison.runs, table.cells[(model, task)]):
                 d = _cell_dict(table.metric, run.run_id, cell)
-                writer.writerow([table.metric.key, table.metric.unit, model, task, run.run_id,
-                                 run.machine_id, "no" if run.not_comparable else "yes",
+                writer.writerow([table.metric.key, table.metric.unit, csv_cell(model),
+                                 csv_cell(task), run.run_id, csv_cell(run.machine_id),
+                                 "no" if run.not_comparable else "yes",
                                  d["n"], d["mean"], d["stddev"], d["change_percent"],
                                  d["verdict"], d["p_value"]])
     return buf.getvalue()

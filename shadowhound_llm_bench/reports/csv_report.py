@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ..core.inert_text import csv_cell
 from ..core.run_records import RunSummary
 from .atomic_write import write_atomic
 
@@ -38,17 +39,19 @@ def render_csv(summary: RunSummary) -> str:
     writer = csv.DictWriter(out, fieldnames=csv_columns(), lineterminator="\n")
     writer.writeheader()
     for model in summary.models:
-        base: Dict[str, Any] = {"model": model.model, "status": model.status,
-                                "reason": model.reason,
-                                "concurrent_with": " ".join(model.concurrent_with)}
+        # Text cells come from goals, servers and models: no spreadsheet may run them.
+        base: Dict[str, Any] = {"model": csv_cell(model.model), "status": csv_cell(model.status),
+                                "reason": csv_cell(model.reason),
+                                "concurrent_with": csv_cell(" ".join(model.concurrent_with))}
         for key in META_COLUMNS:
-            base[key] = model.metadata.get(key, "")
+            value = model.metadata.get(key, "")
+            base[key] = csv_cell(value) if isinstance(value, str) else value
         if not model.tasks:
             writer.writerow({**base, "task": "", "tests_ok": 0,
                              "tests_failed": model.tests_failed, "truncated": 0})
             continue
         for task in model.tasks:
-            row = dict(base, task=task.task, tests_ok=task.tests_ok,
+            row = dict(base, task=csv_cell(task.task), tests_ok=task.tests_ok,
                        tests_failed=task.tests_failed, truncated=task.truncated)
             for metric in CSV_METRICS:
                 stats = task.metrics.get(metric) or {}

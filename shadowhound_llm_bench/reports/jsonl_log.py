@@ -6,21 +6,29 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..core.run_records import to_jsonable
 
 LOG_NAME = "tests.jsonl"
+# Kept free below a log's bound for the record that ends the run, so a full log still says why.
+END_RESERVE_BYTES = 64 * 1024
+
+
+class RunLogFull(ValueError):
+    """A run's log reached the size bound: the run stops, what it measured is kept."""
 
 
 class JsonlLog:
     """Appends records to a file that is kept open; every append reaches the disk before return."""
 
-    def __init__(self, *, path: Path) -> None:
+    def __init__(self, *, path: Path, max_bytes: Optional[int] = None) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._file = open(self.path, "a", encoding="utf-8")
         self._repair_torn_tail()
+        self._size_bytes = self.path.stat().st_size
 
     def _repair_torn_tail(self) -> None:
         # A kill mid-write leaves a last line without newline; start on a fresh line.
@@ -38,12 +46,20 @@ class JsonlLog:
         os.fsync(self._file.fileno())
 
     def append(self, record: Mapping[str, Any]) -> None:
-        line = json.dumps(to_jsonable(record), ensure_ascii=False, allow_nan=False)
+        line = json.dumps(to_jsonable(record), ensure_ascii=False, allow_nan=False) + "\n"
+        size_bytes = len(line.encode("utf-8"))
         with self._lock:
             if self._file.closed:
                 raise ValueError(f"log {self.path} is closed")
-            self._file.write(line + "\n")
+            if self.max_bytes is not None:
+                room = self.max_bytes - (0 if record.get("type") == "run_end"
+                                         else END_RESERVE_BYTES)
+                if self._size_bytes + size_bytes > room:
+                    raise RunLogFull(f"the run log reached its bound of {self.max_bytes} bytes "
+                                     f"({self.path.name}); the run stops here")
+            self._file.write(line)
             self._sync()
+            self._size_bytes += size_bytes
 
     def close(self) -> None:
         with self._lock:

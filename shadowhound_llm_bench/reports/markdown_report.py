@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from ..core.inert_text import markdown_cell as _md
 from ..core.run_records import ModelResult, RunSummary
 from ..core.units import to_gib
 from .atomic_write import write_atomic
@@ -28,7 +29,8 @@ def _median_sd(stats: Optional[Mapping[str, float]], digits: int = 1) -> str:
 
 def _table(header: Sequence[str], rows: List[Sequence[str]]) -> List[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    # Cells may hold what a model or a server wrote: one line, no table break, no HTML.
+    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
     return lines
 
 
@@ -79,18 +81,19 @@ def render_markdown(summary: RunSummary) -> str:
         f"- Status: **{summary.status}**"
         + (" (the log has no end: the run was killed or crashed)"
            if summary.status == "incomplete" else "")
-        + (f" — {summary.message}" if summary.message else ""),
+        + (f" — {_md(summary.message)}" if summary.message else ""),
         f"- Models requested: {', '.join(summary.models_requested) or '–'}",
         f"- Started: {summary.started_at}; ended: {summary.ended_at or '–'}; "
         f"sessions: {summary.sessions}",
-        f"- Ollama: {summary.host or '–'} version {summary.ollama_version or '–'}",
-        f"- Suite: {summary.suite.get('name', '–')} ({len(summary.suite.get('tasks', []))} tasks)",
+        f"- Ollama: {_md(summary.host or '–')} version {_md(summary.ollama_version or '–')}",
+        f"- Suite: {_md(summary.suite.get('name', '–'))} "
+        f"({len(summary.suite.get('tasks', []))} tasks)",
         f"- Options: num_ctx {o.get('num_ctx')}, num_predict {o.get('num_predict')}, "
         f"temperature {o.get('temperature')}, seed {o.get('seed')}, keep_alive "
         f"{o.get('keep_alive')}, repetitions {o.get('repetitions')} "
         f"(warm-up {'excluded' if o.get('warmup') else 'off'})",
         f"- Memory management: {'on' if summary.guarded else 'off'}"
-        + (f" — {summary.note}" if summary.note else ""),
+        + (f" — {_md(summary.note)}" if summary.note else ""),
     ]
     if summary.peak_working_set_bytes:
         lines.append(f"- Peak container working set: {_gib(summary.peak_working_set_bytes)} GiB")
@@ -128,13 +131,13 @@ def render_markdown(summary: RunSummary) -> str:
                        ("balanced", "Balanced")):
         pick = rec.get(key)
         if pick:
-            lines.append(f"- **{title}: {pick['model']}** — {pick['value']}. "
-                         f"Rule: {pick['rule']}.")
+            lines.append(f"- **{title}: {_md(pick['model'])}** — {_md(pick['value'])}. "
+                         f"Rule: {_md(pick['rule'])}.")
         else:
             lines.append(f"- {title}: no model qualifies.")
     lines += ["", "## Quality rules and what each model earned (last repetition)", ""]
     for task in summary.suite.get("tasks", []):
-        lines.append(f"### {task.get('id')} ({task.get('kind')})")
+        lines.append(f"### {_md(task.get('id'))} ({_md(task.get('kind'))})")
         lines.append("")
         rows = []
         for m in summary.models:
@@ -155,10 +158,11 @@ def render_markdown(summary: RunSummary) -> str:
     if not problems:
         lines.append("None.")
     for m in problems:
-        lines.append(f"- **{m.model}**: {m.status}" + (f" — {m.reason}" if m.reason else ""))
+        lines.append(f"- **{_md(m.model)}**: {_md(m.status)}"
+                     + (f" — {_md(m.reason)}" if m.reason else ""))
         for f in m.failures:
-            lines.append(f"  - {f.get('task')} repetition {f.get('repetition')}: "
-                         f"{f.get('kind')} — {f.get('error')}")
+            lines.append(f"  - {_md(f.get('task'))} repetition {_md(f.get('repetition'))}: "
+                         f"{_md(f.get('kind'))} — {_md(f.get('error'))}")
     mem_rows = _memory_rows(summary.models)
     lines += ["", "## Memory (GiB)", ""]
     if mem_rows:
@@ -181,12 +185,12 @@ def render_markdown(summary: RunSummary) -> str:
         for when in ("before", "after"):
             c = canary.get(when)
             if c:
-                lines.append(f"- {when}: {c.get('model')} "
+                lines.append(f"- {when}: {_md(c.get('model'))} "
                              f"{_num(c.get('decode_tokens_per_s'))} tokens/s"
-                             + (f" — {c.get('error')}" if c.get("error") else ""))
+                             + (f" — {_md(c.get('error'))}" if c.get("error") else ""))
         verdict = canary.get("verdict")
         if verdict:
-            lines.append(f"- Verdict: {verdict.get('message', '')}")
+            lines.append(f"- Verdict: {_md(verdict.get('message', ''))}")
     lines += _history_lines(summary.history)
     lines.append("")
     return "\n".join(lines)

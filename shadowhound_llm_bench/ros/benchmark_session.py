@@ -8,7 +8,7 @@ import time
 from typing import Any, Callable, List, Optional
 
 from ..adapters.ollama_client import OllamaClient
-from ..core.goal_validation import GoalRejected, ResolvedGoal
+from ..core.goal_validation import GoalRejected, ResolvedGoal, suite_path_dirs
 from ..core.node_settings import NodeSettings, policy_order
 from ..core.memory_reading import MemoryReading
 from ..core.policy import MemoryPolicy
@@ -89,7 +89,7 @@ class BenchmarkSession:
     def check(self, goal: ResolvedGoal, settings: NodeSettings) -> None:
         """Check what needs files (the suite, the resumed run); raises GoalRejected."""
         try:
-            load_suite(goal.suite)
+            load_suite(goal.suite, allowed_path_dirs=suite_path_dirs(settings))
         except SuiteError as exc:
             raise GoalRejected(f"suite {goal.suite!r} cannot be used: {exc}") from exc
         if goal.resume_run_id:
@@ -101,7 +101,7 @@ class BenchmarkSession:
     def run(self, goal: ResolvedGoal, settings: NodeSettings, on_progress: ProgressSink,
             cancel: threading.Event) -> RunReport:
         """Run (or plan) the goal to its end in the calling thread."""
-        suite = load_suite(goal.suite)
+        suite = load_suite(goal.suite, allowed_path_dirs=suite_path_dirs(settings))
         client = OllamaClient(base_url=str(settings["ollama_host"]),
                               request_timeout_s=float(settings["request_timeout_s"]))
         results_root = Path(str(settings["results_dir"])).expanduser()

@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any, List, Optional
 
+from ..core.inert_text import terminal_line
 from .interfaces_import import import_interfaces, import_rclpy
 
 DEFAULT_ACTION = "/llm_bench/run_benchmark"
@@ -71,8 +72,9 @@ def feedback_line(feedback: Any) -> str:
     if feedback.model_budget_bytes:
         memory = (f" | {feedback.container_working_set_gib:.2f}/"
                   f"{feedback.model_budget_gib:.2f} GiB")
-    return (f"{100.0 * feedback.progress:5.1f}% {feedback.phase:<18}{model}{position}{memory}"
-            f" | {feedback.status}")
+    # The status carries server and model words: printed as text, never run by the terminal.
+    return terminal_line(f"{100.0 * feedback.progress:5.1f}% {feedback.phase:<18}{model}"
+                         f"{position}{memory} | {feedback.status}")
 
 
 def _num(value: float, digits: int = 1) -> str:
@@ -98,7 +100,7 @@ def result_lines(result: Any) -> List[str]:
                         ("log", result.jsonl_log)):
         if path:
             lines.append(f"{label + ':':<13}{path}")
-    return lines
+    return [terminal_line(line) for line in lines]
 
 
 def _spin_until(rclpy_module: Any, node: Any, future: Any, deadline_s: float) -> bool:

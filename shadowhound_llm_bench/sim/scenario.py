@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TypeV
 
 import yaml
 
+from ..core.bounded_yaml import yaml_error_reason
 from .catalog import ModelSpec, apply_overrides, builtin_catalog
 from .faults import FaultError, Faults
 from .quantities import parse_bytes, parse_go_duration
@@ -284,8 +285,11 @@ def load_scenario(name_or_path: str) -> Scenario:
     try:
         with open(path, encoding='utf-8') as handle:
             data = yaml.safe_load(handle)
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise ScenarioError(f'cannot read scenario {path}: {exc}') from exc
+    except yaml.YAMLError as exc:  # PyYAML's text quotes the file: name the place only
+        raise ScenarioError(f'cannot read scenario {path}: not valid YAML at '
+                            f'{yaml_error_reason(exc)}') from None
     name = os.path.splitext(os.path.basename(path))[0]
     return scenario_from_dict(data or {}, name=name, source_path=path)
 

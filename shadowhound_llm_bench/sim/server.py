@@ -367,9 +367,9 @@ class Handler(BaseHTTPRequestHandler):
         load_s = model.load_duration_s or 0.002
         try:
             if params.empty:
-                self._send_final_only(spec, params, chat, 'load', {
-                    'total_duration': int((load_s + 0.001) * NS),
-                    'load_duration': int(load_s * NS)})
+                # Ollama answers a load with done_reason "load" and no durations at all
+                # (server/routes.go, GenerateHandler and ChatHandler, v0.33.0-rc2).
+                self._send_final_only(spec, params, chat, 'load', {})
                 return
             with model.busy:
                 self._decode(model, params, chat, load_s, started)

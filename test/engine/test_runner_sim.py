@@ -46,10 +46,11 @@ def test_measured_speeds_match_the_simulated_model(clean_sim, tmp_path):
     assert decode["median"] == pytest.approx(spec.decode_tokens_per_s, rel=0.05)
     assert result.metrics["prompt_tokens_per_s"]["median"] == pytest.approx(
         spec.prompt_tokens_per_s, rel=0.05)
-    # load_duration is the simulator's load model: base + footprint / load speed
-    expected_load_s = SMALL.load_base_s + spec.footprint_bytes(4096) / SMALL.load_bytes_per_s
-    assert result.load["load_s"] == pytest.approx(expected_load_s, rel=0.01)
-    assert result.load["client_s"] >= SMALL.wall_seconds(expected_load_s) * 0.95
+    # Ollama's load reply has no load_duration: the load time is measured on the client, and
+    # it spans the simulator's load model (at least its base time) at its time scale.
+    assert result.load["load_source"] == "client"
+    assert result.load["load_s"] == result.load["client_s"]
+    assert result.load["client_s"] >= SMALL.wall_seconds(SMALL.load_base_s) * 0.95
     records, bad = read_records(outcome.reports.jsonl_log)
     assert bad == 0
     for rec in logged_tests(records, "qwen2.5:0.5b"):

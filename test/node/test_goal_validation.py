@@ -60,10 +60,19 @@ def test_a_malformed_canary_model_is_refused():
         NodeSettings(values={"benchmark.canary_model": "bad model name!"})
 
 
-def test_suite_file_path_is_accepted(suite_dir):
+def test_suite_file_path_is_accepted_inside_an_allowed_folder(suite_dir):
     path = suite_dir / "tiny.yaml"
-    goal = resolve_goal(GoalRequest(suite=str(path)), NodeSettings(), suite_dirs=[suite_dir])
+    settings = NodeSettings(values={"benchmark.suite_path_dirs": [str(suite_dir)]})
+    goal = resolve_goal(GoalRequest(suite=str(path)), settings, suite_dirs=[suite_dir])
     assert goal.suite == str(path.resolve())
+
+
+def test_suite_file_path_is_refused_when_no_folder_is_allowed(suite_dir):
+    path = suite_dir / "tiny.yaml"
+    with pytest.raises(GoalRejected) as info:
+        resolve_goal(GoalRequest(suite=str(path)), NodeSettings(), suite_dirs=[suite_dir])
+    assert "accepted only by name unless benchmark.suite_path_dirs names folders" \
+        in str(info.value)
 
 
 @pytest.mark.parametrize("request_fields, fragment", [
@@ -82,7 +91,12 @@ def test_suite_file_path_is_accepted(suite_dir):
     (dict(run_name="../../etc"), "run_name '../../etc' may hold only"),
     (dict(resume_run_id="a/b"), "is not a run id"),
     (dict(suite="nonexistent"), "unknown suite 'nonexistent'; known suites: robot_mission, tiny"),
-    (dict(suite="/no/such/suite.yaml"), "suite file '/no/such/suite.yaml' does not exist"),
+    (dict(suite="/no/such/suite.yaml"), "suite path '/no/such/suite.yaml' refused"),
+    (dict(suite="/etc/shadow"), "must end in .yaml or .yml"),
+    (dict(preset="x" * 5000), "preset is longer than 32 characters (5000)"),
+    (dict(models=["m" * 201]), "models #1 is longer than 200 characters"),
+    (dict(models=[f"m{i}" for i in range(65)]), "at most 64 models per run, got 65"),
+    (dict(suite="s" * 5000), "suite is longer than 4096 characters"),
 ])
 def test_bad_goals_are_rejected_with_the_reason(suite_dir, request_fields, fragment):
     with pytest.raises(GoalRejected) as info:

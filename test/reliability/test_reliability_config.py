@@ -170,16 +170,16 @@ def test_the_cli_refuses_a_bad_suite_file_before_anything_runs(tmp_path):
 
 
 @pytest.mark.parametrize('text, message', [
-    ('name: x\ncolour: red\ntasks:\n' + GOOD_TASK, "unknown key 'colour'"),
+    ('name: x\ncolour: red\ntasks:\n' + GOOD_TASK, "unknown key #2; known: name"),
     ('name: x\ntasks:\n' + GOOD_TASK + '    promt: typo\n',
-     "task 't': unknown key 'promt' \\(did you mean 'prompt'\\?\\)"),
+     "task #1: unknown key #5 \\(did you mean 'prompt'\\?\\)"),
     ('name: x\ntasks:\n' + GOOD_TASK.replace('max: 5', 'max: many'),
-     "task 't' check #1: word_count 'max' must be a whole number >= 0, got 'many'"),
+     "task #1 check #1: word_count 'max' must be a whole number >= 0, got a str"),
     ('name: x\ntasks:\n' + GOOD_TASK.replace('max: 5', 'mx: 5'),
-     "task 't' check #1 \\(word_count\\): unknown key 'mx' \\(did you mean 'max'\\?\\)"),
+     "task #1 check #1 \\(word_count\\): unknown key #2 \\(did you mean 'max'\\?\\)"),
     ('name: x\ntasks:\n' + GOOD_TASK.replace('{type: word_count, max: 5, points: 1}',
                                              '{type: regex, pattern: "[", points: 1}'),
-     "task 't' check #1: regex 'pattern' does not compile"),
+     "task #1 check #1: regex 'pattern' does not compile"),
 ])
 def test_suite_file_with_unknown_keys_or_bad_check_values_is_refused(tmp_path, text, message):
     path = _write(tmp_path, 'unknown.yaml', text)
