@@ -243,6 +243,8 @@ class DockerContainer:
         except _ENGINE_ERRORS as exc:
             _LOG.debug("cannot look up container %s: %s", self.name, exc)
             return
+        if container is not None and container.name != self.name:
+            container = None  # matched by id prefix: another container, never ours
         new_id = str(container.id) if container is not None else ""
         cgroup = self._find_cgroup(container) if container is not None else None
         with self._lock:  # the watcher and the guard's thread may both look: one records

@@ -199,3 +199,17 @@ def test_an_unload_is_judged_only_from_readings_taken_after_it(
         client.close()
     assert record.cleanup_successful is True, [d.reason for d in record.decisions]
     assert not guard.restart_durations_s
+
+
+def test_looking_up_again_never_follows_another_containers_id_prefix(tiny_container,
+                                                                     docker_client):
+    _, url, container = tiny_container
+    prefix = container.id[:12]  # the engine resolves an ID prefix where a name is asked for
+    backend = DockerContainer(name=prefix, ollama_base_url=url, docker_client=docker_client,
+                              wait_for_container=True)
+    try:
+        assert backend.state() is ContainerState.MISSING  # looked up again: still not ours
+        assert backend.container_id == "" and backend.sample().state is ContainerState.MISSING
+        assert backend.id_changes() == []
+    finally:
+        backend.close()
