@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from memory_columns import memory_table_lines  # noqa: E402
 from seed_table_parts import (  # noqa: E402
     CONFIGS, NodeCost, SamplingLatency, TableRow, measure_node_cost, measure_sampling,
     run_configuration, start_headroom)
@@ -255,12 +256,21 @@ def run_machine_table(args: argparse.Namespace, scenario: Any, docker_client: An
           f"({scenario.memory_model} memory, memory x{scale:g}, time x{scenario.time_scale:g}, "
           f"no scripted faults); {args.repetitions} repetition(s), medians.", ""]
     md += table_lines(rows, scale, markdown=True)
+    memory_rows = [(r.label, r.memory) for r in rows if r.memory is not None]
+    if memory_rows:
+        md += ["", "Memory sources (judged against the simulator's ground truth):", ""]
+        md += memory_table_lines(memory_rows, markdown=True)
     md += ["", "Adaptive targets:", ""] + [line.strip() for line in targets]
     md += ["", "Notes:", ""] + [f"- {r.label}: {r.note}" for r in rows if r.note]
     (out_dir / "seed_table.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     write_chart(rows, scenario, out_dir / "seed_table.png")
     lines = ["", f"SEED TABLE: machine `{scenario.name}` ({scenario.memory_model} memory, no "
              "scripted faults; GiB at 1/64 scale, Thor GB = x64 in parentheses)"] + text
+    if memory_rows:
+        lines += ["", "MEMORY SOURCES (wrong verdicts against the simulator's ground truth)"]
+        lines += memory_table_lines(memory_rows, markdown=False)
+        lines += [f"  {label}: wrong: {c.wrong_note}" for label, c in memory_rows
+                  if c.wrong_note]
     lines += ["", "Adaptive targets:"] + targets
     lines += ["", "Notes:"] + [f"  {r.label}: {r.note}" for r in rows if r.note]
     lines += [f"(Markdown: {out_dir / 'seed_table.md'}, chart: {out_dir / 'seed_table.png'})"]

@@ -18,6 +18,7 @@ from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tupl
 
 import psutil
 
+from memory_columns import MemoryColumns, memory_columns, memory_source_settings_for
 from memory_policy_numbers import SEED_MODELS, p99, timed
 
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
@@ -49,7 +50,7 @@ BENCH_DOMAIN_ID = "79"
 Progress = Callable[[str], None]
 # Guard actions whose DecisionRecord.duration_s is time spent on management (restarts are
 # taken from the guard's restart_durations_s: some restart decisions carry no duration).
-TIMED_ACTIONS = ("unload", "unload_others", "wait")
+TIMED_ACTIONS = ("unload", "unload_others", "wait", "drop_caches")
 
 
 # ---------------------------------------------------------------------------- configurations
@@ -168,6 +169,7 @@ class TableRow:
     failure_note: str = ""
     note: str = ""
     repetitions: int = 1
+    memory: Optional[MemoryColumns] = None  # memory sources judged against the ground truth
 
     def replace(self, **changes: Any) -> "TableRow":
         return dataclasses.replace(self, **changes)
@@ -276,11 +278,16 @@ def run_configuration(config: Config, *, scenario: Any, docker_client: Any,
                                   docker_client=docker_client)
         client = OllamaClient(base_url=sim.base_url, request_timeout_s=60)
         settings = config.settings(scenario, seed_recovery=seed_recovery)
+        # A simulated machine with its own meminfo / nvidia-smi / drop_caches is read as the
+        # product reads a robot; older simulators derive the host from a configured size.
+        memory = memory_source_settings_for(sim)
+        host = None if memory is not None else SimulatedHost(
+            total_bytes=int(params["host_total_bytes"]),
+            system_reserve_bytes=int(params["system_reserve_bytes"]))
         guard = build_memory_guard(
-            settings=settings, client=client, backend=backend,
-            host=SimulatedHost(total_bytes=int(params["host_total_bytes"]),
-                               system_reserve_bytes=int(params["system_reserve_bytes"])),
-            headroom=headroom, management_costs_path=management_costs_path)
+            settings=settings, client=client, backend=backend, host=host,
+            headroom=headroom, management_costs_path=management_costs_path,
+            memory_sources=memory)
         options = RunOptions(num_ctx=int(params["num_ctx"]), num_predict=num_predict,
                              repetitions=test_repetitions, warmup=False, pull_missing=False,
                              request_deadline_s=60, load_deadline_s=60)
@@ -295,7 +302,9 @@ def run_configuration(config: Config, *, scenario: Any, docker_client: Any,
         started = time.monotonic()
         outcome = runner.run(SEED_MODELS)
         total_s = time.monotonic() - started
-        return _row(config, outcome, guard, total_s).replace(**watch.stop())
+        return _row(config, outcome, guard, total_s).replace(
+            memory=memory_columns(guard, scenario, num_ctx=int(params["num_ctx"])),
+            **watch.stop())
     finally:
         watch.stop()
         if timer is not None:
@@ -316,7 +325,7 @@ def _row(config: Config, outcome: Any, guard: Any, total_s: float) -> TableRow:
     running = [r for r in timeline if r.container.state == ContainerState.RUNNING]
     decisions = guard.decisions()
     management_s, management_note = management_seconds(decisions, guard.restart_durations_s)
-    margins = [r.model_budget_bytes - r.container.working_set_bytes for r in running]
+    margins = [r.model_budget_bytes - r.memory_in_use_bytes for r in running]
     headrooms = [ros_headroom_bytes(r) for r in timeline]
     guard_records = guard.records()
     failure_note = "; ".join(f"{m.model}: {m.status} ({m.reason[:70]}...)" for m in lost)

@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, TextIO, Tuple
 
 from . import cli_history
+from .adapters.memory_sources import (DEFAULT_DROP_CACHES_PATH, DEFAULT_MEMINFO_PATH,
+                                      DEFAULT_NVIDIA_SMI_COMMAND)
 from .adapters.ollama_client import OllamaClient, OllamaError
+from .core.memory_sources import (MemorySourceError, MemorySourceSettings,
+                                  parse_sources_setting)
 from .core.policy_settings import PolicySettingsError
 from .core.inert_text import terminal_line
 from .core.progress import ProgressEvent
@@ -86,6 +90,21 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="systemctl command of the systemd backend (e.g. 'sudo -n systemctl')")
     run.add_argument("--unguarded", action="store_true",
                      help="no memory management: nothing is unloaded or restarted")
+    run.add_argument("--calibrate", action="store_true",
+                     help="choose the memory sources again by loading the smallest model "
+                     "(done on a machine's first run anyway; kept beside the footprint cache)")
+    run.add_argument("--memory-sources", default="auto", metavar="auto|S1,S2",
+                     help="where model memory is read: auto (calibration chooses) or a comma "
+                     "list of cgroup_working_set, cgroup_anon, gpu_processes, host_used, nvmap")
+    run.add_argument("--meminfo-path", default=DEFAULT_MEMINFO_PATH,
+                     help="Linux-format meminfo file of the machine (default /proc/meminfo)")
+    run.add_argument("--nvidia-smi-command", default=DEFAULT_NVIDIA_SMI_COMMAND,
+                     help="command answering --query-compute-apps (default nvidia-smi)")
+    run.add_argument("--drop-caches-path", default=DEFAULT_DROP_CACHES_PATH,
+                     help="file the policy writes 3 to when it drops the page cache")
+    run.add_argument("--drop-caches", default="auto", choices=("auto", "never"),
+                     help="let the policy drop the page cache when reclaim stalls or Ollama "
+                     "refuses for free memory (needs the privilege to write the file)")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     cli_history.add_history_db_option(run)
     run.add_argument("--no-history", action="store_true",
@@ -121,6 +140,8 @@ def format_plan(plan: RunPlan) -> str:
     lines.append(f"  predicted peak {to_gib(plan.predicted_peak_bytes):.2f} GiB, "
                  f"{plan.predicted_unloads} unload(s), {plan.predicted_restarts} restart(s), "
                  f"budget {to_gib(plan.model_budget_bytes):.2f} GiB")
+    if plan.memory_sources:
+        lines.append(f"  memory: {plan.memory_sources}")
     return "\n".join(terminal_line(line) for line in lines)
 
 
@@ -143,8 +164,14 @@ def _build_guard(args: argparse.Namespace, client: OllamaClient) -> Tuple[
             overrides["parallel_max_model_bytes"] = int(args.parallel_max_model_gb * GB)
     if args.dynamic_keep_alive:
         overrides["dynamic_keep_alive"] = True
+    if args.drop_caches != "auto":
+        overrides["drop_caches"] = args.drop_caches
+    sources = MemorySourceSettings(
+        meminfo_path=args.meminfo_path, nvidia_smi_command=args.nvidia_smi_command,
+        drop_caches_path=args.drop_caches_path,
+        sources=parse_sources_setting(args.memory_sources.split(",")))
     guard = builder(client=client, container=args.container, preset=args.preset or "default",
-                    num_ctx=args.num_ctx, backend_kind=args.backend,
+                    num_ctx=args.num_ctx, memory_sources=sources, backend_kind=args.backend,
                     systemctl=args.systemctl.split(),
                     **({"policy_overrides": overrides} if overrides else {}))
     if not args.container:
@@ -161,7 +188,8 @@ def _options(args: argparse.Namespace) -> RunOptions:
         warmup=not args.no_warmup, pull_missing=not args.no_pull,
         request_deadline_s=args.request_timeout,
         memory_bandwidth_bytes_per_s=args.bandwidth_gbps * GB if args.bandwidth_gbps else None,
-        canary_model=args.canary_model, canary_min_decode_tokens_per_s=args.canary_min_tps)
+        canary_model=args.canary_model, canary_min_decode_tokens_per_s=args.canary_min_tps,
+        calibrate_memory_sources=args.calibrate)
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
@@ -178,7 +206,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     with client:
         try:
             guard, note = _build_guard(args, client)
-        except PolicySettingsError as exc:
+        except (PolicySettingsError, MemorySourceError) as exc:
             print(terminal_line(f"error: {exc}"), file=sys.stderr)
             return EXIT_USAGE
         except Exception as exc:  # e.g. the named container or the Docker engine is missing

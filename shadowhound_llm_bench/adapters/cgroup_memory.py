@@ -7,6 +7,7 @@ import time
 from typing import Iterable, Optional
 
 from ..core.memory_reading import ContainerSample
+from ..core.memory_sources import cgroup_memory
 
 # cgroup v1 reports "no limit" as a page-rounded huge number.
 NO_LIMIT_BYTES = 1 << 60
@@ -91,17 +92,19 @@ class CgroupMemoryFiles:
         if self.version == 1:
             usage = _read_int(join(self.directory, "memory.usage_in_bytes"))
             stat = _read_stat(join(self.directory, "memory.stat"))
-            inactive = stat.get("total_inactive_file", 0)
             limit = _read_int(join(self.directory, "memory.limit_in_bytes"))
         else:
             usage = _read_int(join(self.directory, "memory.current"))
-            inactive = _read_stat(join(self.directory, "memory.stat")).get("inactive_file", 0)
+            stat = _read_stat(join(self.directory, "memory.stat"))
             limit = _read_int(join(self.directory, "memory.max"))
         if limit >= NO_LIMIT_BYTES:
             limit = 0
-        working_set = usage - inactive if inactive < usage else usage
-        return ContainerSample(stamp_s=stamp, working_set_bytes=working_set, usage_bytes=usage,
-                               limit_bytes=limit)
+        split = cgroup_memory(usage_bytes=usage, stat=stat, limit_bytes=limit,
+                              version=self.version)
+        return ContainerSample(stamp_s=stamp, working_set_bytes=split.working_set_bytes,
+                               usage_bytes=usage, limit_bytes=limit, anon_bytes=split.anon_bytes,
+                               file_bytes=split.file_bytes, cgroup_version=self.version,
+                               mapped_file_bytes=split.mapped_file_bytes)
 
     def pids(self) -> list:
         """List the processes in the cgroup itself (empty when it is gone)."""

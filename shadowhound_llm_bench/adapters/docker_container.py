@@ -15,6 +15,7 @@ import docker.errors
 import requests.exceptions
 
 from ..core.memory_reading import ContainerSample, ContainerState
+from ..core.memory_sources import cgroup_memory
 from .cgroup_memory import NO_LIMIT_BYTES, CgroupMemoryFiles
 from .container_backend import ContainerError, ContainerNotFound, wait_for_ollama
 
@@ -287,10 +288,18 @@ class DockerContainer:
         if "usage" not in memory:  # a stopped container has empty memory_stats
             return self._not_running_sample()
         limit = int(memory.get("limit") or 0)
+        stat = memory.get("stats") or {}
+        version = 1 if "total_inactive_file" in stat or "rss" in stat else 2
+        split = cgroup_memory(usage_bytes=int(memory["usage"]), stat=stat, limit_bytes=0,
+                              version=version)
+        known = stat and ("anon" in stat or "rss" in stat or "total_rss" in stat)
         return self._keep_limit(ContainerSample(
             stamp_s=asked_at_s, working_set_bytes=working_set_from_stats(memory),
             usage_bytes=int(memory["usage"]),
-            limit_bytes=0 if limit >= NO_LIMIT_BYTES else limit))
+            limit_bytes=0 if limit >= NO_LIMIT_BYTES else limit,
+            anon_bytes=split.anon_bytes if known else -1,
+            file_bytes=split.file_bytes if known else -1, cgroup_version=version,
+            mapped_file_bytes=split.mapped_file_bytes if known else -1))
 
     def _keep_limit(self, sample: ContainerSample) -> ContainerSample:
         if sample.limit_bytes > 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Protocol
+from typing import Dict, Optional, Protocol
 
 from ..core.memory_budget import simulated_host_available_bytes
 
@@ -14,6 +14,9 @@ class HostMemorySample:
 
     total_bytes: int
     available_bytes: int
+    free_bytes: int = -1  # MemFree; -1 = not read (a simulated machine)
+    cached_bytes: int = -1  # Cached; -1 = not read
+    nvmap_bytes: Optional[int] = None  # NvMapMemUsed (older Jetsons), None where absent
 
 
 class HostMemory(Protocol):
@@ -58,7 +61,10 @@ class ProcMeminfoHost:
         fields = read_meminfo(self.path)
         if "MemTotal" not in fields or "MemAvailable" not in fields:
             raise HostMemoryError(f"{self.path} lacks MemTotal or MemAvailable")
-        return HostMemorySample(fields["MemTotal"], fields["MemAvailable"])
+        return HostMemorySample(fields["MemTotal"], fields["MemAvailable"],
+                                free_bytes=fields.get("MemFree", -1),
+                                cached_bytes=fields.get("Cached", -1),
+                                nvmap_bytes=fields.get("NvMapMemUsed"))
 
 
 class SimulatedHost:

@@ -26,19 +26,23 @@ def process_tree_memory(root_pid: int) -> ContainerSample:
         return ContainerSample(stamp, 0, 0, 0, ContainerState.STOPPED)
     working_set = 0
     usage = 0
+    anon = 0
     for process in processes:
         try:
             try:
                 full = process.memory_full_info()
                 rss, pss = full.rss, getattr(full, "pss", full.rss)
             except psutil.AccessDenied:
-                rss = process.memory_info().rss
-                pss = rss
+                full = process.memory_info()
+                rss = pss = full.rss
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             continue  # vanished or unreadable: skipped, never fatal
         working_set += pss
         usage += rss
-    return ContainerSample(stamp, working_set, usage, 0)
+        # Resident pages not backed by a file or shared memory: the tree's anonymous memory.
+        anon += max(0, rss - getattr(full, "shared", 0))
+    return ContainerSample(stamp, working_set, usage, 0, anon_bytes=anon,
+                           file_bytes=max(0, usage - anon))
 
 
 class ProcessContainer:
@@ -125,7 +129,8 @@ class ProcessContainer:
             return ContainerSample(time.time(), 0, 0, self._limit_bytes, state)
         sample = process_tree_memory(pid)
         return ContainerSample(sample.stamp_s, sample.working_set_bytes, sample.usage_bytes,
-                               self._limit_bytes, sample.state)
+                               self._limit_bytes, sample.state, anon_bytes=sample.anon_bytes,
+                               file_bytes=sample.file_bytes)
 
     def restart(self, *, deadline_s: float) -> float:
         """Stop the group, start it again, wait for Ollama; seconds it took."""

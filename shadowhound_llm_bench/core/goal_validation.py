@@ -47,6 +47,7 @@ class GoalRequest:
     no_pull: bool = False
     run_name: str = ""
     resume_run_id: str = ""
+    calibrate: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,7 @@ def resolve_goal(request: GoalRequest, settings: NodeSettings, *,
                 if settings["benchmark.memory_bandwidth_gbps"] > 0 else None),
             canary_model=str(settings["benchmark.canary_model"]).strip(),
             canary_min_decode_tokens_per_s=float(settings["benchmark.canary_min_tokens_per_s"]),
+            calibrate_memory_sources=bool(request.calibrate),
         )
     except OptionsError as exc:
         raise GoalRejected(str(exc)) from exc

@@ -10,6 +10,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from .cache_drop import DROP_CACHES_MODES
+from .memory_sources import (MemorySourceError, MemorySourceSettings,
+                             parse_sources_setting)
 from .policy_settings import PolicySettings, PolicySettingsError, preset_settings
 from .ros_reserve import InvalidRosReserveSettings, RosReserveSettings
 from .run_options import OptionsError, validate_keep_alive
@@ -119,6 +122,22 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
           "models that fit in the budget together.", minimum=0.0, maximum=4096.0),
     _spec("policy.load_retries", 1, "Retries of a failed load, each after a restart.",
           minimum=0, maximum=5),
+    _spec("policy.drop_caches", "auto",
+          "Drop the page cache when memory does not come back after an unload or when Ollama "
+          "would refuse a load for free memory while available memory suffices: auto or never "
+          "(needs the privilege to write memory.drop_caches_path).", choices=DROP_CACHES_MODES),
+    _spec("memory.meminfo_path", "/proc/meminfo",
+          "Linux-format meminfo file of the machine Ollama and ROS share (MemAvailable, "
+          "MemFree, Cached, NvMapMemUsed).", read_only=True),
+    _spec("memory.nvidia_smi_command", "nvidia-smi",
+          "Command answering nvidia-smi --query-compute-apps (per-process GPU memory; NVML is "
+          "used when it is missing).", read_only=True),
+    _spec("memory.drop_caches_path", "/proc/sys/vm/drop_caches",
+          "File the policy writes 3 to when it drops the page cache.", read_only=True),
+    _spec("memory.sources", ["auto"],
+          "Where model memory is read: ['auto'] (calibration with the smallest model on the "
+          "machine's first run chooses) or any of cgroup_working_set, cgroup_anon, "
+          "gpu_processes, host_used, nvmap (summed).", read_only=True),
     _spec("host.simulated_total_gib", 0.0,
           "0 reads /proc/meminfo; otherwise the total memory of a simulated machine, GiB.",
           minimum=0.0, maximum=4096.0, read_only=True),
@@ -273,6 +292,15 @@ def _special_errors(name: str, value: Any) -> List[str]:
     if name == "benchmark.canary_model" and value.strip():
         error = model_name_error(value.strip())
         return [f"benchmark.canary_model: {error}"] if error else []
+    if name == "memory.sources":
+        try:
+            parse_sources_setting(non_empty(value))
+        except MemorySourceError as exc:
+            return [str(exc)]
+        return []
+    if name in ("memory.meminfo_path", "memory.nvidia_smi_command",
+                "memory.drop_caches_path") and not str(value).strip():
+        return [f"{name} must not be empty"]
     if name in ("reserve.include_patterns", "reserve.exclude_patterns"):
         errors = []
         for pattern in non_empty(value):
@@ -339,6 +367,7 @@ def policy_settings_from(values: Mapping[str, Any], *, preset: Optional[str] = N
         num_ctx=int(values["benchmark.num_ctx"]),
         restart_deadline_s=float(values["container.restart_timeout_s"]),
         sample_period_s=float(values["sample_period_s"]),
+        drop_caches=str(values["policy.drop_caches"]),
     )
     restart_gib = float(values["policy.restart_before_models_over_gib"])
     if restart_gib >= 0:
@@ -420,6 +449,14 @@ class NodeSettings:
                         order: Optional[str] = None) -> PolicySettings:
         """Build memory policy settings, with a goal's preset and order when given."""
         return policy_settings_from(self.values, preset=preset, order=order)
+
+    def memory_source_settings(self) -> MemorySourceSettings:
+        """Where the memory sources are read (memory.* parameters)."""
+        return MemorySourceSettings(
+            meminfo_path=str(self.values["memory.meminfo_path"]),
+            nvidia_smi_command=str(self.values["memory.nvidia_smi_command"]),
+            drop_caches_path=str(self.values["memory.drop_caches_path"]),
+            sources=parse_sources_setting(non_empty(self.values["memory.sources"])))
 
     def reserve_settings(self) -> RosReserveSettings:
         return reserve_settings_from(self.values)

@@ -7,7 +7,8 @@ from enum import Enum
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .action_costs import SEED_COSTS, ActionCosts
-from .footprint import FootprintPrediction
+from .cache_drop import FreeVersusAvailable, is_memory_refusal, unified_memory
+from .footprint import SOURCE_MEASURED, FootprintPrediction
 from .memory_reading import ContainerState, MemoryReading
 from .policy_settings import KeepAlive, PolicySettings
 from .units import to_gib
@@ -26,6 +27,7 @@ class Action(str, Enum):
     RETRY = "retry"
     ALERT = "alert"
     KEEP = "keep"
+    DROP_CACHES = "drop_caches"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class Preparation:
     reserved_for: Tuple[str, ...] = ()
     # What an unload and a restart cost on this machine (cost-aware room making).
     costs: ActionCosts = SEED_COSTS
+    # Page-cache drop: possible here (privilege, configured) and already done for this model.
+    can_drop_caches: bool = False
+    dropped_caches: bool = False
 
 
 def _gib(n_bytes: int) -> str:
@@ -143,7 +148,7 @@ class MemoryPolicy:
         """Next step to make room for a model: load, unload others, restart, wait or skip."""
         s = self.settings
         budget = reading.model_budget_bytes
-        ws = reading.container.working_set_bytes
+        ws = reading.memory_in_use_bytes
         need = prediction.footprint_bytes
         mates = done.reserved_for
         others = [m for m in loaded if m.model != model and m.model not in mates]
@@ -179,11 +184,20 @@ class MemoryPolicy:
                             keep_alive=self.keep_alive(reading))
 
         headroom = budget - ws - reserved
-        if any(m.model == model for m in loaded) or need <= headroom:
+        # A prediction not measured on this machine may be a few percent short (Ollama's graph,
+        # the runner's own memory): it has to fit with a margin.
+        margin = 0 if prediction.source == SOURCE_MEASURED else \
+            int(need * s.prediction_margin_fraction)
+        if margin:
+            numbers += f", margin for the prediction {_gib(margin)}"
+        if any(m.model == model for m in loaded) or need + margin <= headroom:
+            drop = self._drop_before_load(model, need, reading, done)
+            if drop is not None:
+                return drop
             return Decision(Action.LOAD,
                             f"load {model}: fits, {_gib(headroom)} free in the budget; {numbers}",
                             keep_alive=self.keep_alive(reading))
-        deficit = need - headroom
+        deficit = need + margin - headroom
         if not s.make_room_when_needed:
             return Decision(Action.LOAD,
                             f"load {model} although it is predicted not to fit ({_gib(deficit)} "
@@ -213,6 +227,21 @@ class MemoryPolicy:
                         f"skip {model}: needs {_gib(need)} but only {_gib(headroom)} of the "
                         f"budget is free after unloading, restarting and waiting "
                         f"{done.waited_s:.1f} s; {numbers}")
+
+    def _drop_before_load(self, model: str, need: int, reading: MemoryReading,
+                          done: Preparation) -> Optional[Decision]:
+        """DROP_CACHES when Ollama would refuse for MemFree although MemAvailable suffices."""
+        if self.settings.drop_caches != "auto" or not done.can_drop_caches or \
+                done.dropped_caches or not unified_memory(reading.source) or \
+                reading.host_free_bytes < 0:
+            return None
+        check = FreeVersusAvailable(reading.host_free_bytes, reading.host_available_bytes, need)
+        if not check.cache_in_the_way:
+            return None
+        return Decision(Action.DROP_CACHES,
+                        f"drop the page cache before {model}: free {_gib(check.free_bytes)} < "
+                        f"needed {_gib(need)} <= available {_gib(check.available_bytes)} "
+                        "(Ollama counts only free memory on unified memory and would refuse)")
 
     def _restart_instead(self, model: str, others: Sequence[LoadedModel],
                          victims: Sequence[str], deficit: int, costs: ActionCosts) -> str:
@@ -268,7 +297,7 @@ class MemoryPolicy:
         """KEEP, ALERT (over the alert percent) or ABORT (over the abort percent: robot wins)."""
         s = self.settings
         pressure = reading.pressure_percent
-        numbers = (f"working set {_gib(reading.container.working_set_bytes)} is {pressure:.0f} % "
+        numbers = (f"{reading.source} {_gib(reading.memory_in_use_bytes)} is {pressure:.0f} % "
                    f"of the budget {_gib(reading.model_budget_bytes)} (ROS live "
                    f"{_gib(reading.ros_live_bytes)}, reserve {_gib(reading.ros_reserve_bytes)})")
         if pressure >= s.pressure_abort_percent:
@@ -284,7 +313,7 @@ class MemoryPolicy:
         """UNLOAD (preset says so, or pressure is high) or KEEP the model cached."""
         s = self.settings
         pressure = reading.pressure_percent
-        numbers = (f"working set {_gib(reading.container.working_set_bytes)}, "
+        numbers = (f"{reading.source} {_gib(reading.memory_in_use_bytes)}, "
                    f"{pressure:.0f} % of the budget {_gib(reading.model_budget_bytes)}")
         if s.unload_after_each_model:
             return Decision(Action.UNLOAD, f"unload {model}: preset {s.preset} unloads after "
@@ -295,13 +324,27 @@ class MemoryPolicy:
         return Decision(Action.KEEP, f"keep {model} cached: preset {s.preset}; {numbers}")
 
     def cleanup(self, model: str, *, still_listed: bool, before_unload_bytes: int,
-                after_unload_bytes: int, footprint_bytes: int) -> Cleanup:
-        """Judge an unload by /api/ps and by how much working set came back."""
+                after_unload_bytes: int, footprint_bytes: int, reclaim_stalled: bool = False,
+                can_drop_caches: bool = False, dropped_caches: bool = False) -> Cleanup:
+        """
+        Judge an unload by /api/ps and by how much memory came back (chosen sources).
+
+        When the memory stayed up, or the model's memory left but the host did not get it back
+        (reclaim stalled: a driver pool or page cache holds it), the page cache is dropped
+        first if allowed; then the preset's restart rule applies.
+        """
         s = self.settings
         released = before_unload_bytes - after_unload_bytes
         expected = int(s.cleanup_min_release_fraction * max(0, footprint_bytes))
-        numbers = (f"working set {_gib(before_unload_bytes)} -> {_gib(after_unload_bytes)} "
+        numbers = (f"memory in use {_gib(before_unload_bytes)} -> {_gib(after_unload_bytes)} "
                    f"(released {_gib(released)}, expected at least {_gib(expected)})")
+        if not still_listed and (released < expected or reclaim_stalled) and \
+                s.drop_caches == "auto" and can_drop_caches and not dropped_caches:
+            what = ("stayed up" if released < expected else
+                    "left the model but the host did not get it back")
+            return Cleanup(False, released, Decision(
+                Action.DROP_CACHES, f"the memory of {model} {what}: drop the page cache and "
+                f"judge again; {numbers}"))
         if still_listed:
             problem = f"{model} is still listed in /api/ps"
         elif released < expected:
@@ -316,9 +359,19 @@ class MemoryPolicy:
             Action.KEEP, f"{problem}; preset {s.preset} does not restart; {numbers}"))
 
     # ------------------------------------------------------------------ failures
-    def on_load_failure(self, model: str, error: str, attempt: int) -> Decision:
-        """After a failed load (attempt from 1): RETRY (after a restart) or SKIP with the error."""
+    def on_load_failure(self, model: str, error: str, attempt: int, *,
+                        can_drop_caches: bool = False) -> Decision:
+        """
+        After a failed load (attempt from 1): RETRY (after a restart) or SKIP with the error.
+
+        Ollama's "requires more system memory" refusal is answered by a page-cache drop first
+        (DROP_CACHES, then retry without a restart) when that is allowed.
+        """
         s = self.settings
+        if attempt <= s.load_retries and is_memory_refusal(error) and \
+                s.drop_caches == "auto" and can_drop_caches:
+            return Decision(Action.DROP_CACHES, f"load of {model} refused (attempt {attempt}): "
+                            f"{error}; page cache counted as used: drop it and retry")
         if attempt <= s.load_retries:
             if s.restart_on_load_failure:
                 return Decision(Action.RETRY, f"load of {model} failed (attempt {attempt}): "
@@ -361,7 +414,7 @@ class MemoryPolicy:
         for its batch-mates), loaded together and then finished one by one, as the runner does;
         a model that cannot run beside its batch-mates is planned on its own after the batch.
         """
-        state = _SimState(reading.container.working_set_bytes, list(loaded), costs)
+        state = _SimState(reading.memory_in_use_bytes, list(loaded), costs)
         steps: Dict[str, PlannedStep] = {}
         groups = [list(b) for b in batches or () if b]
         grouped = {m for b in groups for m in b}
@@ -461,6 +514,8 @@ def _sim_unload(state: _SimState, models: Sequence[str]) -> None:
 
 
 def _with_working_set(reading: MemoryReading, working_set_bytes: int) -> MemoryReading:
-    """Copy a reading with another container working set (budget unchanged)."""
+    """Copy a reading with other memory in use (budget unchanged)."""
+    model_memory = None if reading.model_memory_bytes is None else working_set_bytes
     return replace(reading, container=replace(reading.container,
-                                              working_set_bytes=working_set_bytes))
+                                              working_set_bytes=working_set_bytes),
+                   model_memory_bytes=model_memory)

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Union
 
+from .cache_drop import DROP_CACHES_MODES
 from .footprint import SEED_BYTES_PER_BILLION_PARAMS
 from .units import GB, GIB
 
@@ -80,6 +81,12 @@ class PolicySettings:
     unload_deadline_s: float = 30.0
     restart_deadline_s: float = 60.0
     sample_period_s: float = 0.5
+    # Drop the page cache (drop_caches) when reclaim after an unload stalls or when free memory
+    # is short while available memory suffices (Ollama's false refusal on unified memory):
+    # auto | never. Needs the privilege to write drop_caches; without it the next option runs.
+    drop_caches: str = "auto"
+    # A model predicted (not measured here) must fit with this share of its prediction to spare.
+    prediction_margin_fraction: float = 0.05
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -163,13 +170,18 @@ def _validate(s: PolicySettings) -> None:
     for name in ("cleanup_min_release_fraction", "pressure_alert_percent",
                  "pressure_abort_percent", "memory_scale", "memory_wait_s", "unload_deadline_s",
                  "restart_deadline_s", "sample_period_s", "restart_when_freeing_share",
-                 "restart_cost_tolerance", "cleanup_grace_s"):
+                 "restart_cost_tolerance", "cleanup_grace_s", "prediction_margin_fraction"):
         _check_type(s, name, (int, float))
     threshold = s.restart_before_models_over_bytes
     if threshold is not None:
         _check_type(s, "restart_before_models_over_bytes", (int,))
         if threshold < 0:
             raise PolicySettingsError("restart_before_models_over_bytes must be >= 0 or None")
+    if not 0.0 <= s.prediction_margin_fraction <= 1.0:
+        raise PolicySettingsError("prediction_margin_fraction must be within 0..1")
+    if s.drop_caches not in DROP_CACHES_MODES:
+        raise PolicySettingsError(f"drop_caches must be one of {', '.join(DROP_CACHES_MODES)}, "
+                                  f"got {s.drop_caches!r}")
     if s.order not in ORDERS:
         raise PolicySettingsError(f"order must be one of {', '.join(ORDERS)}, got {s.order!r}")
     if not 0.0 <= s.cleanup_min_release_fraction <= 1.0:

@@ -55,6 +55,8 @@ class RunOptions:
     canary_min_decode_tokens_per_s: float = 0.0
     canary_slowdown_percent: float = 15.0  # after slower than before by more than this -> flag
     extra_options: Dict[str, Any] = field(default_factory=dict)
+    # Choose the memory sources again with the smallest model (else only on a first run).
+    calibrate_memory_sources: bool = False
 
     def __post_init__(self) -> None:
         if self.num_ctx < 256:

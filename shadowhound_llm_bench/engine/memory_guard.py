@@ -21,9 +21,15 @@ from ..core.policy import Action, Decision, LoadedModel, MemoryPolicy, Preparati
 from ..core.policy_settings import PolicySettings
 from ..core.progress import Phase
 from ..core.units import to_gib
+from ..adapters.memory_sources import CacheDropper
+from ..core.footprint_check import rejected_measurement
+from ..core.memory_calibration import CalibrationResult
 from .backend_record import (
     ContainerChanges, measures_memory, unmeasured_reason, where_ollama_runs)
 from .footprint_cache import FootprintCache
+from ..core.memory_sources import MemorySourceSettings
+from .memory_calibration import CalibrationStore, apply_stored, calibration_path_beside
+from .model_memory import open_model_memory_gauge
 from .management_costs import ManagementCosts, costs_path_beside
 from .memory_guard_api import (
     DecisionRecord, ModelMemoryRecord, PlannedModel, Proceed, RunPlan, Skip)
@@ -34,6 +40,8 @@ _LOG = logging.getLogger(__name__)
 PhaseListener = Callable[[Phase, str, str], None]
 
 _MAX_PREPARATION_STEPS = 64
+# After a page-cache drop: how long the host's memory may take to come back before the verdict.
+_RECLAIM_AFTER_DROP_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -47,13 +55,20 @@ class UnloadResult:
     fresh_samples: int  # samples taken after /api/ps dropped the models
     listed_for_s: float  # from sending the unloads until /api/ps dropped them
     judged_over_s: float  # from then until the verdict
+    reclaim_s: Optional[float] = None  # until the host got the memory back (None: not yet)
+    reclaim_stalled: bool = False  # the models' memory left, the host did not get it back
+    available_before_bytes: int = 0
+    expected_reclaim_bytes: Optional[int] = None
 
     def describe(self) -> str:
         """Describe the timing behind a cleanup verdict."""
         if self.still_listed:
             return f"still listed after {self.duration_s:.2f} s"
+        reclaim = ("host memory back after " + f"{self.reclaim_s:.2f} s"
+                   if self.reclaim_s is not None else "host memory not back yet")
         return (f"/api/ps dropped it after {self.listed_for_s:.2f} s, judged from "
-                f"{self.fresh_samples} fresh sample(s) over {self.judged_over_s:.2f} s")
+                f"{self.fresh_samples} fresh sample(s) over {self.judged_over_s:.2f} s; "
+                f"{reclaim}")
 
 
 class PolicyMemoryGuard:
@@ -64,7 +79,9 @@ class PolicyMemoryGuard:
                  footprint_cache: Optional[FootprintCache] = None,
                  management_costs: Optional[ManagementCosts] = None,
                  on_phase: Optional[PhaseListener] = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 cache_dropper: Optional[CacheDropper] = None,
+                 calibration_store: Optional[CalibrationStore] = None) -> None:
         self.policy = policy
         self.settings: PolicySettings = policy.settings
         self.monitor = monitor
@@ -92,6 +109,13 @@ class PolicyMemoryGuard:
         self._empty_working_set_bytes: Optional[int] = None
         self._stop = threading.Event()
         self.restart_durations_s: List[float] = []
+        # Page-cache drops (policy action drop_caches) and per-machine source calibration.
+        self.cache_dropper = cache_dropper
+        self.calibration_store = calibration_store
+        self.calibration: Optional[CalibrationResult] = None
+        self._metadata_estimates: Dict[str, int] = {}
+        self._listed_at_load: Dict[str, Tuple[str, ...]] = {}
+        self._last_drop_entry: Optional[DecisionRecord] = None
         self._container_changes = ContainerChanges(backend)
         where = where_ollama_runs(backend)
         if where:  # for the report: which backend, why, and what it reads
@@ -166,8 +190,12 @@ class PolicyMemoryGuard:
             measured = (self.footprint_cache.get(model, digest=digest,
                                                  num_ctx=self.settings.num_ctx)
                         if self.footprint_cache is not None and tag is not None else None)
+            metadata = metadata_from_ollama(tag, show)
+            if metadata is not None:
+                self._metadata_estimates[model] = self.predictor.predict(
+                    model, metadata=metadata).footprint_bytes
             prediction = self.predictor.predict(model, measured_bytes=measured,
-                                                metadata=metadata_from_ollama(tag, show))
+                                                metadata=metadata)
         with self._lock:
             self._predictions[model] = prediction
         return prediction
@@ -190,10 +218,14 @@ class PolicyMemoryGuard:
     def _empty_working_set(self, reading: MemoryReading, loaded: Sequence[LoadedModel]) -> int:
         """Working set of the container with no model: measured when nothing is loaded."""
         if not loaded:
-            self._empty_working_set_bytes = reading.container.working_set_bytes
+            # Memory a model leaked (or cache it left) is not the empty container's: the
+            # lowest reading with nothing loaded is (a restart measures it anew).
+            now = reading.memory_in_use_bytes
+            self._empty_working_set_bytes = now if self._empty_working_set_bytes is None \
+                else min(now, self._empty_working_set_bytes)
         elif self._empty_working_set_bytes is None:
             held = sum(m.footprint_bytes for m in loaded)
-            self._empty_working_set_bytes = max(0, reading.container.working_set_bytes - held)
+            self._empty_working_set_bytes = max(0, reading.memory_in_use_bytes - held)
         return self._empty_working_set_bytes
 
     # ------------------------------------------------------------------ actions
@@ -217,7 +249,7 @@ class PolicyMemoryGuard:
         self.management_costs.add_restart(duration)
         self._failed_loads.discard(model)
         reading = self.monitor.sample_now()
-        self._empty_working_set_bytes = reading.container.working_set_bytes
+        self._empty_working_set_bytes = reading.memory_in_use_bytes
         self.monitor.set_loaded_models(0)
         if record is not None:
             record.restarts += 1
@@ -236,18 +268,38 @@ class PolicyMemoryGuard:
         """
         self._phase(Phase.UNLOADING, for_model, f"unloading {', '.join(models)}")
         started = time.monotonic()
-        before = self.monitor.sample_after(
-            time.time(), deadline_s=self._fresh_deadline_s()).container.working_set_bytes
+        first = self._fresh_reading()
+        before = first.memory_in_use_bytes
         expected = int(self.settings.cleanup_min_release_fraction * sum(
             self._footprint_of(m) for m in models))
         self._send_unloads(models)
-        end = started + self.settings.unload_deadline_s
-        grace_s = self.settings.cleanup_grace_s
-        gone_at: Optional[float] = None
-        gone_stamp_s = 0.0
+        return self._watch_release(models, started=started, before=before,
+                                   available_before=first.host_available_bytes,
+                                   expected=expected, host_known=first.host_total_bytes > 0,
+                                   expected_reclaim=_reclaim_expected(first, expected))
+
+    def _watch_release(self, models: Sequence[str], *, started: float, before: int,
+                       available_before: int, expected: int, host_known: bool,
+                       gone_already: bool = False,
+                       expected_reclaim: Optional[int] = None,
+                       grace_s: Optional[float] = None) -> "UnloadResult":
+        """
+        Sample until the models' memory and the host's available memory are back, or judged.
+
+        Reclaim time runs from `started` until MemAvailable rose by the expected release; with
+        chosen memory sources the verdict also waits for it (a driver pool may hold the pages).
+        """
+        wait_for_reclaim = host_known and self.monitor.model_memory is not None
+        reclaim_s: Optional[float] = None
+        reclaim_target = expected if expected_reclaim is None else expected_reclaim
+        grace_s = self.settings.cleanup_grace_s if grace_s is None else grace_s
+        end = max(started + self.settings.unload_deadline_s, time.monotonic() + grace_s)
+        gone_at: Optional[float] = time.monotonic() if gone_already else None
+        gone_stamp_s = time.time() if gone_already else 0.0
         fresh = 0
-        still_listed = True
+        still_listed = not gone_already
         after = before
+        reclaimed = released = False
         poll_s = min(0.05, self.monitor.period_s)
         while True:
             if gone_at is None:
@@ -257,14 +309,19 @@ class PolicyMemoryGuard:
                 if not still_listed:
                     gone_at = time.monotonic()
                     gone_stamp_s = time.time()
-            sample = self.monitor.sample_now().container
-            after = sample.working_set_bytes
+            sample = self.monitor.sample_now()
+            after = sample.memory_in_use_bytes
             now = time.monotonic()
+            released = before - after >= expected
+            reclaimed = host_known and \
+                sample.host_available_bytes - available_before >= reclaim_target
+            if reclaimed and reclaim_s is None:
+                reclaim_s = now - started
             # Only a sample taken after the runners exited judges the unload: a backend that
             # reads through a slow API hands out its last (older) reading in between.
-            if gone_at is not None and sample.stamp_s >= gone_stamp_s:
+            if gone_at is not None and sample.container.stamp_s >= gone_stamp_s:
                 fresh += 1
-                if before - after >= expected:
+                if released and (reclaimed or not wait_for_reclaim):
                     break  # the memory came back: confirmed
                 if fresh >= self.settings.cleanup_samples and now - gone_at >= grace_s:
                     break  # it stayed up over the grace: judged from these samples
@@ -277,7 +334,10 @@ class PolicyMemoryGuard:
             still_listed=still_listed, before_bytes=before, after_bytes=after,
             duration_s=duration, fresh_samples=fresh,
             listed_for_s=(gone_at if gone_at is not None else now) - started,
-            judged_over_s=now - gone_at if gone_at is not None else 0.0)
+            judged_over_s=now - gone_at if gone_at is not None else 0.0,
+            reclaim_s=reclaim_s, available_before_bytes=available_before,
+            expected_reclaim_bytes=reclaim_target,
+            reclaim_stalled=wait_for_reclaim and released and not reclaimed)
 
     def _send_unloads(self, models: Sequence[str]) -> None:
         """Send every unload at once (a thread each when several); each has its deadline."""
@@ -329,7 +389,8 @@ class PolicyMemoryGuard:
             predicted_peak_bytes=max([s.predicted_peak_bytes for s in steps], default=0),
             predicted_unloads=sum(s.unloads for s in steps),
             predicted_restarts=sum(s.restarts for s in steps),
-            model_budget_bytes=reading.model_budget_bytes)
+            model_budget_bytes=reading.model_budget_bytes,
+            memory_sources=self.memory_sources_summary())
 
     def before_model(self, model: str,
                      together_with: Sequence[str] = ()) -> Union[Proceed, Skip]:
@@ -353,7 +414,7 @@ class PolicyMemoryGuard:
         record.prediction_source = prediction.source
         done: Optional[Preparation] = None
         for _ in range(_MAX_PREPARATION_STEPS):
-            reading = self.monitor.sample_now()
+            reading = self._fresh_reading()
             loaded = self._loaded()
             if done is None:
                 done = Preparation(self._empty_working_set(reading, loaded or []))
@@ -364,11 +425,14 @@ class PolicyMemoryGuard:
             done.reserved_for = mates
             done.reserved_bytes = sum(mate_bytes[m] for m in waiting)
             done.costs = self.management_costs.costs()
+            done.can_drop_caches = self._can_drop_caches()
             decision = self.policy.before_model(model, prediction, reading, loaded or [], done)
             entry = self._log_decision(model, decision, reading, prediction.footprint_bytes)
             started = time.monotonic()
             if decision.action is Action.LOAD:
-                record.memory_before_bytes = reading.container.working_set_bytes
+                record.memory_before_bytes = reading.memory_in_use_bytes
+                record.memory_source = reading.source
+                self._listed_at_load[model] = tuple(listed)
                 self._started[model] = reading.stamp_s
                 self._alerted.discard(model)
                 keep_alive = decision.keep_alive
@@ -384,12 +448,16 @@ class PolicyMemoryGuard:
             elif decision.action is Action.RESTART:
                 self._restart(model, decision.reason)
                 done.restarted = True
+            elif decision.action is Action.DROP_CACHES:
+                self._drop_caches(model)
+                done.dropped_caches = True
             elif decision.action is Action.WAIT:
                 self._phase(Phase.WAITING_FOR_MEMORY, model, decision.reason)
                 self._stop.wait(min(self.monitor.period_s,
                                     max(0.0, self.settings.memory_wait_s - done.waited_s)))
                 done.waited_s += time.monotonic() - started
-            entry.duration_s = time.monotonic() - started
+            if decision.action is not Action.DROP_CACHES:  # the drop's own entry has its time
+                entry.duration_s = time.monotonic() - started
         reason = f"no decision after {_MAX_PREPARATION_STEPS} steps while making room for {model}"
         record.skip_reason = reason
         self._log_decision(model, Decision(Action.SKIP, reason), self.monitor.latest())
@@ -414,9 +482,17 @@ class PolicyMemoryGuard:
     def on_load_failure(self, model: str, error: str, attempt: int) -> bool:
         """Restart and retry once (per settings), then skip; True means retry the load."""
         record = self._record_for(model)
-        decision = self.policy.on_load_failure(model, error, attempt)
+        decision = self.policy.on_load_failure(model, error, attempt,
+                                               can_drop_caches=self._can_drop_caches())
         entry = self._log_decision(model, decision, self.monitor.latest(),
                                    self._footprint_of(model))
+        if decision.action is Action.DROP_CACHES:
+            record.retries += 1
+            if self._drop_caches(model):
+                return True
+            decision = self.policy.on_load_failure(model, error, attempt)
+            entry = self._log_decision(model, decision, self.monitor.latest(),
+                                       self._footprint_of(model))
         if decision.action is Action.RETRY:
             started = time.monotonic()
             record.retries += 1
@@ -458,10 +534,10 @@ class PolicyMemoryGuard:
         self._note_container_changes()
         record = self._record_for(model)
         # The footprint and the unload are judged from a reading taken after the model ran.
-        reading = self.monitor.sample_after(time.time(), deadline_s=self._fresh_deadline_s())
+        reading = self._fresh_reading()
         loaded = self._loaded() or []
         is_loaded = any(same_model(m.model, model) for m in loaded)
-        working_set = reading.container.working_set_bytes
+        working_set = reading.memory_in_use_bytes
         record.memory_after_bytes = working_set
         started_at = self._started.get(model, reading.stamp_s)
         record.memory_peak_bytes = max(working_set,
@@ -484,7 +560,12 @@ class PolicyMemoryGuard:
         elif not measures_memory(self.backend):
             record.unverified = unmeasured_reason(self.backend)
         elif record.memory_before_bytes is not None and working_set > record.memory_before_bytes:
-            self._remember_measurement(model, working_set - record.memory_before_bytes)
+            listed_now = {m.model for m in loaded}
+            evicted = [m for m in self._listed_at_load.get(model, ())
+                       if not same_model(m, model) and
+                       not any(same_model(m, n) for n in listed_now)]
+            self._remember_measurement(model, working_set - record.memory_before_bytes,
+                                       evicted=evicted)
         decision = self.policy.after_model(model, reading)
         entry = self._log_decision(model, decision, reading, self._footprint_of(model))
         if decision.action is not Action.UNLOAD:
@@ -494,6 +575,7 @@ class PolicyMemoryGuard:
         entry.duration_s = time.monotonic() - began
         record.unloads += 1
         record.memory_after_unload_bytes = unload.after_bytes
+        record.reclaim_s = unload.reclaim_s
         if not unload.still_listed and not measures_memory(self.backend):
             # The working set here is the sum of /api/ps sizes: it drops by construction.
             record.cleanup_successful = None
@@ -505,7 +587,19 @@ class PolicyMemoryGuard:
         verdict = self.policy.cleanup(model, still_listed=unload.still_listed,
                                       before_unload_bytes=unload.before_bytes,
                                       after_unload_bytes=unload.after_bytes,
-                                      footprint_bytes=self._footprint_of(model))
+                                      footprint_bytes=self._footprint_of(model),
+                                      reclaim_stalled=unload.reclaim_stalled,
+                                      can_drop_caches=self._can_drop_caches())
+        if verdict.decision.action is Action.DROP_CACHES:
+            unload = self._drop_and_rejudge(model, verdict.decision, unload, began)
+            record.memory_after_unload_bytes = unload.after_bytes
+            record.reclaim_s = unload.reclaim_s
+            verdict = self.policy.cleanup(model, still_listed=unload.still_listed,
+                                          before_unload_bytes=unload.before_bytes,
+                                          after_unload_bytes=unload.after_bytes,
+                                          footprint_bytes=self._footprint_of(model),
+                                          reclaim_stalled=unload.reclaim_stalled,
+                                          dropped_caches=True)
         record.cleanup_successful = verdict.successful
         after_reading = self.monitor.latest()
         decision = replace(verdict.decision,
@@ -519,9 +613,18 @@ class PolicyMemoryGuard:
     def _fresh_deadline_s(self) -> float:
         return min(5.0, self.settings.unload_deadline_s)
 
-    def _remember_measurement(self, model: str, footprint_bytes: int) -> None:
+    def _remember_measurement(self, model: str, footprint_bytes: int,
+                              evicted: Sequence[str] = ()) -> None:
         record = self._record_for(model)
         record.measured_footprint_bytes = footprint_bytes
+        rejected = rejected_measurement(
+            model=model, measured_bytes=footprint_bytes, evicted_models=evicted,
+            metadata_estimate_bytes=self._metadata_estimates.get(model, 0))
+        if rejected:
+            record.measurement_rejected_reason = rejected
+            self._log_decision(model, Decision(Action.KEEP, rejected), self.monitor.latest(),
+                               record.predicted_footprint_bytes, action="footprint_rejected")
+            return
         self._measured[model] = footprint_bytes
         error = prediction_error(record.predicted_footprint_bytes, footprint_bytes)
         _LOG.info("measured footprint of %s: %.3f GiB (predicted %.3f GiB from %s, error %s)",
@@ -531,6 +634,77 @@ class PolicyMemoryGuard:
             self.footprint_cache.put(model, digest=self._digests.get(model, ""),
                                      num_ctx=self.settings.num_ctx,
                                      footprint_bytes=footprint_bytes)
+
+    def _fresh_reading(self) -> MemoryReading:
+        """Sample now with every chosen source read anew (for measurements and verdicts)."""
+        gauge = self.monitor.model_memory
+        if gauge is not None:
+            gauge.invalidate()
+        # A container read through the stats API hands out its last reading: wait for one
+        # taken after now.
+        return self.monitor.sample_after(time.time(), deadline_s=self._fresh_deadline_s())
+
+    def _can_drop_caches(self) -> bool:
+        """Tell whether a dropper is configured and was not refused the privilege."""
+        return self.cache_dropper is not None and self.cache_dropper.privileged is not False
+
+    def _drop_caches(self, model: str) -> bool:
+        """Carry out a drop_caches decision; a missing privilege is recorded once."""
+        if self.cache_dropper is None:
+            return False
+        refused_before = self.cache_dropper.privileged is False
+        started = time.monotonic()
+        outcome = self.cache_dropper.drop()
+        record = self._record_for(model) if model else None
+        if outcome.dropped and record is not None:
+            record.drop_caches_calls += 1
+        if outcome.dropped or not refused_before:
+            entry = self._log_decision(model, Decision(Action.KEEP, outcome.message),
+                                       self.monitor.sample_now(), action="drop_caches")
+            entry.duration_s = time.monotonic() - started
+            self._last_drop_entry = entry
+        return outcome.dropped
+
+    def _drop_and_rejudge(self, model: str, decision: Decision, unload: "UnloadResult",
+                          began: float) -> "UnloadResult":
+        """Drop the page cache as decided, then watch the memory come back once more."""
+        self._log_decision(model, decision, self.monitor.latest(),
+                           self._footprint_of(model), action="cleanup")
+        if not self._drop_caches(model):
+            return unload
+        started = time.monotonic()
+        expected = int(self.settings.cleanup_min_release_fraction * self._footprint_of(model))
+        # Only a host that has yet to get released memory back is worth a longer wait; memory
+        # that stayed up with the model is judged over the usual grace.
+        released = unload.before_bytes - unload.after_bytes >= expected
+        grace_s = (min(self.settings.unload_deadline_s, _RECLAIM_AFTER_DROP_S) if released
+                   else self.settings.cleanup_grace_s)
+        again = self._watch_release((model,), started=began, before=unload.before_bytes,
+                                    available_before=unload.available_before_bytes,
+                                    expected=expected, host_known=True, gone_already=True,
+                                    expected_reclaim=unload.expected_reclaim_bytes,
+                                    grace_s=grace_s)
+        if self._last_drop_entry is not None:  # the wait for the memory is the drop's cost
+            self._last_drop_entry.duration_s += time.monotonic() - started
+        return again
+
+    def memory_sources_summary(self) -> str:
+        """Which sources model memory is read from, and why (for plans and reports)."""
+        gauge = self.monitor.model_memory
+        if gauge is None:
+            return "cgroup_working_set (memory sources not configured)"
+        chosen = gauge.chosen
+        if chosen.calibration is not None:
+            return f"{chosen.origin}: {chosen.calibration.describe()}"
+        if chosen.origin == "configured":
+            return f"{chosen.label} (configured)"
+        return (f"not calibrated on this machine yet: a run first loads the smallest requested "
+                f"model to choose the sources; until then {chosen.label}")
+
+    def calibrate(self, models: Sequence[str], *, force: bool = False) -> Optional[str]:
+        """Choose the memory sources on this machine (first run, or forced); None if skipped."""
+        from .memory_calibration import calibrate_guard
+        return calibrate_guard(self, models, force=force)
 
     def record(self, model: str) -> ModelMemoryRecord:
         """Return the memory record of a model tested (or skipped) in this run."""
@@ -560,13 +734,29 @@ class PolicyMemoryGuard:
         self.monitor.stop()
 
 
+def _reclaim_expected(reading: MemoryReading, expected_release: int) -> int:
+    """
+    How far MemAvailable must rise for the released memory to count as back.
+
+    Page cache inside model memory (mmap'd weights) was counted as available all along, so only
+    the rest of the release can show up there.
+    """
+    in_use = reading.memory_in_use_bytes
+    if in_use <= 0:
+        return expected_release
+    share = max(0.0, 1.0 - reading.cache_in_model_memory_bytes / in_use)
+    return int(expected_release * share)
+
+
 def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
                        backend: ContainerBackend, host: Optional[HostMemory] = None,
                        headroom: Optional[Any] = None, fixed_ros_reserve_bytes: int = 0,
                        footprint_cache_path: Optional[str] = None,
                        management_costs_path: Optional[str] = None,
                        limit_container_to_budget: bool = False,
-                       on_phase: Optional[PhaseListener] = None) -> PolicyMemoryGuard:
+                       on_phase: Optional[PhaseListener] = None,
+                       memory_sources: Optional[MemorySourceSettings] = None
+                       ) -> PolicyMemoryGuard:
     """
     Monitor + policy + guard from settings, with the monitor already sampling.
 
@@ -575,12 +765,19 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
     the container's memory limit is set to the model budget of the first reading, so a runaway
     load kills a runner inside the container instead of starving the robot. Unload and restart
     durations persist in management_costs_path (default: beside the footprint cache; "" keeps
-    them for the run only).
+    them for the run only). With memory_sources, model memory is read from the sources chosen
+    for this machine (calibrated on its first run, kept beside the footprint cache) and the
+    policy may drop the page cache.
     """
+    gauge = None
+    if memory_sources is not None:
+        host = host or ProcMeminfoHost(path=memory_sources.meminfo_path)
+        gauge = open_model_memory_gauge(memory_sources)
     monitor = MemoryMonitor(
         backend=backend, host=host or ProcMeminfoHost(),
         safety_buffer_bytes=settings.safety_buffer_bytes, period_s=settings.sample_period_s,
-        headroom=headroom, fixed_ros_reserve_bytes=fixed_ros_reserve_bytes).start()
+        headroom=headroom, fixed_ros_reserve_bytes=fixed_ros_reserve_bytes,
+        model_memory=gauge).start()
     cache = FootprintCache(footprint_cache_path) if footprint_cache_path else None
     if management_costs_path is None and footprint_cache_path:
         management_costs_path = costs_path_beside(footprint_cache_path)
@@ -588,6 +785,12 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
                               client=client, footprint_cache=cache,
                               management_costs=ManagementCosts(management_costs_path or None),
                               on_phase=on_phase)
+    if memory_sources is not None:
+        if settings.drop_caches == "auto":
+            guard.cache_dropper = CacheDropper(path=memory_sources.drop_caches_path)
+        guard.calibration_store = CalibrationStore(
+            calibration_path_beside(footprint_cache_path) if footprint_cache_path else None)
+        apply_stored(guard)
     if limit_container_to_budget:
         reading = monitor.sample_now()
         limit = reading.model_budget_bytes + settings.safety_buffer_bytes
@@ -612,6 +815,7 @@ def build_guard_for_cli(*, client: OllamaClient, container: str, preset: str,
                         footprint_cache_path: Optional[str] = None,
                         fixed_ros_reserve_bytes: int = 0,
                         policy_overrides: Optional[Mapping[str, Any]] = None,
+                        memory_sources: Optional[MemorySourceSettings] = None,
                         backend_kind: str = "auto", systemctl: Sequence[str] = ("systemctl",)
                         ) -> PolicyMemoryGuard:
     """
@@ -638,4 +842,5 @@ def build_guard_for_cli(*, client: OllamaClient, container: str, preset: str,
     return build_memory_guard(
         settings=settings, client=client, backend=backend,
         fixed_ros_reserve_bytes=fixed_ros_reserve_bytes,
-        footprint_cache_path=footprint_cache_path or default_footprint_cache_path())
+        footprint_cache_path=footprint_cache_path or default_footprint_cache_path(),
+        memory_sources=memory_sources)

@@ -49,6 +49,10 @@ class ModelMemoryRecord:
     skip_reason: str = ""
     abort_reason: str = ""
     decisions: List[DecisionRecord] = field(default_factory=list)
+    memory_source: str = ""  # the sources model memory was read from (e.g. cgroup_anon)
+    reclaim_s: Optional[float] = None  # unload until the host had the memory back
+    drop_caches_calls: int = 0
+    measurement_rejected_reason: str = ""  # why the measured footprint was not cached
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class RunPlan:
     predicted_unloads: int
     predicted_restarts: int
     model_budget_bytes: int
+    memory_sources: str = ""  # which sources model memory is read from, and why
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from ..adapters.container_backend import ContainerBackend
 from ..adapters.host_memory import HostMemory, HostMemoryError
 from ..core.memory_budget import BudgetInputs, model_budget_bytes
 from ..core.memory_reading import ContainerSample, ContainerState, MemoryReading
+from ..core.memory_sources import HostMeminfo
 
 _LOG = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ class MemoryMonitor:
                  safety_buffer_bytes: int, period_s: float = 0.5,
                  headroom: Optional[Any] = None, fixed_ros_reserve_bytes: int = 0,
                  max_timeline: int = 200_000,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 model_memory: Optional[Any] = None) -> None:
         if period_s <= 0:
             raise ValueError("period_s must be positive")
         self.backend = backend
@@ -60,6 +62,8 @@ class MemoryMonitor:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self.sample_errors = 0
+        # ModelMemoryGauge: model memory from the chosen sources (None: the working set).
+        self.model_memory = model_memory
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "MemoryMonitor":
@@ -128,17 +132,23 @@ class MemoryMonitor:
         except HostMemoryError as exc:
             self.sample_errors += 1
             _LOG.warning("host memory sample failed: %s", exc)
-            host_total, host_available = 0, 0
+            host_total, host_available, host = 0, 0, None
+        model_memory, source, overlap = self._model_memory(container, host, ros_live)
+        in_use = model_memory if model_memory is not None else container.working_set_bytes
         budget = model_budget_bytes(BudgetInputs(
-            host_total_bytes=host_total, host_available_bytes=host_available,
-            container_working_set_bytes=container.working_set_bytes,
+            host_total_bytes=host_total,
+            host_available_bytes=max(0, host_available - overlap),
+            container_working_set_bytes=in_use,
             container_limit_bytes=container.limit_bytes, ros_live_bytes=ros_live,
             ros_reserve_bytes=ros_reserve, safety_buffer_bytes=self.safety_buffer_bytes))
         reading = MemoryReading(
             stamp_s=self._clock(), container=container, host_total_bytes=host_total,
             host_available_bytes=host_available, ros_live_bytes=ros_live,
             ros_reserve_bytes=ros_reserve, model_budget_bytes=budget,
-            loaded_models=self._loaded_models)
+            loaded_models=self._loaded_models, model_memory_bytes=model_memory, source=source,
+            host_free_bytes=getattr(host, "free_bytes", -1),
+            host_cached_bytes=getattr(host, "cached_bytes", -1),
+            cache_in_model_memory_bytes=overlap)
         with self._lock:
             self._latest = reading
             self._timeline.append(reading)
@@ -166,6 +176,22 @@ class MemoryMonitor:
             reading = self.sample_now()
         return reading
 
+    def _model_memory(self, container: ContainerSample, host: Any,
+                      ros_live: int) -> Tuple[Optional[int], str, int]:
+        """Model memory by the chosen sources and its page cache also counted as available."""
+        if self.model_memory is None:
+            return None, "cgroup_working_set", 0
+        meminfo = None
+        if host is not None and getattr(host, "free_bytes", -1) >= 0:
+            meminfo = HostMeminfo(host.total_bytes, host.available_bytes, host.free_bytes,
+                                  max(0, host.cached_bytes), getattr(host, "nvmap_bytes", None))
+        try:
+            return self.model_memory.measure(container, meminfo, ros_live)
+        except Exception as exc:  # a source that breaks falls back to the working set
+            self.sample_errors += 1
+            _LOG.warning("model memory sample failed: %s", exc)
+            return None, "cgroup_working_set", 0
+
     # ------------------------------------------------------------------ reading
     def latest(self) -> Optional[MemoryReading]:
         """Return the most recent reading (None before start); never blocks on I/O."""
@@ -180,6 +206,6 @@ class MemoryMonitor:
     def peak_working_set_since(self, stamp_s: float) -> int:
         """Highest container working set of the readings taken at or after stamp_s."""
         with self._lock:
-            values = [r.container.working_set_bytes for r in reversed(self._timeline)
+            values = [r.memory_in_use_bytes for r in reversed(self._timeline)
                       if r.stamp_s >= stamp_s]
         return max(values, default=0)

@@ -261,6 +261,10 @@ class BenchmarkRunner:
                     suite=self.suite.to_dict(), models=models, guarded=self.guard is not None,
                     note=self.note, preset=self.preset, resumed=self.resume)
         done_before = set(completed_models(previous))
+        calibrate = getattr(self.guard, "calibrate", None)
+        if calibrate is not None:
+            self._emit(Phase.PLANNING, "", 0, 0.0, "checking which memory sources track models")
+            calibrate(models, force=self.options.calibrate_memory_sources)
         plan = self.plan(models)
         self._write("plan", plan=plan)
         order = [p.model for p in plan.models] or models

@@ -69,9 +69,28 @@ def _memory_rows(models: Sequence[ModelResult]) -> List[List[str]]:
             _gib(mem.get("memory_after_unload_bytes")),
             ("unverified" if mem.get("unverified") else "–") if cleanup is None
             else ("yes" if cleanup else "NO"),
+            _num(mem.get("reclaim_s"), 2), str(mem.get("drop_caches_calls", 0)),
             str(mem.get("unloads", 0)), str(mem.get("restarts", 0)), str(mem.get("retries", 0)),
         ])
     return rows
+
+
+def _memory_source_lines(summary: RunSummary) -> List[str]:
+    """Where model memory was read, and the measurements that were not kept."""
+    lines = [""]
+    sources = (summary.plan or {}).get("memory_sources")
+    if sources:
+        lines.append(f"Memory sources: {sources}.")
+    used = sorted({str((m.memory or {}).get("memory_source") or "") for m in summary.models}
+                  - {""})
+    if used:
+        lines.append(f"Model memory read from: {', '.join(used)}. Reclaim s: from the unload "
+                     "until the host's available memory rose by the expected release.")
+    for m in summary.models:
+        reason = (m.memory or {}).get("measurement_rejected_reason")
+        if reason:
+            lines.append(f"- Not cached: {reason}")
+    return lines if len(lines) > 1 else []
 
 
 def render_markdown(summary: RunSummary) -> str:
@@ -167,8 +186,9 @@ def render_markdown(summary: RunSummary) -> str:
     lines += ["", "## Memory (GiB)", ""]
     if mem_rows:
         lines += _table(["model", "predicted (source)", "measured", "before", "peak", "after",
-                         "after unload", "cleanup ok", "unloads", "restarts", "retries"],
-                        mem_rows)
+                         "after unload", "cleanup ok", "reclaim s", "drop caches", "unloads",
+                         "restarts", "retries"], mem_rows)
+        lines += _memory_source_lines(summary)
     else:
         lines.append("No memory records (run without memory management).")
     unmeasured = sorted({str(m.memory.get("unverified")) for m in summary.models

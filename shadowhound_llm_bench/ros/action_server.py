@@ -44,7 +44,8 @@ def goal_request_from_msg(goal: Any) -> GoalRequest:
         repetitions=int(goal.repetitions), preset=goal.preset, dry_run=bool(goal.dry_run),
         order=goal.order, num_ctx=int(goal.num_ctx), num_predict=int(goal.num_predict),
         temperature=float(goal.temperature), seed=int(goal.seed), keep_alive=goal.keep_alive,
-        no_pull=bool(goal.no_pull), run_name=goal.run_name, resume_run_id=goal.resume_run_id)
+        no_pull=bool(goal.no_pull), run_name=goal.run_name, resume_run_id=goal.resume_run_id,
+        calibrate=bool(getattr(goal, "calibrate", False)))
 
 
 class BenchmarkActionServer:

@@ -15,6 +15,8 @@ from ..core.policy import MemoryPolicy
 from ..core.progress import Phase, ProgressEvent, ProgressSink
 from ..core.suite import SuiteError, load_suite
 from ..engine.footprint_cache import FootprintCache
+from ..adapters.memory_sources import CacheDropper
+from ..engine.memory_calibration import CalibrationStore, apply_stored, calibration_path_beside
 from ..engine.memory_guard import PolicyMemoryGuard
 from ..engine.runner import BenchmarkRunner
 from ..reports.history_db import HistoryError, default_history_db_path
@@ -134,8 +136,14 @@ class BenchmarkSession:
         if goal.keep_alive_override is not None:
             policy = policy.replace(keep_alive=goal.keep_alive_override)
         results_root.mkdir(parents=True, exist_ok=True)
-        return RunMemoryGuard(
+        cache_path = str(results_root / FOOTPRINT_CACHE_NAME)
+        sources = settings.memory_source_settings()
+        guard = RunMemoryGuard(
             since_s=time.time(), policy=MemoryPolicy(policy), monitor=self._stack.monitor,
             backend=self._stack.backend, client=client,
-            footprint_cache=FootprintCache(str(results_root / FOOTPRINT_CACHE_NAME)),
-            on_phase=relay.phase)
+            footprint_cache=FootprintCache(cache_path), on_phase=relay.phase,
+            cache_dropper=(CacheDropper(path=sources.drop_caches_path)
+                           if policy.drop_caches == "auto" else None),
+            calibration_store=CalibrationStore(calibration_path_beside(cache_path)))
+        apply_stored(guard)
+        return guard

@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="default | fast | conservative | adaptive")
     parser.add_argument("--order", default="", help="small_to_large | large_to_small | as_given")
     parser.add_argument("--dry-run", action="store_true", help="plan only, load nothing")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="choose the memory sources again with the smallest model")
     parser.add_argument("--num-ctx", type=int, default=0)
     parser.add_argument("--num-predict", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=-1.0)
@@ -58,6 +60,7 @@ def goal_from_args(goal_type: type, args: argparse.Namespace) -> Any:
     goal.seed = args.seed
     goal.keep_alive = args.keep_alive
     goal.no_pull = bool(args.no_pull)
+    goal.calibrate = bool(getattr(args, "calibrate", False))
     goal.run_name = args.run_name
     goal.resume_run_id = args.resume
     return goal

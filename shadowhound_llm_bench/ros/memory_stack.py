@@ -11,6 +11,7 @@ from ..adapters.host_memory import HostMemory, ProcMeminfoHost, SimulatedHost
 from ..adapters.ollama_client import OllamaClient
 from ..core.node_settings import NodeSettings
 from ..engine.memory_monitor import MemoryMonitor
+from ..engine.model_memory import open_model_memory_gauge
 from ..engine.ros_headroom import RosHeadroom
 
 
@@ -93,7 +94,8 @@ def build_memory_stack(settings: NodeSettings) -> MemoryStack:
             total_bytes=settings.gib_bytes("host.simulated_total_gib"),
             system_reserve_bytes=settings.gib_bytes("host.system_reserve_gib"))
     else:
-        host = ProcMeminfoHost()
+        host = ProcMeminfoHost(path=str(settings["memory.meminfo_path"]))
+    gauge = open_model_memory_gauge(settings.memory_source_settings())
     headroom: Optional[Any] = None
     fixed_reserve = 0
     if settings["reserve.fixed_gib"] >= 0:
@@ -106,7 +108,7 @@ def build_memory_stack(settings: NodeSettings) -> MemoryStack:
     monitor = MemoryMonitor(backend=backend, host=host,
                             safety_buffer_bytes=settings.policy_settings().safety_buffer_bytes,
                             period_s=float(settings["sample_period_s"]), headroom=headroom,
-                            fixed_ros_reserve_bytes=fixed_reserve)
+                            fixed_ros_reserve_bytes=fixed_reserve, model_memory=gauge)
     monitor.start()
     return MemoryStack(backend=backend, host=host, headroom=headroom, monitor=monitor,
                        container_name=str(settings["container.name"]),

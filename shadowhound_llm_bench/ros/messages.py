@@ -191,5 +191,7 @@ def plan_result_msg(result_type: type, plan: Any, *, run_id: str = "") -> Any:
     for batch in getattr(plan, "batches", None) or []:
         if len(batch) > 1:
             lines.append(f"side by side: {' + '.join(batch)}")
+    if getattr(plan, "memory_sources", ""):
+        lines.append(f"memory: {plan.memory_sources}")
     msg.summary = "\n".join(lines)
     return msg

@@ -119,3 +119,27 @@ def test_unreachable_server_fails_with_reports(tmp_path, argv):
     run_dir = next(tmp_path.iterdir())
     data = json.loads((run_dir / "results.json").read_text())
     assert data["run"]["status"] == "failed" and "not usable" in data["run"]["message"]
+
+
+def test_a_guarded_dry_run_shows_where_memory_is_read(clean_sim, tmp_path, capsys,
+                                                      monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal: 8388608 kB\nMemFree: 4194304 kB\nMemAvailable: 6291456 kB\n"
+                       "Cached: 1048576 kB\n")
+    code = main(["run", "--host", clean_sim.url, "--models", "qwen2.5:0.5b", "--dry-run",
+                 "--meminfo-path", str(meminfo), "--nvidia-smi-command", str(tmp_path / "none"),
+                 "--results-dir", str(tmp_path / "results")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "memory: not calibrated on this machine yet" in out
+    assert httpx.get(f"{clean_sim.url}/api/ps", timeout=5).json()["models"] == []
+
+
+def test_a_bad_memory_source_is_a_usage_error(clean_sim, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code = main(["run", "--host", clean_sim.url, "--models", "x", "--memory-sources", "vram",
+                 "--results-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "unknown source(s) vram" in err

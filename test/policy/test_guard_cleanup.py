@@ -4,8 +4,8 @@ import json
 import re
 
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
+from shadowhound_llm_bench.core.memory_sources import MemorySourceSettings
 from shadowhound_llm_bench.core.policy_settings import preset_settings
 from shadowhound_llm_bench.engine.memory_guard import Proceed, build_memory_guard
 from shadowhound_llm_bench.engine.management_costs import COSTS_FILE_NAME, ManagementCosts
@@ -16,19 +16,26 @@ OLD_FIXED_SETTLE_S = 1.0  # what the guard used to wait after /api/ps dropped a 
 
 def _guard(sim, scenario, docker_client, tmp_path, preset="default"):
     params = scenario.node_parameters
+    # The page-cache drop has its own tests (test/memory); these judge the unload itself.
     settings = preset_settings(preset, memory_scale=scenario.memory_scale, order="given",
                                num_ctx=params["num_ctx"], unload_deadline_s=5.0,
                                memory_wait_s=0.5, sample_period_s=0.1,
-                               safety_buffer_bytes=params["safety_buffer_bytes"])
+                               safety_buffer_bytes=params["safety_buffer_bytes"],
+                               drop_caches="never")
     backend = DockerContainer(name=sim.name, ollama_base_url=sim.url,
                               docker_client=docker_client)
     client = OllamaClient(base_url=sim.url, request_timeout_s=30)
+    machine = sim.handle.machine
+    # The scenario's container is charged for the model as mapped weights (file pages, never
+    # in the working set until touched twice) plus anonymous KV cache: read both, as
+    # calibration chooses on such a machine.
+    sources = MemorySourceSettings(
+        meminfo_path=machine.meminfo_path, nvidia_smi_command=machine.nvidia_smi_path,
+        drop_caches_path=machine.drop_caches_path, sources=("cgroup_mapped",))
     guard = build_memory_guard(
         settings=settings, client=client, backend=backend,
-        host=SimulatedHost(total_bytes=params["host_total_bytes"],
-                           system_reserve_bytes=params["system_reserve_bytes"]),
         fixed_ros_reserve_bytes=params["ros_reserve_bytes"],
-        footprint_cache_path=str(tmp_path / "footprints.json"))
+        footprint_cache_path=str(tmp_path / "footprints.json"), memory_sources=sources)
     return guard, client, backend
 
 
@@ -51,9 +58,10 @@ def test_a_clean_unload_is_confirmed_on_the_first_fresh_sample(
     assert record.cleanup_successful is True and record.unloads == 1
     (cleanup,) = [d for d in record.decisions if d.action == "cleanup"]
     assert "successful" in cleanup.reason
-    samples, _ = FRESH.search(cleanup.reason).groups()
-    # The runner had exited when /api/ps dropped it: its memory was back at the first look.
-    assert int(samples) == 1
+    samples, over_s = FRESH.search(cleanup.reason).groups()
+    # The runner had exited when /api/ps dropped it: its memory was back at once (the host's
+    # meminfo may need one more sample to show it), well before the grace a "stayed up" needs.
+    assert int(samples) >= 1 and float(over_s) < guard.settings.cleanup_grace_s
     assert not guard.restart_durations_s
 
 
@@ -98,7 +106,7 @@ def test_several_unloads_are_sent_at_once_and_waited_for_once(
     expected = guard.settings.cleanup_min_release_fraction * sum(
         guard.predict(m).footprint_bytes for m in models)
     assert result.before_bytes - result.after_bytes >= expected
-    assert result.fresh_samples == 1
+    assert result.fresh_samples >= 1 and result.judged_over_s < guard.settings.cleanup_grace_s
     assert guard.management_costs.costs().unload_source == "measured, median of 1"  # one wait
 
 

@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.footprint import prediction_error
+from shadowhound_llm_bench.core.memory_sources import MemorySourceSettings
 from shadowhound_llm_bench.core.policy_settings import preset_settings
 from shadowhound_llm_bench.core.run_options import RunOptions
 from shadowhound_llm_bench.core.suite import load_suite
@@ -21,18 +21,25 @@ COUNTS = {}  # preset -> unloads + restarts, shared by the comparison test
 
 def thor_guard(sim, scenario, docker_client, preset, tmp_path, **overrides):
     params = scenario.node_parameters
+    # The scripted leak is the subject, not the page-cache drop (tested in test/memory).
+    overrides.setdefault("drop_caches", "never")
     settings = preset_settings(preset, memory_scale=scenario.memory_scale, order="given",
                                num_ctx=params["num_ctx"], unload_deadline_s=5.0,
                                memory_wait_s=0.5, sample_period_s=0.1,
                                safety_buffer_bytes=params["safety_buffer_bytes"], **overrides)
     backend = DockerContainer(name=sim.name, ollama_base_url=sim.url,
                               docker_client=docker_client)
-    host = SimulatedHost(total_bytes=params["host_total_bytes"],
-                         system_reserve_bytes=params["system_reserve_bytes"])
     client = OllamaClient(base_url=sim.url, request_timeout_s=30)
-    guard = build_memory_guard(settings=settings, client=client, backend=backend, host=host,
+    # The machine is read as a robot is: its meminfo, and the container's anonymous pages,
+    # where this cgroup-charged machine's runners hold a model (what calibration chooses).
+    machine = sim.handle.machine
+    sources = MemorySourceSettings(
+        meminfo_path=machine.meminfo_path, nvidia_smi_command=machine.nvidia_smi_path,
+        drop_caches_path=machine.drop_caches_path, sources=("cgroup_anon",))
+    guard = build_memory_guard(settings=settings, client=client, backend=backend,
                                fixed_ros_reserve_bytes=params["ros_reserve_bytes"],
-                               footprint_cache_path=str(tmp_path / "footprints.json"))
+                               footprint_cache_path=str(tmp_path / "footprints.json"),
+                               memory_sources=sources)
     return guard, client, backend
 
 
