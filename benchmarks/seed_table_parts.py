@@ -78,7 +78,7 @@ class Config:
             # As the seed's script: no restart or retry after a failed load, and no model is
             # skipped because the prediction says it cannot fit.
             changes.update(load_retries=0, restart_on_load_failure=False,
-                           skip_models_that_never_fit=False)
+                           skip_models_that_never_fit=False, preempt_on_breach=False)
         if self.overrides:
             changes["preset"] = "custom"
         return preset_settings(self.preset, memory_scale=scenario.memory_scale, **changes)

@@ -73,6 +73,16 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-pull", action="store_true", help="skip models not on the server")
     run.add_argument("--request-timeout", type=float, default=300.0,
                      help="deadline of one measured request in seconds")
+    run.add_argument("--load-deadline", type=float, default=600.0, metavar="S",
+                     help="deadline of one model load in seconds (600: a 70B model read cold)")
+    run.add_argument("--stream-stall", type=float, default=60.0, metavar="S",
+                     help="a stream with no token for this long fails as stalled")
+    run.add_argument("--no-preempt", action="store_true",
+                     help="no watchdog on memory samples (only the check between requests)")
+    run.add_argument("--enforce-container-limit", action="store_true",
+                     help="keep the container's memory limit at the model budget")
+    run.add_argument("--oom-score-backstop", action="store_true",
+                     help="runners first, measured ROS processes last for the kernel's OOM killer")
     run.add_argument("--bandwidth-gbps", type=float, default=None,
                      help="memory bandwidth in GB/s for roofline efficiency (Thor: 273)")
     run.add_argument("--canary-model", default="", help="small model timed before and after")
@@ -164,6 +174,12 @@ def _build_guard(args: argparse.Namespace, client: OllamaClient) -> Tuple[
             overrides["parallel_max_model_bytes"] = int(args.parallel_max_model_gb * GB)
     if args.dynamic_keep_alive:
         overrides["dynamic_keep_alive"] = True
+    if args.no_preempt:
+        overrides["preempt_on_breach"] = False
+    if args.enforce_container_limit:
+        overrides["enforce_container_limit"] = True
+    if args.oom_score_backstop:
+        overrides["oom_score_backstop"] = True
     if args.drop_caches != "auto":
         overrides["drop_caches"] = args.drop_caches
     sources = MemorySourceSettings(
@@ -186,7 +202,8 @@ def _options(args: argparse.Namespace) -> RunOptions:
         num_ctx=args.num_ctx, num_predict=args.num_predict, temperature=args.temperature,
         seed=args.seed, keep_alive=args.keep_alive, repetitions=args.repetitions,
         warmup=not args.no_warmup, pull_missing=not args.no_pull,
-        request_deadline_s=args.request_timeout,
+        request_deadline_s=args.request_timeout, load_deadline_s=args.load_deadline,
+        stream_stall_s=args.stream_stall,
         memory_bandwidth_bytes_per_s=args.bandwidth_gbps * GB if args.bandwidth_gbps else None,
         canary_model=args.canary_model, canary_min_decode_tokens_per_s=args.canary_min_tps,
         calibrate_memory_sources=args.calibrate)

@@ -15,9 +15,20 @@ from ..core.stream_capture import StreamCapture
 from .bounded_http import (
     ReplyDeadline, ReplyLimits, ReplyNotJson, ReplyTooLarge, error_excerpt, iter_bounded_lines,
     parse_json, read_body, read_prefix)
+from .http_interrupt import (
+    CANCELED, DEADLINE, STALLED, InFlightRegistry, InFlightRequest, interruptible_transport)
 
 KeepAlive = Union[int, float, str]
 PullProgress = Callable[[Dict[str, Any]], None]
+
+# Deadlines sized to what each call does: metadata answers in milliseconds on a healthy server,
+# an unload reply comes at once (Ollama frees the memory afterwards); a few seconds mean a hung
+# server, not a slow one. Loads and streams get their deadlines from the caller.
+VERSION_DEADLINE_S = 5.0
+PS_DEADLINE_S = 5.0
+SHOW_DEADLINE_S = 10.0
+TAGS_DEADLINE_S = 10.0
+UNLOAD_DEADLINE_S = 10.0
 
 
 class OllamaError(Exception):
@@ -40,6 +51,22 @@ class OllamaTimeout(OllamaError):
     """A deadline passed (connect, read stall, or the whole request)."""
 
     kind = "timeout"
+
+
+class OllamaStalled(OllamaTimeout):
+    """A stream delivered no chunk for longer than its stall limit."""
+
+    kind = "stalled"
+
+
+class OllamaInterrupted(OllamaError):
+    """The request was cut from outside: canceled by request or preempted for the robot."""
+
+    def __init__(self, message: str, *, cause: str,
+                 capture: Optional[StreamCapture] = None) -> None:
+        super().__init__(message, capture=capture)
+        self.cause = cause
+        self.kind = cause  # canceled | preempted
 
 
 class OllamaHTTPError(OllamaError):
@@ -116,16 +143,58 @@ class OllamaClient:
         self.connect_timeout_s = connect_timeout_s
         self.request_timeout_s = request_timeout_s
         self.limits = limits
-        self._http = httpx.Client(base_url=self.base_url, timeout=self._timeout(request_timeout_s))
+        self._in_flight = InFlightRegistry()
+        self._http = httpx.Client(base_url=self.base_url, timeout=self._timeout(request_timeout_s),
+                                  transport=interruptible_transport(self._in_flight))
 
     # ------------------------------------------------------------------ plumbing
     def _timeout(self, read_s: float) -> httpx.Timeout:
         read_s = max(0.05, read_s)
         return httpx.Timeout(read_s, connect=min(self.connect_timeout_s, read_s))
 
+    def interrupt(self, *, cause: str, reason: str, kinds: Optional[Sequence[str]] = None,
+                  model: str = "") -> int:
+        """
+        Cut requests in flight from another thread; returns how many were cut.
+
+        cause is "canceled" or "preempted"; kinds picks load, stream, unload, call, pull (all
+        when None). The calls raise OllamaInterrupted with the reason at once.
+        """
+        return len(self._in_flight.interrupt(cause=cause, reason=reason, kinds=kinds,
+                                             model=model))
+
+    def in_flight(self) -> List[InFlightRequest]:
+        """Return the requests being made now (kind, model, since when)."""
+        return self._in_flight.in_flight()
+
+    @staticmethod
+    def _interrupted(request: InFlightRequest,
+                     capture: Optional[StreamCapture] = None) -> OllamaError:
+        """Build the exception for a request cut by the watchdog or by interrupt()."""
+        if request.cause == STALLED:
+            return OllamaStalled(request.reason, capture=capture)
+        if request.cause == DEADLINE:
+            return OllamaTimeout(request.reason, capture=capture)
+        return OllamaInterrupted(f"{request.label}: {request.reason}",
+                                 cause=request.cause or CANCELED, capture=capture)
+
     def _request(self, method: str, path: str, *, body: Optional[Mapping[str, Any]] = None,
-                 deadline_s: Optional[float] = None) -> Any:
+                 deadline_s: Optional[float] = None, kind: str = "call",
+                 model: str = "") -> Any:
         total_s = deadline_s if deadline_s is not None else self.request_timeout_s
+        request = self._in_flight.begin(kind=kind, label=f"{method} {path}", model=model,
+                                        deadline_s=total_s)
+        try:
+            return self._request_in(method, path, body=body, total_s=total_s)
+        except OllamaError as exc:
+            if request.cause is not None and not isinstance(exc, OllamaHTTPError):
+                raise self._interrupted(request) from exc
+            raise
+        finally:
+            self._in_flight.end(request)
+
+    def _request_in(self, method: str, path: str, *, body: Optional[Mapping[str, Any]],
+                    total_s: float) -> Any:
         timeout = self._timeout(total_s)
         what = f"{method} {path}"
         try:
@@ -150,14 +219,36 @@ class OllamaClient:
             raise OllamaBadReply(str(exc)) from None
 
     def _stream_lines(self, path: str, body: Mapping[str, Any], *, deadline_s: float,
-                      capture: Optional[StreamCapture] = None) -> Iterator[Dict[str, Any]]:
+                      capture: Optional[StreamCapture] = None, kind: str = "stream",
+                      stall_s: Optional[float] = None) -> Iterator[Dict[str, Any]]:
         """Yield parsed NDJSON lines; a stall longer than the time left or the deadline raises."""
+        request = self._in_flight.begin(kind=kind, label=f"POST {path}",
+                                        model=str(body.get("model") or ""),
+                                        deadline_s=deadline_s)
+        try:
+            for chunk in self._stream_lines_in(path, body, deadline_s=deadline_s,
+                                               capture=capture, request=request,
+                                               stall_s=stall_s):
+                yield chunk
+            if request.cause is not None:  # it ended because it was cut, not because it was done
+                raise self._interrupted(request, capture)
+        except OllamaError as exc:
+            if request.cause is not None and not isinstance(exc, OllamaHTTPError):
+                raise self._interrupted(request, capture) from exc
+            raise
+        finally:
+            self._in_flight.end(request)
+
+    def _stream_lines_in(self, path: str, body: Mapping[str, Any], *, deadline_s: float,
+                         capture: Optional[StreamCapture], request: InFlightRequest,
+                         stall_s: Optional[float]) -> Iterator[Dict[str, Any]]:
         started = time.perf_counter()
         end = started + deadline_s
         read_s = min(self.request_timeout_s, deadline_s)
         limits = self.limits
 
         def keep_deadline() -> None:
+            request.progress()  # bytes arrived: the stall timer starts again
             if time.perf_counter() > end:
                 raise OllamaTimeout(
                     f"POST {path}: stream exceeded its {deadline_s:.1f} s deadline",
@@ -169,6 +260,9 @@ class OllamaClient:
                 left_s = max(0.0, end - time.perf_counter())
                 _raise_for_status(response, limits=limits, capture=capture,
                                   deadline_at=time.monotonic() + left_s)
+                # The first chunk may wait for a load; the stall limit counts from then on.
+                request.stall_s = stall_s
+                request.progress()
                 for line in iter_bounded_lines(
                         response, max_line_bytes=limits.max_line_bytes,
                         max_total_bytes=limits.max_stream_bytes, what=f"POST {path}",
@@ -201,23 +295,25 @@ class OllamaClient:
                                     capture=capture) from exc
 
     # ------------------------------------------------------------------ metadata
-    def version(self) -> str:
+    def version(self, *, deadline_s: float = VERSION_DEADLINE_S) -> str:
         """Return the server's version string (GET /api/version)."""
-        return self._shaped(lambda: version_text(self._request("GET", "/api/version")))
+        return self._shaped(lambda: version_text(
+            self._request("GET", "/api/version", deadline_s=deadline_s)))
 
-    def tags(self) -> List[Dict[str, Any]]:
+    def tags(self, *, deadline_s: float = TAGS_DEADLINE_S) -> List[Dict[str, Any]]:
         """Models present on the server (GET /api/tags), each with name, size, digest, details."""
-        reply = self._request("GET", "/api/tags")
+        reply = self._request("GET", "/api/tags", deadline_s=deadline_s)
         return self._shaped(lambda: check_model_list(reply, "/api/tags"))
 
-    def show(self, model: str) -> Dict[str, Any]:
+    def show(self, model: str, *, deadline_s: float = SHOW_DEADLINE_S) -> Dict[str, Any]:
         """Model details, parameters and model_info (POST /api/show); ModelNotFound when absent."""
-        reply = self._request("POST", "/api/show", body={"model": model})
+        reply = self._request("POST", "/api/show", body={"model": model},
+                              deadline_s=deadline_s, model=model)
         return dict(self._shaped(lambda: check_show_reply(reply)))
 
-    def ps(self) -> List[Dict[str, Any]]:
+    def ps(self, *, deadline_s: float = PS_DEADLINE_S) -> List[Dict[str, Any]]:
         """Models loaded now (GET /api/ps), each with size and size_vram."""
-        reply = self._request("GET", "/api/ps")
+        reply = self._request("GET", "/api/ps", deadline_s=deadline_s)
         return self._shaped(lambda: check_model_list(reply, "/api/ps"))
 
     @staticmethod
@@ -233,7 +329,8 @@ class OllamaClient:
         last: Optional[Exception] = None
         while True:
             try:
-                return self.version()
+                left_s = end - time.monotonic()
+                return self.version(deadline_s=max(0.05, min(VERSION_DEADLINE_S, left_s)))
             except (OllamaUnavailable, OllamaTimeout, OllamaHTTPError) as exc:
                 last = exc
             if time.monotonic() + poll_s > end:
@@ -247,7 +344,7 @@ class OllamaClient:
         """Download a model, reporting each progress line; raises on an error line or deadline."""
         success = False
         for chunk in self._stream_lines("/api/pull", {"model": model, "stream": True},
-                                        deadline_s=deadline_s):
+                                        deadline_s=deadline_s, kind="pull"):
             if on_progress is not None:
                 on_progress(chunk)
             if chunk.get("status") == "success":
@@ -262,40 +359,46 @@ class OllamaClient:
                                 "keep_alive": keep_alive}
         if options:
             body["options"] = dict(options)
-        reply = self._request("POST", "/api/generate", body=body, deadline_s=deadline_s)
+        reply = self._request("POST", "/api/generate", body=body, deadline_s=deadline_s,
+                              kind="load", model=model)
         return dict(self._shaped(lambda: reply_object(reply, "POST /api/generate (load)")))
 
-    def unload(self, model: str, *, deadline_s: float = 10.0) -> None:
+    def unload(self, model: str, *, deadline_s: float = UNLOAD_DEADLINE_S) -> None:
         """Ask Ollama to unload a model (keep_alive 0); returns at once, memory is freed later."""
         self._request("POST", "/api/generate",
                       body={"model": model, "prompt": "", "stream": False, "keep_alive": 0},
-                      deadline_s=deadline_s)
+                      deadline_s=deadline_s, kind="unload", model=model)
 
     # ------------------------------------------------------------------ measured requests
     def generate_stream(self, model: str, prompt: str, *, deadline_s: float,
                         options: Optional[Mapping[str, Any]] = None,
                         keep_alive: Optional[KeepAlive] = None, system: Optional[str] = None,
-                        think: Optional[bool] = None) -> StreamCapture:
-        """Stream POST /api/generate and time every chunk on the client."""
+                        think: Optional[bool] = None,
+                        stall_s: Optional[float] = None) -> StreamCapture:
+        """Stream POST /api/generate and time every chunk; OllamaStalled after stall_s silent."""
         body: Dict[str, Any] = {"model": model, "prompt": prompt, "stream": True}
         if system:
             body["system"] = system
         return self._measured_stream("/api/generate", body, deadline_s=deadline_s,
-                                     options=options, keep_alive=keep_alive, think=think)
+                                     options=options, keep_alive=keep_alive, think=think,
+                                     stall_s=stall_s)
 
     def chat_stream(self, model: str, messages: Sequence[Mapping[str, Any]], *,
                     deadline_s: float, options: Optional[Mapping[str, Any]] = None,
                     keep_alive: Optional[KeepAlive] = None,
-                    think: Optional[bool] = None) -> StreamCapture:
+                    think: Optional[bool] = None,
+                    stall_s: Optional[float] = None) -> StreamCapture:
         """Stream POST /api/chat and time every chunk on the client."""
         body: Dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages],
                                 "stream": True}
         return self._measured_stream("/api/chat", body, deadline_s=deadline_s,
-                                     options=options, keep_alive=keep_alive, think=think)
+                                     options=options, keep_alive=keep_alive, think=think,
+                                     stall_s=stall_s)
 
     def _measured_stream(self, path: str, body: Dict[str, Any], *, deadline_s: float,
                          options: Optional[Mapping[str, Any]], keep_alive: Optional[KeepAlive],
-                         think: Optional[bool]) -> StreamCapture:
+                         think: Optional[bool],
+                         stall_s: Optional[float] = None) -> StreamCapture:
         if options:
             body["options"] = dict(options)
         if keep_alive is not None:
@@ -307,7 +410,7 @@ class OllamaClient:
         thinking: List[str] = []
         done = False
         try:
-            done = self._collect(path, body, deadline_s, capture, text, thinking)
+            done = self._collect(path, body, deadline_s, capture, text, thinking, stall_s)
         finally:
             # Joined once (not per chunk: quadratic for a long stream), also when it failed.
             capture.text = "".join(text)
@@ -323,10 +426,12 @@ class OllamaClient:
         return capture
 
     def _collect(self, path: str, body: Dict[str, Any], deadline_s: float,
-                 capture: StreamCapture, text: List[str], thinking: List[str]) -> bool:
+                 capture: StreamCapture, text: List[str], thinking: List[str],
+                 stall_s: Optional[float] = None) -> bool:
         """Read a measured stream into text and thinking; True when its final chunk came."""
         text_chars = 0
-        for chunk in self._stream_lines(path, body, deadline_s=deadline_s, capture=capture):
+        for chunk in self._stream_lines(path, body, deadline_s=deadline_s, capture=capture,
+                                        stall_s=stall_s):
             now = time.perf_counter()
             capture.chunks += 1
             if path == "/api/chat":
@@ -363,6 +468,7 @@ class OllamaClient:
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
+        self._in_flight.close()
         self._http.close()
 
     def __enter__(self) -> "OllamaClient":

@@ -186,6 +186,8 @@ def resolve_goal(request: GoalRequest, settings: NodeSettings, *,
             warmup=bool(settings["benchmark.warmup"]),
             pull_missing=bool(settings["benchmark.pull_missing"]) and not request.no_pull,
             request_deadline_s=float(settings["request_timeout_s"]),
+            load_deadline_s=float(settings["policy.load_deadline_s"]),
+            stream_stall_s=float(settings["policy.stream_stall_s"]),
             memory_bandwidth_bytes_per_s=(
                 float(settings["benchmark.memory_bandwidth_gbps"]) * 1e9
                 if settings["benchmark.memory_bandwidth_gbps"] > 0 else None),

@@ -122,6 +122,25 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
           "models that fit in the budget together.", minimum=0.0, maximum=4096.0),
     _spec("policy.load_retries", 1, "Retries of a failed load, each after a restart.",
           minimum=0, maximum=5),
+    _spec("policy.load_deadline_s", 600.0,
+          "Deadline of one model load, seconds (a 43 GB 70B model read cold at ~130 MB/s "
+          "takes ~330 s; Ollama itself gives up on a stuck runner after 5 min).",
+          minimum=1.0, maximum=7200.0),
+    _spec("policy.stream_stall_s", 60.0,
+          "A streamed answer with no token for this long is stalled (its own error), seconds.",
+          minimum=0.5, maximum=3600.0),
+    _spec("policy.preempt", True,
+          "On every memory sample: cut the load or stream in flight and unload when the ROS "
+          "headroom falls under the reserve or pressure crosses policy.pressure_error_percent."),
+    _spec("policy.preempt_wait_s", 30.0,
+          "After a preemption, wait this long for headroom before the run ends, seconds.",
+          minimum=0.0, maximum=3600.0),
+    _spec("policy.enforce_container_limit", False,
+          "Keep the container's memory limit at the model budget through the Docker API "
+          "(where model memory is charged to the container)."),
+    _spec("policy.oom_score_backstop", False,
+          "Make Ollama's runners the kernel's first OOM victims and the measured ROS processes "
+          "its last (oom_score_adj; lowering needs root with CAP_SYS_RESOURCE)."),
     _spec("policy.drop_caches", "auto",
           "Drop the page cache when memory does not come back after an unload or when Ollama "
           "would refuse a load for free memory while available memory suffices: auto or never "
@@ -363,6 +382,10 @@ def policy_settings_from(values: Mapping[str, Any], *, preset: Optional[str] = N
         parallel_small_models=bool(values["policy.parallel_small_models"]),
         parallel_max_models=int(values["policy.parallel_max_models"]),
         load_retries=int(values["policy.load_retries"]),
+        preempt_on_breach=bool(values["policy.preempt"]),
+        preempt_wait_s=float(values["policy.preempt_wait_s"]),
+        enforce_container_limit=bool(values["policy.enforce_container_limit"]),
+        oom_score_backstop=bool(values["policy.oom_score_backstop"]),
         order=policy_order(order or str(values["benchmark.order"])),
         num_ctx=int(values["benchmark.num_ctx"]),
         restart_deadline_s=float(values["container.restart_timeout_s"]),

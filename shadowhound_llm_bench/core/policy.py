@@ -10,6 +10,8 @@ from .action_costs import SEED_COSTS, ActionCosts
 from .cache_drop import FreeVersusAvailable, is_memory_refusal, unified_memory
 from .footprint import SOURCE_MEASURED, FootprintPrediction
 from .memory_reading import ContainerState, MemoryReading
+from .preemption import find_breach, keeps_rising
+from .room_making import make_room
 from .policy_settings import KeepAlive, PolicySettings
 from .units import to_gib
 
@@ -27,6 +29,8 @@ class Action(str, Enum):
     RETRY = "retry"
     ALERT = "alert"
     KEEP = "keep"
+    PREEMPT = "preempt"  # cut the load or stream in flight and unload: the robot needs memory
+    END_RUN = "end_run"
     DROP_CACHES = "drop_caches"
 
 
@@ -46,6 +50,7 @@ class Decision:
     reason: str
     models_to_unload: Tuple[str, ...] = ()
     keep_alive: Optional[KeepAlive] = None
+    restart_first: bool = False  # RETRY: restart the container before the retry
 
 
 @dataclass
@@ -65,6 +70,10 @@ class Preparation:
     # Page-cache drop: possible here (privilege, configured) and already done for this model.
     can_drop_caches: bool = False
     dropped_caches: bool = False
+
+
+# Requests in a row without an answer (no server, model gone) that end a model's tests.
+UNANSWERED_REQUESTS_LIMIT = 2
 
 
 def _gib(n_bytes: int) -> str:
@@ -375,11 +384,41 @@ class MemoryPolicy:
         if attempt <= s.load_retries:
             if s.restart_on_load_failure:
                 return Decision(Action.RETRY, f"load of {model} failed (attempt {attempt}): "
-                                f"{error}; restart the container and retry")
+                                f"{error}; restart the container and retry",
+                                restart_first=True)
             return Decision(Action.RETRY, f"load of {model} failed (attempt {attempt}): {error}; "
                             "retry without a restart")
         return Decision(Action.SKIP, f"skip {model}: load failed {attempt} time(s), "
                         f"last error: {error}")
+
+    def on_unanswered_requests(self, model: str, *, unanswered_in_a_row: int,
+                               no_server_in_a_row: int, side_by_side: bool) -> Decision:
+        """
+        Decide on requests in a row without an answer (no server, model gone): KEEP, RESTART, SKIP.
+
+        Two in a row end the model. When no server answered at all, RESTART asks for a recovery
+        (on_server_lost decides whether it is possible); side by side, a restart would also
+        break the batch-mates' tests, and a missing model is not brought back by a restart.
+        """
+        if unanswered_in_a_row < UNANSWERED_REQUESTS_LIMIT:
+            return Decision(Action.KEEP, f"{model}: {unanswered_in_a_row} request(s) in a row "
+                            "unanswered; go on")
+        lost = (f"{model}: {unanswered_in_a_row} requests in a row unanswered "
+                f"({no_server_in_a_row} found no server)")
+        if side_by_side:
+            return Decision(Action.SKIP, f"{lost}; tested side by side, a restart would break "
+                            "the others' tests: give it up")
+        if no_server_in_a_row < unanswered_in_a_row:
+            return Decision(Action.SKIP, f"{lost}; the model went missing: give it up")
+        return Decision(Action.RESTART, f"{lost}: recover the server (if the preset and the "
+                        "container allow it), then retry")
+
+    def after_model_not_loaded(self, model: str, *, failed_load: bool) -> Decision:
+        """After a model Ollama does not hold: RESTART for a clean state after a failed load."""
+        if failed_load and self.settings.restart_on_load_failure:
+            return Decision(Action.RESTART, f"{model} failed to load: restart for a clean state "
+                            "before the next model")
+        return Decision(Action.KEEP, f"{model} is not loaded: nothing to unload")
 
     def on_server_lost(self, model: str, error: str, attempt: int,
                        container_state: ContainerState) -> Decision:
@@ -400,6 +439,59 @@ class MemoryPolicy:
         if attempt > 1:
             return Decision(Action.SKIP, f"{lost} again after a restart: give {model} up")
         return Decision(Action.RESTART, f"{lost}: restart the container and retry {model} once")
+
+    # ------------------------------------------------------------------ preemption
+    def on_sample(self, reading: MemoryReading, *, held_bytes: int,
+                  in_flight: Sequence[str]) -> Decision:
+        """
+        On every memory sample: PREEMPT when the robot needs memory the models hold, else KEEP.
+
+        held_bytes is what the container holds beyond its empty working set; in_flight names
+        the models with a load or stream under way.
+        """
+        s = self.settings
+        breach = find_breach(reading, error_percent=s.pressure_abort_percent)
+        if breach is None:
+            return Decision(Action.KEEP, "no breach")
+        if not s.preempt_on_breach:
+            return Decision(Action.ALERT, f"{breach.describe()}; preemption is turned off")
+        if not in_flight and held_bytes <= s.preempt_rise_fraction * reading.model_budget_bytes:
+            return Decision(Action.ALERT, f"{breach.describe()}; no model holds memory to free")
+        what = ", ".join(in_flight) if in_flight else "the cached models"
+        return Decision(Action.PREEMPT, f"preempt {what}: {breach.describe()}; models hold "
+                        f"{_gib(held_bytes)}", tuple(in_flight))
+
+    def while_preempting(self, *, since_unload_s: float, held_after_unload_bytes: int,
+                         held_now_bytes: int, budget_bytes: int, restarted: bool) -> Decision:
+        """After the unload was sent: RESTART when the memory keeps rising or stays, else WAIT."""
+        s = self.settings
+        numbers = (f"models hold {_gib(held_now_bytes)} ({_gib(held_after_unload_bytes)} when "
+                   f"the unload was sent, {since_unload_s:.2f} s ago)")
+        if restarted:
+            return Decision(Action.WAIT, f"container restarted; {numbers}")
+        if keeps_rising(held_after_unload_bytes, held_now_bytes, budget_bytes=budget_bytes,
+                        rise_fraction=s.preempt_rise_fraction):
+            return Decision(Action.RESTART, f"memory keeps rising after the unload (a load "
+                            f"Ollama goes on with): restart the container; {numbers}")
+        if since_unload_s > s.preempt_release_deadline_s:
+            return Decision(Action.RESTART, f"memory not released within "
+                            f"{s.preempt_release_deadline_s:.1f} s of the unload: restart the "
+                            f"container; {numbers}")
+        return Decision(Action.WAIT, f"waiting for the unload; {numbers}")
+
+    def after_preemption(self, reading: MemoryReading, waited_s: float) -> Decision:
+        """After a preemption: LOAD (go on with the next model), WAIT for headroom, or END_RUN."""
+        s = self.settings
+        breach = find_breach(reading, error_percent=s.pressure_alert_percent)
+        if breach is None:
+            return Decision(Action.LOAD, "the robot has its memory back: go on with the next "
+                            f"model (working set {_gib(reading.container.working_set_bytes)}, "
+                            f"budget {_gib(reading.model_budget_bytes)})")
+        if waited_s < s.preempt_wait_s:
+            return Decision(Action.WAIT, f"wait up to {s.preempt_wait_s - waited_s:.1f} s for "
+                            f"headroom: {breach.describe()}")
+        return Decision(Action.END_RUN, f"end the run: no headroom after waiting "
+                        f"{waited_s:.1f} s: {breach.describe()}")
 
     # ------------------------------------------------------------------ dry run
     def simulate(self, ordered: Sequence[str], predictions: Dict[str, FootprintPrediction],
@@ -463,34 +555,47 @@ class MemoryPolicy:
                      reading: MemoryReading, state: "_SimState", empty_working_set_bytes: int,
                      mates: Tuple[str, ...]) -> Tuple[List[str], int, int, str]:
         """Simulate before_model for one model: (actions, unloads, restarts, skip reason)."""
-        prediction = predictions[model]
+        room = _SimRoom(self, reading, state, predictions, mates)
         done = Preparation(empty_working_set_bytes=empty_working_set_bytes, costs=state.costs)
-        actions: List[str] = []
-        unloads = 0
-        restarts = 0
-        for _ in range(8):
-            listed = {m.model for m in state.loaded}
-            waiting = tuple(m for m in mates if m not in listed)
-            done.reserved_for = mates
-            done.reserved_bytes = sum(predictions[m].footprint_bytes for m in waiting)
-            sim_reading = _with_working_set(reading, state.working_set_bytes)
-            decision = self.before_model(model, prediction, sim_reading, state.loaded, done)
-            if decision.action is Action.LOAD:
-                return actions, unloads, restarts, ""
-            if decision.action in (Action.SKIP, Action.WAIT):
-                # A dry run cannot wait for memory: what does not fit now is a skip.
-                return actions, unloads, restarts, decision.reason
-            actions.append(decision.action.value)
-            if decision.action is Action.UNLOAD_OTHERS:
-                unloads += len(decision.models_to_unload)
-                _sim_unload(state, decision.models_to_unload)
-                done.unloaded_others = True
-            elif decision.action is Action.RESTART:
-                restarts += 1
-                state.loaded = []
-                state.working_set_bytes = empty_working_set_bytes
-                done.restarted = True
-        return actions, unloads, restarts, f"no decision for {model} after 8 simulated steps"
+        decision, steps = make_room(self, model, predictions[model], room, done)
+        skip_reason = decision.reason if decision.action is Action.SKIP else ""
+        return steps, room.unloads, room.restarts, skip_reason
+
+
+class _SimRoom:
+    """make_room's steps on predicted numbers: unloads and restarts change the simulated state."""
+
+    def __init__(self, policy: MemoryPolicy, reading: MemoryReading, state: _SimState,
+                 predictions: Dict[str, FootprintPrediction], mates: Tuple[str, ...]) -> None:
+        self.policy = policy
+        self.reading = reading
+        self.state = state
+        self.predictions = predictions
+        self.mates = mates
+        self.unloads = 0
+        self.restarts = 0
+
+    def observe(self, done: Preparation) -> Tuple[MemoryReading, List[LoadedModel]]:
+        """Return the simulated reading and models; hold room for batch-mates not loaded."""
+        listed = {m.model for m in self.state.loaded}
+        done.reserved_for = self.mates
+        done.reserved_bytes = sum(self.predictions[m].footprint_bytes for m in self.mates
+                                  if m not in listed)
+        return _with_working_set(self.reading, self.state.working_set_bytes), self.state.loaded
+
+    def carry_out(self, decision: Decision, reading: MemoryReading, done: Preparation) -> float:
+        """Unload or restart on the simulated state; a wait sees no memory come back."""
+        if decision.action is Action.UNLOAD_OTHERS:
+            self.unloads += len(decision.models_to_unload)
+            _sim_unload(self.state, decision.models_to_unload)
+        elif decision.action is Action.RESTART:
+            self.restarts += 1
+            self.state.loaded = []
+            self.state.working_set_bytes = done.empty_working_set_bytes
+        elif decision.action is Action.WAIT:
+            # Predicted memory does not come back by waiting: the whole wait passes.
+            return max(0.0, self.policy.settings.memory_wait_s - done.waited_s)
+        return 0.0
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,20 @@ class PolicySettings:
     unload_deadline_s: float = 30.0
     restart_deadline_s: float = 60.0
     sample_period_s: float = 0.5
+    # Preemption (checked on every memory sample): cut the load or stream and unload when the
+    # ROS headroom falls under the reserve or pressure crosses pressure_abort_percent; restart
+    # when the models' memory rises by this share of the budget after the unload (a load Ollama
+    # goes on with) or is not released in time; afterwards wait this long for headroom before
+    # the run ends.
+    preempt_on_breach: bool = True
+    preempt_rise_fraction: float = 0.02
+    preempt_release_deadline_s: float = 10.0
+    preempt_wait_s: float = 30.0
+    # Keep the container's memory limit at the model budget through the Docker API.
+    enforce_container_limit: bool = False
+    # Where model memory is not charged to the container (unified memory): Ollama's runners get
+    # oom_score_adj 1000 and the ROS processes the node measures a negative one (needs root).
+    oom_score_backstop: bool = False
     # Drop the page cache (drop_caches) when reclaim after an unload stalls or when free memory
     # is short while available memory suffices (Ollama's false refusal on unified memory):
     # auto | never. Needs the privilege to write drop_caches; without it the next option runs.
@@ -161,7 +175,8 @@ def _validate(s: PolicySettings) -> None:
         raise PolicySettingsError(f"preset must be one of {', '.join(PRESETS)} or custom")
     for flag in ("unload_after_each_model", "make_room_when_needed", "skip_models_that_never_fit",
                  "restart_when_cleanup_fails", "restart_on_load_failure", "dynamic_keep_alive",
-                 "parallel_small_models", "restart_when_unreachable", "cost_aware_room"):
+                 "parallel_small_models", "restart_when_unreachable", "cost_aware_room",
+                 "preempt_on_breach", "enforce_container_limit", "oom_score_backstop"):
         _check_type(s, flag, (bool,))
     for name in ("load_retries", "safety_buffer_bytes", "dynamic_keep_alive_min_s",
                  "dynamic_keep_alive_max_s", "parallel_max_models", "num_ctx",
@@ -170,7 +185,8 @@ def _validate(s: PolicySettings) -> None:
     for name in ("cleanup_min_release_fraction", "pressure_alert_percent",
                  "pressure_abort_percent", "memory_scale", "memory_wait_s", "unload_deadline_s",
                  "restart_deadline_s", "sample_period_s", "restart_when_freeing_share",
-                 "restart_cost_tolerance", "cleanup_grace_s", "prediction_margin_fraction"):
+                 "restart_cost_tolerance", "cleanup_grace_s", "preempt_rise_fraction",
+                 "preempt_release_deadline_s", "preempt_wait_s", "prediction_margin_fraction"):
         _check_type(s, name, (int, float))
     threshold = s.restart_before_models_over_bytes
     if threshold is not None:
@@ -222,6 +238,11 @@ def _validate(s: PolicySettings) -> None:
         raise PolicySettingsError("cleanup_grace_s must be within 0..60")
     if not 1 <= s.cleanup_samples <= 100:
         raise PolicySettingsError("cleanup_samples must be within 1..100")
+    if not 0.0 < s.preempt_rise_fraction <= 1.0:
+        raise PolicySettingsError("preempt_rise_fraction must be within (0, 1]")
+    for name in ("preempt_release_deadline_s", "preempt_wait_s"):
+        if not 0 <= getattr(s, name) <= 3600:
+            raise PolicySettingsError(f"{name} must be within 0..3600")
     if not 0.01 <= s.sample_period_s <= 60:
         raise PolicySettingsError("sample_period_s must be within 0.01..60")
 

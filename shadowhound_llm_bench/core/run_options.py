@@ -45,7 +45,12 @@ class RunOptions:
     warmup: bool = True  # one unmeasured request per model before the repetitions
     pull_missing: bool = True
     request_deadline_s: float = 300.0  # one measured request, whole stream
+    # llama3.3:70b is 43 GB; a cold read at the ~130 MB/s of ollama/ollama#4098 (a 70B load
+    # that took 5.5 min) takes ~330 s, and Ollama gives a stuck runner 5 min
+    # (OLLAMA_LOAD_TIMEOUT) before it reports an error of its own: 600 s covers both.
     load_deadline_s: float = 600.0
+    # A stream with no chunk for this long is stalled (its own error, not a slow answer).
+    stream_stall_s: float = 60.0
     pull_deadline_s: float = 7200.0
     load_attempts: int = 2
     # Roofline: decode speed as a percentage of memory bandwidth / bytes read per token.
@@ -69,7 +74,8 @@ class RunOptions:
             raise OptionsError(f"repetitions must be at least 1, got {self.repetitions}")
         if self.load_attempts < 1:
             raise OptionsError(f"load_attempts must be at least 1, got {self.load_attempts}")
-        for name in ("request_deadline_s", "load_deadline_s", "pull_deadline_s"):
+        for name in ("request_deadline_s", "load_deadline_s", "pull_deadline_s",
+                     "stream_stall_s"):
             if getattr(self, name) <= 0:
                 raise OptionsError(f"{name} must be positive")
         bandwidth = self.memory_bandwidth_bytes_per_s

@@ -32,6 +32,9 @@ class ErrorKind(str, Enum):
     EMPTY_OUTPUT = "empty_output"
     UNAVAILABLE = "unavailable"
     MODEL_NOT_FOUND = "model_not_found"
+    STALLED = "stalled"  # a stream went silent for longer than its stall limit
+    CANCELED = "canceled"  # cut by a cancel request
+    PREEMPTED = "preempted"  # cut because the robot needed the memory
     ERROR = "error"
 
 

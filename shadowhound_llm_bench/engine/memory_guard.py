@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, 
 from ..adapters.container_backend import (
     ContainerBackend, ContainerControlUnavailable, ContainerError)
 from ..adapters.host_memory import HostMemory, ProcMeminfoHost
-from ..adapters.ollama_client import OllamaClient, OllamaError
+from ..adapters.ollama_client import PS_DEADLINE_S, OllamaClient, OllamaError
 from ..core.footprint import (
     FootprintPrediction, FootprintPredictor, metadata_from_ollama, prediction_error)
 from ..core.memory_reading import ContainerState, MemoryReading
@@ -20,10 +20,12 @@ from ..core.model_metadata import find_tag, same_model
 from ..core.policy import Action, Decision, LoadedModel, MemoryPolicy, Preparation
 from ..core.policy_settings import PolicySettings
 from ..core.progress import Phase
+from ..core.room_making import make_room
 from ..core.units import to_gib
 from ..adapters.memory_sources import CacheDropper
 from ..core.footprint_check import rejected_measurement
 from ..core.memory_calibration import CalibrationResult
+from .container_limit import ContainerLimitKeeper
 from .backend_record import (
     ContainerChanges, measures_memory, unmeasured_reason, where_ollama_runs)
 from .footprint_cache import FootprintCache
@@ -34,12 +36,13 @@ from .management_costs import ManagementCosts, costs_path_beside
 from .memory_guard_api import (
     DecisionRecord, ModelMemoryRecord, PlannedModel, Proceed, RunPlan, Skip)
 from .memory_monitor import MemoryMonitor
+from .oom_backstop import OomBackstop, ros_pids_of
+from .preemption import Preemptor
 
 _LOG = logging.getLogger(__name__)
 
 PhaseListener = Callable[[Phase, str, str], None]
 
-_MAX_PREPARATION_STEPS = 64
 # After a page-cache drop: how long the host's memory may take to come back before the verdict.
 _RECLAIM_AFTER_DROP_S = 5.0
 
@@ -81,7 +84,8 @@ class PolicyMemoryGuard:
                  on_phase: Optional[PhaseListener] = None,
                  clock: Callable[[], float] = time.time,
                  cache_dropper: Optional[CacheDropper] = None,
-                 calibration_store: Optional[CalibrationStore] = None) -> None:
+                 calibration_store: Optional[CalibrationStore] = None,
+                 ros_pids: Optional[Callable[[], Sequence[int]]] = None) -> None:
         self.policy = policy
         self.settings: PolicySettings = policy.settings
         self.monitor = monitor
@@ -107,7 +111,8 @@ class PolicyMemoryGuard:
         self._failed_loads: Set[str] = set()
         self._together: Dict[str, Tuple[str, ...]] = {}  # batch-mates named at before_model
         self._empty_working_set_bytes: Optional[int] = None
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # set on close and on cancel: every wait ends at once
+        self._canceled = threading.Event()
         self.restart_durations_s: List[float] = []
         # Page-cache drops (policy action drop_caches) and per-machine source calibration.
         self.cache_dropper = cache_dropper
@@ -121,6 +126,23 @@ class PolicyMemoryGuard:
         if where:  # for the report: which backend, why, and what it reads
             self._log_decision("", Decision(Action.KEEP, where), monitor.latest(),
                                action="backend")
+        # The watchdog on every memory sample (the policy decides, it carries out).
+        self.preemptor: Optional[Preemptor] = (
+            Preemptor(self).start() if self.settings.preempt_on_breach else None)
+        # The kernel's backstop: the container's limit follows the budget (Docker API).
+        self.limit_keeper: Optional[ContainerLimitKeeper] = (
+            ContainerLimitKeeper(self).start() if self.settings.enforce_container_limit
+            else None)
+        self.oom_backstop: Optional[OomBackstop] = (
+            OomBackstop(backend=backend, ros_pids=ros_pids or (lambda: ())).start()
+            if self.settings.oom_score_backstop else None)
+
+    def attach_cancel(self, token: Any) -> None:
+        """End every wait when the run is canceled (token: engine.cancellation.CancelToken)."""
+        def on_cancel(reason: str) -> None:
+            self._canceled.set()
+            self._stop.set()
+        token.on_cancel(on_cancel)
 
     # ------------------------------------------------------------------ bookkeeping
     def _phase(self, phase: Phase, model: str, status: str) -> None:
@@ -200,10 +222,11 @@ class PolicyMemoryGuard:
             self._predictions[model] = prediction
         return prediction
 
-    def _loaded(self) -> Optional[List[LoadedModel]]:
+    def _loaded(self, deadline_s: Optional[float] = None) -> Optional[List[LoadedModel]]:
         """Models Ollama holds now with their best known footprints; None if it does not answer."""
         try:
-            entries = self.client.ps()
+            entries = self.client.ps() if deadline_s is None else \
+                self.client.ps(deadline_s=min(deadline_s, PS_DEADLINE_S))
         except OllamaError as exc:
             _LOG.warning("cannot list loaded models: %s", exc)
             return None
@@ -235,7 +258,9 @@ class PolicyMemoryGuard:
         started = time.monotonic()
         record = self._record_for(model) if model else None
         try:
-            duration = self.backend.restart(deadline_s=self.settings.restart_deadline_s)
+            duration = run_until_stopped(
+                lambda: self.backend.restart(deadline_s=self.settings.restart_deadline_s),
+                self._stop, what=f"restart of {self.backend.name}")
         except ContainerControlUnavailable as exc:
             self._log_decision(model, Decision(Action.KEEP, f"restart not possible: {exc}"),
                                self.monitor.latest(), action="restart")
@@ -301,14 +326,17 @@ class PolicyMemoryGuard:
         after = before
         reclaimed = released = False
         poll_s = min(0.05, self.monitor.period_s)
-        while True:
+        now = started
+        while not self._stop.is_set():  # canceled: the unloads are sent, no one waits
             if gone_at is None:
-                loaded = self._loaded()
-                listed = {m.model for m in loaded} if loaded is not None else set()
-                still_listed = any(same_model(m, n) for m in models for n in listed)
-                if not still_listed:
-                    gone_at = time.monotonic()
-                    gone_stamp_s = time.time()
+                # A /api/ps that does not answer proves nothing: ask again until the deadline.
+                loaded = self._loaded(deadline_s=max(0.05, end - time.monotonic()))
+                if loaded is not None:
+                    listed = {m.model for m in loaded}
+                    still_listed = any(same_model(m, n) for m in models for n in listed)
+                    if not still_listed:
+                        gone_at = time.monotonic()
+                        gone_stamp_s = time.time()
             sample = self.monitor.sample_now()
             after = sample.memory_in_use_bytes
             now = time.monotonic()
@@ -339,9 +367,9 @@ class PolicyMemoryGuard:
             expected_reclaim_bytes=reclaim_target,
             reclaim_stalled=wait_for_reclaim and released and not reclaimed)
 
-    def _send_unloads(self, models: Sequence[str]) -> None:
+    def _send_unloads(self, models: Sequence[str], deadline_s: Optional[float] = None) -> None:
         """Send every unload at once (a thread each when several); each has its deadline."""
-        deadline_s = min(10.0, self.settings.unload_deadline_s)
+        deadline_s = min(deadline_s or 10.0, self.settings.unload_deadline_s)
 
         def send(model: str) -> None:
             try:
@@ -412,59 +440,29 @@ class PolicyMemoryGuard:
         mate_bytes = {m: self.predict(m).footprint_bytes for m in mates}
         record.predicted_footprint_bytes = prediction.footprint_bytes
         record.prediction_source = prediction.source
-        done: Optional[Preparation] = None
-        for _ in range(_MAX_PREPARATION_STEPS):
-            reading = self._fresh_reading()
-            loaded = self._loaded()
-            if done is None:
-                done = Preparation(self._empty_working_set(reading, loaded or []))
-            else:
-                done.empty_working_set_bytes = self._empty_working_set(reading, loaded or [])
-            listed = [m.model for m in loaded or []]
-            waiting = [m for m in mates if not any(same_model(m, n) for n in listed)]
-            done.reserved_for = mates
-            done.reserved_bytes = sum(mate_bytes[m] for m in waiting)
-            done.costs = self.management_costs.costs()
-            done.can_drop_caches = self._can_drop_caches()
-            decision = self.policy.before_model(model, prediction, reading, loaded or [], done)
-            entry = self._log_decision(model, decision, reading, prediction.footprint_bytes)
-            started = time.monotonic()
-            if decision.action is Action.LOAD:
-                record.memory_before_bytes = reading.memory_in_use_bytes
-                record.memory_source = reading.source
-                self._listed_at_load[model] = tuple(listed)
-                self._started[model] = reading.stamp_s
-                self._alerted.discard(model)
-                keep_alive = decision.keep_alive
-                return Proceed(keep_alive=keep_alive if keep_alive is not None
-                               else self.settings.keep_alive)
-            if decision.action is Action.SKIP:
-                record.skip_reason = decision.reason
-                return Skip(decision.reason)
-            if decision.action is Action.UNLOAD_OTHERS:
-                self._unload(decision.models_to_unload, model)
-                record.unloads += len(decision.models_to_unload)
-                done.unloaded_others = True
-            elif decision.action is Action.RESTART:
-                self._restart(model, decision.reason)
-                done.restarted = True
-            elif decision.action is Action.DROP_CACHES:
-                self._drop_caches(model)
-                done.dropped_caches = True
-            elif decision.action is Action.WAIT:
-                self._phase(Phase.WAITING_FOR_MEMORY, model, decision.reason)
-                self._stop.wait(min(self.monitor.period_s,
-                                    max(0.0, self.settings.memory_wait_s - done.waited_s)))
-                done.waited_s += time.monotonic() - started
-            if decision.action is not Action.DROP_CACHES:  # the drop's own entry has its time
-                entry.duration_s = time.monotonic() - started
-        reason = f"no decision after {_MAX_PREPARATION_STEPS} steps while making room for {model}"
-        record.skip_reason = reason
-        self._log_decision(model, Decision(Action.SKIP, reason), self.monitor.latest())
-        return Skip(reason)
+        self._wait_for_preemption()
+        room = _GuardRoom(self, model, prediction, mates, mate_bytes)
+        decision, steps = make_room(self.policy, model, prediction, room, Preparation(0))
+        reading = room.last_reading or self.monitor.latest()
+        record.actions_before = steps
+        self._log_decision(model, decision, reading, prediction.footprint_bytes)
+        if decision.action is Action.LOAD and reading is not None:
+            record.memory_before_bytes = reading.memory_in_use_bytes
+            record.memory_source = reading.source
+            self._listed_at_load[model] = tuple(room.last_listed)
+            self._started[model] = reading.stamp_s
+            self._alerted.discard(model)
+            keep_alive = decision.keep_alive
+            return Proceed(keep_alive=keep_alive if keep_alive is not None
+                           else self.settings.keep_alive)
+        record.skip_reason = decision.reason
+        return Skip(decision.reason)
 
     def check_pressure(self, model: str) -> Optional[str]:
         """While a model is tested: an abort reason when the robot needs the memory."""
+        preempted = self.preemptor.take_preempted(model) if self.preemptor else None
+        if preempted is not None:
+            return f"preempted: {preempted.reason}"
         reading = self.monitor.latest()
         if reading is None:
             return None
@@ -496,7 +494,7 @@ class PolicyMemoryGuard:
         if decision.action is Action.RETRY:
             started = time.monotonic()
             record.retries += 1
-            if self.settings.restart_on_load_failure:
+            if decision.restart_first:
                 self._restart(model, decision.reason)
             entry.duration_s = time.monotonic() - started
             return True
@@ -533,6 +531,15 @@ class PolicyMemoryGuard:
         """Unload and verify that the memory came back (per policy); restart when it did not."""
         self._note_container_changes()
         record = self._record_for(model)
+        self._wait_for_preemption()
+        if self.preemptor is not None:
+            self.preemptor.take_preempted(model)  # the model ends here either way
+        if self._canceled.is_set():
+            # Canceled: ask Ollama to free the memory, do not wait for it.
+            self._send_unloads((model,), deadline_s=1.0)
+            self._log_decision(model, Decision(Action.UNLOAD, f"run canceled: unload {model} "
+                                               "sent, not waited for"), self.monitor.latest())
+            return
         # The footprint and the unload are judged from a reading taken after the model ran.
         reading = self._fresh_reading()
         loaded = self._loaded() or []
@@ -543,14 +550,11 @@ class PolicyMemoryGuard:
         record.memory_peak_bytes = max(working_set,
                                        self.monitor.peak_working_set_since(started_at))
         if not is_loaded:
-            if model in self._failed_loads and self.settings.restart_on_load_failure:
-                reason = (f"{model} failed to load: restart for a clean state before the "
-                          "next model")
-                self._log_decision(model, Decision(Action.RESTART, reason), reading)
-                self._restart(model, reason)
-            else:
-                self._log_decision(model, Decision(Action.KEEP, f"{model} is not loaded: "
-                                                   "nothing to unload"), reading)
+            decision = self.policy.after_model_not_loaded(
+                model, failed_load=model in self._failed_loads)
+            self._log_decision(model, decision, reading)
+            if decision.action is Action.RESTART:
+                self._restart(model, decision.reason)
             return
         mates = self._together.get(model, ())
         if mates:
@@ -609,6 +613,38 @@ class PolicyMemoryGuard:
             self._restart(model, decision.reason)
         else:
             self._log_decision(model, decision, after_reading, action="cleanup")
+
+    def _wait_for_preemption(self) -> None:
+        """Let a preemption under way finish its release before anything else is done."""
+        while self.preemptor is not None and not self._stop.is_set() \
+                and not self.preemptor.wait_idle(0.05):
+            pass
+
+    def after_preemption(self) -> str:
+        """
+        After a model was preempted: wait for headroom as the policy says; "" to go on.
+
+        Returns the policy's reason when the run must end (the robot still needs the memory).
+        """
+        if self.preemptor is None or not self.preemptor.records():
+            return ""
+        self._wait_for_preemption()
+        waited_s = 0.0
+        while not self._stop.is_set():
+            reading = self.monitor.sample_now()
+            decision = self.policy.after_preemption(reading, waited_s)
+            if decision.action is Action.LOAD:
+                return ""
+            if decision.action is Action.END_RUN:
+                self._log_decision("", decision, reading)
+                return decision.reason
+            if waited_s == 0.0:
+                self._log_decision("", decision, reading)
+                self._phase(Phase.WAITING_FOR_MEMORY, "", decision.reason)
+            started = time.monotonic()
+            self._stop.wait(self.monitor.period_s)
+            waited_s += time.monotonic() - started
+        return ""
 
     def _fresh_deadline_s(self) -> float:
         return min(5.0, self.settings.unload_deadline_s)
@@ -728,9 +764,19 @@ class PolicyMemoryGuard:
         with self._lock:
             return list(self._decisions)
 
+    def stop_watchers(self) -> None:
+        """Stop the watchers this guard put on the monitor (preemption)."""
+        if self.preemptor is not None:
+            self.preemptor.stop()
+        if self.limit_keeper is not None:
+            self.limit_keeper.stop()
+        if self.oom_backstop is not None:
+            self.oom_backstop.stop()
+
     def close(self) -> None:
         """Stop waiting and sampling (the container keeps running)."""
         self._stop.set()
+        self.stop_watchers()
         self.monitor.stop()
 
 
@@ -746,6 +792,84 @@ def _reclaim_expected(reading: MemoryReading, expected_release: int) -> int:
         return expected_release
     share = max(0.0, 1.0 - reading.cache_in_model_memory_bytes / in_use)
     return int(expected_release * share)
+
+
+class _GuardRoom:
+    """make_room's steps on the machine: unloads, restarts and waits, each logged with its time."""
+
+    def __init__(self, guard: PolicyMemoryGuard, model: str, prediction: FootprintPrediction,
+                 mates: Tuple[str, ...], mate_bytes: Mapping[str, int]) -> None:
+        self.guard = guard
+        self.model = model
+        self.prediction = prediction
+        self.mates = mates
+        self.mate_bytes = mate_bytes
+        self.last_reading: Optional[MemoryReading] = None
+        self.last_listed: List[str] = []
+
+    def observe(self, done: Preparation) -> Optional[Tuple[MemoryReading, List[LoadedModel]]]:
+        """Sample memory and /api/ps; hold room for batch-mates not loaded yet."""
+        guard = self.guard
+        if guard._canceled.is_set():
+            return None
+        reading = guard._fresh_reading()
+        loaded = guard._loaded() or []
+        done.empty_working_set_bytes = guard._empty_working_set(reading, loaded)
+        listed = [m.model for m in loaded]
+        waiting = [m for m in self.mates if not any(same_model(m, n) for n in listed)]
+        done.reserved_for = self.mates
+        done.reserved_bytes = sum(self.mate_bytes[m] for m in waiting)
+        done.costs = guard.management_costs.costs()
+        done.can_drop_caches = guard._can_drop_caches()
+        self.last_reading = reading
+        self.last_listed = listed
+        return reading, loaded
+
+    def carry_out(self, decision: Decision, reading: MemoryReading, done: Preparation) -> float:
+        """Unload, restart or wait as decided; the decision is logged with how long it took."""
+        guard = self.guard
+        entry = guard._log_decision(self.model, decision, reading,
+                                    self.prediction.footprint_bytes)
+        started = time.monotonic()
+        if decision.action is Action.UNLOAD_OTHERS:
+            guard._unload(decision.models_to_unload, self.model)
+            guard._record_for(self.model).unloads += len(decision.models_to_unload)
+        elif decision.action is Action.RESTART:
+            guard._restart(self.model, decision.reason)
+        elif decision.action is Action.DROP_CACHES:
+            guard._drop_caches(self.model)
+            return 0.0  # the drop's own entry has its time
+        elif decision.action is Action.WAIT:
+            guard._phase(Phase.WAITING_FOR_MEMORY, self.model, decision.reason)
+            guard._stop.wait(min(guard.monitor.period_s,
+                                 max(0.0, guard.settings.memory_wait_s - done.waited_s)))
+        entry.duration_s = time.monotonic() - started
+        return entry.duration_s
+
+
+def run_until_stopped(work: Callable[[], float], stop: threading.Event, *, what: str) -> float:
+    """
+    Run a blocking container call on a thread; ContainerError as soon as stop is set.
+
+    The call itself goes on (a restart finishes on its own); only the waiting ends.
+    """
+    outcome: Dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the waiting thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=call, name="container-call", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        if stop.wait(0.05):
+            raise ContainerError(f"{what}: no longer waited for (canceled); it goes on")
+        thread.join(0.0)
+    if "error" in outcome:
+        raise outcome["error"]
+    return float(outcome["value"])
 
 
 def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
@@ -784,7 +908,7 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
     guard = PolicyMemoryGuard(policy=MemoryPolicy(settings), monitor=monitor, backend=backend,
                               client=client, footprint_cache=cache,
                               management_costs=ManagementCosts(management_costs_path or None),
-                              on_phase=on_phase)
+                              on_phase=on_phase, ros_pids=ros_pids_of(headroom))
     if memory_sources is not None:
         if settings.drop_caches == "auto":
             guard.cache_dropper = CacheDropper(path=memory_sources.drop_caches_path)

@@ -9,7 +9,7 @@ decisions on the container and on Ollama. Every decision is recorded with its nu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Protocol, Sequence, Union
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Union
 
 from ..core.memory_reading import MemoryReading
 
@@ -48,7 +48,12 @@ class ModelMemoryRecord:
     retries: int = 0
     skip_reason: str = ""
     abort_reason: str = ""
+    # Steps taken to make room before the model (the plan's actions_before, as they happened).
+    actions_before: List[str] = field(default_factory=list)
     decisions: List[DecisionRecord] = field(default_factory=list)
+    # Each time the robot took the memory back while this model loaded, streamed or was cached
+    # (engine/preemption.PreemptionRecord as a dict: numbers at the breach, timings, restart).
+    preemptions: List[Dict[str, Any]] = field(default_factory=list)
     memory_source: str = ""  # the sources model memory was read from (e.g. cgroup_anon)
     reclaim_s: Optional[float] = None  # unload until the host had the memory back
     drop_caches_calls: int = 0

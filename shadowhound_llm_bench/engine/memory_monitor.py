@@ -89,6 +89,12 @@ class MemoryMonitor:
         with self._lock:
             self._listeners.append(listener)
 
+    def remove_listener(self, listener: ReadingListener) -> None:
+        """Stop calling `listener` (a run's watchers leave the node's long-lived monitor)."""
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
     def set_loaded_models(self, count: int) -> None:
         """How many models Ollama holds (the guard knows from /api/ps)."""
         self._loaded_models = max(0, int(count))

@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ..adapters.ollama_client import (
-    ModelNotFound, OllamaClient, OllamaError, OllamaUnavailable,
+    ModelNotFound, OllamaClient, OllamaError, OllamaInterrupted, OllamaUnavailable,
 )
 from ..core.canary import CanaryResult, canary_verdict
 from ..core.model_metadata import ModelMetadata, find_tag, metadata_from, same_model
+from ..core.policy import Action, MemoryPolicy
+from ..core.policy_settings import PolicySettings
 from ..core.progress import Phase, ProgressEvent, ProgressSink
 from ..core.request_metrics import metrics_from_capture
 from ..core.run_options import KeepAlive, RunOptions
@@ -33,9 +35,10 @@ from ..core.run_records import (
 from ..core.scoring import score_output
 from ..core.suite import Suite, Task
 from ..reports.jsonl_log import LOG_NAME, JsonlLog, read_records
-from ..reports.render import ReportPaths, load_summary, render_reports
+from ..reports.render import ReportPaths, load_summary, render_plot_later, render_reports
 from ..reports.run_dir import RunDirError, create_run_dir, make_run_id, run_dir_for
 from .canary import run_canary
+from .cancellation import CancelToken
 from .memory_guard_api import MemoryGuard, PlannedModel, Proceed, RunPlan, Skip
 
 OUTPUT_KEEP_CHARS = 4000
@@ -43,8 +46,8 @@ OUTPUT_KEEP_CHARS = 4000
 # test record (OUTPUT_KEEP_CHARS of answer, metrics, scores); a bigger run stops with the reason.
 MAX_RUN_LOG_BYTES = 256 * 1024 * 1024
 MAX_LOAD_ATTEMPTS = 5  # hard cap, whatever a guard says
-# After this many requests in a row that found no server, the model is given up.
-MAX_UNAVAILABLE_IN_A_ROW = 2
+# Without memory management nothing can be recovered: give up as the default policy would.
+_UNGUARDED_POLICY = MemoryPolicy(PolicySettings(restart_when_unreachable=False))
 
 
 @dataclass
@@ -91,7 +94,12 @@ class BenchmarkRunner:
         if resume:
             run_dir_for(self.results_root, self.run_id)  # validates before anything runs
         self.on_progress = on_progress
-        self.cancel = cancel or threading.Event()
+        self._finished = threading.Event()
+        # A cancel cuts the request in flight and every wait of the guard at once.
+        self.cancel = CancelToken.following(cancel, until=self._finished)
+        self.cancel.on_cancel(self._cut_in_flight)
+        if guard is not None and hasattr(guard, "attach_cancel"):
+            guard.attach_cancel(self.cancel)
         self.note = note
         self.preset = preset
         self._log: Optional[JsonlLog] = None
@@ -108,9 +116,14 @@ class BenchmarkRunner:
         self._batch_start = 0
         self._batch_within: Dict[str, float] = {}  # model -> share done, while a batch runs
         self._server_lost: Dict[str, int] = {}  # model -> times the server vanished during it
+        self._interrupts: Dict[str, OllamaInterrupted] = {}  # model -> its cut request
         if guard is not None and getattr(guard, "on_phase", "absent") is None:
             # Restarts and waits for memory happen inside the guard: show them as progress too.
             setattr(guard, "on_phase", self._guard_phase)
+
+    def _cut_in_flight(self, reason: str) -> None:
+        """Cancel: cut every request in flight (the guard sends its unload afterwards)."""
+        self.client.interrupt(cause="canceled", reason=reason)
 
     def _guard_phase(self, phase: Phase, model: str, status: str) -> None:
         self._emit(phase, model, self._current_index, self._current_within, status)
@@ -216,6 +229,9 @@ class BenchmarkRunner:
         if not models:
             raise ValueError("no models to benchmark")
         self._log = JsonlLog(path=run_dir / LOG_NAME, max_bytes=MAX_RUN_LOG_BYTES)
+        # The first plot of a process costs seconds (imports, fonts): pay it while the run goes,
+        # so a canceled run's partial reports come back within a second.
+        threading.Thread(target=_warm_up_plotting, name="plot-warm-up", daemon=True).start()
         try:
             status, message = self._run(models, previous)
         except Exception as exc:  # record why the run broke, then still write the reports
@@ -224,9 +240,16 @@ class BenchmarkRunner:
             self._log.close()
             render_reports(run_dir)
             raise
+        finally:
+            self._finished.set()
         self._log.close()
         self._emit(Phase.REPORTING, "", self._model_count, 0.0, "writing reports")
-        paths = render_reports(run_dir)
+        if status is RunStatus.CANCELED:
+            # Whoever canceled waits for the result: the plot follows a moment later.
+            paths = render_reports(run_dir, plot=False)
+            render_plot_later(run_dir)
+        else:
+            paths = render_reports(run_dir)
         summary = load_summary(run_dir)
         self._emit(Phase.DONE, "", self._model_count, 1.0, f"run {status.value}: {message}")
         return RunOutcome(run_id=self.run_id, status=status.value, message=message,
@@ -272,6 +295,7 @@ class BenchmarkRunner:
         index_of = {model: index for index, model in enumerate(order)}
         canary_before = self._canary("before")
         canceled = False
+        ended_by_robot = ""
         statuses: List[ModelStatus] = []
         for batch in _batches(plan, order):
             if self.cancel.is_set():
@@ -297,6 +321,10 @@ class BenchmarkRunner:
             if ModelStatus.CANCELED in batch_statuses:
                 canceled = True
                 break
+            ended_by_robot = self._after_preemption()
+            if ended_by_robot:
+                break
+        canceled = canceled or self.cancel.is_set()  # e.g. during the last model's unload
         canary_after = None if canceled else self._canary("after")
         verdict = None
         if canary_before is not None or canary_after is not None:
@@ -307,6 +335,8 @@ class BenchmarkRunner:
         self._write_memory()
         if canceled:
             status, message = RunStatus.CANCELED, "canceled; partial reports written"
+        elif ended_by_robot:
+            status, message = RunStatus.ABORTED, f"ended for the robot: {ended_by_robot}"
         elif statuses and all(s in (ModelStatus.FAILED, ModelStatus.ABORTED) for s in statuses):
             status, message = RunStatus.FAILED, "no model completed its tests"
         else:
@@ -317,6 +347,15 @@ class BenchmarkRunner:
         self._write("run_end", status=status.value, message=message,
                     canary=verdict.to_dict() if verdict else None)
         return status, message
+
+    def _after_preemption(self) -> str:
+        """Ask the guard what follows a preemption (wait, go on); the reason when the run ends."""
+        follow = getattr(self.guard, "after_preemption", None) if self.guard else None
+        if follow is None or self.cancel.is_set():
+            return ""
+        reason = str(follow() or "")
+        self._write_memory()
+        return reason
 
     # ------------------------------------------------------------------ canary
     def _canary(self, when: str) -> Optional[CanaryResult]:
@@ -362,6 +401,8 @@ class BenchmarkRunner:
             status, reason = self._test_model(model, index, keep_alive)
         except _ModelStop as stop:
             status, reason = stop.status, stop.reason
+            if self.cancel.is_set() and status in (ModelStatus.FAILED, ModelStatus.SKIPPED):
+                status, reason = ModelStatus.CANCELED, f"canceled by request ({reason})"
             if not started:
                 # Ended before it was loaded (unknown, or the server gone): every model the run
                 # touches has a start and an end record, so no report leaves it out.
@@ -611,6 +652,8 @@ class BenchmarkRunner:
                 self._write("load", model=model, ok=False, attempt=attempt,
                             client_s=time.perf_counter() - started,
                             error_kind=_error_kind(exc), error=str(exc))
+                if isinstance(exc, OllamaInterrupted):
+                    raise _interrupted_stop(model, exc, "load")
                 if isinstance(exc, ModelNotFound):
                     raise _ModelStop(ModelStatus.SKIPPED, f"unknown model {model}: {exc.message}")
                 if self.guard is not None:
@@ -665,17 +708,24 @@ class BenchmarkRunner:
                 self._emit(Phase.TESTING, model, index, within,
                            f"{model}: {task.id} repetition {rep}/{self.options.repetitions}"
                            f"{beside}")
+            if self.cancel.is_set():
+                return ModelStatus.CANCELED, "canceled by request"
             ok, kind = self._run_test(model, task, rep, warmup, keep_alive, concurrent_with)
+            if kind in (ErrorKind.CANCELED.value, ErrorKind.PREEMPTED.value):
+                stop = _interrupted_stop(model, self._interrupts.pop(model), "stream")
+                return stop.status, stop.reason
             if not warmup:
                 done += 1
                 ok_tests += int(ok)
             unavailable_in_a_row = unavailable_in_a_row + 1 \
                 if kind in (ErrorKind.UNAVAILABLE.value, ErrorKind.MODEL_NOT_FOUND.value) else 0
             lost_in_a_row = lost_in_a_row + 1 if kind == ErrorKind.UNAVAILABLE.value else 0
-            if unavailable_in_a_row >= MAX_UNAVAILABLE_IN_A_ROW:
+            verdict = _policy_of(self.guard).on_unanswered_requests(
+                model, unanswered_in_a_row=unavailable_in_a_row, no_server_in_a_row=lost_in_a_row,
+                side_by_side=bool(concurrent_with))
+            if verdict.action is not Action.KEEP:
                 reason = "the server stopped answering during the tests"
-                # Side by side, one model's recovery would restart its batch-mates' server.
-                if concurrent_with or lost_in_a_row < unavailable_in_a_row \
+                if verdict.action is not Action.RESTART \
                         or not self._recover(model, index, reason):
                     asked = model in self._server_lost
                     return ModelStatus.FAILED, reason + (
@@ -705,8 +755,10 @@ class BenchmarkRunner:
             capture = self.client.generate_stream(
                 model, task.render_prompt(), deadline_s=self.options.request_deadline_s,
                 options=self.options.ollama_options(), keep_alive=keep_alive,
-                system=task.system or None)
+                system=task.system or None, stall_s=self.options.stream_stall_s)
         except OllamaError as exc:
+            if isinstance(exc, OllamaInterrupted):
+                self._interrupts[model] = exc
             partial = exc.capture
             self._write("test", status="failed", error_kind=_error_kind(exc), error=str(exc),
                         metrics=metrics_from_capture(partial) if partial else None,
@@ -732,6 +784,35 @@ def _batches(plan: RunPlan, order: Sequence[str]) -> List[List[str]]:
             seen.update(members)
     batches += [[m] for m in order if m not in seen]
     return batches
+
+
+def _policy_of(guard: Optional[MemoryGuard]) -> MemoryPolicy:
+    """Return the guard's policy (the one decider), or the unguarded default."""
+    policy = getattr(guard, "policy", None)
+    return policy if isinstance(policy, MemoryPolicy) else _UNGUARDED_POLICY
+
+
+def _warm_up_plotting() -> None:
+    """Draw one tiny figure off the run's thread (memory.png is drawn at the end of every run)."""
+    try:
+        import io
+
+        import matplotlib
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+        figure = Figure(figsize=(1, 1), dpi=10)
+        figure.add_subplot(1, 1, 1).plot([0, 1], [0, 1], label="warm-up")
+        figure.savefig(io.BytesIO(), format="png")
+    except Exception:  # no matplotlib: the reports say so themselves
+        pass
+
+
+def _interrupted_stop(model: str, exc: OllamaInterrupted, during: str) -> _ModelStop:
+    """End a model whose request was cut: canceled, or aborted for the robot."""
+    if exc.cause == "preempted":
+        return _ModelStop(ModelStatus.ABORTED, f"preempted during the {during} of {model}: "
+                          f"{exc}")
+    return _ModelStop(ModelStatus.CANCELED, f"canceled during the {during} of {model}")
 
 
 def _error_kind(exc: OllamaError) -> str:

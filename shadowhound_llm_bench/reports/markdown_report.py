@@ -9,6 +9,7 @@ from ..core.inert_text import markdown_cell as _md
 from ..core.run_records import ModelResult, RunSummary
 from ..core.units import to_gib
 from .atomic_write import write_atomic
+from .preemption_table import preemption_lines
 
 MARKDOWN_NAME = "summary.md"
 
@@ -199,6 +200,7 @@ def render_markdown(summary: RunSummary) -> str:
     if backend_notes:
         lines += ["", "Where Ollama ran:", ""]
         lines += [f"- {d.get('reason')}" for d in backend_notes]
+    lines += preemption_lines(summary.models)
     canary = summary.canary
     if canary:
         lines += ["", "## Canary", ""]

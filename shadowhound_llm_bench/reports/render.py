@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,12 +46,24 @@ def load_summary(run_dir: Path) -> RunSummary:
         raise ReportError(f"{paths.jsonl_log}: {exc}") from exc
 
 
-def render_reports(run_dir: Path) -> ReportPaths:
-    """Write results.json, results.csv, summary.md and memory.png from tests.jsonl."""
+def render_reports(run_dir: Path, *, plot: bool = True) -> ReportPaths:
+    """Write results.json, results.csv, summary.md and (unless plot=False) memory.png."""
     paths = report_paths(run_dir)
     summary = load_summary(run_dir)
     write_results_json(summary, paths.results_json)
     write_csv(summary, paths.csv)
     write_markdown(summary, paths.markdown)
-    write_memory_plot(summary, paths.memory_plot)
+    if plot:
+        write_memory_plot(summary, paths.memory_plot)
     return paths
+
+
+def render_plot_later(run_dir: Path) -> threading.Thread:
+    """Draw memory.png on a thread (a canceled run returns its result without waiting)."""
+    def draw() -> None:
+        paths = report_paths(run_dir)
+        write_memory_plot(load_summary(run_dir), paths.memory_plot)
+
+    thread = threading.Thread(target=draw, name="memory-plot", daemon=False)
+    thread.start()
+    return thread

@@ -1,7 +1,8 @@
 """The RunBenchmark action server: one goal at a time, validated goals, cancel, steady feedback."""
 
-# A second goal is rejected while one runs. Cancel is accepted: the run stops after the current
-# request, unloads, writes the partial report and the result comes back canceled.
+# A second goal is rejected while one runs. Cancel is accepted: the request in flight is cut at
+# once (load, stream, unload wait, restart wait or memory wait), the unload is sent, the partial
+# report is written and the result comes back canceled.
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ..core.goal_validation import GoalRejected, GoalRequest, ResolvedGoal, reso
 from ..core.memory_reading import MemoryReading
 from ..core.node_settings import NodeSettings
 from ..core.progress import Phase, ProgressEvent, ProgressSink
+from ..engine.cancellation import CancelToken
 from .messages import feedback_msg
 
 ACTION_NAME = "~/run_benchmark"
@@ -65,7 +67,7 @@ class BenchmarkActionServer:
         self._lock = threading.Lock()
         self._busy = False
         self._resolved: Optional[ResolvedGoal] = None
-        self._cancel = threading.Event()
+        self._cancel = CancelToken()
         self._idle = threading.Event()
         self._idle.set()
         self.state = "idle"
@@ -85,7 +87,7 @@ class BenchmarkActionServer:
             running = self._busy
         if running:
             self._node.get_logger().warning(f"canceling the running benchmark: {reason}")
-            self._cancel.set()
+            self._cancel.cancel(f"canceled by the node: {reason}")
         return running
 
     def wait_idle(self, timeout_s: float) -> bool:
@@ -113,15 +115,17 @@ class BenchmarkActionServer:
             self._busy = True
             self._idle.clear()
             self._resolved = resolved
-            self._cancel = threading.Event()
+            self._cancel = CancelToken()
         log.info(f"goal accepted: models {', '.join(resolved.models)}, preset "
                  f"{resolved.preset}, suite {resolved.suite}"
                  + (", dry run" if resolved.dry_run else ""))
         return GoalResponse.ACCEPT
 
     def _on_cancel(self, goal_handle: Any) -> CancelResponse:
-        self._node.get_logger().info("cancel requested: stopping after the current request")
-        self._cancel.set()
+        self._node.get_logger().info("cancel requested: cutting the request in flight")
+        with self._lock:
+            cancel = self._cancel
+        cancel.cancel("goal canceled by the client")
         return CancelResponse.ACCEPT
 
     def _execute(self, goal_handle: Any) -> Any:
@@ -138,8 +142,9 @@ class BenchmarkActionServer:
 
     def _execute_resolved(self, goal_handle: Any, resolved: ResolvedGoal,
                           cancel: threading.Event) -> Any:
-        events: "queue.Queue[ProgressEvent]" = queue.Queue()
+        events: "queue.Queue[Optional[ProgressEvent]]" = queue.Queue()
         outcome: dict = {}
+        finished = threading.Event()
         settings = self._settings()
 
         def work() -> None:
@@ -149,19 +154,24 @@ class BenchmarkActionServer:
                 self._node.get_logger().error(
                     f"benchmark failed: {exc}\n{traceback.format_exc()}")
                 outcome["error"] = exc
+            finally:
+                finished.set()
+                events.put(None)  # wakes the feedback loop: the result goes out at once
 
         worker = threading.Thread(target=work, name="llm_bench_run", daemon=True)
         worker.start()
         period_s = float(settings["feedback_period_s"])
         last: Optional[ProgressEvent] = None
         last_sent = 0.0
-        while worker.is_alive() or not events.empty():
+        while not finished.is_set() or not events.empty():
             if goal_handle.is_cancel_requested:
                 cancel.set()
             try:
                 event = events.get(timeout=min(0.2, period_s))
             except queue.Empty:
                 event = None
+            if event is None and finished.is_set():
+                continue  # the run ended (its wake-up): drain what is left, then finish
             now = time.monotonic()
             if event is not None:
                 last = event

@@ -18,6 +18,7 @@ from ..engine.footprint_cache import FootprintCache
 from ..adapters.memory_sources import CacheDropper
 from ..engine.memory_calibration import CalibrationStore, apply_stored, calibration_path_beside
 from ..engine.memory_guard import PolicyMemoryGuard
+from ..engine.oom_backstop import ros_pids_of
 from ..engine.runner import BenchmarkRunner
 from ..reports.history_db import HistoryError, default_history_db_path
 from ..reports.history_recording import record_finished_run
@@ -44,6 +45,7 @@ class RunMemoryGuard(PolicyMemoryGuard):
     def close(self) -> None:
         """Stop waiting; the node's monitor keeps sampling for the topic."""
         self._stop.set()
+        self.stop_watchers()
 
 
 class PhaseRelay:
@@ -144,6 +146,7 @@ class BenchmarkSession:
             footprint_cache=FootprintCache(cache_path), on_phase=relay.phase,
             cache_dropper=(CacheDropper(path=sources.drop_caches_path)
                            if policy.drop_caches == "auto" else None),
-            calibration_store=CalibrationStore(calibration_path_beside(cache_path)))
+            calibration_store=CalibrationStore(calibration_path_beside(cache_path)),
+            ros_pids=ros_pids_of(self._stack.headroom))
         apply_stored(guard)
         return guard

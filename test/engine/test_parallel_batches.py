@@ -67,6 +67,9 @@ def bench(sim_container, tmp_path):
 
     def build(preset="default", **overrides):
         client = OllamaClient(base_url=url)
+        # Batch scheduling is checked here; llama3.2:1b runs this 224 MiB container over its
+        # budget during a stream, which the preemption watchdog would stop (tested elsewhere).
+        overrides.setdefault("preempt_on_breach", False)
         settings = preset_settings(preset, memory_scale=1 / 8, num_ctx=4096,
                                    sample_period_s=0.1, safety_buffer_bytes=16 * MIB,
                                    **overrides)

@@ -2,7 +2,6 @@
 
 import csv
 import json
-import threading
 
 import pytest
 
@@ -10,6 +9,7 @@ from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.progress import Phase
 from shadowhound_llm_bench.core.run_options import RunOptions
 from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.engine.cancellation import CancelToken
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 from shadowhound_llm_bench.reports.jsonl_log import read_records
 from shadowhound_llm_bench.reports.render import render_reports
@@ -180,9 +180,9 @@ def test_guarded_run_merges_memory_records_and_reports_agree(guarded_sim, tmp_pa
     assert json.loads(paths.results_json.read_text()) == json.loads(before)
 
 
-def test_cancel_stops_after_the_current_request_and_writes_partial_reports(clean_sim,
-                                                                           tmp_path):
-    cancel = threading.Event()
+def test_cancel_stops_before_the_next_request_and_writes_partial_reports(
+        clean_sim, tmp_path):
+    cancel = CancelToken()
     events = []
 
     def on_event(event):
@@ -198,7 +198,7 @@ def test_cancel_stops_after_the_current_request_and_writes_partial_reports(clean
     models = {m.model: m for m in outcome.summary.models}
     assert list(models) == ["qwen2.5:0.5b"]
     assert models["qwen2.5:0.5b"].status == "canceled"
-    assert models["qwen2.5:0.5b"].tests_ok == 2  # status_report and the request under way
+    assert models["qwen2.5:0.5b"].tests_ok == 1  # status_report; the next one never started
     data = json.loads(outcome.reports.results_json.read_text())
     assert data["run"]["status"] == "canceled"
 

@@ -65,7 +65,8 @@ def test_a_growing_ros_reserve_stops_the_model_and_skips_the_next(thor_sim, dock
                                                                   ros_node):
     settings = preset_settings("adaptive", memory_scale=1 / 64, num_ctx=4096,
                                safety_buffer_bytes=64 * MIB, sample_period_s=0.1,
-                               unload_deadline_s=5.0, memory_wait_s=0.3)
+                               unload_deadline_s=5.0, memory_wait_s=0.3,
+                               preempt_on_breach=False)  # the check between two requests
     backend = DockerContainer(name=thor_sim.name, ollama_base_url=thor_sim.url,
                               docker_client=docker_client)
     client = OllamaClient(base_url=thor_sim.url, request_timeout_s=30)

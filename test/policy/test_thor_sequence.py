@@ -21,6 +21,8 @@ COUNTS = {}  # preset -> unloads + restarts, shared by the comparison test
 
 def thor_guard(sim, scenario, docker_client, preset, tmp_path, **overrides):
     params = scenario.node_parameters
+    # The seed's story between requests: no watchdog cuts a load (test_preemption.py does).
+    overrides.setdefault("preempt_on_breach", False)
     # The scripted leak is the subject, not the page-cache drop (tested in test/memory).
     overrides.setdefault("drop_caches", "never")
     settings = preset_settings(preset, memory_scale=scenario.memory_scale, order="given",

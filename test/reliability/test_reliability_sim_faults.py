@@ -35,6 +35,8 @@ def test_decode_slowdown_after_reloads_is_flagged_by_the_canary(local_sim, tmp_p
 def _cascade_run(small_container, tmp_path, **overrides):
     """qwen2.5:0.5b stays cached, llama3.2:1b does not fit beside it: OOM, then the cascade."""
     sim = small_container({'cascade_after_oom': 1}, scenario='small_faults')  # scripted
+    # The OOM must happen: no watchdog stops the load first (test_preemption.py covers that).
+    overrides.setdefault('preempt_on_breach', False)
     client = OllamaClient(base_url=sim.base_url, request_timeout_s=10)
     backend = DockerContainer(name=sim.name, ollama_base_url=sim.base_url,
                               docker_client=sim.container.client)
