@@ -61,7 +61,7 @@ def _backend(settings: NodeSettings) -> Tuple[ContainerBackend, List[str]]:
     if kind == "process":
         from ..adapters.process_container import ProcessContainer
         backend = ProcessContainer(name=name, argv=settings.values["container.command"],
-                                   ollama_base_url=host)
+                                   ollama_base_url=host, refuse_when_answering=True)
         try:
             backend.start(deadline_s=float(settings["container.restart_timeout_s"]))
         except Exception as exc:

@@ -88,7 +88,7 @@ def test_an_explicit_backend_that_cannot_be_used_is_a_clear_error(service):  # n
 def test_the_process_backend_will_not_start_a_second_ollama_beside_a_service(service):  # noqa
     _, url, _, _ = service
     backend = ProcessContainer(name="second", ollama_base_url=url,
-                               argv=[sys.executable, "-c", "pass"])
+                               argv=[sys.executable, "-c", "pass"], refuse_when_answering=True)
     with pytest.raises(Exception, match="another Ollama already answers"):
         backend.start(deadline_s=5)
 
