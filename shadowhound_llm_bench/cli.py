@@ -101,7 +101,15 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--canary-min-tps", type=float, default=0.0,
                      help="canary decode tokens/s below which the machine counts as slowed")
     run.add_argument("--container", default="",
-                     help="Ollama container name for memory management (see --unguarded)")
+                     help="Ollama container (or systemd unit) name for memory management "
+                     "(see --backend, --unguarded)")
+    run.add_argument("--backend", default="docker",
+                     choices=("auto", "docker", "podman", "systemd", "api_only"),
+                     help="what --container names: a Docker (default) or Podman container, a "
+                     "systemd unit, or auto = a container of that name, else an active "
+                     "systemd unit, else the Ollama API only")
+    run.add_argument("--systemctl", default="systemctl",
+                     help="systemctl command of the systemd backend (e.g. 'sudo -n systemctl')")
     run.add_argument("--unguarded", action="store_true",
                      help="no memory management: nothing is unloaded or restarted")
     run.add_argument("--calibrate", action="store_true",
@@ -205,13 +213,15 @@ def _build_guard(args: argparse.Namespace, client: OllamaClient) -> Tuple[
         drop_caches_path=args.drop_caches_path,
         sources=parse_sources_setting(args.memory_sources.split(",")))
     guard = builder(client=client, container=args.container, preset=args.preset or "default",
-                    num_ctx=args.num_ctx, memory_sources=sources,
+                    num_ctx=args.num_ctx, memory_sources=sources, backend_kind=args.backend,
+                    systemctl=args.systemctl.split(),
                     footprint_cache_path=footprint_cache_path(args.state_dir),
                     **({"policy_overrides": overrides} if overrides else {}))
     if not args.container:
-        return guard, ("no --container given: memory is estimated from Ollama's /api/ps and "
-                       "the container cannot be restarted")
-    return guard, ""
+        return guard, ("no --container given: memory is estimated from Ollama's /api/ps "
+                       "(footprints and cleanup unverified) and the container cannot be "
+                       "restarted")
+    return guard, str(getattr(guard.backend, "selection_reason", "") or "")
 
 
 def _options(args: argparse.Namespace) -> RunOptions:

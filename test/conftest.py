@@ -1,7 +1,32 @@
 """Settings shared by every test area."""
 
+import collections
 import os
+import re
 
 # ROS 2 discovery stays on this machine, so parallel test runs do not see each other's nodes.
 # Each area also picks its own ROS_DOMAIN_ID (see the area's conftest.py).
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+
+
+# Skips for want of a container engine: named on one loud line at the very end of a run.
+_ENGINE_SKIP = re.compile(r"no (Docker|Podman) engine")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Name the tests skipped because no Docker (or Podman) engine answered, and the fix."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if _ENGINE_SKIP.search(str(getattr(r, "longrepr", "")))]
+    if not skipped:
+        return
+    per_file = collections.Counter(r.nodeid.split("::")[0] for r in skipped)
+    line = (f"SKIPPED {len(skipped)} Docker tests, no container engine answered: "
+            + ", ".join(f"{path} ({count})" for path, count in sorted(per_file.items()))
+            + ' -- run them with: export DOCKER_HOST="$(sudo bash scripts/start_docker_engine.sh)"'
+            " && make test")
+    path = os.environ.get("SHB_ENGINE_SKIPS_FILE")
+    if path:  # scripts/test.sh prints it after pytest's own last line
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(line)
+    else:
+        terminalreporter.write_line(line, red=True, bold=True)

@@ -10,7 +10,15 @@ from .ollama_client import OllamaClient, OllamaError
 
 
 class ApiOnlyContainer:
-    """Ollama reachable only over HTTP: memory = base + sum of /api/ps sizes; no restart."""
+    """
+    Ollama reachable only over HTTP: memory = base + sum of /api/ps sizes; no restart.
+
+    These sizes are what Ollama says it holds, not a measurement: footprints taken from them
+    and cleanup judged on them would be true by construction, so the guard reports both as
+    unverified (`measures_memory` is False).
+    """
+
+    measures_memory = False
 
     def __init__(self, *, name: str, client: OllamaClient, base_bytes: int = 0,
                  memory_scale: float = 1.0) -> None:
@@ -18,6 +26,15 @@ class ApiOnlyContainer:
         self._client = client
         self.base_bytes = base_bytes
         self.memory_scale = memory_scale
+        self.selection_reason = ""
+        self.unmeasured = (
+            f"footprints and cleanup unverified: only the Ollama API at {client.base_url} is "
+            "reachable (memory = sum of /api/ps sizes; no container, unit or process to "
+            "measure, no restart)")
+
+    def describe(self) -> str:
+        """Say what this backend can and cannot do (log, /diagnostics)."""
+        return f"only the Ollama API at {self._client.base_url}: {self.unmeasured}"
 
     def sample(self) -> ContainerSample:
         """Sizes of the loaded models (an HTTP call on localhost)."""

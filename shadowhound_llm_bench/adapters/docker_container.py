@@ -1,9 +1,10 @@
-"""The Ollama Docker container: working set from cgroup files or the stats API, restart, limit."""
+"""The Ollama Docker (or Podman) container: memory from cgroup files or the stats API, restart."""
 
 from __future__ import annotations
 
 import dataclasses
 import glob
+import logging
 import os
 import threading
 import time
@@ -15,23 +16,25 @@ import requests.exceptions
 
 from ..core.memory_reading import ContainerSample, ContainerState
 from ..core.memory_sources import cgroup_memory
+from .cgroup_memory import NO_LIMIT_BYTES, CgroupMemoryFiles
 from .container_backend import ContainerError, ContainerNotFound, wait_for_ollama
+
+_LOG = logging.getLogger(__name__)
 
 # What an engine call can raise: the SDK's errors, and the transport's when the engine is gone
 # (the SDK passes requests' connection errors and timeouts through unwrapped).
 _ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
-
-# cgroup v1 reports "no limit" as a page-rounded huge number.
-_NO_LIMIT_BYTES = 1 << 60
 
 _STATES = {
     "running": ContainerState.RUNNING,
     "restarting": ContainerState.RESTARTING,
     "created": ContainerState.STOPPED,
     "exited": ContainerState.STOPPED,
+    "stopped": ContainerState.STOPPED,  # Podman's word for exited
+    "configured": ContainerState.STOPPED,  # Podman: created, never started
     "paused": ContainerState.STOPPED,
     "dead": ContainerState.STOPPED,
-    "removing": ContainerState.STOPPED,
+    "removing": ContainerState.MISSING,  # gone, whether or not a successor takes its name
 }
 
 
@@ -43,67 +46,30 @@ def working_set_from_stats(memory_stats: Mapping[str, Any]) -> int:
     return usage - int(inactive) if inactive < usage else usage
 
 
-def _read_int(path: str) -> int:
-    with open(path, "r", encoding="ascii") as handle:
-        text = handle.read().strip()
-    return 0 if text == "max" else int(text)
+def container_cgroup(container_id: str, pid: int = 0,
+                     root: str = "/sys/fs/cgroup") -> Optional[CgroupMemoryFiles]:
+    """
+    Return the memory cgroup of a container when this process can see it, else None.
 
-
-def _read_stat(path: str) -> dict:
-    stats = {}
-    with open(path, "r", encoding="ascii") as handle:
-        for line in handle:
-            key, _, value = line.partition(" ")
-            if value.strip().isdigit():
-                stats[key] = int(value)
-    return stats
-
-
-class CgroupMemoryFiles:
-    """A container's memory cgroup read straight from /sys/fs/cgroup (v1 or v2)."""
-
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
-        self.version = 1 if os.path.exists(os.path.join(directory, "memory.usage_in_bytes")) else 2
-
-    @staticmethod
-    def find(container_id: str, root: str = "/sys/fs/cgroup") -> Optional["CgroupMemoryFiles"]:
-        """Find the cgroup directory of a container when this process can see it, else None."""
-        candidates: List[str] = [
-            os.path.join(root, "memory", "docker", container_id),  # v1, cgroupfs driver
-            os.path.join(root, "memory", "system.slice", f"docker-{container_id}.scope"),
-            os.path.join(root, "system.slice", f"docker-{container_id}.scope"),  # v2, systemd
-            os.path.join(root, "docker", container_id),  # v2, cgroupfs driver
-        ]
-        # A container started with --cgroup-parent (for example under a machine-wide cgroup).
-        candidates += sorted(glob.glob(os.path.join(root, "memory", "*", container_id)))
-        candidates += sorted(glob.glob(os.path.join(root, "*", container_id)))
-        for directory in candidates:
-            usage_files = ("memory.usage_in_bytes", "memory.current")
-            if any(os.access(os.path.join(directory, f), os.R_OK) for f in usage_files):
-                return CgroupMemoryFiles(directory)
-        return None
-
-    def read(self) -> ContainerSample:
-        """One sample; OSError when the cgroup is gone (container stopped or restarting)."""
-        join = os.path.join
-        stamp = time.time()
-        if self.version == 1:
-            usage = _read_int(join(self.directory, "memory.usage_in_bytes"))
-            stat = _read_stat(join(self.directory, "memory.stat"))
-            limit = _read_int(join(self.directory, "memory.limit_in_bytes"))
-        else:
-            usage = _read_int(join(self.directory, "memory.current"))
-            stat = _read_stat(join(self.directory, "memory.stat"))
-            limit = _read_int(join(self.directory, "memory.max"))
-        if limit >= _NO_LIMIT_BYTES:
-            limit = 0
-        split = cgroup_memory(usage_bytes=usage, stat=stat, limit_bytes=limit,
-                              version=self.version)
-        return ContainerSample(stamp_s=stamp, working_set_bytes=split.working_set_bytes,
-                               usage_bytes=usage, limit_bytes=limit, anon_bytes=split.anon_bytes,
-                               file_bytes=split.file_bytes, cgroup_version=self.version,
-                               mapped_file_bytes=split.mapped_file_bytes)
+    The engines' usual paths come first (a test can stand files in for them under `root`), then
+    a container started with --cgroup-parent (under a machine-wide cgroup, say), then the cgroup
+    the container's main process runs in, which is right for Docker and Podman, v1 and v2 and
+    either cgroup driver whenever that PID is visible from here.
+    """
+    candidates: List[str] = [
+        os.path.join(root, "memory", "docker", container_id),  # v1, cgroupfs driver
+        os.path.join(root, "memory", "system.slice", f"docker-{container_id}.scope"),
+        os.path.join(root, "system.slice", f"docker-{container_id}.scope"),  # v2, systemd
+        os.path.join(root, "docker", container_id),  # v2, cgroupfs driver
+        os.path.join(root, "memory", "libpod_parent", f"libpod-{container_id}"),  # Podman v1
+        os.path.join(root, "machine.slice", f"libpod-{container_id}.scope"),  # Podman v2
+    ]
+    candidates += sorted(glob.glob(os.path.join(root, "memory", "*", container_id)))
+    candidates += sorted(glob.glob(os.path.join(root, "*", container_id)))
+    found = CgroupMemoryFiles.first_readable(candidates)
+    if found is None and pid > 0:
+        found = CgroupMemoryFiles.of_pid(pid, root)
+    return found
 
 
 def _engine_address(client: Optional[docker.DockerClient] = None) -> str:
@@ -128,65 +94,122 @@ def _engine_client(timeout_s: float) -> docker.DockerClient:
         raise ContainerError(f"Docker engine unreachable at {_engine_address()}: {exc}") from exc
 
 
+@dataclasses.dataclass(frozen=True)
+class ContainerIdChange:
+    """The container of the configured name is another one now (recreated, or gone)."""
+
+    stamp_s: float
+    old_id: str  # "" when there was none
+    new_id: str  # "" when it is gone
+
+    def describe(self, name: str) -> str:
+        """Describe the change for the log and the report."""
+        if not self.new_id:
+            return f"container {name} ({self.old_id[:12]}) is gone; looking it up by name"
+        if not self.old_id:
+            return f"container {name} found: ID {self.new_id[:12]}"
+        return (f"container {name} was recreated: ID {self.old_id[:12]} -> {self.new_id[:12]}; "
+                "memory and restarts follow the new one")
+
+
 class DockerContainer:
     """
-    Ollama in a Docker container, found by name.
+    Ollama in a Docker (or Podman) container, always found by its name.
 
-    sampling="auto" reads the cgroup files when they are visible from here and otherwise samples
-    the Docker stats API (about a second per call) on a background thread, so sample() never
-    waits for the engine. "cgroup" or "api" force one path. Every engine call made through the
-    client built here has the deadline engine_timeout_s; ContainerError when the engine is
-    unreachable (naming DOCKER_HOST), ContainerNotFound when no container has that name.
+    sampling="auto" reads the container's cgroup files when they are visible from here and
+    otherwise samples the engine's stats API (about a second per call) on a background thread,
+    so sample() never waits for the engine. "cgroup" or "api" force one path. Whenever the
+    container is missing, stopped, restarting or recreated, a watcher thread looks it up by name
+    again (at most every resolve_period_s) and finds its new cgroup files, so sampling is back on
+    the fast path within one period of it running again; every change of container ID is kept
+    (id_changes()). Every engine call made through the client built here has the deadline
+    engine_timeout_s; ContainerError when the engine is unreachable (naming DOCKER_HOST),
+    ContainerNotFound when no container has that name (unless wait_for_container, which samples
+    MISSING until one appears). owns_client: close the given client on close().
     """
+
+    measures_memory = True
+    unmeasured = ""
 
     def __init__(self, *, name: str, ollama_base_url: str,
                  docker_client: Optional[docker.DockerClient] = None, sampling: str = "auto",
                  api_period_s: float = 1.0, stop_timeout_s: int = 10,
-                 engine_timeout_s: float = 30.0,
-                 cgroup_root: str = "/sys/fs/cgroup") -> None:
+                 engine_timeout_s: float = 30.0, resolve_period_s: float = 0.2,
+                 wait_for_container: bool = False, owns_client: bool = False,
+                 engine: str = "docker", cgroup_root: str = "/sys/fs/cgroup") -> None:
         if sampling not in ("auto", "cgroup", "api"):
             raise ValueError(f"sampling must be auto, cgroup or api, got {sampling!r}")
         self.name = name
         self.ollama_base_url = ollama_base_url
         self.stop_timeout_s = stop_timeout_s
         self.api_period_s = api_period_s
+        self.resolve_period_s = resolve_period_s
+        self.cgroup_root = cgroup_root
+        self._sampling_mode = sampling
         self._client = docker_client or _engine_client(engine_timeout_s)
-        self._own_client = docker_client is None
-        try:
-            self._container = self._get()
-        except ContainerError:
-            if self._own_client:
-                self._client.close()
-            raise
+        self._own_client = docker_client is None or owns_client
+        self.engine = engine
+        self.selection_reason = ""
         self._lock = threading.Lock()
         self._restarting = False
-        # The limit belongs to the container's configuration, not to its processes: readings
-        # taken while it restarts (no cgroup yet, or one not limited yet) must not drop it.
-        self._known_limit_bytes = int(
-            (self._container.attrs.get("HostConfig") or {}).get("Memory") or 0)
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._id_changes: List[ContainerIdChange] = []
+        self._container: Any = None
+        self._cgroup: Optional[CgroupMemoryFiles] = None
+        self._known_limit_bytes = 0
         self._latest: Optional[ContainerSample] = None
-        self._cgroup = (None if sampling == "api"
-                        else CgroupMemoryFiles.find(self._container.id, cgroup_root))
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        try:
+            self._container = self._get()
+        except ContainerNotFound:
+            if not wait_for_container:
+                self._close_own_client()
+                raise
+        except ContainerError:
+            self._close_own_client()
+            raise
+        if self._container is not None:
+            # The limit belongs to the container's configuration, not to its processes: readings
+            # taken while it restarts (no cgroup yet, or one not limited yet) must not drop it.
+            self._known_limit_bytes = int(
+                (self._container.attrs.get("HostConfig") or {}).get("Memory") or 0)
+            self._cgroup = self._find_cgroup(self._container)
         if sampling == "cgroup" and self._cgroup is None:
+            self._close_own_client()
             raise ContainerError(
                 f"the memory cgroup of container {name} is not visible under {cgroup_root}")
         if self._cgroup is None:
-            self._latest = self.read_api_sample()
-            self._thread = threading.Thread(target=self._api_loop, name=f"docker-stats-{name}",
-                                            daemon=True)
-            self._thread.start()
+            self._latest = self._slow_sample()
+        self._thread = threading.Thread(target=self._watch_loop, name=f"docker-watch-{name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _close_own_client(self) -> None:
+        if self._own_client:
+            self._client.close()
 
     @property
     def sampling(self) -> str:
-        """Which path samples come from: cgroup or api."""
+        """Which path samples come from now: cgroup or api."""
         return "cgroup" if self._cgroup is not None else "api"
 
     @property
     def container_id(self) -> str:
-        """Full container id (the ROS process scan excludes its processes)."""
-        return str(self._container.id)
+        """Full ID of the container now ("" while none has the name)."""
+        container = self._container
+        return str(container.id) if container is not None else ""
+
+    def id_changes(self) -> List[ContainerIdChange]:
+        """Every change of the container behind the name since this backend started."""
+        with self._lock:
+            return list(self._id_changes)
+
+    def describe(self) -> str:
+        """Name, engine, ID and memory path, for the log and /diagnostics."""
+        cgroup = self._cgroup
+        return (f"{self.engine} container {self.name} (ID {self.container_id[:12] or 'none yet'})"
+                f" on {_engine_address(self._client)}, memory from "
+                f"{'cgroup files ' + cgroup.directory if cgroup else 'the stats API'}")
 
     def _get(self) -> Any:
         try:
@@ -213,19 +236,61 @@ class DockerContainer:
         digests = image.attrs.get("RepoDigests") or []
         return name, (str(digests[0]).split("@", 1)[-1] if digests else str(image.id))
 
+    def _find_cgroup(self, container: Any) -> Optional[CgroupMemoryFiles]:
+        if self._sampling_mode == "api":
+            return None
+        state = container.attrs.get("State") or {}
+        if not state.get("Running"):
+            return None
+        return container_cgroup(str(container.id), int(state.get("Pid") or 0), self.cgroup_root)
+
+    def _resolve(self) -> None:
+        """Look the container up by name again; follow a new ID and find its cgroup files."""
+        try:
+            container: Any = self._client.containers.get(self.name)
+        except docker.errors.NotFound:
+            container = None
+        except _ENGINE_ERRORS as exc:
+            _LOG.debug("cannot look up container %s: %s", self.name, exc)
+            return
+        if container is not None and container.name != self.name:
+            container = None  # matched by id prefix: another container, never ours
+        new_id = str(container.id) if container is not None else ""
+        cgroup = self._find_cgroup(container) if container is not None else None
+        with self._lock:  # the watcher and the guard's thread may both look: one records
+            old_id = self.container_id
+            if new_id != old_id:
+                change = ContainerIdChange(time.time(), old_id, new_id)
+                self._id_changes.append(change)
+                _LOG.warning("%s", change.describe(self.name))
+                if container is not None:
+                    self._known_limit_bytes = int(
+                        (container.attrs.get("HostConfig") or {}).get("Memory") or 0)
+            self._container = container
+            self._cgroup = cgroup
+
     # ------------------------------------------------------------------ sampling
     def read_cgroup_sample(self) -> ContainerSample:
         """One sample from the cgroup files (OSError when they are gone)."""
-        if self._cgroup is None:
+        cgroup = self._cgroup
+        if cgroup is None:
             raise ContainerError(f"cgroup files of {self.name} are not visible")
-        return self._cgroup.read()
+        return cgroup.read()
 
     def read_api_sample(self) -> ContainerSample:
         """One sample through the Docker stats API (slow: about a second on some engines)."""
+        container = self._container
+        if container is None:
+            return ContainerSample(time.time(), 0, 0, self._known_limit_bytes,
+                                   ContainerState.MISSING)
+        # The engine reads the cgroup somewhere during the call: the reading is as old as the
+        # request, never newer (what the guard's freshness rule relies on).
+        asked_at_s = time.time()
         try:
-            stats = self._client.api.stats(self._container.id, stream=False, one_shot=True)
+            stats = self._client.api.stats(container.id, stream=False, one_shot=True)
         except docker.errors.NotFound:
-            return ContainerSample(time.time(), 0, 0, 0, ContainerState.MISSING)
+            return ContainerSample(time.time(), 0, 0, self._known_limit_bytes,
+                                   ContainerState.MISSING)
         except _ENGINE_ERRORS as exc:
             raise ContainerError(f"docker stats of {self.name} failed: {exc}") from exc
         memory = stats.get("memory_stats") or {}
@@ -238,9 +303,9 @@ class DockerContainer:
                               version=version)
         known = stat and ("anon" in stat or "rss" in stat or "total_rss" in stat)
         return self._keep_limit(ContainerSample(
-            stamp_s=time.time(), working_set_bytes=working_set_from_stats(memory),
+            stamp_s=asked_at_s, working_set_bytes=working_set_from_stats(memory),
             usage_bytes=int(memory["usage"]),
-            limit_bytes=0 if limit >= _NO_LIMIT_BYTES else limit,
+            limit_bytes=0 if limit >= NO_LIMIT_BYTES else limit,
             anon_bytes=split.anon_bytes if known else -1,
             file_bytes=split.file_bytes if known else -1, cgroup_version=version,
             mapped_file_bytes=split.mapped_file_bytes if known else -1))
@@ -252,75 +317,183 @@ class DockerContainer:
         return dataclasses.replace(sample, limit_bytes=self._known_limit_bytes)
 
     def _not_running_sample(self) -> ContainerSample:
-        state = ContainerState.RESTARTING if self._restarting else ContainerState.STOPPED
+        if self._container is None:
+            state = ContainerState.MISSING
+        else:
+            state = ContainerState.RESTARTING if self._restarting else ContainerState.STOPPED
         return ContainerSample(time.time(), 0, 0, self._known_limit_bytes, state)
 
-    def _api_loop(self) -> None:
+    def _slow_sample(self) -> ContainerSample:
+        """Read without cgroup files: nothing to read while it is down, else the stats API."""
+        container = self._container
+        if container is None or not (container.attrs.get("State") or {}).get("Running"):
+            return self._not_running_sample()
+        try:
+            return self.read_api_sample()
+        except ContainerError:
+            return ContainerSample(time.time(), 0, 0, 0, ContainerState.UNKNOWN)
+
+    def _watch_loop(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
-            try:
-                sample = self.read_api_sample()
-            except ContainerError:
-                sample = ContainerSample(time.time(), 0, 0, 0, ContainerState.UNKNOWN)
-            with self._lock:
-                self._latest = sample
-            self._stop.wait(max(0.0, self.api_period_s - (time.monotonic() - started)))
+            if self._cgroup is None:
+                self._resolve()
+            if self._cgroup is None:
+                sample = self._slow_sample()
+                if sample.state is ContainerState.MISSING and self._container is not None:
+                    self._resolve()  # removed between look-up and stats: look again at once
+                with self._lock:
+                    self._latest = sample
+            # Quick looks while nothing runs; one stats call per period while one does.
+            period = self.api_period_s
+            if self._cgroup is not None or self._latest is None or \
+                    self._latest.state is not ContainerState.RUNNING:
+                period = self.resolve_period_s if self._cgroup is None else self.api_period_s
+            self._wake.wait(max(0.0, period - (time.monotonic() - started)))
+            self._wake.clear()
 
     def sample(self) -> ContainerSample:
-        """Return the memory now (cgroup) or as of the last stats call (api)."""
-        if self._cgroup is not None:
+        """Return the memory now (cgroup) or as of the watcher's last reading (api)."""
+        cgroup = self._cgroup
+        if cgroup is not None:
             try:
-                sample = self._cgroup.read()
+                sample = cgroup.read()
             except (OSError, ValueError):
+                # Gone: stopped, restarting or removed. The watcher looks it up again now.
+                with self._lock:
+                    if self._cgroup is cgroup:
+                        self._cgroup = None
+                        self._latest = self._not_running_sample()
+                self._wake.set()
                 return self._not_running_sample()
             return self._keep_limit(sample)
         with self._lock:
-            assert self._latest is not None
-            return self._latest
+            latest = self._latest
+        return latest if latest is not None else self._not_running_sample()
 
     # ------------------------------------------------------------------ control
     def state(self) -> ContainerState:
-        """Container state from the engine."""
+        """Container state from the engine (looked up by name again when it is gone)."""
+        container = self._container
+        if container is None:
+            self._resolve()
+            container = self._container
+            if container is None:
+                return ContainerState.MISSING
         try:
-            self._container.reload()
+            container.reload()
         except docker.errors.NotFound:
-            return ContainerState.MISSING
+            self._resolve()
+            if self._container is None:
+                return ContainerState.MISSING
+            return self.state()
         except _ENGINE_ERRORS:
             return ContainerState.UNKNOWN
-        return _STATES.get(self._container.status, ContainerState.UNKNOWN)
+        state = _STATES.get(container.status, ContainerState.UNKNOWN)
+        if state is ContainerState.RUNNING and self._cgroup is None:
+            self._wake.set()  # running again: the watcher finds its cgroup files
+        return state
+
+    def wait_until_present(self, *, deadline_s: float) -> ContainerState:
+        """
+        Wait up to deadline_s for a container of the name to exist again; its state then.
+
+        `docker compose up` and jetson-containers remove a container and create the new one a
+        moment later: in between the name stands for nothing, which is not "removed for good".
+        """
+        end = time.monotonic() + deadline_s
+        state = self.state()
+        while state is ContainerState.MISSING and time.monotonic() < end:
+            self._stop.wait(self.resolve_period_s)
+            state = self.state()
+        return state
+
+    def _successor(self, old_id: str, deadline_s: float) -> Any:
+        """Wait for the name to stand for a container other than old_id; None at the deadline."""
+        end = time.monotonic() + deadline_s
+        while True:
+            self._resolve()
+            container = self._container
+            if container is not None and str(container.id) != old_id:
+                return container
+            if time.monotonic() >= end:
+                return None
+            self._stop.wait(self.resolve_period_s)
 
     def restart(self, *, deadline_s: float) -> float:
-        """Restart the container, then poll /api/version until Ollama answers or the deadline."""
+        """
+        Restart the container, then poll /api/version until Ollama answers or the deadline.
+
+        A container being removed (recreated under its name) is not restarted: its successor
+        is, once the name stands for it.
+        """
         started = time.monotonic()
         self._restarting = True
         try:
             stop_timeout = max(0, min(self.stop_timeout_s, int(deadline_s / 2)))
+            if self._container is None:
+                self._resolve()
+            container = self._container
+            if container is None:
+                raise ContainerNotFound(
+                    f"no container named {self.name} to restart (gone: recreate it)")
             try:
-                self._container.restart(timeout=stop_timeout)
-            except docker.errors.NotFound as exc:
-                raise ContainerNotFound(f"container {self.name} disappeared") from exc
+                container.restart(timeout=stop_timeout)
+            except docker.errors.APIError as exc:
+                text = str(exc).lower()  # Docker: "marked for removal"; Podman: "no such"
+                gone = isinstance(exc, docker.errors.NotFound) or "removal" in text \
+                    or "no such container" in text
+                if not gone:
+                    raise ContainerError(f"restart of {self.name} failed: {exc}") from exc
+                successor = self._successor(str(container.id), min(5.0, deadline_s / 2))
+                if successor is None:
+                    raise ContainerNotFound(
+                        f"container {self.name} is gone and no new one took its name") \
+                        from exc
+                try:
+                    successor.restart(timeout=stop_timeout)
+                except _ENGINE_ERRORS as again:
+                    raise ContainerError(f"restart of {self.name} failed: {again}") from again
             except _ENGINE_ERRORS as exc:
                 raise ContainerError(f"restart of {self.name} failed: {exc}") from exc
+            self._wake.set()
             return wait_for_ollama(self.ollama_base_url, deadline_s=deadline_s, started=started)
         finally:
             self._restarting = False
+            self._resolve()  # new main process, maybe a new cgroup: fast path again
 
     def set_memory_limit(self, limit_bytes: int) -> None:
         """Set the container's memory limit (swap included, so nothing spills to swap)."""
         if limit_bytes <= 0:
             raise ValueError(f"memory limit must be positive, got {limit_bytes}")
+        container = self._container
+        if container is None:
+            raise ContainerNotFound(f"no container named {self.name} to limit")
         try:
-            self._container.update(mem_limit=int(limit_bytes), memswap_limit=int(limit_bytes))
+            try:
+                container.update(mem_limit=int(limit_bytes), memswap_limit=int(limit_bytes))
+            except docker.errors.NotFound:
+                self._libpod_update(str(container.id), int(limit_bytes))
             self._known_limit_bytes = int(limit_bytes)
         except _ENGINE_ERRORS as exc:
             raise ContainerError(
                 f"cannot set the memory limit of {self.name} to {limit_bytes} bytes: {exc}"
             ) from exc
 
+    def _libpod_update(self, container_id: str, limit_bytes: int) -> None:
+        """Podman's Docker-compatible API has no update (4.3): its own API has one."""
+        api = self._client.api
+        response = api.post(f"{api.base_url}/v4.0.0/libpod/containers/{container_id}/update",
+                            json={"memory": {"limit": limit_bytes, "swap": limit_bytes}},
+                            timeout=api.timeout)
+        if response.status_code >= 300:
+            raise ContainerError(f"Podman refused the update ({response.status_code}): "
+                                 f"{response.text.strip()}")
+
     def close(self) -> None:
-        """Stop the stats thread and release the engine connection."""
+        """Stop the watcher thread and release the engine connection."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
-        if self._own_client:
-            self._client.close()
+        self._close_own_client()

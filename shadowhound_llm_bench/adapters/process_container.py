@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Dict, List, Mapping, Optional, Sequence
 
+import httpx
 import psutil
 
 from ..core.memory_reading import ContainerSample, ContainerState
@@ -49,12 +50,18 @@ class ProcessContainer:
     Runs `argv` in its own session; restart = stop the whole group and start it again.
 
     The memory limit cannot be enforced on a plain process: set_memory_limit records it so samples
-    report it and the budget is capped by it.
+    report it and the budget is capped by it. With refuse_when_answering, start() refuses when
+    something already answers at the Ollama URL (an `ollama.service`, say): two servers on one
+    port would measure the wrong one.
     """
+
+    measures_memory = True
+    unmeasured = ""
 
     def __init__(self, *, name: str, argv: Sequence[str], ollama_base_url: str,
                  env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None,
-                 stop_timeout_s: float = 5.0, log_path: Optional[str] = None) -> None:
+                 stop_timeout_s: float = 5.0, log_path: Optional[str] = None,
+                 refuse_when_answering: bool = False) -> None:
         if not argv:
             raise ValueError("argv must name the program to run")
         self.name = name
@@ -68,6 +75,19 @@ class ProcessContainer:
         self._limit_bytes = 0
         self._restarting = False
         self._lock = threading.Lock()
+        self.selection_reason = ""
+        self.refuse_when_answering = refuse_when_answering
+
+    def describe(self) -> str:
+        """Command and PID, for the log and /diagnostics."""
+        return f"local process {' '.join(self.argv)} (pid {self.pid or 'not running'})"
+
+    def _someone_else_serves(self) -> bool:
+        try:
+            httpx.get(f"{self.ollama_base_url.rstrip('/')}/api/version", timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        return True
 
     @property
     def pid(self) -> Optional[int]:
@@ -81,6 +101,11 @@ class ProcessContainer:
         with self._lock:
             if self.pid is not None:
                 raise ContainerError(f"{self.name} is already running (pid {self.pid})")
+            if self.refuse_when_answering and self._someone_else_serves():
+                raise ContainerError(
+                    f"another Ollama already answers at {self.ollama_base_url} (a systemd "
+                    "ollama.service?): use container.backend auto or systemd to manage it, or "
+                    "give this one another port")
             log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
             try:
                 self._process = start_process_group(

@@ -108,8 +108,8 @@ def container_fix(state: ContainerState, container_name: str) -> str:
 
 
 def container_status(reading: Optional[MemoryReading], *, container_name: str,
-                     benchmark_state: str) -> StatusSummary:
-    """Report the Ollama container's state and what the benchmark is doing."""
+                     benchmark_state: str, backend: str = "") -> StatusSummary:
+    """Report the Ollama container's state, which backend measures it and the benchmark."""
     name = "llm_bench: Ollama container"
     if reading is None:
         return StatusSummary(name, Level.STALE, f"{container_name}: no reading yet",
@@ -122,4 +122,5 @@ def container_status(reading: Optional[MemoryReading], *, container_name: str,
     return StatusSummary(name, _STATE_LEVEL[state], message,
                          [("container", container_name), ("state", state.name.lower()),
                           ("loaded_models", str(reading.loaded_models)),
-                          ("benchmark", benchmark_state)])
+                          ("benchmark", benchmark_state)]
+                         + ([("backend", backend)] if backend else []))

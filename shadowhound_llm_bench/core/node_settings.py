@@ -23,7 +23,7 @@ ParamValue = Union[bool, int, float, str, List[str]]
 
 PRESETS = ("default", "fast", "conservative", "adaptive")
 ORDERS = ("small_to_large", "large_to_small", "as_given")
-CONTAINER_BACKENDS = ("docker", "process", "api_only")
+CONTAINER_BACKENDS = ("auto", "docker", "podman", "systemd", "process", "api_only")
 
 # Ollama model names: [namespace/]name[:tag]; characters as Ollama itself accepts them.
 _MODEL_NAME = re.compile(
@@ -72,12 +72,18 @@ PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
     _spec("request_timeout_s", 300.0,
           "Deadline of one benchmark request (whole stream), seconds.", minimum=1.0,
           maximum=7200.0),
-    _spec("container.backend", "docker",
-          "How the Ollama container is measured and restarted: docker (Docker API), process "
-          "(a local process tree) or api_only (sizes from /api/ps, no restart).",
+    _spec("container.backend", "auto",
+          "How Ollama is measured and restarted: auto (a Docker or Podman container of "
+          "container.name, else an active systemd unit of that name, else api_only), docker, "
+          "podman, systemd (a service such as ollama.service), process (a local process tree) "
+          "or api_only (sizes from /api/ps, unverified, no restart).",
           choices=CONTAINER_BACKENDS, read_only=True),
-    _spec("container.name", "ollama", "Name of the Ollama container (docker backend).",
+    _spec("container.name", "ollama",
+          "Name of the Ollama container, or of its systemd unit (ollama = ollama.service).",
           read_only=True),
+    _spec("container.systemctl", ["systemctl"],
+          "systemd backend: the systemctl command (e.g. ['sudo', '-n', 'systemctl'] when the "
+          "node may restart the unit only through sudo).", read_only=True),
     _spec("container.command", [""],
           "process backend: the command the node starts as Ollama (e.g. ['ollama', 'serve'] "
           "or the simulator); [''] means none.", read_only=True),

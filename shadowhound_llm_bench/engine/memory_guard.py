@@ -14,7 +14,7 @@ from ..adapters.host_memory import HostMemory, ProcMeminfoHost
 from ..adapters.ollama_client import PS_DEADLINE_S, OllamaClient, OllamaError
 from ..core.footprint import (
     FootprintPrediction, FootprintPredictor, metadata_from_ollama, prediction_error)
-from ..core.memory_reading import MemoryReading
+from ..core.memory_reading import ContainerState, MemoryReading
 from ..core.model_metadata import find_tag, same_model
 from ..core.policy import Action, Decision, LoadedModel, MemoryPolicy, Preparation
 from ..core.policy_settings import PolicySettings
@@ -25,6 +25,8 @@ from ..adapters.memory_sources import CacheDropper
 from ..core.footprint_check import rejected_measurement
 from ..core.memory_calibration import CalibrationResult
 from .container_limit import ContainerLimitKeeper
+from .backend_record import (
+    ContainerChanges, measures_memory, unmeasured_reason, where_ollama_runs)
 from .footprint_cache import FootprintCache
 from ..core.memory_sources import MemorySourceSettings
 from .memory_calibration import CalibrationStore, apply_stored, calibration_path_beside
@@ -120,6 +122,11 @@ class PolicyMemoryGuard:
         self._metadata_estimates: Dict[str, int] = {}
         self._listed_at_load: Dict[str, Tuple[str, ...]] = {}
         self._last_drop_entry: Optional[DecisionRecord] = None
+        self._container_changes = ContainerChanges(backend)
+        where = where_ollama_runs(backend)
+        if where:  # for the report: which backend, why, and what it reads
+            self._log_decision("", Decision(Action.KEEP, where), monitor.latest(),
+                               action="backend")
         # The watchdog on every memory sample (the policy decides, it carries out).
         self.preemptor: Optional[Preemptor] = (
             Preemptor(self).start() if self.settings.preempt_on_breach else None)
@@ -169,6 +176,12 @@ class PolicyMemoryGuard:
         level = logging.WARNING if entry.action in ("skip", "abort", "alert") else logging.INFO
         _LOG.log(level, "memory policy [%s] %s", entry.action, entry.reason)
         return entry
+
+    def _note_container_changes(self) -> None:
+        """Record each time the name stood for another container (recreated, removed)."""
+        for change in self._container_changes.new():
+            self._log_decision("", Decision(Action.KEEP, change), self.monitor.latest(),
+                               action="container")
 
     # ------------------------------------------------------------------ Ollama views
     def _tags(self) -> List[Dict[str, Any]]:
@@ -308,6 +321,7 @@ class PolicyMemoryGuard:
         grace_s = self.settings.cleanup_grace_s if grace_s is None else grace_s
         end = max(started + self.settings.unload_deadline_s, time.monotonic() + grace_s)
         gone_at: Optional[float] = time.monotonic() if gone_already else None
+        gone_stamp_s = time.time() if gone_already else 0.0
         fresh = 0
         still_listed = not gone_already
         after = before
@@ -323,6 +337,7 @@ class PolicyMemoryGuard:
                     still_listed = any(same_model(m, n) for m in models for n in listed)
                     if not still_listed:
                         gone_at = time.monotonic()
+                        gone_stamp_s = time.time()
             sample = self.monitor.sample_now()
             after = sample.memory_in_use_bytes
             now = time.monotonic()
@@ -331,8 +346,10 @@ class PolicyMemoryGuard:
                 sample.host_available_bytes - available_before >= reclaim_target
             if reclaimed and reclaim_s is None:
                 reclaim_s = now - started
-            if gone_at is not None:
-                fresh += 1  # a sample taken after the runners exited
+            # Only a sample taken after the runners exited judges the unload: a backend that
+            # reads through a slow API hands out its last (older) reading in between.
+            if gone_at is not None and sample.container.stamp_s >= gone_stamp_s:
+                fresh += 1
                 if released and (reclaimed or not wait_for_reclaim):
                     break  # the memory came back: confirmed
                 if fresh >= self.settings.cleanup_samples and now - gone_at >= grace_s:
@@ -413,6 +430,7 @@ class PolicyMemoryGuard:
         predicted footprints of those not loaded yet are held back, and they are never unloaded
         to make room.
         """
+        self._note_container_changes()
         record = self._record_for(model)
         record.skip_reason = ""
         mates = tuple(m for m in dict.fromkeys(together_with) if m != model)
@@ -493,7 +511,12 @@ class PolicyMemoryGuard:
         policy's reason says so.
         """
         record = self._record_for(model)
-        state = self.backend.state()
+        state = self.backend.state()  # looks a recreated container up by name
+        wait_until_present = getattr(self.backend, "wait_until_present", None)
+        if state is ContainerState.MISSING and wait_until_present is not None:
+            # Removed, or being recreated under its name (compose): give the new one a moment.
+            state = wait_until_present(deadline_s=min(5.0, self.settings.restart_deadline_s))
+        self._note_container_changes()
         decision = self.policy.on_server_lost(model, error, attempt, state)
         entry = self._log_decision(model, decision, self.monitor.sample_now(),
                                    self._footprint_of(model))
@@ -507,6 +530,7 @@ class PolicyMemoryGuard:
 
     def after_model(self, model: str) -> None:
         """Unload and verify that the memory came back (per policy); restart when it did not."""
+        self._note_container_changes()
         record = self._record_for(model)
         self._wait_for_preemption()
         if self.preemptor is not None:
@@ -517,6 +541,7 @@ class PolicyMemoryGuard:
             self._log_decision(model, Decision(Action.UNLOAD, f"run canceled: unload {model} "
                                                "sent, not waited for"), self.monitor.latest())
             return
+        # The footprint and the unload are judged from a reading taken after the model ran.
         reading = self._fresh_reading()
         loaded = self._loaded() or []
         is_loaded = any(same_model(m.model, model) for m in loaded)
@@ -537,6 +562,8 @@ class PolicyMemoryGuard:
             # The working set also holds the batch-mates: no footprint of this model alone.
             _LOG.info("no footprint measured for %s: tested side by side with %s", model,
                       ", ".join(mates))
+        elif not measures_memory(self.backend):
+            record.unverified = unmeasured_reason(self.backend)
         elif any(same_model(model, m) for m in self.unmeasurable):
             _LOG.info("no footprint measured for %s: %s", model,
                       next(r for m, r in self.unmeasurable.items() if same_model(model, m)))
@@ -557,6 +584,14 @@ class PolicyMemoryGuard:
         record.unloads += 1
         record.memory_after_unload_bytes = unload.after_bytes
         record.reclaim_s = unload.reclaim_s
+        if not unload.still_listed and not measures_memory(self.backend):
+            # The working set here is the sum of /api/ps sizes: it drops by construction.
+            record.cleanup_successful = None
+            record.unverified = unmeasured_reason(self.backend)
+            self._log_decision(model, Decision(
+                Action.KEEP, f"cleanup unverified: /api/ps no longer lists {model}, but "
+                f"{record.unverified}"), self.monitor.latest(), action="cleanup")
+            return
         verdict = self.policy.cleanup(model, still_listed=unload.still_listed,
                                       before_unload_bytes=unload.before_bytes,
                                       after_unload_bytes=unload.after_bytes,
@@ -615,6 +650,9 @@ class PolicyMemoryGuard:
             waited_s += time.monotonic() - started
         return ""
 
+    def _fresh_deadline_s(self) -> float:
+        return min(5.0, self.settings.unload_deadline_s)
+
     def _remember_measurement(self, model: str, footprint_bytes: int,
                               evicted: Sequence[str] = ()) -> None:
         record = self._record_for(model)
@@ -642,7 +680,9 @@ class PolicyMemoryGuard:
         gauge = self.monitor.model_memory
         if gauge is not None:
             gauge.invalidate()
-        return self.monitor.sample_now()
+        # A container read through the stats API hands out its last reading: wait for one
+        # taken after now.
+        return self.monitor.sample_after(time.time(), deadline_s=self._fresh_deadline_s())
 
     def _can_drop_caches(self) -> bool:
         """Tell whether a dropper is configured and was not refused the privilege."""
@@ -903,26 +943,28 @@ def build_guard_for_cli(*, client: OllamaClient, container: str, preset: str,
                         footprint_cache_path: Optional[str] = None,
                         fixed_ros_reserve_bytes: int = 0,
                         policy_overrides: Optional[Mapping[str, Any]] = None,
-                        memory_sources: Optional[MemorySourceSettings] = None
+                        memory_sources: Optional[MemorySourceSettings] = None,
+                        backend_kind: str = "auto", systemctl: Sequence[str] = ("systemctl",)
                         ) -> PolicyMemoryGuard:
     """
-    Build the guard the CLI uses: the named Docker container, or the Ollama API alone.
+    Build the guard the CLI uses: the named container or unit (backend_kind), or the API alone.
 
     Without a container name the memory is estimated from /api/ps and restarts are not possible
     (the policy's restart decisions are then recorded as impossible). policy_overrides are
     PolicySettings fields (e.g. parallel_small_models=True). Raises ContainerError when the
-    named container cannot be found or the Docker engine is unreachable, PolicySettingsError
-    for a bad override.
+    named backend cannot be used, PolicySettingsError for a bad override.
     """
     from ..adapters.api_only_container import ApiOnlyContainer
-    from ..adapters.docker_container import DockerContainer
+    from ..adapters.backend_selection import select_backend
     from ..core.policy_settings import preset_settings
 
     settings = preset_settings(preset, memory_scale=memory_scale, num_ctx=num_ctx,
                                **dict(policy_overrides or {}))
     backend: ContainerBackend
     if container:
-        backend = DockerContainer(name=container, ollama_base_url=client.base_url)
+        backend = select_backend(kind=backend_kind, name=container,
+                                 ollama_base_url=client.base_url, api_client=client,
+                                 systemctl=systemctl, memory_scale=memory_scale)
     else:
         backend = ApiOnlyContainer(name="ollama-api", client=client, memory_scale=memory_scale)
     return build_memory_guard(

@@ -42,6 +42,7 @@ class ModelMemoryRecord:
     memory_after_bytes: Optional[int] = None  # after the tests, before unload
     memory_after_unload_bytes: Optional[int] = None
     cleanup_successful: Optional[bool] = None
+    unverified: str = ""  # what could not be measured (footprint, cleanup) and why
     unloads: int = 0
     restarts: int = 0
     retries: int = 0

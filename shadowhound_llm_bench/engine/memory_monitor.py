@@ -176,6 +176,20 @@ class MemoryMonitor:
                 _LOG.warning("memory listener failed: %s", exc)
         return reading
 
+    def sample_after(self, stamp_s: float, *, deadline_s: float) -> MemoryReading:
+        """
+        Return a reading whose container sample was taken at or after stamp_s (wall clock).
+
+        Backends that read through a slow API hand out their last reading in between; this
+        waits for a newer one up to deadline_s and then returns the newest it got.
+        """
+        end = time.monotonic() + deadline_s
+        reading = self.sample_now()
+        while reading.container.stamp_s < stamp_s and time.monotonic() < end:
+            time.sleep(min(0.05, self.period_s))
+            reading = self.sample_now()
+        return reading
+
     def _model_memory(self, container: ContainerSample, host: Any,
                       ros_live: int) -> Tuple[Optional[int], str, int]:
         """Model memory by the chosen sources and its page cache also counted as available."""

@@ -69,7 +69,8 @@ def _memory_rows(models: Sequence[ModelResult]) -> List[List[str]]:
             _gib(mem.get("memory_peak_bytes")) + (" (shared)" if m.concurrent_with else ""),
             _gib(mem.get("memory_after_bytes")),
             _gib(mem.get("memory_after_unload_bytes")),
-            "–" if cleanup is None else ("yes" if cleanup else "NO"),
+            ("unverified" if mem.get("unverified") else "–") if cleanup is None
+            else ("yes" if cleanup else "NO"),
             _num(mem.get("reclaim_s"), 2), str(mem.get("drop_caches_calls", 0)),
             str(mem.get("unloads", 0)), str(mem.get("restarts", 0)), str(mem.get("retries", 0)),
         ])
@@ -220,6 +221,14 @@ def render_markdown(summary: RunSummary) -> str:
     else:
         lines.append("No memory records (run without memory management).")
     lines += platform_sections(summary, _table)
+    unmeasured = sorted({str(m.memory.get("unverified")) for m in summary.models
+                         if m.memory and m.memory.get("unverified")})
+    for reason in unmeasured:
+        lines.append(f"\nNot measured: {reason}.")
+    backend_notes = [d for d in summary.decisions if d.get("action") in ("backend", "container")]
+    if backend_notes:
+        lines += ["", "Where Ollama ran:", ""]
+        lines += [f"- {d.get('reason')}" for d in backend_notes]
     lines += preemption_lines(summary.models)
     lines += _residency_lines(summary.residency)
     canary = summary.canary

@@ -31,8 +31,10 @@ class MemoryDiagnostics:
                  top_consumers: TopConsumers, benchmark_state: Callable[[], str],
                  container_name: str, thresholds: Callable[[], Tuple[float, float]],
                  period_s: float, own_timer: bool = True,
-                 extra_statuses: Optional[Callable[[], List[StatusSummary]]] = None) -> None:
+                 extra_statuses: Optional[Callable[[], List[StatusSummary]]] = None,
+                 backend_info: Optional[Callable[[], str]] = None) -> None:
         self._node = node
+        self._backend_info = backend_info
         self._latest = latest
         self._top = top_consumers
         self._benchmark_state = benchmark_state
@@ -58,7 +60,8 @@ class MemoryDiagnostics:
                             stale_after_s=max(5.0, 5 * self._period_s)),
             ros_consumers_status(top, live_bytes=live_bytes),
             container_status(reading, container_name=self._container_name,
-                             benchmark_state=self._benchmark_state()),
+                             benchmark_state=self._benchmark_state(),
+                             backend=self._backend_info() if self._backend_info else ""),
         ] + (self._extra() if self._extra is not None else [])
 
     def destroy(self) -> None:

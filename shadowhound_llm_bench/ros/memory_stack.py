@@ -28,6 +28,7 @@ class MemoryStack:
     headroom: Optional[RosHeadroom]
     monitor: MemoryMonitor
     container_name: str
+    backend_choice: str = ""  # which backend and why (log, /diagnostics, report)
 
     def top_consumers(self) -> Tuple[Optional[int], Sequence[Tuple[str, int]]]:
         """Live ROS bytes and the largest ROS consumers from the last scan (no I/O)."""
@@ -38,6 +39,13 @@ class MemoryStack:
         if latest is None:
             return None, []
         return latest.live_bytes, list(latest.top)
+
+    def backend_info(self) -> str:
+        """Which backend and why, with what it reads now (no I/O: for /diagnostics)."""
+        describe = getattr(self.backend, "describe", None)
+        now = describe() if describe is not None else ""
+        return self.backend_choice if not now or now in self.backend_choice \
+            else f"{self.backend_choice}; now: {now}"
 
     def close(self) -> None:
         self.monitor.stop()
@@ -50,32 +58,32 @@ def _backend(settings: NodeSettings) -> Tuple[ContainerBackend, List[str]]:
     kind = settings["container.backend"]
     name = settings["container.name"]
     host = settings["ollama_host"]
-    if kind == "docker":
-        import docker
-        from ..adapters.docker_container import DockerContainer
-        try:
-            client = docker.from_env(timeout=10)
-            backend = DockerContainer(name=name, ollama_base_url=host, docker_client=client)
-        except Exception as exc:  # docker SDK errors vary: engine down, no container, no rights
-            raise MemoryStackError(
-                f"cannot reach Docker container {name!r} ({type(exc).__name__}: {exc}); start "
-                "it, set DOCKER_HOST, or use container.backend:=api_only") from exc
-        return backend, [backend.container_id]
     if kind == "process":
         from ..adapters.process_container import ProcessContainer
         backend = ProcessContainer(name=name, argv=settings.values["container.command"],
-                                   ollama_base_url=host)
+                                   ollama_base_url=host, refuse_when_answering=True)
         try:
             backend.start(deadline_s=float(settings["container.restart_timeout_s"]))
         except Exception as exc:
             backend.close()
             raise MemoryStackError(f"cannot start {settings['container.command']}: {exc}") \
                 from exc
+        backend.selection_reason = f"backend process: {backend.describe()}"
         return backend, []
-    from ..adapters.api_only_container import ApiOnlyContainer
-    client = OllamaClient(base_url=host)
-    return ApiOnlyContainer(name=name, client=client,
-                            memory_scale=float(settings["policy.memory_scale"])), []
+    from ..adapters.backend_selection import select_backend
+    try:
+        backend = select_backend(
+            kind=kind, name=name, ollama_base_url=host, api_client=OllamaClient(base_url=host),
+            systemctl=[a for a in settings.values["container.systemctl"] if a] or ["systemctl"],
+            memory_scale=float(settings["policy.memory_scale"]))
+    except Exception as exc:  # engine down, no container or unit, no rights
+        what = {"docker": "Docker container", "podman": "Podman container",
+                "systemd": "systemd unit"}.get(kind, f"the {kind} backend for")
+        raise MemoryStackError(
+            f"cannot reach {what} {name!r} ({type(exc).__name__}: {exc}); start it, set "
+            "DOCKER_HOST, or use container.backend:=auto or api_only") from exc
+    container_id = str(getattr(backend, "container_id", "") or "")
+    return backend, [container_id] if container_id else []
 
 
 def build_memory_stack(settings: NodeSettings) -> MemoryStack:
@@ -104,4 +112,5 @@ def build_memory_stack(settings: NodeSettings) -> MemoryStack:
                             headroom_period_s=float(settings["reserve.scan_period_s"]))
     monitor.start()
     return MemoryStack(backend=backend, host=host, headroom=headroom, monitor=monitor,
-                       container_name=str(settings["container.name"]))
+                       container_name=str(settings["container.name"]),
+                       backend_choice=str(getattr(backend, "selection_reason", "") or ""))

@@ -158,6 +158,11 @@ def result_msg(result_type: type, model_type: type, outcome: Any) -> Any:
                                  ("memory_plot", reports.memory_plot)):
             setattr(msg, field_name, str(path) if path.is_file() else "")
     msg.summary = summary_line(msg, outcome.message)
+    unmeasured = sorted({str(m.memory.get("unverified")) for m in
+                         (summary.models if summary is not None else [])
+                         if m.memory and m.memory.get("unverified")})
+    if unmeasured:
+        msg.summary += "; not measured: " + "; ".join(unmeasured)
     return msg
 
 

@@ -72,6 +72,9 @@ class NodeParts:
             check_goal=self.session.check, settings=lambda: self.parameters.settings,
             suite_dirs=[d for d in suite_dirs() if d.is_dir()], latest_reading=monitor.latest)
         self.action.active = False
+        measured = getattr(self.stack.backend, "measures_memory", True)
+        (self.node.get_logger().info if measured else self.node.get_logger().warning)(
+            self.stack.backend_choice or "container backend chosen")
         self._warn_when_not_up()
 
     def _warn_when_not_up(self) -> None:
@@ -114,7 +117,8 @@ class NodeParts:
             container_name=self.stack.container_name, thresholds=self._thresholds,
             period_s=period_s, own_timer=not shared,
             extra_statuses=(self.platform_publisher.statuses
-                            if self.platform_publisher is not None else None))
+                            if self.platform_publisher is not None else None),
+            backend_info=self.stack.backend_info)
         self.publisher = ContainerMemoryPublisher(
             self.node, msg_type=self.container_memory, latest=monitor.latest,
             container_name=self.stack.container_name, rate_hz=rate_hz,

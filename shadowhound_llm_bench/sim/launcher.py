@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import select
 import socket
 import subprocess
@@ -212,9 +213,16 @@ def build_sim_image(docker_client: Any, *, image: str = IMAGE, rebuild: bool = F
     with tarfile.open(fileobj=data, mode='w'):
         pass
     repository, _, tag = image.partition(':')
-    docker_client.api.import_image_from_data(
+    result = docker_client.api.import_image_from_data(
         data.getvalue(), repository=repository, tag=tag or 'latest',
         changes=['CMD ["/bin/true"]', f'LABEL {LABEL}=1'])
+    try:
+        docker_client.images.get(image)
+    except docker.errors.ImageNotFound:  # Podman names an import after its repository alone
+        imported = re.findall(r'sha256:[0-9a-f]{64}', str(result))
+        if not imported:
+            raise SimulatorError(f'importing the simulator image gave no image ID: {result}')
+        docker_client.images.get(imported[-1]).tag(repository, tag or 'latest')
     return image
 
 
@@ -273,11 +281,17 @@ class ContainerSimulator:
         self.wait_ready()
         return time.monotonic() - started
 
+    def _cgroup_folder(self) -> str:
+        """Return the container's cgroup folder: Docker names it <id>, Podman libpod-<id>."""
+        parent = self.machine.cgroup_dir or '/sys/fs/cgroup/memory/docker'
+        docker_folder = f'{parent}/{self.container.id}'
+        podman_folder = f'{parent}/libpod-{self.container.id}'
+        return podman_folder if os.path.isdir(podman_folder) else docker_folder
+
     def memory_usage_bytes(self) -> int:
         """Return the container's cgroup memory usage (host cgroup files, else Docker stats)."""
         cid = self.container.id
-        parent = self.machine.cgroup_dir or '/sys/fs/cgroup/memory/docker'
-        for path in (f'{parent}/{cid}/memory.usage_in_bytes',
+        for path in (f'{self._cgroup_folder()}/memory.usage_in_bytes',
                      f'/sys/fs/cgroup/memory/docker/{cid}/memory.usage_in_bytes',
                      f'/sys/fs/cgroup/system.slice/docker-{cid}.scope/memory.current',
                      f'/sys/fs/cgroup/docker/{cid}/memory.current'):
@@ -291,7 +305,7 @@ class ContainerSimulator:
 
     def memory_working_set_bytes(self) -> int:
         """Return the container's usage minus its inactive page cache (as `docker stats`)."""
-        folder = f'{self.machine.cgroup_dir or "/sys/fs/cgroup/memory/docker"}/{self.container.id}'
+        folder = self._cgroup_folder()
         usage = self.memory_usage_bytes()
         try:
             with open(f'{folder}/memory.stat', encoding='ascii') as handle:

@@ -63,3 +63,12 @@ def test_container_state_sets_the_level():
                               container_name="ollama", benchmark_state="idle")
     assert halted.level == Level.ERROR
     assert "Fix: start it (docker start ollama), or send a goal" in halted.message
+
+
+def test_the_container_status_names_the_backend_and_why():
+    why = "backend auto chose systemd unit ollama.service (running) because: no container"
+    status = container_status(reading(1.0), container_name="ollama", benchmark_state="idle",
+                              backend=why)
+    assert ("backend", why) in status.values
+    plain = container_status(reading(1.0), container_name="ollama", benchmark_state="idle")
+    assert "backend" not in dict(plain.values)

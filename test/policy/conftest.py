@@ -2,13 +2,12 @@
 
 import io
 import os
-import socket
+import re
 import sys
 import tarfile
-import time
 import uuid
 
-import httpx
+import docker.errors
 import pytest
 
 os.environ.setdefault(
@@ -19,34 +18,39 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 PREFIX = "policy-test"
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from policy_engine_support import PODMAN_HOST, free_port, tiny_binds, wait_http  # noqa: E402
 
 
-def wait_http(url, deadline_s=15.0):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {deadline_s} s")
+def _engines():
+    """List the engines to test against: SHB_TEST_ENGINES=docker,podman (default docker)."""
+    names = [n.strip() for n in os.environ.get("SHB_TEST_ENGINES", "docker").split(",")]
+    return [n for n in names if n] or ["docker"]
 
 
-@pytest.fixture(scope="session")
-def docker_client():
+@pytest.fixture(scope="session", params=_engines())
+def docker_client(request):
+    """Connect to the Docker engine (DOCKER_HOST) or to Podman's Docker-compatible API."""
     docker = pytest.importorskip("docker")
+    engine = request.param
     try:
-        client = docker.from_env(timeout=60)
+        if engine == "podman":
+            client = docker.DockerClient(base_url=PODMAN_HOST, timeout=60)
+        else:
+            client = docker.from_env(timeout=60)
         client.ping()
     except Exception as exc:  # no engine: these tests cannot run here
-        pytest.skip(f"no Docker engine reachable at {os.environ.get('DOCKER_HOST')}: {exc}")
+        where = PODMAN_HOST if engine == "podman" else os.environ.get("DOCKER_HOST")
+        pytest.skip(f"no {'Podman' if engine == 'podman' else 'Docker'} engine reachable at "
+                    f"{where}: {exc}")
+    client.engine_name = engine
     yield client
     client.close()
+
+
+def imported_image_id(result):
+    """Return the image ID an import answered with (Docker streams it, Podman returns it)."""
+    ids = re.findall(r"sha256:[0-9a-f]{64}", str(result))
+    return ids[-1]
 
 
 @pytest.fixture(scope="session")
@@ -56,8 +60,10 @@ def empty_image(docker_client):
     with tarfile.open(fileobj=buffer, mode="w"):
         pass
     tag = f"{PREFIX}-empty:{uuid.uuid4().hex[:8]}"
-    docker_client.api.import_image_from_data(buffer.getvalue(), repository=tag.split(":")[0],
-                                             tag=tag.split(":")[1])
+    result = docker_client.api.import_image_from_data(
+        buffer.getvalue(), repository=tag.split(":")[0], tag=tag.split(":")[1])
+    # Podman names an import after its repository alone: tag it as asked.
+    docker_client.images.get(imported_image_id(result)).tag(*tag.split(":"))
     yield tag
     try:
         docker_client.images.remove(tag, force=True)
@@ -69,9 +75,7 @@ def empty_image(docker_client):
 def tiny_container(docker_client, empty_image):
     """Run policy_tiny_ollama.py in a container on a free port; removed by handle afterwards."""
     port = free_port()
-    binds = {p: {"bind": p, "mode": "ro"} for p in ("/usr", "/lib", "/lib64", "/bin", "/etc")
-             if os.path.exists(p)}
-    binds[HERE] = {"bind": "/policy", "mode": "ro"}
+    binds = tiny_binds()
     name = f"{PREFIX}-{uuid.uuid4().hex[:8]}"
     container = docker_client.containers.run(
         empty_image, [sys.executable if sys.executable.startswith("/usr") else "/usr/bin/python3",
@@ -83,7 +87,10 @@ def tiny_container(docker_client, empty_image):
         wait_http(url + "/api/version")
         yield name, url, container
     finally:
-        container.remove(force=True)
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass  # a test replaced it (and removes its own)
 
 
 @pytest.fixture

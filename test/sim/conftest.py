@@ -50,16 +50,24 @@ def start_sim():
         sim.stop()
 
 
-@pytest.fixture(scope='session')
-def docker_client():
-    """Return a client of the running Docker engine (the tests skip when there is none)."""
+ENGINES = [e.strip() for e in os.environ.get('SHB_TEST_ENGINES', 'docker').split(',')
+           if e.strip()] or ['docker']
+
+
+@pytest.fixture(scope='session', params=ENGINES)
+def docker_client(request):
+    """Return a client of the Docker engine, or Podman's (SHB_TEST_ENGINES); skip without."""
     docker = pytest.importorskip('docker')
     if not os.environ.get('DOCKER_HOST') and os.path.exists(DOCKER_SOCKET):
         os.environ['DOCKER_HOST'] = 'unix://' + DOCKER_SOCKET
     try:
-        client = docker.from_env(timeout=30)
+        if request.param == 'podman':
+            client = docker.DockerClient(base_url=os.environ.get(
+                'SHB_PODMAN_HOST', 'unix:///tmp/podman/podman.sock'), timeout=30)
+        else:
+            client = docker.from_env(timeout=30)
         client.ping()
     except Exception as exc:  # no engine here
-        pytest.skip(f'no Docker engine: {exc}')
+        pytest.skip(f'no {request.param.capitalize()} engine: {exc}')
     yield client
     client.close()

@@ -7,6 +7,7 @@ import uuid
 import ollama
 import pytest
 
+from shadowhound_llm_bench.adapters.docker_container import container_cgroup
 from shadowhound_llm_bench.sim.launcher import start_container_simulator
 
 EOF_PREFIX = 'do load request: Post "http://127.0.0.1:'
@@ -48,7 +49,9 @@ def test_loading_past_the_limit_is_a_kernel_oom_kill_and_the_api_keeps_serving(c
         client.generate(model='qwen2.5:0.5b', prompt='hi', options={'num_ctx': 131072})
     assert caught.value.status_code == 500
     assert caught.value.error.startswith(EOF_PREFIX) and caught.value.error.endswith('EOF')
-    folder = f'{sim.machine.cgroup_dir}/{sim.container.id}'
+    sim.container.reload()  # Docker names the cgroup <parent>/<id>, Podman <parent>/libpod-<id>
+    folder = container_cgroup(sim.container.id, int(sim.container.attrs['State']['Pid'])).directory
+    assert folder.startswith(sim.machine.cgroup_dir)
     with open(f'{folder}/memory.oom_control', encoding='ascii') as handle:
         assert int(dict(line.split() for line in handle)['oom_kill']) == 1  # the kernel's
     assert sim.memory_usage_bytes() <= 288 * 1024 * 1024
