@@ -71,7 +71,8 @@ def _docker_client() -> Optional[Any]:
 
 
 def _node_parameters(scenario: Dict[str, Any], *, backend: str, port: int,
-                     results_dir: Path, preset: str, repetitions: int) -> Dict[str, Any]:
+                     results_dir: Path, preset: str, repetitions: int,
+                     machine: Any = None) -> Dict[str, Any]:
     """Translate the scenario's node_parameters (bytes) into llm_bench parameters (GiB)."""
     p = scenario
     params: Dict[str, Any] = {
@@ -101,6 +102,12 @@ def _node_parameters(scenario: Dict[str, Any], *, backend: str, port: int,
                                        "--scenario", SCENARIO, "--port", str(port), "--quiet",
                                        "--platform-root", fake_thor]
         params["platform.sysfs_root"] = fake_thor
+    if machine is not None:
+        # The simulated Thor's unified memory is not charged to the container: the node reads
+        # the machine as it reads a robot's /proc/meminfo, nvidia-smi and drop_caches.
+        params["memory.meminfo_path"] = str(machine.meminfo_path)
+        params["memory.nvidia_smi_command"] = str(machine.nvidia_smi_path)
+        params["memory.drop_caches_path"] = str(machine.drop_caches_path)
     return params
 
 
@@ -175,15 +182,19 @@ def main(argv: Optional[List[str]] = None) -> int:
             _say(f"no Docker engine: the node starts the simulator ({SCENARIO}) as a local "
                  f"process on port {port}")
             backend = "process"
+        machine = getattr(container, "machine", None)
         for name, gb in ROBOT_LOAD_GB.items():
-            children.start([sys.executable, "-m", "shadowhound_llm_bench.ros.robot_load_node",
-                            "--hold-mb", f"{gb * 1000 / 64:.0f}", "--ros-args", "-r",
-                            f"__node:={name}"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+            load = children.start(
+                [sys.executable, "-m", "shadowhound_llm_bench.ros.robot_load_node",
+                 "--hold-mb", f"{gb * 1000 / 64:.0f}", "--ros-args", "-r", f"__node:={name}"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if machine is not None:
+                machine.join(load.pid, "ros")  # Nav2 shares the Thor's unified memory
         _say(f"robot load: {', '.join(ROBOT_LOAD_GB)} (rclpy processes, Nav2 sizes / 64)")
         params = _node_parameters(node_parameters, backend=backend, port=port,
                                   results_dir=results_dir, preset=args.preset,
-                                  repetitions=args.repetitions)
+                                  repetitions=args.repetitions,
+                                  machine=machine)
         argv_node = [sys.executable, "-m", "shadowhound_llm_bench.ros.node", "--ros-args"]
         for name, value in params.items():
             argv_node += parameter_args(name, value)
