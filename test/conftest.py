@@ -1,12 +1,20 @@
 """Settings shared by every test area."""
 
+import atexit
 import collections
 import os
 import re
+import shutil
+import tempfile
 
 # ROS 2 discovery stays on this machine, so parallel test runs do not see each other's nodes.
 # Each area also picks its own ROS_DOMAIN_ID (see the area's conftest.py).
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+# The product's state folder (footprints, costs, calibration, history) defaults to
+# $XDG_CACHE_HOME/shadowhound_llm_bench: tests (and the nodes they start) get a folder of their
+# own, so they neither read nor write the user's and a measurement cannot leak between runs.
+os.environ['XDG_CACHE_HOME'] = tempfile.mkdtemp(prefix='shb-test-cache-')
+atexit.register(shutil.rmtree, os.environ['XDG_CACHE_HOME'], True)
 
 
 # Skips for want of a container engine: named on one loud line at the very end of a run.
