@@ -209,6 +209,12 @@ def reading_working_set(reading: Mapping[str, Any]) -> int:
     return int(container.get("working_set_bytes") or 0)
 
 
+def reading_memory_in_use(reading: Mapping[str, Any]) -> int:
+    """Return what Ollama held by the run's chosen memory sources (else the working set)."""
+    model_memory = reading.get("model_memory_bytes")
+    return int(model_memory) if model_memory is not None else reading_working_set(reading)
+
+
 def completed_models(records: Iterable[Mapping[str, Any]]) -> List[str]:
     """Models whose latest model_end says ok: a resumed run skips them."""
     latest: Dict[str, str] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from ..core.run_records import RunSummary, reading_working_set
+from ..core.run_records import RunSummary, reading_memory_in_use, reading_working_set
 from ..core.units import to_gib
 from .atomic_write import write_atomic
 from .platform_plot import draw_platform_panel
@@ -25,11 +25,22 @@ def render_memory_plot(summary: RunSummary) -> bytes:
     fig = Figure(figsize=(10, 7.5 if with_platform else 4.5), dpi=100)
     ax = fig.add_subplot(2, 1, 1) if with_platform else fig.add_subplot(1, 1, 1)
     readings = sorted(summary.readings, key=lambda r: float(r.get("stamp_s") or 0.0))
+    sources = sorted({str(r.get("source")) for r in readings
+                      if r.get("model_memory_bytes") is not None
+                      and r.get("source") not in (None, "cgroup_working_set")})
     if readings:
         t0 = float(readings[0].get("stamp_s") or 0.0)
         times = [float(r.get("stamp_s") or 0.0) - t0 for r in readings]
-        ax.plot(times, [to_gib(reading_working_set(r)) for r in readings],
-                color="tab:blue", label="container working set")
+        if sources:
+            # Unified memory: the model is outside the container's cgroup; its memory is read
+            # from the sources calibration chose, the working set is drawn for comparison.
+            ax.plot(times, [to_gib(reading_memory_in_use(r)) for r in readings],
+                    color="tab:blue", label="Ollama memory in use")
+            ax.plot(times, [to_gib(reading_working_set(r)) for r in readings],
+                    color="tab:gray", linewidth=0.8, label="container working set")
+        else:
+            ax.plot(times, [to_gib(reading_working_set(r)) for r in readings],
+                    color="tab:blue", label="container working set")
         ax.step(times, [to_gib(int(r.get("model_budget_bytes") or 0)) for r in readings],
                 where="post", color="tab:purple", linestyle="--", label="model budget")
         ax.step(times, [to_gib(int(r.get("ros_reserve_bytes") or 0)) for r in readings],
@@ -55,7 +66,8 @@ def render_memory_plot(summary: RunSummary) -> bytes:
         ax.text(0.5, 0.5, "no memory readings (run without memory management)",
                 ha="center", va="center", transform=ax.transAxes)
     ax.set_ylabel("GiB")
-    ax.set_title(f"Container memory, run {summary.run_id}")
+    ax.set_title(f"Ollama memory, run {summary.run_id}"
+                 + (f" (read from {', '.join(sources)})" if sources else ""))
     ax.grid(True, alpha=0.3)
     if with_platform:
         t0 = float(readings[0].get("stamp_s") or 0.0) if readings else None
