@@ -11,7 +11,8 @@ RUNTIME_DEPENDS = {
     'launch', 'launch_ros', 'ament_index_python',
 }
 # Import name -> the rosdep key that provides it on a robot.
-ROSDEP_KEY = {'httpx': 'python3-httpx', 'docker': 'python3-docker', 'psutil': 'python3-psutil',
+ROSDEP_KEY = {'httpx': 'python3-httpx', 'httpcore': 'python3-httpx',  # httpx's transport
+              'docker': 'python3-docker', 'psutil': 'python3-psutil',
               'yaml': 'python3-yaml', 'matplotlib': 'python3-matplotlib',
               'requests': 'python3-requests', 'scipy': 'python3-scipy',
               'numpy': 'python3-numpy'}

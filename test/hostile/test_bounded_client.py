@@ -83,7 +83,9 @@ def test_a_body_dripping_slowly_ends_at_the_request_deadline():
     with HostileServer(reply) as server, OllamaClient(base_url=server.url,
                                                       request_timeout_s=DEADLINE_S) as client:
         started = time.monotonic()
-        with pytest.raises(OllamaTimeout, match='still arriving at its deadline'):
+        # The bounded reader ("still arriving at its deadline") or the request's own deadline
+        # watch ("no complete answer within its ... deadline"), whichever fires first.
+        with pytest.raises(OllamaTimeout, match='deadline'):
             client.version()
         assert time.monotonic() - started < RETURN_WITHIN_S
 
@@ -166,7 +168,8 @@ def test_an_error_body_dripping_slowly_ends_at_the_request_deadline():
             client.ps()
         assert time.monotonic() - started < RETURN_WITHIN_S
     error = _generate(reply)
-    assert isinstance(error, OllamaHTTPError)
+    # The error reply, or the request's deadline when it fires first: never a hang.
+    assert isinstance(error, (OllamaHTTPError, OllamaTimeout))
 
 
 @pytest.mark.parametrize('reply, fragment', [

@@ -73,9 +73,12 @@ def test_a_goal_naming_a_file_is_refused_without_its_content(world, suite, reaso
     path = {'outside': str(outside / 'secret.yaml'),
             'not_a_suite': str(allowed / 'not_a_suite.yaml')}.get(suite, suite)
     handle = client.send(models=['qwen2.5:0.5b'], suite=path, dry_run=True)
-    assert not handle.accepted
+    # Accepted, then aborted at once with the reason in the result (as Nav2 actions do).
+    result = client.result(handle, timeout_s=60.0).result
+    assert not result.success and reason in result.error_msg
     wait_until(lambda: reason in node.log(), 10.0, f'log line {reason!r}')
-    assert MARKER not in node.log() and 'root:' not in node.log()
+    for text in (node.log(), result.error_msg, result.summary):
+        assert MARKER not in text and 'root:' not in text
 
 
 def test_a_suite_inside_an_allowed_folder_runs(world):

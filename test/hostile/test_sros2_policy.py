@@ -59,6 +59,6 @@ def test_the_policy_names_what_the_node_and_the_client_use():
     assert f'/{NODE_NAME}/set_parameters' in _allowed(client, 'services', 'request')
     # Only the client's identity may start runs: the node itself calls nothing.
     assert not _allowed(node, 'actions', 'call')
-    assert 'create_node("llm_bench_client")' in Path(
+    assert 'node_name: str = "llm_bench_client"' in Path(
         __file__).resolve().parents[2].joinpath(
-            'shadowhound_llm_bench', 'ros', 'client.py').read_text()
+            'shadowhound_llm_bench', 'ros', 'bench_client.py').read_text()

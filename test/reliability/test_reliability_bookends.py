@@ -76,9 +76,11 @@ def test_the_last_model_is_unloaded_and_verified_in_every_preset(ros_client, sta
 
 
 def test_a_killed_nodes_model_is_unloaded_before_the_next_run_measures_anything(
-        ros_client, start_node, local_sim):
-    sim = local_sim({'slow_s': {MODEL: 0.4}})
-    first = start_node(ollama_host=sim.base_url, **{'benchmark.repetitions': 3})
+        ros_client, start_node, small_container):
+    # A container whose memory the node measures (API only measures nothing: unverified).
+    sim = small_container({'slow_s': {MODEL: 0.4}})
+    docker = {'container.backend': 'docker', 'container.name': sim.name}
+    first = start_node(ollama_host=sim.base_url, **{'benchmark.repetitions': 3}, **docker)
     first.wait_ready()
     handle = ros_client.send(models=[MODEL], run_name='killed')
     assert handle.accepted
@@ -86,7 +88,7 @@ def test_a_killed_nodes_model_is_unloaded_before_the_next_run_measures_anything(
     first.kill()  # SIGKILL: no cleanup of any kind
     assert MODEL in loaded(sim.base_url)
 
-    second = start_node(ollama_host=sim.base_url)
+    second = start_node(ollama_host=sim.base_url, **docker)
     second.wait_ready()
     assert f'models already loaded in Ollama: {MODEL}' in second.log()
     # A new DDS participant: the killed node's action server stays in the old one's discovery
@@ -225,16 +227,18 @@ def _container_diagnostic(ros_client, running=False):
     return None
 
 
-def test_the_node_and_the_cli_share_one_state_folder(ros_client, local_sim, tmp_path):
+def test_the_node_and_the_cli_share_one_state_folder(ros_client, small_container, tmp_path):
     # Node = CLI: what the node measures (footprints, unload durations) the CLI then uses.
     import subprocess
     import sys
     from reliab_node import child_env
-    sim = local_sim()
+    sim = small_container()  # a container whose memory is measured, so footprints are kept
     env = child_env(XDG_CACHE_HOME=str(tmp_path / 'xdg'))
     node = NodeProcess.start(log_path=tmp_path / 'node.log', env=env,
                              params={'results_dir': str(tmp_path / 'results'),
-                                     'ollama_host': sim.base_url, 'state_dir': ''})
+                                     'ollama_host': sim.base_url, 'state_dir': '',
+                                     'container.backend': 'docker',
+                                     'container.name': sim.name})
     try:
         node.wait_ready()
         handle = ros_client.send(models=[MODEL])
@@ -249,7 +253,8 @@ def test_the_node_and_the_cli_share_one_state_folder(ros_client, local_sim, tmp_
     assert costs['unload_s'], costs  # the node's unloads were measured and kept
     plan = subprocess.run(
         [sys.executable, '-m', 'shadowhound_llm_bench.cli', 'run', '--host', sim.base_url,
-         '--models', MODEL, '--dry-run', '--results-dir', str(tmp_path / 'cli')],
+         '--container', sim.name, '--models', MODEL, '--dry-run',
+         '--results-dir', str(tmp_path / 'cli')],
         env=env, capture_output=True, text=True, timeout=120)
     assert plan.returncode == 0, plan.stderr
     assert '(measured)' in plan.stdout, plan.stdout
