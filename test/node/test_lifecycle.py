@@ -76,7 +76,9 @@ def test_lifecycle_transitions_bring_the_node_up_and_down(ros_client, lifecycle_
         assert response.status == GoalStatus.STATUS_ABORTED
         result = response.result
         assert result.status == 'canceled' and result.error_code == result.INTERRUPTED
-        assert list(result.still_loaded_models) == []
+        # The cancel cuts the closing /api/ps check too: then "unknown" with a reason.
+        assert list(result.still_loaded_models) in ([], ['?'])
+        assert list(result.still_loaded_models) == [] or result.still_loaded_reasons[0]
         assert _state(ros_client) == 'inactive'
         count = len(messages)
         time.sleep(1.5)
