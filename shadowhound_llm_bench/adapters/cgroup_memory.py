@@ -106,6 +106,14 @@ class CgroupMemoryFiles:
                                file_bytes=split.file_bytes, cgroup_version=self.version,
                                mapped_file_bytes=split.mapped_file_bytes)
 
+    def oom_kills(self) -> Optional[int]:
+        """Return how many processes the kernel OOM-killed in this cgroup (None: unreadable)."""
+        name = "memory.oom_control" if self.version == 1 else "memory.events"
+        try:
+            return int(_read_stat(os.path.join(self.directory, name))["oom_kill"])
+        except (OSError, KeyError, ValueError):
+            return None
+
     def pids(self) -> list:
         """List the processes in the cgroup itself (empty when it is gone)."""
         try:

@@ -12,6 +12,7 @@ from ..core.ollama_reply_shapes import (
     ReplyShapeError, check_final_chunk, check_model_list, check_show_reply, reply_object,
     version_text)
 from ..core.stream_capture import StreamCapture
+from ..core.stream_end import ENDED_EARLY_TEXT
 from .bounded_http import (
     ReplyDeadline, ReplyLimits, ReplyNotJson, ReplyTooLarge, error_excerpt, iter_bounded_lines,
     parse_json, read_body, read_prefix)
@@ -417,8 +418,12 @@ class OllamaClient:
             capture.thinking = "".join(thinking)
         capture.ended_s = time.perf_counter()
         if not done:
-            raise OllamaStreamError(f"POST {path}: stream ended without a final `done` chunk",
-                                    capture=capture)
+            # A clean end without the final chunk: the server stopped the prediction itself
+            # (core/stream_end.py). What came is a result; nothing at all is an error.
+            capture.ended_early = bool(capture.token_chunk_times_s)
+            if not capture.ended_early:
+                raise OllamaStreamError(f"POST {path}: {ENDED_EARLY_TEXT}, before any text",
+                                        capture=capture)
         if not capture.text.strip() and not capture.thinking.strip():
             raise OllamaEmptyResponse(
                 f"POST {path}: no text generated (done_reason {capture.done_reason or 'none'})",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from .stats import percentile, summarize
 from .stream_capture import StreamCapture
+from .stream_end import ENDED_EARLY, client_decode_rate
 
 NS_PER_S = 1e9
 
@@ -44,6 +45,10 @@ class RequestMetrics:
     done_reason: str
     truncated: bool  # done_reason "length": the num_predict cap cut the answer
     total_duration_s: Optional[float] = None
+    # The server ended the stream without its final chunk (repeat limit, invalid UTF-8):
+    # eval_count is the chunks seen and the decode rate comes from the client's clock.
+    ended_early: bool = False
+    decode_source: str = "ollama"  # ollama: eval_count / eval_duration; client: chunk times
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -54,6 +59,8 @@ class RequestMetrics:
         known["token_chunks"] = int(known.get("token_chunks") or 0)
         known["done_reason"] = str(known.get("done_reason") or "")
         known["truncated"] = bool(known.get("truncated"))
+        known["ended_early"] = bool(known.get("ended_early"))
+        known["decode_source"] = str(known.get("decode_source") or "ollama")
         known["e2e_latency_s"] = float(known.get("e2e_latency_s") or 0.0)
         return cls(**known)
 
@@ -85,6 +92,8 @@ def metrics_from_capture(capture: StreamCapture) -> RequestMetrics:
     gaps_ms = [(b - a) * 1000.0 for a, b in zip(times, times[1:])]
     gap_stats = summarize(gaps_ms)
     done_reason = capture.done_reason
+    if capture.ended_early:
+        return _ended_early_metrics(capture, gaps_ms)
     return RequestMetrics(
         ttft_ms=(first - capture.started_s) * 1000.0 if first is not None else None,
         e2e_latency_s=ended - capture.started_s,
@@ -104,3 +113,29 @@ def metrics_from_capture(capture: StreamCapture) -> RequestMetrics:
         truncated=done_reason == "length",
         total_duration_s=_seconds(final.get("total_duration")),
     )
+
+
+def cut_short(metrics: RequestMetrics) -> bool:
+    """Tell whether the answer was cut: the num_predict cap, or the server ended it early."""
+    return metrics.truncated or metrics.ended_early
+
+
+def _ended_early_metrics(capture: StreamCapture, gaps_ms: List[float]) -> RequestMetrics:
+    """Count the chunks of a stream without its final chunk; time its decode on the client."""
+    times = capture.token_chunk_times_s
+    gap_stats = summarize(gaps_ms)
+    ended = capture.ended_s if capture.ended_s is not None else capture.started_s
+    first = capture.first_token_s
+    return RequestMetrics(
+        ttft_ms=(first - capture.started_s) * 1000.0 if first is not None else None,
+        e2e_latency_s=ended - capture.started_s,
+        load_s=None, prompt_tokens=None, prompt_tokens_per_s=None,
+        eval_count=len(times),
+        decode_tokens_per_s=client_decode_rate(times),
+        inter_token_ms_mean=gap_stats.mean if gap_stats else None,
+        inter_token_ms_median=gap_stats.median if gap_stats else None,
+        inter_token_ms_p90=percentile(gaps_ms, 90.0),
+        inter_token_ms_p99=percentile(gaps_ms, 99.0),
+        inter_token_ms_max=gap_stats.max if gap_stats else None,
+        token_chunks=len(times), done_reason=ENDED_EARLY, truncated=False,
+        ended_early=True, decode_source="client")

@@ -94,6 +94,7 @@ class TaskResult:
     metrics: Dict[str, Dict[str, float]] = field(default_factory=dict)  # name -> Stats dict
     score: Optional[Dict[str, float]] = None  # Stats of the score percent
     truncated: int = 0
+    ended_early: int = 0  # ok tests whose stream the server ended early (repeat limit, UTF-8)
     last_score_items: List[Dict[str, Any]] = field(default_factory=list)
 
 
@@ -113,6 +114,7 @@ class ModelResult:
     metrics: Dict[str, Dict[str, float]] = field(default_factory=dict)  # over all tasks
     quality_score: Optional[float] = None
     truncated: int = 0
+    ended_early: int = 0  # ok tests whose stream the server ended early (a looping model)
     load: Dict[str, Any] = field(default_factory=dict)
     roofline_percent: Optional[float] = None
     memory: Optional[Dict[str, Any]] = None
@@ -265,12 +267,15 @@ def _model_result(model: str, recs: List[Mapping[str, Any]], *,
                           metrics=_metric_stats(good), score=_stats_dict(scores),
                           truncated=sum(1 for t in good
                                         if (t.get("metrics") or {}).get("truncated")),
+                          ended_early=sum(1 for t in good
+                                          if (t.get("metrics") or {}).get("ended_early")),
                           last_score_items=last_items)
         if task.score:
             task_scores.append(task.score["mean"])
         result.tasks.append(task)
     result.metrics = _metric_stats(ok_tests)
     result.truncated = sum(t.truncated for t in result.tasks)
+    result.ended_early = sum(t.ended_early for t in result.tasks)
     if task_scores:
         result.quality_score = sum(task_scores) / len(task_scores)
     result.roofline_percent = roofline_efficiency_percent(

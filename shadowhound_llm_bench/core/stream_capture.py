@@ -19,6 +19,9 @@ class StreamCapture:
     ended_s: Optional[float] = None
     final: Dict[str, Any] = field(default_factory=dict)
     chunks: int = 0
+    # The server closed the 200 stream without its final chunk and without an error line
+    # (core/stream_end.py): the text and chunk times are kept, Ollama's counters never came.
+    ended_early: bool = False
 
     @property
     def first_token_s(self) -> Optional[float]:

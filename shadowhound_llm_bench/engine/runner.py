@@ -19,20 +19,18 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ..adapters.ollama_client import (
-    ModelNotFound, OllamaClient, OllamaError, OllamaInterrupted, OllamaUnavailable,
-)
+    ModelNotFound, OllamaClient, OllamaError, OllamaInterrupted, OllamaUnavailable)
 from ..core.canary import CanaryResult, canary_verdict
 from ..core.model_metadata import ModelMetadata, find_tag, metadata_from, same_model
 from ..core.policy import Action, MemoryPolicy
 from ..core.policy_settings import PolicySettings
 from ..core.progress import Phase, ProgressEvent, ProgressSink
-from ..core.request_metrics import metrics_from_capture
+from ..core.request_metrics import cut_short, metrics_from_capture
 from ..core.run_options import KeepAlive, RunOptions
 from ..core.run_status import run_status
 from ..core.run_records import (
     ErrorKind, ModelStatus, RunStatus, RunSummary, completed_models, record, to_jsonable,
-    utc_now_iso,
-)
+    utc_now_iso)
 from ..core.scoring import score_output
 from ..core.suite import Suite, Task
 from ..reports.jsonl_log import LOG_NAME, JsonlLog, read_records
@@ -40,6 +38,7 @@ from ..reports.render import ReportPaths, load_summary, render_plot_later, rende
 from ..reports.run_dir import RunDirError, create_run_dir, make_run_id, run_dir_for
 from .canary import run_canary
 from .cancellation import CancelToken
+from .load_failure import load_failure_fields, oom_kill_count
 from .memory_guard_api import MemoryGuard, PlannedModel, Proceed, RunPlan, Skip
 from .platform_log import PlatformLog
 from .platform_monitor import PlatformMonitor
@@ -653,21 +652,22 @@ class BenchmarkRunner:
             attempt += 1
             self._emit(Phase.LOADING, model, index, 0.05,
                        f"{model}: loading (attempt {attempt})")
-            started = time.perf_counter()
+            started, oom_before = time.perf_counter(), oom_kill_count(self.guard)
             try:
                 reply = self.client.load(model, keep_alive=keep_alive,
                                          options=self.options.ollama_options(),
                                          deadline_s=self.options.load_deadline_s)
             except OllamaError as exc:
+                failure = load_failure_fields(exc, self.guard, oom_before)  # killed? OOM?
                 self._write("load", model=model, ok=False, attempt=attempt,
                             client_s=time.perf_counter() - started,
-                            error_kind=_error_kind(exc), error=str(exc))
+                            error_kind=_error_kind(exc), **failure)
                 if isinstance(exc, OllamaInterrupted):
                     raise _interrupted_stop(model, exc, "load")
                 if isinstance(exc, ModelNotFound):
                     raise _ModelStop(ModelStatus.SKIPPED, f"unknown model {model}: {exc.message}")
                 if self.guard is not None:
-                    retry = self.guard.on_load_failure(model, str(exc), attempt)
+                    retry = self.guard.on_load_failure(model, failure["error"], attempt)
                 else:
                     retry = attempt < self.options.load_attempts
                 if not retry or attempt >= MAX_LOAD_ATTEMPTS or self.cancel.is_set():
@@ -774,8 +774,8 @@ class BenchmarkRunner:
                         metrics=metrics_from_capture(partial) if partial else None,
                         output=(partial.text[:OUTPUT_KEEP_CHARS] if partial else ""), **fields)
             return False, _error_kind(exc)
-        metrics = metrics_from_capture(capture)
-        score = score_output(task, capture.text, truncated=metrics.truncated)
+        metrics = metrics_from_capture(capture)  # an early end is cut short too, for scoring
+        score = score_output(task, capture.text, truncated=cut_short(metrics))
         self._write("test", status="ok", metrics=metrics, score=score,
                     output=capture.text[:OUTPUT_KEEP_CHARS],
                     thinking_chars=len(capture.thinking), **fields)

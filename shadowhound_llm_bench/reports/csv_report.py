@@ -19,7 +19,8 @@ META_COLUMNS = ("digest", "quantization", "parameter_size", "size_bytes")
 
 
 def csv_columns() -> List[str]:
-    cols = ["model", "status", "reason", "task", "tests_ok", "tests_failed", "truncated"]
+    cols = ["model", "status", "reason", "task", "tests_ok", "tests_failed", "truncated",
+            "ended_early"]
     cols += list(META_COLUMNS)
     for metric in CSV_METRICS:
         cols += [f"{metric}_{s}" for s in STAT_NAMES]
@@ -50,11 +51,13 @@ def render_csv(summary: RunSummary) -> str:
             base[key] = csv_cell(value) if isinstance(value, str) else value
         if not model.tasks:
             writer.writerow({**base, "task": "", "tests_ok": 0,
-                             "tests_failed": model.tests_failed, "truncated": 0})
+                             "tests_failed": model.tests_failed, "truncated": 0,
+                             "ended_early": 0})
             continue
         for task in model.tasks:
             row = dict(base, task=csv_cell(task.task), tests_ok=task.tests_ok,
-                       tests_failed=task.tests_failed, truncated=task.truncated)
+                       tests_failed=task.tests_failed, truncated=task.truncated,
+                       ended_early=task.ended_early)
             for metric in CSV_METRICS:
                 stats = task.metrics.get(metric) or {}
                 for s in STAT_NAMES:

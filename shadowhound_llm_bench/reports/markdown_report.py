@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ..core.inert_text import markdown_cell as _md
 from ..core.run_records import ModelResult, RunSummary
+from ..core.stream_end import ENDED_EARLY_TEXT
 from ..core.units import to_gib
 from .atomic_write import write_atomic
 from .platform_markdown import platform_sections
@@ -49,7 +50,8 @@ def _results_rows(models: Sequence[ModelResult]) -> List[List[str]]:
             _median_sd(m.metrics.get("prompt_tokens_per_s")),
             _median_sd(m.metrics.get("e2e_latency_s"), 2),
             _num(m.load.get("load_s") if m.load else None, 2),
-            _num(m.quality_score), str(m.truncated), f"{m.tests_ok}/{m.tests_ok + m.tests_failed}",
+            _num(m.quality_score), str(m.truncated), str(m.ended_early),
+            f"{m.tests_ok}/{m.tests_ok + m.tests_failed}",
             _num(m.roofline_percent),
         ])
     return rows
@@ -148,7 +150,15 @@ def render_markdown(summary: RunSummary) -> str:
     lines += ["", "## Results (medians ± stddev over measured repetitions, all tasks)", ""]
     lines += _table(["model", "status", "quant", "params", "size GiB", "decode tok/s",
                      "TTFT ms", "inter-token ms", "prompt tok/s", "e2e s", "load s", "quality",
-                     "truncated", "tests ok", "roofline %"], _results_rows(summary.models))
+                     "truncated", "ended early", "tests ok", "roofline %"],
+                    _results_rows(summary.models))
+    looping = [m for m in summary.models if m.ended_early]
+    if looping:
+        lines += ["", "Ended early (" + ENDED_EARLY_TEXT + "): "
+                  + "; ".join(f"{m.model} {m.ended_early} of {m.tests_ok} ok test(s)"
+                              for m in looping)
+                  + ". Their tokens and timing are kept; Ollama sent no counters for them, so "
+                  "their decode rate is timed on the client between the first and last chunk."]
     side_by_side = [m for m in summary.models if m.concurrent_with]
     if side_by_side:
         lines += ["", "Tested side by side (parallel small-model testing): "
@@ -169,10 +179,10 @@ def render_markdown(summary: RunSummary) -> str:
                 _median_sd(t.metrics.get("ttft_ms"), 0),
                 "–" if not t.score else f"{t.score['mean']:.1f} [{t.score['min']:.0f}–"
                 f"{t.score['max']:.0f}]",
-                str(t.truncated),
+                str(t.truncated), str(t.ended_early),
             ])
     lines += _table(["model", "task", "ok", "decode tok/s mean ± sd [min–max]", "TTFT ms",
-                     "score mean [min–max]", "truncated"], task_rows)
+                     "score mean [min–max]", "truncated", "ended early"], task_rows)
     lines += ["", "## Recommendation", ""]
     rec = summary.recommendation
     for key, title in (("fastest", "Fastest"), ("best_quality", "Best quality"),

@@ -62,7 +62,7 @@ def ps_entry(spec: ModelSpec, *, size_bytes: int, num_ctx: int,
         expires_at, dt.timezone.utc)
     return {
         'name': spec.name, 'model': spec.name, 'size': size_bytes, 'digest': spec.digest,
-        'details': details(spec), 'expires_at': expires.isoformat(),
+        'details': details(spec), 'expires_at': rfc3339(expires),
         'size_vram': size_bytes if size_vram_bytes is None else size_vram_bytes,
         'context_length': num_ctx,
     }

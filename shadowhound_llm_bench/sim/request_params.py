@@ -11,6 +11,14 @@ from .quantities import QuantityError, parse_go_duration
 class BadRequest(ValueError):
     """A request Ollama would answer with HTTP 400."""
 
+    status = 400
+
+
+class NoModelNamed(BadRequest):
+    """Generate or chat without a model: Ollama parses '' as a name and finds no such model."""
+
+    status = 404
+
 
 @dataclass(frozen=True)
 class GenerationParams:
@@ -71,7 +79,8 @@ def parse_generation(body: Mapping[str, Any], *, chat: bool) -> GenerationParams
     if model is not None and not isinstance(model, str):
         raise _type_error(model, 'model', struct, 'string')
     if not model:
-        raise BadRequest('model is required')
+        # routes.go GenerateHandler / ChatHandler (v0.12.6, v0.32.15): 404, not 400.
+        raise NoModelNamed("model '' not found")
     options = body.get('options') or {}
     if not isinstance(options, Mapping):
         raise _type_error(options, 'options', struct, 'map[string]interface {}')

@@ -331,7 +331,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             params = parse_generation(body, chat=chat)
         except BadRequest as exc:
-            self._send_error(400, str(exc))
+            self._send_error(exc.status, str(exc))
             return
         server = self.server
         spec = self._known_model(params.model)
@@ -385,12 +385,9 @@ class Handler(BaseHTTPRequestHandler):
             final['response'] = ''
         final.update({'done': True, 'done_reason': reason})
         final.update(timings)
-        if params.stream:
-            self._start_stream()
-            self._stream_line(final)
-            self._end_stream()
-        else:
-            self._send_json(200, final)
+        # One application/json object even when streaming was asked for, as the real server
+        # answers a load or an unload (routes.go `c.JSON`; v0.12.6 and v0.32.15 recorded).
+        self._send_json(200, final)
 
     def _decode(self, model: LoadedModel, params: GenerationParams, chat: bool,
                 load_s: float, started: float) -> None:

@@ -1,10 +1,8 @@
 """docs/ollama_conformance.md pinned: the simulator serves each field, the client reads it."""
 
 import json
-import re
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import psutil
@@ -17,36 +15,12 @@ from shadowhound_llm_bench.core.request_metrics import metrics_from_capture
 from shadowhound_llm_bench.core.stream_capture import StreamCapture
 from shadowhound_llm_bench.sim.launcher import start_local_simulator
 
-DOC = Path(__file__).resolve().parents[2] / 'docs' / 'ollama_conformance.md'
+from conformance_table import TYPES, field_path, field_rows, values_at
+
 SMALL_MODEL = 'qwen2.5:0.5b'
 THINKING_MODEL = 'deepseek-r1:1.5b'
 NOT_PULLED = 'smollm2:135m'
-_TIME = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$')
-TYPES = {
-    'string': lambda v: isinstance(v, str),
-    'int': lambda v: isinstance(v, int) and not isinstance(v, bool),
-    'ns': lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-    'bytes': lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-    'time': lambda v: isinstance(v, str) and bool(_TIME.match(v)),
-    'list': lambda v: isinstance(v, list),
-    'object': lambda v: isinstance(v, dict),
-    'bool': lambda v: isinstance(v, bool),
-}
-
-
-def doc_rows():
-    """Read the conformance table: endpoint, field, type, product, simulator."""
-    rows = []
-    for line in DOC.read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip('|').split('|')]
-        if len(cells) != 6 or not cells[0].startswith('`') and not cells[0].startswith('any'):
-            continue
-        rows.append(dict(endpoint=cells[0].replace('`', ''), field=cells[1], type=cells[2],
-                         product=cells[3], simulator=cells[4]))
-    return rows
-
-
-ROWS = doc_rows()
+ROWS = field_rows()
 
 
 def _ndjson(response):
@@ -115,31 +89,6 @@ def samples():
         sim.stop()
 
 
-def _values(obj, path):
-    """Every value at a dotted path ('models[].size'); model_info keys hold dots themselves."""
-    if path.startswith('model_info.') and isinstance(obj, dict):
-        info = obj.get('model_info') or {}
-        key = path[len('model_info.'):].replace('<arch>', str(info.get('general.architecture')))
-        return [info[key]] if key in info else []
-    head, _, rest = path.partition('.')
-    many = head.endswith('[]')
-    name = head[:-2] if many else head
-    if not isinstance(obj, dict) or name not in obj:
-        return []
-    value = obj[name]
-    items = value if many and isinstance(value, list) else [value]
-    if not rest:
-        return items
-    return [v for item in items for v in _values(item, rest)]
-
-
-def _field(row):
-    """Return the field path and, for `done_reason` = `load` rows, the value it must have."""
-    match = re.match(r'^`([^`]+)`(?: = `([^`]+)`)?(?: line)?$', row['field'])
-    assert match, row
-    return match.group(1), match.group(2)
-
-
 def test_the_table_covers_every_endpoint_the_client_calls():
     endpoints = {row['endpoint'] for row in ROWS}
     for endpoint in ('GET /api/version', 'GET /api/tags', 'POST /api/show', 'GET /api/ps',
@@ -152,9 +101,9 @@ def test_the_table_covers_every_endpoint_the_client_calls():
 @pytest.mark.parametrize('row', [r for r in ROWS if r['simulator'] == 'serves'],
                          ids=lambda r: f"{r['endpoint']} {r['field']}")
 def test_the_simulator_serves_the_field_with_its_type(samples, row):
-    path, expected = _field(row)
+    path, expected = field_path(row)
     replies = samples[row['endpoint']]
-    found = [v for reply in replies for v in _values(reply, path)]
+    found = [v for reply in replies for v in values_at(reply, path)]
     assert found, f"no {path} in {row['endpoint']}: {replies[:2]}"
     assert all(TYPES[row['type']](v) for v in found), found[:5]
     if expected is not None:

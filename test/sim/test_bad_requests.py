@@ -17,11 +17,18 @@ def _post(http, path, raw: bytes):
     return http.post(path, content=raw, headers={'Content-Type': 'application/json'})
 
 
-@pytest.mark.parametrize('path', ['/api/generate', '/api/chat', '/api/show', '/api/pull'])
+@pytest.mark.parametrize('path', ['/api/show', '/api/pull'])
 def test_missing_model_is_400(http, path):
     reply = http.post(path, json={'prompt': 'hi', 'messages': []})
     assert reply.status_code == 400
     assert reply.json() == {'error': 'model is required'}
+
+
+@pytest.mark.parametrize('path', ['/api/generate', '/api/chat'])
+def test_a_generation_without_a_model_is_404_as_on_the_real_server(http, path):
+    reply = http.post(path, json={'prompt': 'hi', 'messages': []})
+    assert reply.status_code == 404
+    assert reply.json() == {'error': "model '' not found"}
 
 
 def test_unknown_model_is_404_with_ollama_wording(http):

@@ -1,0 +1,33 @@
+"""Run the product's CLI against a real server and read back what it wrote."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = 'shb-tiny:f16'
+TINY_Q4 = 'shb-tiny:q4_k_m'
+BIG = 'shb-big:f16'
+
+
+def run_cli(results: Path, *args: str, timeout_s: float = 1200.0) -> subprocess.CompletedProcess:
+    """Run `shadowhound-llm-bench run` with a short suite setting and its own folders."""
+    argv = [sys.executable, '-m', 'shadowhound_llm_bench.cli', 'run', '--repetitions', '1',
+            '--no-warmup', '--no-platform', '--no-history', '--no-pull',
+            '--results-dir', str(results), '--state-dir', str(results / 'state'),
+            '--request-timeout', '600', '--load-deadline', '300', *args]
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
+
+
+def run_output(results: Path):
+    """Return results.json and the tests.jsonl records of the one run in `results`."""
+    (run_dir,) = [p for p in results.iterdir() if (p / 'results.json').exists()]
+    summary = json.loads((run_dir / 'results.json').read_text())
+    records = [json.loads(line) for line in (run_dir / 'tests.jsonl').read_text().splitlines()]
+    return run_dir, summary, records
+
+
+def by_model(summary):
+    """Return the models of results.json by name."""
+    return {m['model']: m for m in summary['models']}

@@ -1,0 +1,141 @@
+"""The real server in a Docker container under a memory limit: cgroup, restart, OOM, the runner."""
+
+import os
+import time
+import uuid
+
+import httpx
+import pytest
+
+from shadowhound_llm_bench import real_ollama
+from shadowhound_llm_bench.adapters.docker_container import DockerContainer
+from shadowhound_llm_bench.adapters.ollama_client import OllamaClient, OllamaHTTPError
+from shadowhound_llm_bench.core.load_failures import RUNNER_KILLED, load_failure_kind
+
+from conftest import REAL_OLLAMA_VERSIONS, _NO_REAL_OLLAMA
+from real_run_support import BIG, TINY, TINY_Q4, by_model, run_cli, run_output
+
+LIMIT_BYTES = 600 * 2**20  # shb-big:f16 needs ~935 MiB: the kernel kills its runner
+KILL_TEXT = {'0.12.6': 'llama runner process has terminated: signal: killed',
+             '0.32.15': 'llama-server process has terminated: signal: killed'}
+PREFIX = 'shb-realconf'
+
+
+@pytest.fixture(scope='module')
+def docker_client():
+    """Connect to the Docker engine at DOCKER_HOST, or skip loudly."""
+    docker = pytest.importorskip('docker')
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except Exception as exc:  # no engine here
+        pytest.skip(f'no Docker engine reachable at {os.environ.get("DOCKER_HOST")}: {exc}')
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope='module', params=REAL_OLLAMA_VERSIONS or [None],
+                ids=lambda v: f'ollama-{v}')
+def limited(request, docker_client):
+    """Start a real server of one release in a container limited to 600 MiB."""
+    if request.param is None:
+        pytest.skip(_NO_REAL_OLLAMA)
+    dist = real_ollama.find_dist(request.param)
+    server = real_ollama.start_container_server(
+        docker_client, dist, name=f'{PREFIX}-{request.param}-{uuid.uuid4().hex[:6]}',
+        mem_limit_bytes=LIMIT_BYTES)
+    try:
+        real_ollama.ensure_models(server, real_ollama.STANDARD_SHAPES)
+        backend = DockerContainer(name=server.container_name, ollama_base_url=server.base_url,
+                                  docker_client=docker_client)
+        try:
+            yield server, backend
+        finally:
+            backend.close()
+    finally:
+        server.stop()
+
+
+def _until(read, done, deadline_s=20.0):
+    end = time.monotonic() + deadline_s
+    value = read()
+    while not done(value) and time.monotonic() < end:
+        time.sleep(0.05)
+        value = read()
+    return value
+
+
+def test_the_docker_backend_reads_the_real_cgroup_rise_on_a_load_and_fall_on_unload(limited):
+    server, backend = limited
+    assert backend.sampling == 'cgroup'
+    before = backend.read_cgroup_sample()
+    assert before.limit_bytes == LIMIT_BYTES
+    with OllamaClient(base_url=server.base_url, request_timeout_s=60) as client:
+        client.load(TINY, keep_alive='1m', deadline_s=60)
+        (entry,) = client.ps()
+        loaded = backend.read_cgroup_sample()
+        # The runner's weights and KV cache are charged to the container's cgroup.
+        assert loaded.anon_bytes - before.anon_bytes > entry['size'] // 2, (before, loaded)
+        client.unload(TINY)
+        after = _until(backend.read_cgroup_sample,
+                       lambda s: loaded.anon_bytes - s.anon_bytes > entry['size'] // 2)
+    assert loaded.anon_bytes - after.anon_bytes > entry['size'] // 2, (loaded, after)
+
+
+def test_row_runner_killed_the_kernel_kills_the_runner_and_the_server_stays_up(limited):
+    server, backend = limited
+    cgroup = backend._cgroup
+    kills_before = cgroup.oom_kills()
+    assert kills_before is not None  # v1 memory.oom_control / v2 memory.events
+    with OllamaClient(base_url=server.base_url, request_timeout_s=120) as client:
+        with pytest.raises(OllamaHTTPError) as failed:
+            client.load(BIG, keep_alive='1m', deadline_s=120)
+        assert failed.value.status == 500
+        assert failed.value.message == KILL_TEXT[server.version]
+        assert load_failure_kind(str(failed.value)) == RUNNER_KILLED
+        assert cgroup.oom_kills() > kills_before  # the kernel's OOM kill, seen in the cgroup
+        assert client.ps() == [] and client.version() == server.version
+        server.container.reload()
+        # Docker's OOMKilled names the container's main process only: a killed runner child
+        # leaves it false, so the product reads the cgroup's counter instead.
+        assert server.container.attrs['State']['OOMKilled'] is False
+        assert client.load(TINY, keep_alive=0, deadline_s=60)['done_reason'] == 'load'
+
+
+def test_a_restart_brings_the_real_server_back_with_nothing_loaded(limited):
+    server, backend = limited
+    with OllamaClient(base_url=server.base_url, request_timeout_s=60) as client:
+        client.load(TINY, keep_alive='5m', deadline_s=60)
+        assert [m['name'] for m in client.ps()] == [TINY]
+        took_s = backend.restart(deadline_s=60)
+        assert 0 < took_s < 60
+        assert client.version() == server.version and client.ps() == []
+    assert backend.read_cgroup_sample().limit_bytes == LIMIT_BYTES
+
+
+def test_a_run_in_the_container_retries_skips_the_killed_model_and_measures_others(limited,
+                                                                                   tmp_path):
+    server, _ = limited
+    done = run_cli(tmp_path, '--backend', 'docker', '--container', server.container_name,
+                   '--host', server.base_url, '--models', BIG, TINY, TINY_Q4,
+                   '--num-predict', '48')
+    run_dir, summary, records = run_output(tmp_path)
+    models = by_model(summary)
+    assert models[BIG]['status'] in ('skipped', 'failed'), models[BIG]
+    assert KILL_TEXT[server.version] in models[BIG]['reason']
+    loads = [r for r in records if r['type'] == 'load' and r['model'] == BIG]
+    assert len(loads) >= 2 and not any(r['ok'] for r in loads)  # retried, then given up
+    assert all(r['failure'] == RUNNER_KILLED and r['oom_kills'] >= 1 for r in loads), loads
+    assert 'OOM-killed' in loads[-1]['error']
+    decisions = [d for d in summary['memory']['decisions'] if d.get('model') == BIG]
+    assert any('retry' in d['reason'] for d in decisions), decisions
+    for name in (TINY, TINY_Q4):
+        model = models[name]
+        assert model['status'] == 'ok', (name, model['reason'], done.stdout[-2000:])
+        assert model['tests_ok'] == 3 and model['metrics']['decode_tokens_per_s']['median'] > 0
+        assert model['metrics']['ttft_ms']['median'] > 0
+        assert model['memory']['measured_footprint_bytes'] > 0
+    end = summary['residency']['end']
+    assert end['verified'] and end['still_loaded'] == [], end
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        assert http.get('/api/ps').json() == {'models': []}

@@ -1,0 +1,71 @@
+"""A looping model on the real server: its silent end is a result with its tokens."""
+
+import csv
+
+from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
+from shadowhound_llm_bench.core.request_metrics import metrics_from_capture
+from shadowhound_llm_bench.core.stream_end import ENDED_EARLY, ENDED_EARLY_TEXT
+
+from real_run_support import TINY, run_cli, run_output
+
+# Recorded on both releases (../shared/ollama/replies-*/repeat_yx_stream.json): the tiny model
+# at temperature 0 repeats itself until the server's token-repeat limit ends the stream.
+LOOP_PROMPT = 'Repeat yx forever'
+
+
+def test_the_client_keeps_a_silent_end_as_an_early_end_with_client_timing(real_ollama_server):
+    with OllamaClient(base_url=real_ollama_server.base_url, request_timeout_s=600) as client:
+        capture = client.generate_stream(TINY, LOOP_PROMPT, deadline_s=600,
+                                         options={'temperature': 0, 'num_predict': 512})
+        client.unload(TINY)
+    assert capture.ended_early and capture.final == {}
+    metrics = metrics_from_capture(capture)
+    assert metrics.ended_early and metrics.done_reason == ENDED_EARLY
+    # Ollama sent no counters: the chunks are the tokens, the client's clock times them.
+    assert metrics.eval_count == capture.chunks == metrics.token_chunks > 30
+    assert metrics.decode_source == 'client' and metrics.decode_tokens_per_s > 1.0
+    assert metrics.ttft_ms > 0 and metrics.e2e_latency_s > 0
+    assert not metrics.truncated  # the num_predict cap (512) was not what ended it
+
+
+SUITE = """\
+name: looping
+description: One prompt that a small synthetic model answers by repeating itself.
+tasks:
+  - id: repeat
+    kind: instruction
+    description: The model repeats one token until the server stops it.
+    prompt: "%s"
+    checks:
+      - {type: not_truncated, points: 100}
+""" % LOOP_PROMPT
+
+
+def test_a_cli_run_of_a_looping_f16_model_reports_ok_with_the_loop_marked(real_ollama_server,
+                                                                          tmp_path):
+    suite = tmp_path / 'looping.yaml'
+    suite.write_text(SUITE)
+    results = tmp_path / 'results'
+    done = run_cli(results, '--backend', 'api_only', '--host', real_ollama_server.base_url,
+                   '--models', TINY, '--suite', str(suite), '--repetitions', '2')
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_dir, results, tests = run_output(results)
+    (model,) = results['models']
+    assert model['status'] == 'ok', model['reason']
+    # Temperature 0: both repetitions loop the same way and end at the repeat limit.
+    assert model['ended_early'] == 2 and model['tests_ok'] == 2 and model['tests_failed'] == 0
+    early = [t for t in tests if t['type'] == 'test' and t['metrics']['ended_early']]
+    assert len(early) == model['ended_early']
+    for test in early:
+        assert test['status'] == 'ok' and test['output']
+        assert test['metrics']['eval_count'] == test['metrics']['token_chunks'] > 0
+        assert test['metrics']['decode_tokens_per_s'] > 0
+    assert model['metrics']['decode_tokens_per_s']['median'] > 0
+    summary = (run_dir / 'summary.md').read_text()
+    assert ENDED_EARLY_TEXT in summary and 'every measured test failed' not in summary
+    with open(run_dir / 'results.csv', newline='') as handle:
+        rows = list(csv.DictReader(handle))
+    assert sum(int(r['ended_early']) for r in rows) == model['ended_early']
+    # The run's lines as a user reads them, kept for the record of this release.
+    print(f'ollama {real_ollama_server.version}: ' + ' | '.join(
+        line for line in done.stdout.splitlines() if TINY in line or 'ended early' in line))
