@@ -353,6 +353,8 @@ def _print_outcome(outcome: RunOutcome, out: TextIO) -> None:
                 f"decode {'-' if decode is None else f'{decode:.1f}'} tok/s, "
                 f"quality {'-' if m.quality_score is None else f'{m.quality_score:.0f}'}, "
                 f"{_j_per_token(m.energy)}"
+                + (f", {m.ended_early} of {m.tests_ok} test(s) ended early (the server stopped "
+                   "the prediction: repeat limit or invalid UTF-8)" if m.ended_early else "")
                 + (f"  ({m.reason})" if m.reason else "")), file=out)
         for warning in (outcome.summary.platform or {}).get("warnings") or []:
             print(terminal_line(f"  WARNING: {warning}"), file=out)

@@ -14,6 +14,8 @@ Settings (scenario `faults:` block, `--faults JSON`, or POST /sim/faults at run 
   cascade_after_oom: N               after an OOM kill during a load, the next N loads die too
   cascade_needs_cached_models: bool  only when other models were still loaded at the OOM
                                       (default true: the seed's "cached state corrupt")
+  repeat_limit: {model or "*": N}    the answer stops after N tokens without a final chunk and
+                                      without an error, as the real server ends a looping model
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ MAX_HANG_S = 120.0
 _KNOWN = {
     'crash_on_load': dict, 'leak': dict, 'slow_s': dict, 'hang_s': dict,
     'http_500_on_request': list, 'decode_slowdown': dict, 'cascade_after_oom': int,
-    'cascade_needs_cached_models': bool,
+    'cascade_needs_cached_models': bool, 'repeat_limit': dict,
 }
 
 
@@ -138,6 +140,12 @@ class Faults:
         """Wall seconds of added delay for a request to model."""
         with self._lock:
             return max(0.0, float(_per_model(self._settings.get('slow_s', {}), model) or 0.0))
+
+    def repeat_limit(self, model: str) -> Optional[int]:
+        """Tokens after which the answer ends silently (the real repeat limit); None = never."""
+        with self._lock:
+            limit = _per_model(self._settings.get('repeat_limit', {}), model)
+        return int(limit) if limit is not None else None
 
     def hang_s(self, model: str) -> float:
         """Wall seconds of no answer (bounded) for a request to model; 0 = none."""

@@ -379,12 +379,9 @@ class Handler(BaseHTTPRequestHandler):
     def _send_final_only(self, spec: ModelSpec, params: GenerationParams, chat: bool,
                          reason: str, timings: Dict[str, int]) -> None:
         final: Dict[str, Any] = {'model': spec.name, 'created_at': api_shapes.rfc3339()}
-        if chat:
-            final['message'] = {'role': 'assistant', 'content': ''}
-        else:
-            final['response'] = ''
-        final.update({'done': True, 'done_reason': reason})
-        final.update(timings)
+        final.update({'message': {'role': 'assistant', 'content': ''}} if chat
+                     else {'response': ''})
+        final.update({'done': True, 'done_reason': reason}, **timings)
         # One application/json object even when streaming was asked for, as the real server
         # answers a load or an unload (routes.go `c.JSON`; v0.12.6 and v0.32.15 recorded).
         self._send_json(200, final)
@@ -403,8 +400,10 @@ class Handler(BaseHTTPRequestHandler):
         done_reason = 'stop'
         limit = params.num_predict
         if limit is not None and 0 <= limit < len(pieces):
-            pieces = pieces[:limit]
-            done_reason = 'length'
+            pieces, done_reason = pieces[:limit], 'length'
+        silent_at = server.faults.repeat_limit(spec.name)
+        if silent_at is not None and 0 <= silent_at < len(pieces):
+            pieces, done_reason = pieces[:silent_at], ''  # no final chunk (llm/server.go)
         prompt_count = min(model.num_ctx, len(tokens(params.prompt)) + PROMPT_TEMPLATE_TOKENS)
         prompt_s = prompt_count / spec.prompt_tokens_per_s
         decode_tps = (spec.decode_tokens_per_s * server.faults.decode_factor()
@@ -454,8 +453,12 @@ class Handler(BaseHTTPRequestHandler):
             'prompt_eval_count': prompt_count, 'prompt_eval_duration': int(prompt_s * NS),
             'eval_count': len(pieces), 'eval_duration': int(eval_s * NS),
         })
+        if not done_reason:  # the real server's silent end: no final chunk, `"done": false`
+            final = {k: v for k, v in final.items() if k in ('model', 'created_at', 'response',
+                                                             'message')} | {'done': False}
         if params.stream:
-            self._stream_line(final)
+            if done_reason:
+                self._stream_line(final)
             self._end_stream()
         else:
             self._send_json(200, final)

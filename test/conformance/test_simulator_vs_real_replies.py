@@ -6,6 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.load_failures import RUNNER_KILLED, load_failure_kind
 from shadowhound_llm_bench.sim.launcher import start_local_simulator
 
@@ -135,10 +136,23 @@ def test_row_runner_killed_texts_of_both_releases_are_load_failures_of_the_runne
     assert 'EOF' in ROWS['runner-killed']['simulator']  # the difference is documented
 
 
-def test_row_repeat_limit_end_not_done_without_an_error_on_both_releases():
-    for version in ('0.12.6', '0.32.15'):
-        real = recorded('repeat_yx_nostream', version)
-        assert real['status'] == 200
-        body = _body(real)
-        assert body['done'] is False and 'error' not in body and 'done_reason' not in body
-    assert ROWS['repeat-limit-end']['simulator'] == 'never ends a stream early'
+def test_row_repeat_limit_end_the_simulator_ends_as_the_real_server_under_its_fault():
+    real = recorded('repeat_yx_nostream')
+    assert real['status'] == 200 and _body(real)['done'] is False
+    assert 'repeat_limit' in ROWS['repeat-limit-end']['simulator']
+    with start_local_simulator(scenario='small',
+                               extra_faults={'repeat_limit': {'*': 10}}) as server:
+        with httpx.Client(base_url=server.base_url, timeout=30) as http:
+            body = {'model': MODEL, 'prompt': 'Tell a long story.', 'stream': False,
+                    'options': {'num_predict': 200}}
+            reply = http.post('/api/generate', json=body)
+            with http.stream('POST', '/api/generate', json=dict(body, stream=True)) as response:
+                status, lines = response.status_code, _ndjson(response)
+        with OllamaClient(base_url=server.base_url, request_timeout_s=30) as client:
+            capture = client.generate_stream(MODEL, 'Tell a long story.', deadline_s=30,
+                                             options={'num_predict': 200})
+    assert reply.status_code == real['status'] and list(reply.json()) == list(_body(real))
+    assert reply.json()['done'] is False
+    assert status == 200 and len(lines) == 10
+    assert not any(line.get('done') or 'error' in line for line in lines)
+    assert capture.ended_early and len(capture.token_chunk_times_s) == 10
