@@ -68,4 +68,4 @@ def test_a_cli_run_of_a_looping_f16_model_reports_ok_with_the_loop_marked(real_o
     assert sum(int(r['ended_early']) for r in rows) == model['ended_early']
     (line,) = [line for line in done.stdout.splitlines() if line.strip().startswith(TINY)]
     assert ' ok ' in line and '2 of 2 test(s) ended early' in line, line
-    print(f'ollama {real_ollama_server.version}: {line.strip()}')  # the user's line, for the record
+    print(f'ollama {real_ollama_server.version}: {line.strip()}')  # kept in the log
