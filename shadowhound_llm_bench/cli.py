@@ -80,6 +80,10 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-predict", type=int, default=512)
     run.add_argument("--temperature", type=float, default=0.0)
     run.add_argument("--seed", type=int, default=42)
+    run.add_argument("--num-thread", type=int, default=0, metavar="N",
+                     help="CPU threads of Ollama's runner (its num_thread option; 0 = Ollama's "
+                          "choice): fewer leave cores to ROS and stop busy-waiting threads "
+                          "from slowing each other on a busy CPU")
     run.add_argument("--keep-alive", default="5m", help="seconds or a duration like 5m")
     run.add_argument("--no-warmup", action="store_true", help="skip the unmeasured warm-up")
     run.add_argument("--no-pull", action="store_true", help="skip models not on the server")
@@ -233,7 +237,8 @@ def _options(args: argparse.Namespace) -> RunOptions:
         stream_stall_s=args.stream_stall,
         memory_bandwidth_bytes_per_s=args.bandwidth_gbps * GB if args.bandwidth_gbps else None,
         canary_model=args.canary_model, canary_min_decode_tokens_per_s=args.canary_min_tps,
-        calibrate_memory_sources=args.calibrate)
+        calibrate_memory_sources=args.calibrate,
+        extra_options={"num_thread": args.num_thread} if args.num_thread > 0 else {})
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:

@@ -9,6 +9,9 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = 'shb-tiny:f16'
 TINY_Q4 = 'shb-tiny:q4_k_m'
 BIG = 'shb-big:f16'
+# One runner thread: two threads that busy-wait for each other on a shared 2-core machine
+# decode ~20 times slower (0.27 against 5 tokens/s for shb-tiny:f16 on v0.12.6, measured here).
+ONE_THREAD = {'num_thread': 1}
 
 
 def run_cli(results: Path, *args: str, timeout_s: float = 1200.0) -> subprocess.CompletedProcess:
@@ -16,7 +19,7 @@ def run_cli(results: Path, *args: str, timeout_s: float = 1200.0) -> subprocess.
     argv = [sys.executable, '-m', 'shadowhound_llm_bench.cli', 'run', '--repetitions', '1',
             '--no-warmup', '--no-platform', '--no-history', '--no-pull',
             '--results-dir', str(results), '--state-dir', str(results / 'state'),
-            '--request-timeout', '600', '--load-deadline', '300', *args]
+            '--request-timeout', '600', '--load-deadline', '300', '--num-thread', '1', *args]
     return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
 
 

@@ -12,6 +12,8 @@ from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.ollama_reply_shapes import (
     check_final_chunk, check_model_list, check_show_reply, version_text)
 
+from real_run_support import ONE_THREAD
+
 from conformance_table import (
     TYPES, behaviour_rows, field_path, field_rows, values_at)
 
@@ -38,7 +40,8 @@ def _ndjson(response):
 def _complete_stream(http, path, body):
     """Stream until a reply with its final chunk: random weights may end early (seed by seed)."""
     for seed in range(1, 9):
-        body = dict(body, options={'temperature': 0, 'num_predict': 8, 'seed': seed})
+        body = dict(body, options={'temperature': 0, 'num_predict': 8, 'seed': seed,
+                                   **ONE_THREAD})
         with http.stream('POST', path, json=body) as response:
             lines = _ndjson(response)
             content_type = response.headers['content-type']
@@ -51,10 +54,10 @@ def _complete_stream(http, path, body):
 
 
 def _kill_runner_mid_stream(server, http):
-    http.post('/api/generate', json={'model': TINY, 'keep_alive': '1m'})
+    http.post('/api/generate', json={'model': TINY, 'keep_alive': '1m', 'options': ONE_THREAD})
     lines = []
     body = {'model': TINY, 'prompt': 'Tell a long story.',
-            'options': {'num_predict': 400, 'temperature': 0.8}}
+            'options': {'num_predict': 400, 'temperature': 0.8, **ONE_THREAD}}
     with http.stream('POST', '/api/generate', json=body) as response:
         status = response.status_code
         for raw in response.iter_lines():
@@ -78,7 +81,7 @@ def real(real_ollama_server):
         out['GET /api/tags'] = [http.get('/api/tags').json()]
         out['POST /api/show'] = [http.post('/api/show', json={'model': TINY}).json()]
         out['ps_empty'] = http.get('/api/ps').json()
-        load = {'model': TINY, 'keep_alive': '1m'}  # streaming is the default
+        load = {'model': TINY, 'keep_alive': '1m', 'options': ONE_THREAD}  # streamed: default
         with http.stream('POST', '/api/generate', json=load) as response:
             out['load_content_type'] = response.headers['content-type']
             out['POST /api/generate (empty prompt: load)'] = _ndjson(response)
@@ -87,7 +90,8 @@ def real(real_ollama_server):
             http, '/api/generate', {'model': TINY, 'prompt': 'Say hello.'})
         chat, _ = _complete_stream(http, '/api/chat', {
             'model': TINY, 'messages': [{'role': 'user', 'content': 'Say hello.'}]})
-        chat_load = http.post('/api/chat', json={'model': TINY, 'messages': [], 'stream': False})
+        chat_load = http.post('/api/chat', json={'model': TINY, 'messages': [], 'stream': False,
+                                                 'options': ONE_THREAD})
         out['POST /api/chat'] = chat + [chat_load.json()]
         unload_sent = time.monotonic()
         unload = http.post('/api/generate', json={'model': TINY, 'keep_alive': 0})
@@ -114,7 +118,7 @@ def real(real_ollama_server):
         out['any, HTTP status >= 400'] = [dict(errors['show'][1], _status=errors['show'][0])]
         with http.stream('POST', '/api/generate', json={
                 'model': TINY, 'prompt': LOOP_PROMPT,
-                'options': {'temperature': 0, 'num_predict': 512}}) as response:
+                'options': {'temperature': 0, 'num_predict': 512, **ONE_THREAD}}) as response:
             out['loop'] = (response.status_code, _ndjson(response))
         status, lines, ps_after = _kill_runner_mid_stream(server, http)
         out['any stream, HTTP 200'] = lines

@@ -6,7 +6,7 @@ from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.request_metrics import metrics_from_capture
 from shadowhound_llm_bench.core.stream_end import ENDED_EARLY, ENDED_EARLY_TEXT
 
-from real_run_support import TINY, run_cli, run_output
+from real_run_support import ONE_THREAD, TINY, run_cli, run_output
 
 # Recorded on both releases (../shared/ollama/replies-*/repeat_yx_stream.json): the tiny model
 # at temperature 0 repeats itself until the server's token-repeat limit ends the stream.
@@ -16,7 +16,8 @@ LOOP_PROMPT = 'Repeat yx forever'
 def test_the_client_keeps_a_silent_end_as_an_early_end_with_client_timing(real_ollama_server):
     with OllamaClient(base_url=real_ollama_server.base_url, request_timeout_s=600) as client:
         capture = client.generate_stream(TINY, LOOP_PROMPT, deadline_s=600,
-                                         options={'temperature': 0, 'num_predict': 512})
+                                         options={'temperature': 0, 'num_predict': 512,
+                                                  **ONE_THREAD})
         client.unload(TINY)
     assert capture.ended_early and capture.final == {}
     metrics = metrics_from_capture(capture)
