@@ -104,7 +104,8 @@ def test_row_runner_killed_the_kernel_kills_the_runner_and_the_server_stays_up(l
         # Docker's OOMKilled names the container's main process only: a killed runner child
         # leaves it false, so the product reads the cgroup's counter instead.
         assert server.container.attrs['State']['OOMKilled'] is False
-        assert client.load(TINY, keep_alive=0, deadline_s=60)['done_reason'] == 'load'
+        assert client.load(TINY, keep_alive='1m', deadline_s=60)['done_reason'] == 'load'
+        client.unload(TINY)
 
 
 def test_a_restart_brings_the_real_server_back_with_nothing_loaded(limited):
@@ -121,14 +122,16 @@ def test_a_restart_brings_the_real_server_back_with_nothing_loaded(limited):
 def _run_in_container(server, results, models):
     """Run the suite as the CLI does, with a policy made to try what the prediction doubts."""
     # 600 MiB holds no 2 GiB safety buffer: scale it down, and let the load be tried so that
-    # the kernel, not the prediction, decides (preset fast loads a model predicted not to fit).
+    # the kernel, not the prediction, decides (preset fast loads a model predicted not to fit;
+    # without preempt_on_breach the guard does not cut the load as the memory nears the limit).
     options = RunOptions(repetitions=1, warmup=False, num_predict=48, extra_options=ONE_THREAD,
                          request_deadline_s=600.0, load_deadline_s=300.0)
     with OllamaClient(base_url=server.base_url, request_timeout_s=600) as client:
         guard = build_guard_for_cli(
             client=client, container=server.container_name, preset='fast', memory_scale=0.05,
             backend_kind='docker', footprint_cache_path=str(results / 'footprints.json'),
-            policy_overrides={'skip_models_that_never_fit': False})
+            policy_overrides={'skip_models_that_never_fit': False,
+                              'preempt_on_breach': False})
         try:
             runner = BenchmarkRunner(client=client, guard=guard, options=options,
                                      suite=load_suite('robot_mission'), results_root=results,
