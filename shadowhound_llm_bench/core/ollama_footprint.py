@@ -19,7 +19,7 @@ modelled: they get the llama-server formula, marked as not calibrated.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 from .gguf_layout import GgufLayout
 
@@ -35,6 +35,26 @@ def parse_version(text: str) -> Optional[Tuple[int, int, int]]:
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
         return None
     return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+def default_num_ctx(server_version: str, show_reply: Optional[Mapping[str, Any]] = None, *,
+                    gpu_total_bytes: int = 0) -> int:
+    """
+    The context a load without num_ctx gets.
+
+    The model's own `num_ctx` parameter, else the release's default: 4096 up to 0.12.x; from
+    0.30 by the GPUs' memory (4k, 32k from 23 GiB, 256k from 47 GiB; `server/routes.go`).
+    """
+    for line in str((show_reply or {}).get("parameters") or "").splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] == "num_ctx" and words[1].isdigit():
+            return int(words[1])
+    version = parse_version(server_version) or NEWEST_CALIBRATED
+    if version < (0, 30, 0):
+        return 4096
+    if gpu_total_bytes >= 47 * 1024 ** 3:
+        return 262144
+    return 32768 if gpu_total_bytes >= 23 * 1024 ** 3 else 4096
 
 
 @dataclass(frozen=True)

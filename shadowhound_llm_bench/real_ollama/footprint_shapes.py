@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from .models import TINY, ModelShape
+from .models import BIG, TINY, ModelShape
 
 # Widths and feed-forward sizes are multiples of 256 so that the K-quants apply to every matrix.
 NARROW_MHA = ModelShape('shb-fp-mha', dim=512, layers=8, ff=1536, heads=8, kv_heads=8,
@@ -43,6 +43,8 @@ FOOTPRINT_CASES: Tuple[FootprintCase, ...] = (
     FootprintCase(DEEP_NARROW.with_quant('q8_0'), 3072),
     FootprintCase(HEAD128_MHA.with_quant('q8_0'), 6144),
     FootprintCase(HEAD128_MHA.with_quant('q4_k_m'), 2048),
+    # Not used to fit the llama-server compute buffer (width 2048, 804 MB): a held-out check.
+    FootprintCase(BIG, None),
 )
 # A few seconds a release: F16 and Q4_K_M, GQA and not, a context given and the default.
 SMOKE_CASES: Tuple[FootprintCase, ...] = (

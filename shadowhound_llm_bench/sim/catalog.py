@@ -140,3 +140,28 @@ def apply_overrides(catalog: Dict[str, ModelSpec], *, pulled: Iterable[str] = ()
 def normalise_name(name: str) -> str:
     """Ollama's name rule: no tag means ':latest'."""
     return name if ':' in name else name + ':latest'
+
+
+def spec_from_ollama(name: str, tag: Mapping[str, object],
+                     show: Mapping[str, object]) -> ModelSpec:
+    """A catalog entry for a model a real server lists (/api/tags entry, /api/show reply)."""
+    info = dict(show.get('model_info') or {})  # type: ignore[call-overload]
+    details = dict(show.get('details') or {})  # type: ignore[call-overload]
+    arch = str(info.get('general.architecture') or 'llama')
+
+    def number(key: str, default: int = 0) -> int:
+        value = info.get(f'{arch}.{key}', default)
+        return int(value) if isinstance(value, (int, float)) else default
+
+    heads = number('attention.head_count', 1)
+    extra = {f'{arch}.feed_forward_length': number('feed_forward_length')}
+    return ModelSpec(
+        name=name, size_bytes=int(tag.get('size') or 0),  # type: ignore[call-overload]
+        architecture=arch, family=str(details.get('family') or arch),
+        parameter_count=int(info.get('general.parameter_count') or 0),
+        parameter_size=str(details.get('parameter_size') or ''),
+        quantization_level=str(details.get('quantization_level') or ''),
+        block_count=number('block_count'), context_length=number('context_length'),
+        embedding_length=number('embedding_length'), head_count=heads,
+        head_count_kv=number('attention.head_count_kv', heads), decode_tokens_per_s=1.0,
+        prompt_tokens_per_s=1.0, vocab_size=number('vocab_size', 32000), extra_info=extra)
