@@ -55,11 +55,13 @@ class OllamaEstimate:
     graph_bytes: int
     minimum_bytes: int
     on_gpu: bool
+    buffer_layer_bytes: int = 0  # v0.12.x: one more repeating layer (weights + KV) held spare
 
     @property
     def total_bytes(self) -> int:
         """Ollama's TotalSize: what /api/ps reports as `size`."""
-        return self.weights_bytes + self.kv_cache_bytes + self.graph_bytes + self.minimum_bytes
+        return (self.weights_bytes + self.kv_cache_bytes + self.graph_bytes + self.minimum_bytes
+                + self.buffer_layer_bytes)
 
     @property
     def vram_bytes(self) -> int:
@@ -81,22 +83,29 @@ class _Split:
     """The file's weights as the estimate needs them."""
 
     embedding_table: int
-    output_matrix: int
+    output_matrix: int  # 0 when the embedding table is tied to the output
     per_layer: int
     feed_forward: int
+    layers: int
 
     @property
     def all_tensors(self) -> int:
         return self.embedding_table + self.output_matrix + self.per_layer * self.layers
 
-    layers: int = 1
+    @property
+    def output_layer(self) -> int:
+        """What estimateGPULayers counts as the output layer (the table when tied)."""
+        return self.output_matrix or self.embedding_table
 
 
 def _split(spec: ModelSpec) -> _Split:
     table = spec.vocab_size * spec.embedding_length
     embed_bpw, output_bpw = _TABLE_BYTES_PER_WEIGHT.get(spec.quantization_level.upper(),
                                                         (0.5625, 0.8203))
-    embedding_table, output_matrix = int(table * embed_bpw), int(table * output_bpw)
+    if spec.tied_embeddings:  # quantizers give the shared table the output's type
+        embedding_table, output_matrix = int(table * output_bpw), 0
+    else:
+        embedding_table, output_matrix = int(table * embed_bpw), int(table * output_bpw)
     header = _HEADER_BYTES_PER_TOKEN * spec.vocab_size
     layers_bytes = max(0, spec.size_bytes - header - embedding_table - output_matrix)
     blocks = max(1, spec.block_count)
@@ -137,13 +146,12 @@ def _estimate_llamarunner(spec: ModelSpec, *, num_ctx: int, num_parallel: int,
                    * kv_bytes_per_element(kv_cache_type))
     kv_total = spec.block_count * kv_layer
     split = _split(spec)
-    # One layer more than the model has: estimateGPULayers holds one as a buffer.
-    weights = (spec.block_count + 1) * split.per_layer + split.output_matrix
+    weights = spec.block_count * split.per_layer + split.output_layer
     graph = _graph_full_offload(spec, context, min(num_ctx, num_batch), kv_total)
-    return OllamaEstimate(weights_bytes=weights, kv_cache_bytes=kv_total + kv_layer,
+    return OllamaEstimate(weights_bytes=weights, kv_cache_bytes=kv_total,
                           graph_bytes=int(graph),
                           minimum_bytes=CUDA_MINIMUM_MEMORY_BYTES if on_gpu else 0,
-                          on_gpu=on_gpu)
+                          on_gpu=on_gpu, buffer_layer_bytes=split.per_layer + kv_layer)
 
 
 def _logged_mib(n_bytes: float) -> int:

@@ -306,7 +306,8 @@ def scenario_summary(scenario: Scenario, num_ctx: Optional[int] = None) -> Dict[
     def size(spec: ModelSpec) -> int:
         return estimate_model_memory(spec, num_ctx=ctx, num_parallel=scenario.num_parallel,
                                      kv_cache_type=scenario.kv_cache_type,
-                                     on_gpu=scenario.memory_model == 'unified').total_bytes
+                                     on_gpu=scenario.memory_model == 'unified',
+                                     version=scenario.version).total_bytes
     return {
         'name': scenario.name,
         'memory_scale': scenario.memory_scale,
