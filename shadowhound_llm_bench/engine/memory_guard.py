@@ -26,7 +26,7 @@ from ..core.footprint_check import rejected_measurement
 from ..core.memory_calibration import CalibrationResult
 from .container_limit import ContainerLimitKeeper
 from .backend_record import (
-    ContainerChanges, measures_memory, unmeasured_reason, where_ollama_runs)
+    ContainerChanges, measures_memory, sources_without_gauge, unmeasured_reason, where_ollama_runs)
 from .footprint_cache import FootprintCache
 from .server_identity import cached_version, server_key_of
 from ..core.memory_sources import MemorySourceSettings
@@ -732,8 +732,8 @@ class PolicyMemoryGuard:
     def memory_sources_summary(self) -> str:
         """Which sources model memory is read from, and why (for plans and reports)."""
         gauge = self.monitor.model_memory
-        if gauge is None:
-            return "cgroup_working_set (memory sources not configured)"
+        if gauge is None or not measures_memory(self.backend):
+            return sources_without_gauge(self.backend)
         chosen = gauge.chosen
         if chosen.calibration is not None:
             return f"{chosen.origin}: {chosen.calibration.describe()}"
