@@ -47,6 +47,5 @@ class ContainerChanges:
 def sources_without_gauge(backend: Any) -> str:
     """Say what model memory is read from when no calibrated source applies."""
     if not measures_memory(backend):
-        return ("ollama_ps_sizes (API only: the sizes Ollama reports, no cgroup or host memory "
-                "source)")
+        return "ollama_ps_sizes (API only: the sizes Ollama reports in /api/ps, nothing measured)"
     return "cgroup_working_set (memory sources not configured)"
