@@ -47,7 +47,7 @@ class GgufLayout:
     tensor_count: int
 
     def group(self, name: str) -> int:
-        """Bytes of one tensor group (0 when the model has none)."""
+        """Return the bytes of one tensor group (0 when the model has none)."""
         return int(self.group_bytes.get(name, 0))
 
     @property
@@ -57,7 +57,7 @@ class GgufLayout:
 
 
 def _group_of(tensor_name: str) -> str:
-    """The layer a tensor belongs to, as Ollama groups them: `blk.3.attn_q.weight` -> `blk.3`."""
+    """Return the layer of a tensor as Ollama groups them (`blk.3.attn_q.weight`: `blk.3`)."""
     parts = tensor_name.split(".")
     if parts[0] == "blk" and len(parts) > 2:
         return ".".join(parts[:2])

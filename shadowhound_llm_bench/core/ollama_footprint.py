@@ -40,7 +40,7 @@ def parse_version(text: str) -> Optional[Tuple[int, int, int]]:
 def default_num_ctx(server_version: str, show_reply: Optional[Mapping[str, Any]] = None, *,
                     gpu_total_bytes: int = 0) -> int:
     """
-    The context a load without num_ctx gets.
+    Return the context a load without num_ctx gets.
 
     The model's own `num_ctx` parameter, else the release's default: 4096 up to 0.12.x; from
     0.30 by the GPUs' memory (4k, 32k from 23 GiB, 256k from 47 GiB; `server/routes.go`).
@@ -98,7 +98,7 @@ def _graph_full_offload(layout: GgufLayout, context: int, batch: int, kv_total: 
 def llamarunner_size(layout: GgufLayout, *, num_ctx: int, num_parallel: int = 1,
                      kv_cache_type: str = "f16", gpu_minimum_bytes: int = 0,
                      num_batch: int = DEFAULT_NUM_BATCH) -> SizeEstimate:
-    """TotalSize of `estimateGPULayers` when every layer fits (CPU, or one GPU with room)."""
+    """Return `estimateGPULayers` TotalSize when every layer fits (CPU, or one GPU with room)."""
     if layout.context_length and num_ctx > layout.context_length:
         num_ctx = layout.context_length  # llm/server.go: clamped to the trained context
     context = num_ctx * max(1, num_parallel)
@@ -114,7 +114,7 @@ def llamarunner_size(layout: GgufLayout, *, num_ctx: int, num_parallel: int = 1,
 
 
 def llama_server_batch(num_ctx: int) -> int:
-    """The batch Ollama gives llama-server for a completion model (server/sched.go)."""
+    """Return the batch Ollama gives llama-server for a completion model (server/sched.go)."""
     if num_ctx > 32768:
         return 2048
     return 1024 if num_ctx > 4096 else 512
@@ -139,13 +139,13 @@ def _pad(value: int, multiple: int) -> int:
 
 
 def _mib2(n_bytes: float) -> int:
-    """A buffer as llama-server logs it (MiB, two decimals) and Ollama parses it back."""
+    """Round a buffer as llama-server logs it (MiB, two decimals) and Ollama parses it back."""
     return int(round(n_bytes / MIB, 2) * MIB)
 
 
 def llama_server_size(layout: GgufLayout, *, num_ctx: int, num_parallel: int = 1,
                       kv_cache_type: str = "f16") -> SizeEstimate:
-    """The sum of llama-server's buffers on a CPU (`MemorySize`)."""
+    """Return the sum of llama-server's buffers on a CPU (`MemorySize`)."""
     if layout.context_length and num_ctx > layout.context_length:
         num_ctx = layout.context_length
     n_ctx = _pad(num_ctx * max(1, num_parallel), 256)
@@ -177,7 +177,7 @@ NEWEST_CALIBRATED = (0, 32, 15)
 def ollama_size_estimate(layout: GgufLayout, *, server_version: str, num_ctx: int,
                          num_parallel: int = 1, kv_cache_type: str = "f16") -> SizeEstimate:
     """
-    The /api/ps size the given Ollama release will report for this model at num_ctx.
+    Return the /api/ps size the given Ollama release will report for this model at num_ctx.
 
     An unknown or newer release uses the newest formula and says so in the estimate's note.
     """

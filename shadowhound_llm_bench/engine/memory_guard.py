@@ -81,8 +81,7 @@ class PolicyMemoryGuard:
                  backend: ContainerBackend, client: OllamaClient,
                  footprint_cache: Optional[FootprintCache] = None,
                  management_costs: Optional[ManagementCosts] = None,
-                 on_phase: Optional[PhaseListener] = None,
-                 clock: Callable[[], float] = time.time,
+                 on_phase: Optional[PhaseListener] = None, clock: Callable[[], float] = time.time,
                  cache_dropper: Optional[CacheDropper] = None,
                  calibration_store: Optional[CalibrationStore] = None,
                  ros_pids: Optional[Callable[[], Sequence[int]]] = None) -> None:
@@ -909,15 +908,16 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
     cache = FootprintCache(footprint_cache_path, server) if footprint_cache_path else None
     if management_costs_path is None and footprint_cache_path:
         management_costs_path = costs_path_beside(footprint_cache_path)
-    guard = PolicyMemoryGuard(policy=MemoryPolicy(settings), monitor=monitor, backend=backend,
-                              client=client, footprint_cache=cache,
-                              management_costs=ManagementCosts(management_costs_path or None, server),
-                              on_phase=on_phase, ros_pids=ros_pids_of(headroom))
+    guard = PolicyMemoryGuard(
+        policy=MemoryPolicy(settings), monitor=monitor, backend=backend, client=client,
+        footprint_cache=cache, on_phase=on_phase, ros_pids=ros_pids_of(headroom),
+        management_costs=ManagementCosts(management_costs_path or None, server))
     if memory_sources is not None:
         if settings.drop_caches == "auto":
             guard.cache_dropper = CacheDropper(path=memory_sources.drop_caches_path)
         guard.calibration_store = CalibrationStore(
-            calibration_path_beside(footprint_cache_path) if footprint_cache_path else None, server)
+            calibration_path_beside(footprint_cache_path) if footprint_cache_path else None,
+            server)
         apply_stored(guard)
     if limit_container_to_budget:
         reading = monitor.sample_now()

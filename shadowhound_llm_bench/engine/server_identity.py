@@ -32,7 +32,7 @@ def backend_target(backend: Any, client: Any) -> str:
 
 
 def server_key_of(backend: Any, client: Any) -> ServerKey:
-    """The key of the server behind backend and client (version "unknown" when it is silent)."""
+    """Return the key of the server behind backend and client ("unknown" version if silent)."""
     try:
         version = client.version(deadline_s=VERSION_DEADLINE_S)
     except OllamaError as exc:
@@ -47,7 +47,7 @@ _VERSIONS: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
 
 
 def cached_version(client: Any) -> str:
-    """The server's /api/version, asked once per client ("" when it does not answer)."""
+    """Return the server's /api/version, asked once per client ("" when it does not answer)."""
     try:
         return _VERSIONS[client]
     except (KeyError, TypeError):

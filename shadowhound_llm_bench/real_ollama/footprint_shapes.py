@@ -1,4 +1,4 @@
-"""Model shapes that span what the footprint estimate depends on, each small enough to load fast."""
+"""Model shapes spanning what the footprint estimates depend on, each quick to load."""
 
 from __future__ import annotations
 

@@ -146,7 +146,7 @@ def normalise_name(name: str) -> str:
 
 def spec_from_ollama(name: str, tag: Mapping[str, object],
                      show: Mapping[str, object]) -> ModelSpec:
-    """A catalog entry for a model a real server lists (/api/tags entry, /api/show reply)."""
+    """Make a catalog entry of a model a real server lists (/api/tags entry, /api/show reply)."""
     info = dict(show.get('model_info') or {})  # type: ignore[call-overload]
     details = dict(show.get('details') or {})  # type: ignore[call-overload]
     arch = str(info.get('general.architecture') or 'llama')

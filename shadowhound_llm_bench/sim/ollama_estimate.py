@@ -1,7 +1,7 @@
 """
 The simulator's ground truth for a loaded model's memory: what Ollama reports in /api/ps `size`.
 
-Calibrated on the real servers (CPU builds of v0.12.6 and v0.32.15, `benchmarks/footprint_real.py`):
+Calibrated on the real servers (CPU builds of v0.12.6 and v0.32.15; benchmarks/footprint_real.py):
 within 2 % of their `/api/ps` size on 11 synthetic llama models (F16, Q8_0, Q4_K_M; widths
 512-1280, 4-16 layers, GQA 1-8, contexts 2k-8k given and default), computed from the same GGUF
 metadata (`/api/tags` size, `/api/show` hyperparameters). Two releases, two accountings:
@@ -94,7 +94,7 @@ class _Split:
 
     @property
     def output_layer(self) -> int:
-        """What estimateGPULayers counts as the output layer (the table when tied)."""
+        """Return what estimateGPULayers counts as the output layer (the table when tied)."""
         return self.output_matrix or self.embedding_table
 
 

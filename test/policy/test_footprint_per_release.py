@@ -1,4 +1,4 @@
-"""The footprint prediction follows the release of the server: recorded real replies, both formulas."""
+"""The footprint prediction follows the server's release: recorded real replies, both formulas."""
 
 import json
 

@@ -60,7 +60,7 @@ def _settings(num_ctx=4096, memory_scale=1.0):
 
 @pytest.fixture
 def simulator():
-    """A local simulator on its simulated machine (root and cgroup v1)."""
+    """Start a local simulator on its simulated machine (root and cgroup v1)."""
     from shadowhound_llm_bench.sim.launcher import start_local_simulator
     from shadowhound_llm_bench.sim.machine import can_create_cgroups
     if not can_create_cgroups():
