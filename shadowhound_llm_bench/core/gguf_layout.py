@@ -90,9 +90,12 @@ def layout_from_show(show_reply: Optional[Mapping[str, Any]]) -> Optional[GgufLa
     for tensor in tensors:
         if not isinstance(tensor, Mapping):
             return None
-        shape = tuple(int(d) for d in tensor.get("shape") or ())
+        try:
+            shape = tuple(int(d) for d in tensor.get("shape") or ())
+        except (TypeError, ValueError):
+            return None
         size = tensor_bytes(str(tensor.get("type") or ""), shape)
-        if size is None:
+        if size is None or any(d < 0 for d in shape):
             return None
         name = str(tensor.get("name") or "")
         groups[_group_of(name)] = groups.get(_group_of(name), 0) + size
@@ -100,7 +103,7 @@ def layout_from_show(show_reply: Optional[Mapping[str, Any]]) -> Optional[GgufLa
             vocab = shape[1]
     blocks, heads = number("block_count"), number("attention.head_count")
     embedding = number("embedding_length")
-    if not blocks or not heads or not embedding:
+    if blocks <= 0 or heads <= 0 or embedding <= 0:
         return None
     head_dim = embedding // heads
     return GgufLayout(

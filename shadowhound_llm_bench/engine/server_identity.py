@@ -35,7 +35,7 @@ def server_key_of(backend: Any, client: Any) -> ServerKey:
     """Return the key of the server behind backend and client ("unknown" version if silent)."""
     try:
         version = client.version(deadline_s=VERSION_DEADLINE_S)
-    except OllamaError as exc:
+    except (OllamaError, AttributeError) as exc:  # silent server; a client without versions
         _LOG.warning("cannot read Ollama's version for the state key: %s", exc)
         version = UNKNOWN
     return ServerKey(backend=backend_kind(backend), target=backend_target(backend, client),
@@ -54,9 +54,9 @@ def cached_version(client: Any) -> str:
         pass
     try:
         version = client.version(deadline_s=VERSION_DEADLINE_S)
-    except OllamaError as exc:
+    except (OllamaError, AttributeError) as exc:  # asked once: a hung server costs one wait
         _LOG.warning("cannot read Ollama's version for the footprint estimate: %s", exc)
-        return ""
+        version = ""
     try:
         _VERSIONS[client] = version
     except TypeError:  # a client that cannot be weakly referenced is asked each time
