@@ -47,7 +47,7 @@ class GgufLayout:
     tensor_count: int
 
     def group(self, name: str) -> int:
-        """Return the bytes of one tensor group (0 when the model has none)."""
+        """Return the bytes of one layer's tensors; 0 when the model has no such layer."""
         return int(self.group_bytes.get(name, 0))
 
     @property
