@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from .gguf_layout import GgufLayout, layout_from_show
+from .ollama_footprint import ollama_size_estimate
 from .units import GB, to_gib
 
 SOURCE_MEASURED = "measured"
@@ -43,6 +45,8 @@ class ModelMetadata:
     size_bytes: int
     model_info: Mapping[str, Any]
     parameter_size: str = ""  # as /api/tags details.parameter_size, e.g. "14.7B"
+    layout: Optional[GgufLayout] = None  # hyperparameters and tensor sizes (/api/show)
+    server_version: str = ""  # /api/version of the server that will load the model
 
 
 def parameters_from_name(model: str) -> Optional[float]:
@@ -122,12 +126,24 @@ class FootprintPredictor:
         self.memory_scale = memory_scale
 
     def predict(self, model: str, *, measured_bytes: Optional[int] = None,
-                metadata: Optional[ModelMetadata] = None) -> FootprintPrediction:
+                metadata: Optional[ModelMetadata] = None,
+                measured_on: str = "") -> FootprintPrediction:
         """Predict from the best source given; the source is recorded with the number."""
         if measured_bytes is not None and measured_bytes > 0:
             return FootprintPrediction(
                 model, int(measured_bytes), SOURCE_MEASURED,
-                f"measured earlier on this machine: {to_gib(measured_bytes):.2f} GiB")
+                f"measured earlier on {measured_on or 'this machine'}: "
+                f"{to_gib(measured_bytes):.2f} GiB")
+        if metadata is not None and metadata.layout is not None and metadata.server_version:
+            estimate = ollama_size_estimate(metadata.layout, num_ctx=self.num_ctx,
+                                            server_version=metadata.server_version)
+            return FootprintPrediction(
+                model, int(estimate.total_bytes * self.memory_scale), SOURCE_METADATA,
+                f"{estimate.describe()}: weights {to_gib(estimate.weights_bytes):.2f} GiB + "
+                f"KV cache {to_gib(estimate.kv_cache_bytes):.2f} GiB + compute graph "
+                f"{to_gib(estimate.graph_bytes):.2f} GiB + other "
+                f"{to_gib(estimate.other_bytes):.2f} GiB, for Ollama {metadata.server_version}"
+                + self._scale_note())
         if metadata is not None and metadata.size_bytes > 0:
             kv = kv_cache_bytes(metadata.model_info, self.num_ctx)
             return FootprintPrediction(
@@ -157,8 +173,14 @@ class FootprintPredictor:
 
 
 def metadata_from_ollama(tag_entry: Optional[Mapping[str, Any]],
-                         show_reply: Optional[Mapping[str, Any]]) -> Optional[ModelMetadata]:
-    """Build metadata from an /api/tags entry and an /api/show reply (either may be absent)."""
+                         show_reply: Optional[Mapping[str, Any]],
+                         server_version: str = "") -> Optional[ModelMetadata]:
+    """
+    Build metadata from an /api/tags entry and an /api/show reply (either may be absent).
+
+    With the server's version and the tensors /api/show lists, the prediction follows that
+    release's own estimate (core/ollama_footprint.py); without them, weights + KV cache.
+    """
     if not tag_entry:
         return None
     size = tag_entry.get("size")
@@ -167,7 +189,8 @@ def metadata_from_ollama(tag_entry: Optional[Mapping[str, Any]],
     details = tag_entry.get("details") or {}
     model_info = (show_reply or {}).get("model_info") or {}
     return ModelMetadata(size_bytes=size, model_info=dict(model_info),
-                         parameter_size=str(details.get("parameter_size") or ""))
+                         parameter_size=str(details.get("parameter_size") or ""),
+                         layout=layout_from_show(show_reply), server_version=server_version)
 
 
 def prediction_error(predicted_bytes: int, measured_bytes: int) -> Optional[float]:

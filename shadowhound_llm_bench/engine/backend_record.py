@@ -42,3 +42,10 @@ class ContainerChanges:
         changes = self._id_changes()[self._seen:]
         self._seen += len(changes)
         return [change.describe(self._backend.name) for change in changes]
+
+
+def sources_without_gauge(backend: Any) -> str:
+    """Say what model memory is read from when no calibrated source applies."""
+    if not measures_memory(backend):
+        return "ollama_ps_sizes (API only: the sizes Ollama reports in /api/ps, nothing measured)"
+    return "cgroup_working_set (memory sources not configured)"

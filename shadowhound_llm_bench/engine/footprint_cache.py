@@ -1,4 +1,4 @@
-"""Footprints measured on this machine, kept in a small JSON file for later predictions."""
+"""Footprints measured on one server (core/server_key.py), kept in a JSON file for predictions."""
 
 from __future__ import annotations
 
@@ -6,26 +6,34 @@ import threading
 import time
 from typing import Any, Dict, Optional
 
+from ..core.server_key import NO_SERVER, ServerKey
 from .state_file import load_state_file, save_state_file
 
-_VERSION = 1
+_VERSION = 2  # 2: entries keyed by the server they were measured on
 
 
-def footprint_key(model: str, digest: str, num_ctx: int) -> str:
-    """One entry per model build and context size: a re-pulled model is measured anew."""
-    return f"{model}@{(digest or 'nodigest')[:19]}@ctx{num_ctx}"
+def footprint_key(model: str, digest: str, num_ctx: int,
+                  server: ServerKey = NO_SERVER) -> str:
+    """One entry per server, model build and context size: a re-pulled model is measured anew."""
+    return f"{server.token()}|{model}@{(digest or 'nodigest')[:19]}@ctx{num_ctx}"
 
 
 class FootprintCache:
-    """Measured footprints by model, digest and num_ctx; a damaged file is set aside, not lost."""
+    """
+    Measured footprints of one server by model, digest and num_ctx.
 
-    def __init__(self, path: str) -> None:
+    The file holds every server's entries; this cache reads and writes only `server`'s (another
+    backend, container, Ollama version or machine measures anew). A damaged file is set aside.
+    """
+
+    def __init__(self, path: str, server: ServerKey = NO_SERVER) -> None:
         self.path = path
+        self.server = server
         self._lock = threading.Lock()
-        self._entries: Dict[str, Dict[str, float]] = self._load()
+        self._entries: Dict[str, Dict[str, Any]] = self._load()
 
-    def _load(self) -> Dict[str, Dict[str, float]]:
-        def parse(data: Any) -> Dict[str, Dict[str, float]]:
+    def _load(self) -> Dict[str, Dict[str, Any]]:
+        def parse(data: Any) -> Dict[str, Dict[str, Any]]:
             entries = data["footprints"]
             if data.get("version") != _VERSION or not isinstance(entries, dict):
                 raise ValueError("unexpected layout")
@@ -33,10 +41,14 @@ class FootprintCache:
                     if isinstance(v, dict) and int(v.get("bytes", 0)) > 0}
         return load_state_file(self.path, parse, what="footprint cache") or {}
 
+    def measured_on(self) -> str:
+        """Say where this cache's footprints were measured, for the prediction's detail."""
+        return self.server.describe()
+
     def get(self, model: str, *, digest: str, num_ctx: int) -> Optional[int]:
         """Return the footprint measured earlier, or None."""
         with self._lock:
-            entry = self._entries.get(footprint_key(model, digest, num_ctx))
+            entry = self._entries.get(footprint_key(model, digest, num_ctx, self.server))
         return int(entry["bytes"]) if entry else None
 
     def put(self, model: str, *, digest: str, num_ctx: int, footprint_bytes: int) -> None:
@@ -44,7 +56,8 @@ class FootprintCache:
         if footprint_bytes <= 0:
             return
         with self._lock:
-            self._entries[footprint_key(model, digest, num_ctx)] = {
-                "bytes": int(footprint_bytes), "stamp_s": time.time()}
+            self._entries[footprint_key(model, digest, num_ctx, self.server)] = {
+                "bytes": int(footprint_bytes), "stamp_s": time.time(),
+                "server": self.server.to_dict()}
             payload = {"version": _VERSION, "footprints": dict(self._entries)}
             save_state_file(self.path, payload, what="footprint cache")

@@ -1,4 +1,4 @@
-"""Unload and restart durations measured on this machine, kept next to the footprint cache."""
+"""Unload and restart durations measured on one server, kept next to the footprint cache."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import threading
 from typing import Any, Dict, List, Optional
 
 from ..core.action_costs import SEED_COSTS, ActionCosts
+from ..core.server_key import NO_SERVER, ServerKey
 from .state_file import load_state_file, save_state_file
 
-_VERSION = 1
+_VERSION = 2  # 2: durations kept per server (core/server_key.py)
 _KEEP = 20  # most recent durations of each kind; their median is the typical cost
 _KINDS = ("unload_s", "restart_s")
 COSTS_FILE_NAME = "management_costs.json"
@@ -22,38 +23,46 @@ def costs_path_beside(footprint_cache_path: str) -> str:
 
 
 class ManagementCosts:
-    """Recent unload and restart durations; with path=None they live for the run only."""
+    """
+    Recent unload and restart durations of one server; with path=None for the run only.
 
-    def __init__(self, path: Optional[str] = None) -> None:
+    The file keeps every server's durations; only `server`'s are read and written.
+    """
+
+    def __init__(self, path: Optional[str] = None, server: ServerKey = NO_SERVER) -> None:
         self.path = path
+        self.server = server
         self._lock = threading.Lock()
+        self._others: Dict[str, Any] = {}
         self._durations: Dict[str, List[float]] = self._load()
 
     def _load(self) -> Dict[str, List[float]]:
-        def parse(data: Any) -> Dict[str, List[float]]:
-            if data.get("version") != _VERSION:
+        def parse(data: Any) -> Dict[str, Any]:
+            if data.get("version") != _VERSION or not isinstance(data["servers"], dict):
                 raise ValueError("unexpected version")
-            durations: Dict[str, List[float]] = {}
-            for kind in _KINDS:
-                values = data.get(kind) or []
-                if not isinstance(values, list):
-                    raise ValueError(f"{kind} is not a list")
-                durations[kind] = [float(v) for v in values if float(v) > 0][-_KEEP:]
-            return durations
-        loaded = load_state_file(self.path, parse, what="management costs")
-        return loaded or {kind: [] for kind in _KINDS}
+            return dict(data["servers"])
+        servers = load_state_file(self.path, parse, what="management costs") or {}
+        mine = servers.pop(self.server.token(), None) or {}
+        self._others = servers
+        durations: Dict[str, List[float]] = {}
+        for kind in _KINDS:
+            values = mine.get(kind) or []
+            durations[kind] = ([float(v) for v in values if float(v) > 0][-_KEEP:]
+                               if isinstance(values, list) else [])
+        return durations
 
     def costs(self) -> ActionCosts:
         """Typical (median) durations measured so far; the seed's defaults where none is."""
         with self._lock:
             unloads = list(self._durations["unload_s"])
             restarts = list(self._durations["restart_s"])
+        where = self.server.describe()
         return ActionCosts(
             unload_s=statistics.median(unloads) if unloads else SEED_COSTS.unload_s,
             restart_s=statistics.median(restarts) if restarts else SEED_COSTS.restart_s,
-            unload_source=f"measured, median of {len(unloads)}" if unloads
+            unload_source=f"measured on {where}, median of {len(unloads)}" if unloads
             else SEED_COSTS.unload_source,
-            restart_source=f"measured, median of {len(restarts)}" if restarts
+            restart_source=f"measured on {where}, median of {len(restarts)}" if restarts
             else SEED_COSTS.restart_source)
 
     def add_unload(self, duration_s: float) -> None:
@@ -71,6 +80,9 @@ class ManagementCosts:
             values = self._durations[kind]
             values.append(float(duration_s))
             del values[:-_KEEP]
-            payload = {"version": _VERSION, **{k: list(v) for k, v in self._durations.items()}}
+            mine = {"server": self.server.to_dict(),
+                    **{k: list(v) for k, v in self._durations.items()}}
+            payload = {"version": _VERSION,
+                       "servers": {**self._others, self.server.token(): mine}}
         if self.path:
             save_state_file(self.path, payload, what="management costs")

@@ -1,8 +1,10 @@
 """
 Memory-source calibration: load the smallest model once and keep, per machine, what tracked it.
 
-The result lives in `memory_calibration.json` beside the footprint cache, one entry per machine
-(host name, total memory, GPU reader), so a robot calibrates on its first run only.
+The result lives in `memory_calibration.json` beside the footprint cache, one entry per server
+(core/server_key.py: backend, container or unit, Ollama version, machine) and machine reading
+(host name, total memory, GPU reader): a robot calibrates on its first run against each server,
+and a calibration made against another server (the simulator, another release) is never used.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from ..core.memory_sources import (MemorySourceError, SourceSnapshot, ollama_ps_
                                    source_values)
 from ..core.model_metadata import same_model
 from ..core.policy import Action, Decision
+from ..core.server_key import NO_SERVER, ServerKey
+from .backend_record import measures_memory
 from .state_file import load_state_file, save_state_file
 
 if TYPE_CHECKING:  # the guard imports this module lazily; no cycle at run time
     from .memory_guard import PolicyMemoryGuard
 
 _LOG = logging.getLogger(__name__)
-_VERSION = 1
+_VERSION = 2  # 2: entries keyed by server and machine
 CALIBRATION_FILE_NAME = "memory_calibration.json"
 _SETTLE_SAMPLES = 3
 
@@ -49,10 +53,11 @@ def machine_key(reader: MemorySourceReader) -> str:
 
 
 class CalibrationStore:
-    """Calibration results by machine; a damaged file is set aside, not lost."""
+    """Calibration results of one server by machine; a damaged file is set aside, not lost."""
 
-    def __init__(self, path: Optional[str]) -> None:
+    def __init__(self, path: Optional[str], server: ServerKey = NO_SERVER) -> None:
         self.path = path
+        self.server = server
         self._entries: Dict[str, Dict[str, Any]] = self._load()
 
     def _load(self) -> Dict[str, Dict[str, Any]]:
@@ -64,7 +69,7 @@ class CalibrationStore:
 
     def get(self, machine: str) -> Optional[CalibrationResult]:
         """Return the result kept for a machine, or None (also for a damaged entry)."""
-        entry = self._entries.get(machine)
+        entry = self._entries.get(f"{self.server.token()}|{machine}")
         if entry is None:
             return None
         try:
@@ -76,7 +81,8 @@ class CalibrationStore:
 
     def put(self, result: CalibrationResult) -> None:
         """Keep a result and write the file atomically (path None: for this run only)."""
-        self._entries[result.machine] = result.to_dict()
+        self._entries[f"{self.server.token()}|{result.machine}"] = {
+            **result.to_dict(), "server": self.server.to_dict()}
         if self.path:
             save_state_file(self.path, {"version": _VERSION, "machines": self._entries},
                             what="memory calibration")
@@ -92,11 +98,13 @@ def apply_stored(guard: "PolicyMemoryGuard") -> Optional[CalibrationResult]:
     """Use the calibration kept for this machine, if any (at start-up: dry runs show it too)."""
     gauge = guard.monitor.model_memory
     store = guard.calibration_store
-    if gauge is None or store is None or gauge.chosen.origin == "configured":
+    if gauge is None or store is None or gauge.chosen.origin == "configured" \
+            or not measures_memory(guard.backend):
         return None
     result = store.get(machine_key(gauge.reader))
     if result is not None:
-        gauge.set_chosen(chosen_from(result, "calibrated earlier on this machine"))
+        gauge.set_chosen(chosen_from(result, f"calibrated earlier against "
+                                             f"{store.server.describe()}"))
         guard.calibration = result
     return result
 
@@ -139,8 +147,8 @@ def calibrate_guard(guard: "PolicyMemoryGuard", models: Sequence[str], *,
     machine is calibrated already and force is False. Returns the one-line result otherwise.
     """
     gauge = guard.monitor.model_memory
-    if gauge is None or gauge.chosen.origin == "configured":
-        return None
+    if gauge is None or gauge.chosen.origin == "configured" or not measures_memory(guard.backend):
+        return None  # an API-only backend reads no memory source to calibrate
     if not force and guard.calibration is not None:
         return None
     if not force and apply_stored(guard) is not None:

@@ -26,8 +26,9 @@ from ..core.footprint_check import rejected_measurement
 from ..core.memory_calibration import CalibrationResult
 from .container_limit import ContainerLimitKeeper
 from .backend_record import (
-    ContainerChanges, measures_memory, unmeasured_reason, where_ollama_runs)
+    ContainerChanges, measures_memory, sources_without_gauge, unmeasured_reason, where_ollama_runs)
 from .footprint_cache import FootprintCache
+from .server_identity import cached_version, server_key_of
 from ..core.memory_sources import MemorySourceSettings
 from .memory_calibration import CalibrationStore, apply_stored, calibration_path_beside
 from .model_memory import open_model_memory_gauge
@@ -80,8 +81,7 @@ class PolicyMemoryGuard:
                  backend: ContainerBackend, client: OllamaClient,
                  footprint_cache: Optional[FootprintCache] = None,
                  management_costs: Optional[ManagementCosts] = None,
-                 on_phase: Optional[PhaseListener] = None,
-                 clock: Callable[[], float] = time.time,
+                 on_phase: Optional[PhaseListener] = None, clock: Callable[[], float] = time.time,
                  cache_dropper: Optional[CacheDropper] = None,
                  calibration_store: Optional[CalibrationStore] = None,
                  ros_pids: Optional[Callable[[], Sequence[int]]] = None) -> None:
@@ -210,15 +210,15 @@ class PolicyMemoryGuard:
                     _LOG.warning("cannot read %s's details: %s", model, exc)
             digest = str((tag or {}).get("digest") or "")
             self._digests[model] = digest
-            measured = (self.footprint_cache.get(model, digest=digest,
-                                                 num_ctx=self.settings.num_ctx)
-                        if self.footprint_cache is not None and tag is not None else None)
-            metadata = metadata_from_ollama(tag, show)
+            cache = self.footprint_cache
+            measured = (cache.get(model, digest=digest, num_ctx=self.settings.num_ctx)
+                        if cache is not None and tag is not None else None)
+            metadata = metadata_from_ollama(tag, show, cached_version(self.client))
             if metadata is not None:
                 self._metadata_estimates[model] = self.predictor.predict(
                     model, metadata=metadata).footprint_bytes
-            prediction = self.predictor.predict(model, measured_bytes=measured,
-                                                metadata=metadata)
+            prediction = self.predictor.predict(model, measured_bytes=measured, metadata=metadata,
+                                                measured_on=cache.measured_on() if cache else "")
         with self._lock:
             self._predictions[model] = prediction
         return prediction
@@ -731,8 +731,8 @@ class PolicyMemoryGuard:
     def memory_sources_summary(self) -> str:
         """Which sources model memory is read from, and why (for plans and reports)."""
         gauge = self.monitor.model_memory
-        if gauge is None:
-            return "cgroup_working_set (memory sources not configured)"
+        if gauge is None or not measures_memory(self.backend):
+            return sources_without_gauge(self.backend)
         chosen = gauge.chosen
         if chosen.calibration is not None:
             return f"{chosen.origin}: {chosen.calibration.describe()}"
@@ -832,8 +832,7 @@ class _GuardRoom:
     def carry_out(self, decision: Decision, reading: MemoryReading, done: Preparation) -> float:
         """Unload, restart or wait as decided; the decision is logged with how long it took."""
         guard = self.guard
-        entry = guard._log_decision(self.model, decision, reading,
-                                    self.prediction.footprint_bytes)
+        entry = guard._log_decision(self.model, decision, reading, self.prediction.footprint_bytes)
         started = time.monotonic()
         if decision.action is Action.UNLOAD_OTHERS:
             guard._unload(decision.models_to_unload, self.model)
@@ -889,13 +888,12 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
     Monitor + policy + guard from settings, with the monitor already sampling.
 
     host defaults to /proc/meminfo; headroom is a RosHeadroom (or anything with sample() giving
-    live_bytes and reserve_bytes), else the fixed reserve applies. With limit_container_to_budget
-    the container's memory limit is set to the model budget of the first reading, so a runaway
-    load kills a runner inside the container instead of starving the robot. Unload and restart
-    durations persist in management_costs_path (default: beside the footprint cache; "" keeps
-    them for the run only). With memory_sources, model memory is read from the sources chosen
-    for this machine (calibrated on its first run, kept beside the footprint cache) and the
-    policy may drop the page cache.
+    live_bytes and reserve_bytes), else the fixed reserve applies. limit_container_to_budget sets
+    the container's limit to the first reading's model budget (a runaway load kills a runner,
+    not the robot). Unload and restart durations persist in management_costs_path (default:
+    beside the footprint cache; "" for the run only); kept values belong to this server
+    (core/server_key.py). With memory_sources, model memory is read from the sources calibrated
+    on it; the policy may drop the page cache.
     """
     gauge = None
     if memory_sources is not None:
@@ -906,18 +904,20 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
         safety_buffer_bytes=settings.safety_buffer_bytes, period_s=settings.sample_period_s,
         headroom=headroom, fixed_ros_reserve_bytes=fixed_ros_reserve_bytes,
         model_memory=gauge).start()
-    cache = FootprintCache(footprint_cache_path) if footprint_cache_path else None
+    server = server_key_of(backend, client)  # every kept value belongs to this server
+    cache = FootprintCache(footprint_cache_path, server) if footprint_cache_path else None
     if management_costs_path is None and footprint_cache_path:
         management_costs_path = costs_path_beside(footprint_cache_path)
-    guard = PolicyMemoryGuard(policy=MemoryPolicy(settings), monitor=monitor, backend=backend,
-                              client=client, footprint_cache=cache,
-                              management_costs=ManagementCosts(management_costs_path or None),
-                              on_phase=on_phase, ros_pids=ros_pids_of(headroom))
+    guard = PolicyMemoryGuard(
+        policy=MemoryPolicy(settings), monitor=monitor, backend=backend, client=client,
+        footprint_cache=cache, on_phase=on_phase, ros_pids=ros_pids_of(headroom),
+        management_costs=ManagementCosts(management_costs_path or None, server))
     if memory_sources is not None:
         if settings.drop_caches == "auto":
             guard.cache_dropper = CacheDropper(path=memory_sources.drop_caches_path)
         guard.calibration_store = CalibrationStore(
-            calibration_path_beside(footprint_cache_path) if footprint_cache_path else None)
+            calibration_path_beside(footprint_cache_path) if footprint_cache_path else None,
+            server)
         apply_stored(guard)
     if limit_container_to_budget:
         reading = monitor.sample_now()

@@ -12,8 +12,11 @@ from ..adapters.host_memory import HostMemory, HostMemoryError
 from ..core.memory_budget import BudgetInputs, model_budget_bytes
 from ..core.memory_reading import ContainerSample, ContainerState, MemoryReading
 from ..core.memory_sources import HostMeminfo
+from .backend_record import measures_memory
 
 _LOG = logging.getLogger(__name__)
+# What an API-only run reads: the sizes /api/ps reports, no cgroup or host source.
+API_ONLY_SOURCE = "ollama_ps_sizes"
 
 ReadingListener = Callable[[MemoryReading], None]
 
@@ -148,6 +151,8 @@ class MemoryMonitor:
             _LOG.warning("host memory sample failed: %s", exc)
             host_total, host_available, host = 0, 0, None
         model_memory, source, overlap = self._model_memory(container, host, ros_live)
+        if not measures_memory(self.backend):  # API only: no source measured, /api/ps sizes
+            model_memory, source, overlap = None, API_ONLY_SOURCE, 0
         in_use = model_memory if model_memory is not None else container.working_set_bytes
         budget = model_budget_bytes(BudgetInputs(
             host_total_bytes=host_total,

@@ -23,6 +23,7 @@ from ..engine.platform_monitor import PlatformMonitor
 from ..engine.oom_backstop import ros_pids_of
 from ..engine.run_bookends import RunBookends, run_between_bookends
 from ..engine.runner import BenchmarkRunner
+from ..engine.server_identity import server_key_of
 from ..engine.state_dir import footprint_cache_path, management_costs_path, state_dir
 from ..reports.run_dir import RunDirError
 from .action_server import RunReport
@@ -164,15 +165,16 @@ class BenchmarkSession:
         state = str(settings["state_dir"])
         cache_path = footprint_cache_path(state)
         sources = settings.memory_source_settings()
+        server = server_key_of(self._stack.backend, client)  # values kept for this server only
         guard = RunMemoryGuard(
             since_s=time.time(), policy=MemoryPolicy(policy), monitor=self._stack.monitor,
             backend=self._stack.backend, client=client,
-            footprint_cache=FootprintCache(cache_path),
-            management_costs=ManagementCosts(management_costs_path(state)),
+            footprint_cache=FootprintCache(cache_path, server),
+            management_costs=ManagementCosts(management_costs_path(state), server),
             on_phase=relay.phase,
             cache_dropper=(CacheDropper(path=sources.drop_caches_path)
                            if policy.drop_caches == "auto" else None),
-            calibration_store=CalibrationStore(calibration_path_beside(cache_path)),
+            calibration_store=CalibrationStore(calibration_path_beside(cache_path), server),
             ros_pids=ros_pids_of(self._stack.headroom))
         apply_stored(guard)
         return guard

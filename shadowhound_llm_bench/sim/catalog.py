@@ -33,6 +33,7 @@ class ModelSpec:
     pulled: bool = True
     vocab_size: int = 152064  # tokenizer.ggml.tokens length (the compute graph needs it)
     capabilities: tuple = ('completion',)
+    tied_embeddings: bool = False  # no output matrix: the embedding table is used for both
     extra_info: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -104,13 +105,14 @@ BUILTIN_MODELS: List[ModelSpec] = [
           vocab_size=201088),
     _spec('qwen2.5:0.5b', 397821319, 'qwen2', 'qwen2', 494032768, '494.03M', 'Q4_K_M',
           24, 32768, 896, 14, 2, 160.0, 4000.0, json_style='broken', mcq_correct=False,
-          instruction_style='chatty', tools=True, vocab_size=151936),
+          instruction_style='chatty', tools=True, vocab_size=151936, tied_embeddings=True),
     _spec('llama3.2:1b', 1321098329, 'llama', 'llama', 1235814432, '1.2B', 'Q8_0',
           16, 131072, 2048, 32, 8, 110.0, 3000.0, json_style='fenced', mcq_correct=False,
-          tools=True, vocab_size=128256),
+          tools=True, vocab_size=128256, tied_embeddings=True),
     _spec('smollm2:135m', 270898672, 'llama', 'llama', 134515008, '134.52M', 'F16',
           30, 8192, 576, 9, 3, 220.0, 6000.0, json_style='prose', mcq_correct=False,
-          instruction_style='chatty', pulled=False, vocab_size=49152),
+          instruction_style='chatty', pulled=False, vocab_size=49152,
+          tied_embeddings=True),
 ]
 
 
@@ -140,3 +142,28 @@ def apply_overrides(catalog: Dict[str, ModelSpec], *, pulled: Iterable[str] = ()
 def normalise_name(name: str) -> str:
     """Ollama's name rule: no tag means ':latest'."""
     return name if ':' in name else name + ':latest'
+
+
+def spec_from_ollama(name: str, tag: Mapping[str, object],
+                     show: Mapping[str, object]) -> ModelSpec:
+    """Make a catalog entry of a model a real server lists (/api/tags entry, /api/show reply)."""
+    info = dict(show.get('model_info') or {})  # type: ignore[call-overload]
+    details = dict(show.get('details') or {})  # type: ignore[call-overload]
+    arch = str(info.get('general.architecture') or 'llama')
+
+    def number(key: str, default: int = 0) -> int:
+        value = info.get(f'{arch}.{key}', default)
+        return int(value) if isinstance(value, (int, float)) else default
+
+    heads = number('attention.head_count', 1)
+    extra = {f'{arch}.feed_forward_length': number('feed_forward_length')}
+    return ModelSpec(
+        name=name, size_bytes=int(tag.get('size') or 0),  # type: ignore[call-overload]
+        architecture=arch, family=str(details.get('family') or arch),
+        parameter_count=int(info.get('general.parameter_count') or 0),
+        parameter_size=str(details.get('parameter_size') or ''),
+        quantization_level=str(details.get('quantization_level') or ''),
+        block_count=number('block_count'), context_length=number('context_length'),
+        embedding_length=number('embedding_length'), head_count=heads,
+        head_count_kv=number('attention.head_count_kv', heads), decode_tokens_per_s=1.0,
+        prompt_tokens_per_s=1.0, vocab_size=number('vocab_size', 32000), extra_info=extra)

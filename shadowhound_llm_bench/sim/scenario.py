@@ -15,6 +15,9 @@ from .faults import FaultError, Faults
 from .quantities import parse_bytes, parse_go_duration
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The simulator's own /api/version: the release it follows (0.12.6) marked as the simulator, so
+# nothing the product keeps per server (calibration, footprints, costs) mixes with a real 0.12.6.
+SIMULATOR_VERSION = '0.12.6-shb-sim'
 
 
 class ScenarioError(ValueError):
@@ -53,7 +56,7 @@ class Scenario:
     load_base_s: float = 0.5
     pull_bytes_per_s: float = 2e8
     unload_delay_s: float = 0.5
-    version: str = '0.12.6'
+    version: str = SIMULATOR_VERSION
     catalog: Dict[str, ModelSpec] = field(default_factory=builtin_catalog)
     faults: Dict[str, Any] = field(default_factory=dict)
     ros_nodes: List[RosNodeLoad] = field(default_factory=list)
@@ -270,7 +273,7 @@ def scenario_from_dict(data: Mapping[str, Any], *, name: str = 'custom',
                                           rate, positive=True, **srv)),
         unload_delay_s=read.value(server, 'unload_delay_s', 0.5, _number, 'seconds >= 0',
                                   low=0, **srv),
-        version=str(server.get('version', '0.12.6')),
+        version=str(server.get('version', SIMULATOR_VERSION)),
         catalog=catalog,
         faults=faults,
         ros_nodes=ros_nodes,
@@ -303,7 +306,8 @@ def scenario_summary(scenario: Scenario, num_ctx: Optional[int] = None) -> Dict[
     def size(spec: ModelSpec) -> int:
         return estimate_model_memory(spec, num_ctx=ctx, num_parallel=scenario.num_parallel,
                                      kv_cache_type=scenario.kv_cache_type,
-                                     on_gpu=scenario.memory_model == 'unified').total_bytes
+                                     on_gpu=scenario.memory_model == 'unified',
+                                     version=scenario.version).total_bytes
     return {
         'name': scenario.name,
         'memory_scale': scenario.memory_scale,

@@ -156,7 +156,8 @@ class Scheduler:
         """Ollama's estimate of a model on this machine (the simulator's ground truth)."""
         scenario = self.scenario
         return estimate_model_memory(spec, num_ctx=num_ctx, num_parallel=scenario.num_parallel,
-                                     kv_cache_type=scenario.kv_cache_type, on_gpu=self.unified)
+                                     kv_cache_type=scenario.kv_cache_type, on_gpu=self.unified,
+                                     version=scenario.version)
 
     def _load(self, spec: ModelSpec, num_ctx: int) -> LoadedModel:
         """Make room and start a runner; called under the load lock."""

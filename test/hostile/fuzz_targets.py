@@ -313,7 +313,8 @@ def hostile_replies(draw):
 def _use_metadata(show: Any, tags: Any) -> None:
     """Feed a show reply (and a tags reply, when the server gives one) to the footprint code."""
     from shadowhound_llm_bench.adapters.ollama_client import OllamaError
-    from shadowhound_llm_bench.core.footprint import kv_cache_bytes, metadata_from_ollama
+    from shadowhound_llm_bench.core.footprint import (
+        FootprintPredictor, kv_cache_bytes, metadata_from_ollama)
     from shadowhound_llm_bench.core.model_metadata import metadata_from
 
     try:
@@ -323,6 +324,9 @@ def _use_metadata(show: Any, tags: Any) -> None:
     for entry in entries[:3] or [{'name': 'm', 'size': 1000}]:
         metadata_from('m', entry, show)
         metadata_from_ollama(entry, show)
+        for version in ('0.12.6', '0.32.15', 'x'):  # each release's estimate from the tensors
+            FootprintPredictor(num_ctx=4096).predict(
+                'm', metadata=metadata_from_ollama(entry, show, version))
     kv_cache_bytes(show.get('model_info') or {}, 4096)
 
 

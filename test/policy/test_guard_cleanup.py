@@ -82,10 +82,17 @@ def test_a_leak_is_still_detected_from_fresh_samples_over_the_short_grace(
     assert int(samples) >= guard.settings.cleanup_samples
     assert grace_s <= float(over_s) < OLD_FIXED_SETTLE_S
     # The unload and restart durations are kept beside the footprint cache for later runs.
+    # They belong to this server (the simulator's version, this container, this machine).
     saved = json.loads((tmp_path / COSTS_FILE_NAME).read_text())
-    assert len(saved["unload_s"]) == 1 and len(saved["restart_s"]) == 1
-    costs = ManagementCosts(str(tmp_path / COSTS_FILE_NAME)).costs()
-    assert costs.restart_source.startswith("measured") and costs.restart_s > 0
+    (entry,) = saved["servers"].values()
+    assert len(entry["unload_s"]) == 1 and len(entry["restart_s"]) == 1
+    assert entry["server"]["ollama_version"] == "0.12.6-shb-sim"
+    server = guard.management_costs.server
+    costs = ManagementCosts(str(tmp_path / COSTS_FILE_NAME), server).costs()
+    assert costs.restart_source.startswith("measured on Ollama 0.12.6-shb-sim via")
+    assert costs.restart_s > 0
+    elsewhere = ManagementCosts(str(tmp_path / COSTS_FILE_NAME)).costs()  # another server's
+    assert not elsewhere.restart_source.startswith("measured")
 
 
 def test_several_unloads_are_sent_at_once_and_waited_for_once(
@@ -107,7 +114,8 @@ def test_several_unloads_are_sent_at_once_and_waited_for_once(
         guard.predict(m).footprint_bytes for m in models)
     assert result.before_bytes - result.after_bytes >= expected
     assert result.fresh_samples >= 1 and result.judged_over_s < guard.settings.cleanup_grace_s
-    assert guard.management_costs.costs().unload_source == "measured, median of 1"  # one wait
+    source = guard.management_costs.costs().unload_source
+    assert source.startswith("measured on Ollama") and source.endswith("median of 1")  # one wait
 
 
 def test_a_damaged_costs_file_is_set_aside_and_the_seeds_costs_apply(tmp_path):
@@ -121,4 +129,4 @@ def test_a_damaged_costs_file_is_set_aside_and_the_seeds_costs_apply(tmp_path):
     costs.add_restart(0.4)
     again = ManagementCosts(str(path)).costs()
     assert again.unload_s == 0.3 and again.restart_s == 0.4
-    assert again.unload_source == "measured, median of 2"
+    assert again.unload_source.endswith("median of 2")

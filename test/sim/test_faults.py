@@ -100,7 +100,7 @@ def test_scripted_preload_check_refuses_a_model_that_cannot_fit(start_sim, make_
     with pytest.raises(ollama.ResponseError) as caught:
         _client(sim).generate(model='llama3.2:1b', prompt='hi')
     assert caught.value.status_code == 500
-    assert caught.value.error == ('model requires more system memory (1.6 GiB) than is '
+    assert caught.value.error == ('model requires more system memory (1.7 GiB) than is '
                                   'available (1.0 GiB)')
 
 
