@@ -83,8 +83,12 @@ def _node_argv(repo: Path, container: str, port: int, results: Path) -> List[str
     from seed_table_parts import _node_argv as seed_node_argv
     from shadowhound_llm_bench.sim.scenario import load_scenario
 
-    return seed_node_argv(load_scenario("thor"), container=container, port=port, rate_hz=2.0,
+    argv = seed_node_argv(load_scenario("thor"), container=container, port=port, rate_hz=2.0,
                           results_dir=results, models=["phi4:14b"])
+    # A fixed ROS reserve: the busy processes and this client must not decide whether the 70B
+    # fits (it needs 0.64 GiB of the simulated Thor's 0.65).
+    from shadowhound_llm_bench.core.ros_args import parameter_args
+    return argv + parameter_args("reserve.fixed_gib", 0.25)
 
 
 def _node_env(repo: Path, domain: str) -> Dict[str, str]:
@@ -139,7 +143,9 @@ def _one_goal(rclpy: Any, node: Any, action: Any, run_benchmark: Any, phase: str
         rclpy.spin_once(node, timeout_sec=0.02)
     result_future = handle.get_result_async()
     canceled_at = time.monotonic()
-    handle.cancel_goal_async()
+    acknowledged: List[float] = []
+    handle.cancel_goal_async().add_done_callback(
+        lambda _f: acknowledged.append(time.monotonic() - canceled_at))
     rclpy.spin_until_future_complete(node, result_future, timeout_sec=30.0)
     if not result_future.done():
         return {}
@@ -147,7 +153,8 @@ def _one_goal(rclpy: Any, node: Any, action: Any, run_benchmark: Any, phase: str
     result = result_future.result().result
     if result.status != "canceled":
         return {}
-    return {"result_s": took_s, "ps_empty_s": _ps_empty_after(url, canceled_at),
+    return {"result_s": took_s, "ack_s": acknowledged[0] if acknowledged else float("nan"),
+            "ps_empty_s": _ps_empty_after(url, canceled_at),
             "agree": float(_agree(result))}
 
 
@@ -216,9 +223,9 @@ def main() -> int:
     machine = "idle" if args.idle else "2 busy processes"
     print(f"\nnode from {args.repo}, thor simulator in Docker, {machine}, "
           f"{args.goals} goals per phase")
-    print("| Cancel during | n | cancel to result s p50 / p99 / max "
+    print("| Cancel during | n | cancel to result s p50 / p99 / max | cancel accepted s p50 "
           "| cancel to /api/ps empty s p50 / p99 / max | reports agree |")
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for phase, rows in numbers.items():
         done = [r for r in rows if r]
         result = [r["result_s"] for r in done]
@@ -228,6 +235,7 @@ def main() -> int:
         agree = sum(int(r["agree"]) for r in done)
         print(f"| {phase} | {len(done)} | {_percentile(result, 0.5):.3f} / "
               f"{_percentile(result, 0.99):.3f} / {max(result, default=float('nan')):.3f} | "
+              f"{_percentile([r['ack_s'] for r in done], 0.5):.3f} | "
               f"{_percentile(empty_ok, 0.5):.2f} / {_percentile(empty_ok, 0.99):.2f} / "
               f"{max(empty_ok, default=float('nan')):.2f}"
               + (f" ({never} still listed {PS_EMPTY_DEADLINE_S:.0f} s after the cancel)" if never else "")

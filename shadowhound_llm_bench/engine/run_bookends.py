@@ -24,7 +24,7 @@ from ..core.policy import Action, Decision
 from ..core.residency import UNVERIFIED, cleanup_verdict
 from ..core.run_records import record
 from ..reports.jsonl_log import LOG_NAME, JsonlLog, read_records
-from ..reports.render import render_plot_later, render_reports
+from ..reports.render import render_reports
 from .load_follower import FAST_POLL_S, FollowedModel, LoadFollower
 from .memory_guard import PolicyMemoryGuard
 
@@ -33,7 +33,6 @@ _LOG = logging.getLogger(__name__)
 RUN_START_LABEL = "the start of the run"
 # How long the run's end looks for /api/ps to drop what it unloaded; longer is followed.
 VERIFY_S = 10.0
-CANCELED_VERIFY_S = 0.3  # whoever canceled waits for the result
 
 
 @dataclass
@@ -223,14 +222,11 @@ class RunBookends:
         guard._log_decision("", decision, guard.monitor.latest() if canceled
                             else guard.monitor.sample_now())
         end.reason = decision.reason
-        if decision.action is Action.UNLOAD and ours:
-            if canceled:
-                # Whoever canceled waits for the result: send, look briefly, follow the rest.
-                guard._send_unloads(decision.models_to_unload, deadline_s=1.0)
-            else:
-                self._unload_and_judge(decision.models_to_unload)
-        after = _wait_unlisted(self.client, ours, CANCELED_VERIFY_S if canceled
-                               else VERIFY_S)
+        if decision.action is Action.UNLOAD and ours and not canceled:
+            self._unload_and_judge(decision.models_to_unload)
+        # Canceled: whoever canceled waits for the result; the follower (started right after)
+        # sends the unloads of what is listed here and confirms them in /api/ps.
+        after = listed if canceled else _wait_unlisted(self.client, ours, VERIFY_S)
         end.verified = after is not None
         after = after if after is not None else listed
         guard.monitor.set_loaded_models(len(after))
@@ -329,9 +325,8 @@ def _append_residency(run_dir: Optional[Path], fields: Sequence[Dict[str, Any]],
     with JsonlLog(path=log_path) as log:
         for item in fields:
             log.append(record("residency", session=session, **item))
+    # A canceled run's memory.png is being drawn already (the runner's): not a second time.
     render_reports(Path(run_dir), plot=plot)
-    if not plot:
-        render_plot_later(Path(run_dir))
 
 
 def run_between_bookends(guard: Optional[PolicyMemoryGuard], client: OllamaClient,

@@ -156,7 +156,14 @@ class BenchmarkSession:
         message = outcome.message
         if bookends is not None:
             message = residency_into_result(result, bookends, message)
-        result.summary += f"; history: {_record_history(outcome.run_dir, settings)}"
+        if outcome.status == "canceled":
+            # Whoever canceled waits for the result; the history (scipy, seconds on a busy
+            # machine the first time) is recorded right after it.
+            threading.Thread(target=_record_history, args=(outcome.run_dir, settings),
+                             name="history", daemon=False).start()
+            result.summary += "; history: recorded after the result (canceled run)"
+        else:
+            result.summary += f"; history: {_record_history(outcome.run_dir, settings)}"
         if outcome.summary is not None and outcome.summary.machine:
             result.summary += "; " + result_platform_text(outcome.summary)
         return RunReport(result=result, status=outcome.status, message=message)
