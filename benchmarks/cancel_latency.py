@@ -238,7 +238,8 @@ def main() -> int:
               f"{_percentile([r['ack_s'] for r in done], 0.5):.3f} | "
               f"{_percentile(empty_ok, 0.5):.2f} / {_percentile(empty_ok, 0.99):.2f} / "
               f"{max(empty_ok, default=float('nan')):.2f}"
-              + (f" ({never} still listed {PS_EMPTY_DEADLINE_S:.0f} s after the cancel)" if never else "")
+              + (f" ({never} still listed {PS_EMPTY_DEADLINE_S:.0f} s after the cancel)"
+                 if never else "")
               + f" | {agree}/{len(done)} |")
     return 0
 

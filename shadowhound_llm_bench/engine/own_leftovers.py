@@ -55,7 +55,7 @@ class OwnLeftovers:
             return sorted(self._own)
 
     def on_listed(self, listed: Sequence[str]) -> None:
-        """Called with each /api/ps list while idle: unload own models it shows, forget gone ones."""
+        """Called with each /api/ps list: while idle, unload own models shown, forget gone ones."""
         if self._busy():
             return
         with self._lock:
@@ -77,7 +77,7 @@ class OwnLeftovers:
         follower.start()
 
     def wait(self, timeout_s: float) -> bool:
-        """Wait for every follower (at shutdown); False when one was still going at the deadline."""
+        """Wait for every follower (at shutdown); False when one still ran at the deadline."""
         end = time.monotonic() + timeout_s
         with self._lock:
             followers = list(self._followers)

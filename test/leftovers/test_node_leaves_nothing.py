@@ -128,8 +128,8 @@ def test_sigint_to_the_node_during_a_load_leaves_ps_empty(ros_client, thor_node)
     assert listed(thor_node.ollama_host) == []
 
 
-def test_deactivate_during_a_load_leaves_ps_empty_and_reports_agree(ros_client, tmp_path,
-                                                                     thor_sim):
+def test_deactivate_during_a_load_leaves_ps_empty_and_reports_agree(
+        ros_client, tmp_path, thor_sim):
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
     node = _thor_node(tmp_path, thor_sim, lifecycle=True)

@@ -204,3 +204,39 @@ def test_a_restart_wait_canceled_leaves_nothing(thor, tmp_path):
     assert_reports_agree(outcome, bookends)
     wait_empty(url, deadline_s=EMPTY_WITHIN_S + 3.0)  # the server is back within its start delay
     followed_to_the_end(bookends, outcome)
+
+
+def test_the_idle_owner_unloads_what_its_run_left_but_not_the_operators_model(thor, tmp_path):
+    from shadowhound_llm_bench.core.policy import MemoryPolicy
+    from shadowhound_llm_bench.engine.own_leftovers import OwnLeftovers
+    backend, url = thor
+    # The operator's model, loaded before the run and kept (keep_models_found_loaded).
+    httpx.post(f"{url}/api/generate", timeout=30,
+               json={"model": "deepseek-r1:7b", "prompt": "", "keep_alive": "5m"})
+    run = CanceledRun(url, backend, tmp_path, cancel_after_s=0.2,
+                      cancel_when=lambda e: e.phase == Phase.LOADING and "attempt" in e.status)
+    try:
+        outcome, bookends = run_between_bookends(
+            run.guard, run.client, lambda: run.runner.run(["phi4:14b"]), ["phi4:14b"],
+            keep_others=True)
+    finally:
+        run.guard.close()
+        run.client.close()
+    assert outcome.status == "canceled"
+    assert bookends.start.still_loaded == ["deepseek-r1:7b"]
+    # The run's own follower gives up at once: the load it cut ends with nobody watching.
+    bookends.follower.stop()
+    assert bookends.follower.wait(10.0)
+    deadline = time.monotonic() + 20.0
+    while "phi4:14b" not in (listed(url) or []) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(listed(url)) == ["deepseek-r1:7b", "phi4:14b"]
+    owner = OwnLeftovers(base_url=url, policy=lambda: MemoryPolicy(run.guard.settings),
+                         busy=lambda: False)
+    owner.hand_over(bookends)
+    assert owner.names() == ["phi4:14b"]
+    owner.on_listed(listed(url))  # what the idle node's loaded-models watch hands it
+    assert owner.wait(20.0)
+    assert listed(url) == ["deepseek-r1:7b"]
+    owner.on_listed(listed(url))
+    assert owner.names() == []  # seen gone: a later load of it by someone else is left alone
