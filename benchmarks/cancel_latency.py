@@ -45,7 +45,7 @@ def _percentile(values: List[float], share: float) -> float:
 
 
 def _busy(count: int) -> List[subprocess.Popen]:
-    """Processes that each keep one core busy (stopped by PID at the end)."""
+    """Start processes that each keep one core busy (stopped by PID at the end)."""
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"])
             for _ in range(count)]
 
@@ -101,7 +101,7 @@ def _node_env(repo: Path, domain: str) -> Dict[str, str]:
 
 
 def _agree(result: Any) -> bool:
-    """The result's still-loaded models are the ones results.json and summary.md name."""
+    """Tell whether the result, results.json and summary.md name the same models loaded."""
     folder = Path(result.results_dir) if result.results_dir else None
     named = sorted(m for m in result.still_loaded_models)
     if folder is None or not (folder / "results.json").is_file():

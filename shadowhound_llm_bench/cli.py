@@ -18,7 +18,7 @@ from .core.memory_sources import (MemorySourceError, MemorySourceSettings,
 from .core.policy_settings import PolicySettingsError
 from .core.inert_text import terminal_line
 from .core.progress import ProgressEvent
-from .core.residency import followed_lines, left_loaded_text
+from .core.residency import followed_lines, left_loaded_lines
 from .core.run_options import OptionsError, RunOptions
 from .core.suite import DEFAULT_SUITE, SuiteError, load_suite
 from .core.units import GB, to_gib
@@ -336,7 +336,8 @@ def _run_runner(args: argparse.Namespace, out: TextIO, client: OllamaClient,
             signal.signal(signal.SIGINT, previous)
     _print_outcome(outcome, out)
     if bookends is not None and bookends.end is not None:
-        print(terminal_line(left_loaded_text(bookends.end.to_dict())), file=out)
+        for line in left_loaded_lines(bookends.end.to_dict()):
+            print(terminal_line(line), file=out)
         _wait_for_followed(bookends, out)
     if not args.no_history:
         cli_history.record_run_history(outcome.run_dir, args.history_db, out)

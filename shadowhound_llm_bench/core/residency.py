@@ -21,7 +21,7 @@ def cleanup_verdict(*, verified: bool, own_left: Sequence[str],
 
 
 def left_loaded(end: Mapping[str, Any]) -> List[Tuple[str, str]]:
-    """The (model, reason) pairs every report lists; ("?", why) when /api/ps did not answer."""
+    """Return the (model, reason) pairs every report lists; ("?", why) if /api/ps was silent."""
     if not end:
         return []
     pairs = [(str(item.get("model") or ""), str(item.get("reason") or ""))
@@ -41,6 +41,14 @@ def left_loaded_text(end: Mapping[str, Any]) -> str:
         return f"still loaded: none (checked in /api/ps); cleanup {verdict}"
     listed = ", ".join(f"{m} ({r})" for m, r in pairs)
     return f"still loaded: {listed}; cleanup {verdict}"
+
+
+def left_loaded_lines(end: Mapping[str, Any]) -> List[str]:
+    """Console lines: one per model left loaded with its reason, then the cleanup verdict."""
+    lines = [f"still loaded: {m} — {r}" for m, r in left_loaded(end)]
+    verdict = str(end.get("cleanup") or (VERIFIED if end.get("verified") else UNVERIFIED))
+    return lines + [f"cleanup: {verdict}" + ("" if lines else
+                                            " (nothing left loaded, checked in /api/ps)")]
 
 
 def followed_lines(followed: Mapping[str, Any]) -> List[str]:

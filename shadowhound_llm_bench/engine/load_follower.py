@@ -107,7 +107,7 @@ class LoadFollower:
         self._stop.set()
 
     def server_restarted(self) -> None:
-        """The server was restarted: no load it was running survived."""
+        """Mark every model still followed as ended with a server restart (no load survives it)."""
         for followed in self.models:
             if not followed.done:
                 followed.outcome, followed.reason = "server restarted", \
@@ -165,7 +165,7 @@ class LoadFollower:
                 followed.outcome, followed.reason = "left loaded", "following was stopped"
 
     def _unload(self, client: OllamaClient, followed: FollowedModel) -> None:
-        """The policy's run-end decision for a model that showed up; then wait until gone."""
+        """Apply the policy's run-end decision to a model that showed up; wait until it is gone."""
         decision = self.policy.at_run_end([followed.model])
         decision = Decision(decision.action, f"{decision.reason} (its load ended after the "
                             "run had ended)" if followed.loading else decision.reason,

@@ -50,12 +50,12 @@ class OwnLeftovers:
                 self._followers.append(bookends.follower)
 
     def names(self) -> List[str]:
-        """The models this process still answers for."""
+        """Return the models this process still answers for."""
         with self._lock:
             return sorted(self._own)
 
     def on_listed(self, listed: Sequence[str]) -> None:
-        """Called with each /api/ps list: while idle, unload own models shown, forget gone ones."""
+        """Take an /api/ps list: while idle, unload own models shown, forget gone ones."""
         if self._busy():
             return
         with self._lock:

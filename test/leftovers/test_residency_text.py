@@ -1,7 +1,7 @@
 """The still-loaded list and the cleanup verdict, as every report renders them."""
 
 from shadowhound_llm_bench.core.residency import (
-    cleanup_verdict, followed_lines, left_loaded, left_loaded_text)
+    cleanup_verdict, followed_lines, left_loaded, left_loaded_lines, left_loaded_text)
 
 
 def test_the_verdict_needs_an_answer_and_nothing_of_the_run_left():
@@ -31,3 +31,12 @@ def test_followed_models_say_how_and_when_they_went():
     lines = followed_lines({"models": [{"model": "m", "outcome": "unloaded",
                                         "gone_after_s": 2.5, "reason": "after its load"}]})
     assert lines == ["m: unloaded 2.50 s after the run ended — after its load"]
+
+
+def test_the_console_lines_list_each_model_then_the_verdict():
+    end = {"verified": True, "cleanup": "followed", "still_loaded": [
+        {"model": "llama3.3:70b", "reason": "loading when the run ended"}]}
+    assert left_loaded_lines(end) == ["still loaded: llama3.3:70b — loading when the run ended",
+                                      "cleanup: followed"]
+    assert left_loaded_lines({"verified": True, "cleanup": "verified", "still_loaded": []}) == \
+        ["cleanup: verified (nothing left loaded, checked in /api/ps)"]
