@@ -33,6 +33,8 @@ _LOG = logging.getLogger(__name__)
 RUN_START_LABEL = "the start of the run"
 # How long the run's end looks for /api/ps to drop what it unloaded; longer is followed.
 VERIFY_S = 10.0
+CANCELED_PS_DEADLINE_S = 1.0  # after a cancel: a slower answer leaves the list to the follower
+UNKNOWN_FOLLOW_S = 30.0  # /api/ps silent at the end: how long each model is looked for
 
 
 @dataclass
@@ -73,9 +75,10 @@ class RunEnd:
                 "reason": self.reason}
 
 
-def _listed(client: OllamaClient) -> Optional[List[str]]:
+def _listed(client: OllamaClient, deadline_s: Optional[float] = None) -> Optional[List[str]]:
     try:
-        return [str(e.get("name") or e.get("model") or "") for e in client.ps()]
+        entries = client.ps() if deadline_s is None else client.ps(deadline_s=deadline_s)
+        return [str(e.get("name") or e.get("model") or "") for e in entries]
     except OllamaError as exc:
         _LOG.warning("cannot list loaded models: %s", exc)
         return None
@@ -211,10 +214,10 @@ class RunBookends:
     def _close(self, run_models: Sequence[str], end: RunEnd) -> None:
         guard = self.guard
         canceled = guard._canceled.is_set()
-        listed = _listed(self.client)
+        listed = _listed(self.client, CANCELED_PS_DEADLINE_S if canceled else None)
         if listed is None:
             end.reason = "Ollama did not answer /api/ps after the run: what it holds is unknown"
-            self._follow(run_models, [], end)
+            self._follow(run_models, [], end, unknown=True)
             return
         ours = [m for m in listed if any(same_model(m, r) for r in run_models)]
         others = [m for m in listed if m not in ours]
@@ -257,9 +260,13 @@ class RunBookends:
         end.cleanup = cleanup_verdict(verified=end.verified, own_left=own_left,
                                       followed=end.followed)
 
-    def _follow(self, run_models: Sequence[str], listed: Sequence[str],
-                end: RunEnd) -> List[str]:
-        """Models of the run that a cut load may still bring, or still unloading: follow them."""
+    def _follow(self, run_models: Sequence[str], listed: Sequence[str], end: RunEnd, *,
+                unknown: bool = False) -> List[str]:
+        """
+        Follow the models of the run a cut load may still bring, or still listed.
+
+        unknown: /api/ps did not answer; every model of the run is looked for a while.
+        """
         now = time.monotonic()
         loading = []
         for request in self.client.abandoned_loads(self.opened_s):
@@ -269,6 +276,9 @@ class RunBookends:
         deadline = now + self.load_deadline_s
         models = [FollowedModel(m, now, deadline, loading=True) for m in loading
                   if not any(same_model(m, n) for n in listed)]
+        if unknown:
+            models += [FollowedModel(m, now, now + UNKNOWN_FOLLOW_S, loading=True)
+                       for m in run_models if m not in loading]
         models += [FollowedModel(m, now, now, loading=False) for m in listed
                    if any(same_model(m, r) for r in run_models)]
         end.followed = [f.model for f in models]
