@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Optional, Sequence, TextIO, Tuple
 
@@ -38,6 +39,9 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CANCELED = 130
 DEFAULT_RESULTS_DIR = "llm_bench_results"
+# How long the CLI stays after a run to see a load it cut end and unload it (Ctrl-C leaves).
+FOLLOW_AT_EXIT_S = 60.0
+FOLLOW_STOP_S = 5.0
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -352,15 +356,18 @@ def _wait_for_followed(bookends: Any, out: TextIO) -> None:
     if follower is None:
         return
     names = ", ".join(f.model for f in follower.models)
-    print(terminal_line(f"following {names} until Ollama no longer holds it (a load the run "
-                        "cut goes on in Ollama); Ctrl-C leaves it"), file=out, flush=True)
+    print(terminal_line(f"following {names} for up to {FOLLOW_AT_EXIT_S:.0f} s until Ollama "
+                        "no longer holds it (a load the run cut may go on in Ollama); Ctrl-C "
+                        "leaves it"), file=out, flush=True)
+    end = time.monotonic() + FOLLOW_AT_EXIT_S
     try:
-        while not follower.wait(0.2):
+        while not follower.wait(0.2) and time.monotonic() < end:
             pass
     except KeyboardInterrupt:
+        pass
+    if not follower.done:
         follower.stop()
-        print("left without waiting: Ollama may still hold it", file=out)
-        return
+        follower.wait(FOLLOW_STOP_S)
     for line in followed_lines({"models": [f.to_dict() for f in follower.models]}):
         print(terminal_line(f"after the run: {line}"), file=out)
 
