@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Optional, Sequence, TextIO, Tuple
 
@@ -18,6 +19,7 @@ from .core.memory_sources import (MemorySourceError, MemorySourceSettings,
 from .core.policy_settings import PolicySettingsError
 from .core.inert_text import terminal_line
 from .core.progress import ProgressEvent
+from .core.residency import followed_lines, left_loaded_lines
 from .core.run_options import OptionsError, RunOptions
 from .core.suite import DEFAULT_SUITE, SuiteError, load_suite
 from .core.units import GB, to_gib
@@ -37,6 +39,9 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CANCELED = 130
 DEFAULT_RESULTS_DIR = "llm_bench_results"
+# How long the CLI stays after a run to see a load it cut end and unload it (Ctrl-C leaves).
+FOLLOW_AT_EXIT_S = 60.0
+FOLLOW_STOP_S = 5.0
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -329,7 +334,9 @@ def _run_runner(args: argparse.Namespace, out: TextIO, client: OllamaClient,
         # Start from what Ollama really holds; leave it holding nothing this run loaded.
         outcome, bookends = run_between_bookends(
             guard if isinstance(guard, PolicyMemoryGuard) else None, client,
-            lambda: runner.run(args.models), run_models, keep_others=args.keep_loaded)
+            lambda: runner.run(args.models), run_models, keep_others=args.keep_loaded,
+            load_deadline_s=options.load_deadline_s,
+            run_dir=lambda: Path(runner.results_root) / runner.run_id)
     except (RunDirError, ValueError) as exc:
         print(terminal_line(f"error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
@@ -338,13 +345,36 @@ def _run_runner(args: argparse.Namespace, out: TextIO, client: OllamaClient,
             signal.signal(signal.SIGINT, previous)
     _print_outcome(outcome, out)
     if bookends is not None and bookends.end is not None:
-        for model, reason in bookends.end.still_loaded:
-            print(f"still loaded: {model} — {reason}", file=out)
+        for line in left_loaded_lines(bookends.end.to_dict()):
+            print(terminal_line(line), file=out)
+        _wait_for_followed(bookends, out)
     if not args.no_history:
         cli_history.record_run_history(outcome.run_dir, args.history_db, out)
     if outcome.status == "canceled":
         return EXIT_CANCELED
     return EXIT_OK if outcome.status == "ok" else EXIT_FAILED
+
+
+def _wait_for_followed(bookends: Any, out: TextIO) -> None:
+    """Stay until what the run left loading or unloading is gone (Ctrl-C leaves it)."""
+    follower = bookends.follower
+    if follower is None:
+        return
+    names = ", ".join(f.model for f in follower.models)
+    print(terminal_line(f"following {names} for up to {FOLLOW_AT_EXIT_S:.0f} s until Ollama "
+                        "no longer holds it (a load the run cut may go on in Ollama); Ctrl-C "
+                        "leaves it"), file=out, flush=True)
+    end = time.monotonic() + FOLLOW_AT_EXIT_S
+    try:
+        while not follower.wait(0.2) and time.monotonic() < end:
+            pass
+    except KeyboardInterrupt:
+        pass
+    if not follower.done:
+        follower.stop()
+        follower.wait(FOLLOW_STOP_S)
+    for line in followed_lines({"models": [f.to_dict() for f in follower.models]}):
+        print(terminal_line(f"after the run: {line}"), file=out)
 
 
 def _print_outcome(outcome: RunOutcome, out: TextIO) -> None:

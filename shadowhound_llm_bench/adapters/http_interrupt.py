@@ -27,6 +27,8 @@ CANCELED = "canceled"
 PREEMPTED = "preempted"
 DEADLINE = "deadline"
 STALLED = "stalled"
+# Requests that make Ollama load a model (a stream loads it on demand).
+LOADING_KINDS = ("load", "stream")
 
 
 @dataclass
@@ -89,6 +91,9 @@ class InFlightRegistry:
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        # Loads (and streams, which load on demand) cut before their answer: the server may
+        # still be loading the model, and a load that ends after its client left stays loaded.
+        self._abandoned: List[InFlightRequest] = []
 
     def begin(self, *, kind: str, label: str, model: str = "", deadline_s: float,
               stall_s: Optional[float] = None) -> InFlightRequest:
@@ -109,6 +114,9 @@ class InFlightRegistry:
         with self._lock:
             if request in self._requests:
                 self._requests.remove(request)
+                if request.cause is not None and request.kind in LOADING_KINDS \
+                        and request.model:
+                    self._abandoned.append(request)
         if getattr(self._local, "current", None) is request:
             self._local.current = None
 
@@ -120,6 +128,11 @@ class InFlightRegistry:
         """Every request in flight now."""
         with self._lock:
             return list(self._requests)
+
+    def abandoned(self, since_s: float = 0.0) -> List[InFlightRequest]:
+        """Loads and streams cut before their answer (started at or after since_s)."""
+        with self._lock:
+            return [r for r in self._abandoned if r.started_s >= since_s]
 
     def interrupt(self, *, cause: str, reason: str, kinds: Optional[Iterable[str]] = None,
                   model: str = "") -> List[InFlightRequest]:

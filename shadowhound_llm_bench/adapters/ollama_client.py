@@ -168,6 +168,10 @@ class OllamaClient:
         """Return the requests being made now (kind, model, since when)."""
         return self._in_flight.in_flight()
 
+    def abandoned_loads(self, since_s: float = 0.0) -> List[InFlightRequest]:
+        """Loads and streams this client cut before their answer (Ollama may still load)."""
+        return self._in_flight.abandoned(since_s)
+
     @staticmethod
     def _interrupted(request: InFlightRequest,
                      capture: Optional[StreamCapture] = None) -> OllamaError:

@@ -21,12 +21,14 @@ class LoadedModelsWatch:
     """Polls /api/ps on its own thread and hands the count to a sink (the memory monitor)."""
 
     def __init__(self, *, base_url: str, sink: Callable[[int], None],
-                 period_s: float = DEFAULT_PERIOD_S) -> None:
+                 period_s: float = DEFAULT_PERIOD_S,
+                 on_names: Optional[Callable[[List[str]], None]] = None) -> None:
         if period_s <= 0:
             raise ValueError("period_s must be positive")
         self._client = OllamaClient(base_url=base_url, connect_timeout_s=DEADLINE_S,
                                     request_timeout_s=DEADLINE_S)
         self._sink = sink
+        self._on_names = on_names  # each answer's names (the node unloads its own leftovers)
         self.period_s = period_s
         self._lock = threading.Lock()
         self._names: Optional[List[str]] = None  # None: Ollama did not answer the last poll
@@ -66,6 +68,11 @@ class LoadedModelsWatch:
         with self._lock:
             self._names = names
         self._sink(len(names))
+        if self._on_names is not None:
+            try:
+                self._on_names(names)
+            except Exception as exc:  # the count stays true whatever the listener does
+                _LOG.warning("loaded-models listener failed: %s", exc)
         return names
 
     def _loop(self) -> None:

@@ -535,9 +535,8 @@ class PolicyMemoryGuard:
         self._wait_for_preemption()
         if self.preemptor is not None:
             self.preemptor.take_preempted(model)  # the model ends here either way
-        if self._canceled.is_set():
-            # Canceled: ask Ollama to free the memory, do not wait for it.
-            self._send_unloads((model,), deadline_s=1.0)
+        if self._canceled.is_set():  # ask Ollama to free the memory, off the result's path
+            threading.Thread(target=self._send_unloads, args=((model,), 1.0), daemon=True).start()
             self._log_decision(model, Decision(Action.UNLOAD, f"run canceled: unload {model} "
                                                "sent, not waited for"), self.monitor.latest())
             return

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ..core.inert_text import markdown_cell as _md
+from ..core.residency import left_loaded, followed_lines
 from ..core.run_records import ModelResult, RunSummary
 from ..core.stream_end import ENDED_EARLY_TEXT
 from ..core.units import to_gib
@@ -93,16 +94,18 @@ def _residency_lines(residency: Mapping[str, Any]) -> List[str]:
     lines.append(f"- Found loaded before the run: {', '.join(found) or 'none'}"
                  + (f" ({start.get('action')})" if found else ""))
     end = residency.get("end") or {}
-    still = end.get("still_loaded") or []
     if end:
         lines.append(f"- Unloaded after the run: {', '.join(end.get('unloaded') or []) or 'none'}")
-        if still:
-            for item in still:
-                lines.append(f"- Still loaded: {item.get('model')} — {item.get('reason')}")
-        elif end.get("verified"):
+        left = left_loaded(end)
+        for model, reason in left:
+            lines.append(f"- Still loaded: {model} — {reason}")
+        if not left:
             lines.append("- Still loaded: none (checked in /api/ps)")
-        else:
-            lines.append(f"- Still loaded: unknown — {end.get('reason', '')}")
+        verdict = end.get("cleanup") or ("verified" if end.get("verified") else "unverified")
+        lines.append(f"- Cleanup: {verdict}")
+    followed = residency.get("followed") or {}
+    for line in followed_lines(followed):
+        lines.append(f"- Followed after the run: {line}")
     return lines
 
 

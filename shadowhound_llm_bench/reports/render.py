@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,9 @@ from .jsonl_log import LOG_NAME, read_records
 from .markdown_report import MARKDOWN_NAME, write_markdown
 from .memory_plot import PLOT_NAME, write_memory_plot
 from .results_json import RESULTS_NAME, write_results_json
+
+# A canceled run's plot is drawn this long after its result was handed back.
+PLOT_DELAY_S = 2.0
 
 
 class ReportError(RuntimeError):
@@ -58,9 +62,15 @@ def render_reports(run_dir: Path, *, plot: bool = True) -> ReportPaths:
     return paths
 
 
-def render_plot_later(run_dir: Path) -> threading.Thread:
-    """Draw memory.png on a thread (a canceled run returns its result without waiting)."""
+def render_plot_later(run_dir: Path, *, delay_s: float = PLOT_DELAY_S) -> threading.Thread:
+    """
+    Draw memory.png on a thread, delay_s from now (a canceled run returns its result first).
+
+    Drawing holds the interpreter for a second or more on a busy machine: started at once, it
+    would slow the very result it was moved out of the way of.
+    """
     def draw() -> None:
+        time.sleep(delay_s)
         paths = report_paths(run_dir)
         write_memory_plot(load_summary(run_dir), paths.memory_plot)
 

@@ -12,6 +12,7 @@ from ..core.goal_validation import GoalRejected, ResolvedGoal, suite_path_dirs
 from ..core.node_settings import NodeSettings, policy_order
 from ..core.memory_reading import MemoryReading
 from ..core.policy import MemoryPolicy
+from ..core.residency import left_loaded, left_loaded_text
 from ..core.progress import Phase, ProgressEvent, ProgressSink
 from ..core.suite import SuiteError, load_suite
 from ..engine.footprint_cache import FootprintCache
@@ -21,6 +22,7 @@ from ..engine.memory_calibration import CalibrationStore, apply_stored, calibrat
 from ..engine.memory_guard import PolicyMemoryGuard
 from ..engine.platform_monitor import PlatformMonitor
 from ..engine.oom_backstop import ros_pids_of
+from ..engine.own_leftovers import OwnLeftovers
 from ..engine.run_bookends import RunBookends, run_between_bookends
 from ..engine.runner import BenchmarkRunner
 from ..engine.server_identity import server_key_of
@@ -92,8 +94,10 @@ class BenchmarkSession:
     """Runs goals for the action server: builds client, guard and runner per goal."""
 
     def __init__(self, *, stack: MemoryStack, action_type: type,
-                 model_result_type: type, platform: Optional[PlatformMonitor] = None) -> None:
+                 model_result_type: type, platform: Optional[PlatformMonitor] = None,
+                 leftovers: Optional[OwnLeftovers] = None) -> None:
         self._stack = stack
+        self._leftovers = leftovers
         self._platform = platform
         self._action_type = action_type
         self._model_result_type = model_result_type
@@ -139,17 +143,28 @@ class BenchmarkSession:
                                               if goal.options.canary_model else [])
             outcome, bookends = run_between_bookends(
                 guard, client, lambda: runner.run(goal.models), run_models,
-                keep_others=bool(settings["policy.keep_models_found_loaded"]))
+                keep_others=bool(settings["policy.keep_models_found_loaded"]),
+                load_deadline_s=goal.options.load_deadline_s,
+                run_dir=lambda: Path(runner.results_root) / runner.run_id)
         except RunDirError as exc:
             raise GoalRejected(str(exc)) from exc
         finally:
             guard.close()
             client.close()
+        if self._leftovers is not None:
+            self._leftovers.hand_over(bookends)
         result = result_msg(self._action_type.Result, self._model_result_type, outcome)
         message = outcome.message
         if bookends is not None:
             message = residency_into_result(result, bookends, message)
-        result.summary += f"; history: {_record_history(outcome.run_dir, settings)}"
+        if outcome.status == "canceled":
+            # Whoever canceled waits for the result; the history (scipy, seconds on a busy
+            # machine the first time) is recorded right after it.
+            threading.Thread(target=_record_history, args=(outcome.run_dir, settings),
+                             name="history", daemon=False).start()
+            result.summary += "; history: recorded after the result (canceled run)"
+        else:
+            result.summary += f"; history: {_record_history(outcome.run_dir, settings)}"
         if outcome.summary is not None and outcome.summary.machine:
             result.summary += "; " + result_platform_text(outcome.summary)
         return RunReport(result=result, status=outcome.status, message=message)
@@ -190,13 +205,8 @@ def residency_into_result(result: Any, bookends: RunBookends, message: str) -> s
             message = f"{message} ({start.container_problem})" if message else \
                 start.container_problem
     if end is not None:
-        result.still_loaded_models = [m for m, _ in end.still_loaded]
-        result.still_loaded_reasons = [r for _, r in end.still_loaded]
-        if not end.verified and end.reason:
-            result.still_loaded_models = ["?"]
-            result.still_loaded_reasons = [end.reason]
-    if result.still_loaded_models:
-        pairs = zip(result.still_loaded_models, result.still_loaded_reasons)
-        loaded = ", ".join(f"{m} ({r})" for m, r in pairs)
-        result.summary += f"; still loaded: {loaded}"
+        pairs = left_loaded(end.to_dict())
+        result.still_loaded_models = [m for m, _ in pairs]
+        result.still_loaded_reasons = [r for _, r in pairs]
+        result.summary += "; " + left_loaded_text(end.to_dict())
     return message

@@ -19,6 +19,8 @@ RESULT_FLUSH_S = 0.5
 # A cancel cuts the request in flight within a second; the rest is writing the report.
 SIGINT_CANCEL_DEADLINE_S = 10.0
 IDLE_WAKEUP_S = 1.0
+# At shutdown: how long to wait for a load a cancel cut to end, so it can be unloaded.
+LEFTOVERS_DEADLINE_S = 30.0
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
@@ -43,6 +45,7 @@ class NodeParts:
         self.parameters = NodeParameters(node)
         self.stack = None
         self.watch = None
+        self.leftovers = None
         self.action = None
         self.publisher = None
         self.diagnostics = None
@@ -52,7 +55,9 @@ class NodeParts:
     def configure(self) -> None:
         """Connect to the container and Ollama; serve the action (refusing goals until active)."""
         from ..core.suite import suite_dirs
+        from ..core.policy import MemoryPolicy
         from ..engine.loaded_models_watch import LoadedModelsWatch
+        from ..engine.own_leftovers import OwnLeftovers
         from .action_server import BenchmarkActionServer
         from .benchmark_session import BenchmarkSession
         from .memory_stack import build_memory_stack
@@ -61,12 +66,20 @@ class NodeParts:
         settings = self.parameters.settings
         self.stack = build_memory_stack(settings)
         monitor = self.stack.monitor
+        log = self.node.get_logger()
+        # What a run of this node left loaded (a load its cancel cut) is unloaded when seen.
+        self.leftovers = OwnLeftovers(
+            base_url=str(settings["ollama_host"]),
+            policy=lambda: MemoryPolicy(self.parameters.settings.policy_settings()),
+            busy=lambda: self.action is None or self.action.busy,
+            record=lambda decision: log.warning(f"memory policy: {decision.reason}"))
         self.watch = LoadedModelsWatch(base_url=str(settings["ollama_host"]),
-                                       sink=monitor.set_loaded_models).start()
+                                       sink=monitor.set_loaded_models,
+                                       on_names=self.leftovers.on_listed).start()
         self.platform = start_platform_monitor(self.node, settings)
         self.session = BenchmarkSession(stack=self.stack, action_type=self.run_benchmark,
                                         model_result_type=self.model_result,
-                                        platform=self.platform)
+                                        platform=self.platform, leftovers=self.leftovers)
         self.action = BenchmarkActionServer(
             self.node, action_type=self.run_benchmark, run_goal=self.session.run,
             check_goal=self.session.check, settings=lambda: self.parameters.settings,
@@ -145,8 +158,18 @@ class NodeParts:
         self.platform_publisher = None
         return finished
 
-    def cleanup(self) -> None:
+    def cleanup(self, leftovers_deadline_s: float = 0.0) -> None:
         """Release the action server, the watch and the memory stack."""
+        if self.leftovers is not None:
+            if leftovers_deadline_s > 0 and self.leftovers.names():
+                self.node.get_logger().info(
+                    f"waiting up to {leftovers_deadline_s:.0f} s until Ollama no longer holds "
+                    f"{', '.join(self.leftovers.names())} (loading or unloading after the run)")
+            if not self.leftovers.wait(leftovers_deadline_s):
+                self.node.get_logger().error(
+                    "Ollama may still hold " + ", ".join(self.leftovers.names()) +
+                    ": its load did not end before the deadline")
+            self.leftovers.stop()
         if self.action is not None:
             self.action.destroy()
             self.action = None
@@ -187,7 +210,7 @@ def build_node(rclpy_module, interfaces):
         def close(self) -> None:
             if self.parts is not None:
                 self.parts.deactivate(0.0)
-                self.parts.cleanup()
+                self.parts.cleanup(LEFTOVERS_DEADLINE_S)
             self.destroy_node()
 
     return LlmBenchNode()
@@ -238,12 +261,12 @@ def build_lifecycle_node(rclpy_module, interfaces):
 
         def on_shutdown(self, state):
             self.parts.deactivate(SIGINT_CANCEL_DEADLINE_S)
-            self.parts.cleanup()
+            self.parts.cleanup(LEFTOVERS_DEADLINE_S)
             return TransitionCallbackReturn.SUCCESS
 
         def close(self) -> None:
             self.parts.deactivate(0.0)
-            self.parts.cleanup()
+            self.parts.cleanup(LEFTOVERS_DEADLINE_S)
             self.destroy_node()
 
     return LlmBenchLifecycleNode()
