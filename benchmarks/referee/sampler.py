@@ -1,7 +1,7 @@
 """
 The referee's sampling process, and the handle a benchmark starts it with.
 
-    PYTHONPATH=benchmarks python -m referee.sampler --out FILE [--period-s 0.05]
+    PYTHONPATH=benchmarks python -m referee --out FILE [--period-s 0.05]
         [--machine-cgroup DIR] [--driver-state FILE] [--ros-pid PID ...] [--server-pid PID]
 
 It imports nothing of the product: it reads the machine cgroup's kernel accounting, /proc and
@@ -22,11 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-if __package__ in (None, ''):  # run as a file: make `referee` importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from referee import truth  # noqa: E402
-from referee.samples import Sample, read_samples  # noqa: E402
+from referee import truth
+from referee.samples import Sample, read_samples
 
 BENCHMARKS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -106,7 +103,7 @@ class Referee:
         self.out = out
         self.watch = watch
         self.period_s = period_s
-        argv = [sys.executable, '-m', 'referee.sampler', '--out', out,
+        argv = [sys.executable, '-m', 'referee', '--out', out,
                 '--period-s', str(period_s)]
         if watch.machine_cgroup:
             argv += ['--machine-cgroup', watch.machine_cgroup]
@@ -196,7 +193,3 @@ def main(argv: Optional[List[str]] = None) -> int:
                   ros_pids=tuple(args.ros_pid), server_pid=args.server_pid)
     run(watch, args.out, args.period_s, stop)
     return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())
