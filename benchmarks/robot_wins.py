@@ -1,5 +1,5 @@
 """
-The robot wins in real time: Nav2 grows during a load, a stream, between models; judged by a referee.
+The robot wins in real time: Nav2 grows during a load, a stream, between models; a referee judges.
 
 Run: .venv/bin/python benchmarks/robot_wins.py [--repetitions 10] [--smoke]
 (with DOCKER_HOST pointing at a Docker engine; root for the machines' memory cgroups).
@@ -38,7 +38,7 @@ MACHINES = ("thor", "thor_cgroup")
 
 
 def percentile(values: List[float], q: float) -> float:
-    """Nearest-rank percentile (the referee's numbers, not the product's helpers)."""
+    """Return the nearest-rank percentile q of values (no product helper in the verdicts)."""
     ordered = sorted(values)
     rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
     return ordered[rank - 1]

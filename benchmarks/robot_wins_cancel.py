@@ -1,5 +1,8 @@
-"""robot_wins, cancel part: a guarded run canceled during a load and a stream, in-process and
-through the real node's action; seconds from the cancel to the run (or the goal's result) ending.
+"""
+robot_wins, cancel part: a guarded run canceled during a load and during a stream.
+
+In-process and through the real node's action; seconds from the cancel to the run (or the
+goal's result) ending.
 """
 
 from __future__ import annotations

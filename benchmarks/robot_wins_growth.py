@@ -13,6 +13,7 @@ pool and the runners at 20 Hz; every number of this part comes from its samples.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,6 +35,9 @@ GUARD_PERIOD_S = 0.1  # the product's
 MODEL = "llama3.3:70b"  # the largest model of the scenario: ~43 GB on Thor
 MOMENTS = ("load", "stream", "between")
 SETTLE_TIMEOUT_S = 30.0
+# The unload the promise allows for: what an unload of the largest model takes on the
+# simulated Thor (about 0.3 s at 1/8 time, measured by the referee), with a busy-machine margin.
+UNLOAD_ALLOWANCE_S = 1.0
 
 
 @dataclass
@@ -62,7 +66,7 @@ class MachineResult:
 
 
 class GrowingNav2:
-    """A real Nav2 process (sim/growing_nav2.py) in the machine's `ros` cgroup; grows on command."""
+    """A real Nav2 process (sim/growing_nav2.py) in the machine's `ros` group, grown on demand."""
 
     def __init__(self, machine: Any, hold_mib: float = 16.0) -> None:
         procs = os.path.join(machine.sub_cgroup("ros"), "cgroup.procs")
@@ -116,14 +120,34 @@ class GrowingNav2:
                 pass
 
 
+class MachineProcesses:
+    """The product's ROS scan limited to this machine's processes (other machines run here)."""
+
+    def __init__(self, scanner: Any, machine: Any) -> None:
+        self._scanner = scanner
+        self._procs = os.path.join(machine.sub_cgroup("ros"), "cgroup.procs")
+
+    def scan(self) -> Any:
+        """One scan of the product's scanner, keeping the processes of the machine's ros group."""
+        from shadowhound_llm_bench.adapters.ros_processes import RosProcessScan
+
+        with open(self._procs, encoding="ascii") as handle:
+            pids = {int(line) for line in handle if line.strip()}
+        scan = self._scanner.scan()
+        return RosProcessScan(processes=tuple(p for p in scan.processes if p.pid in pids),
+                              scan_s=scan.scan_s)
+
+
 def _product(sim: Any, scenario: Any, docker_client: Any, results: Path) -> Any:
-    """The product's guard as on the robot: machine readings, RosHeadroom, adaptive preset."""
+    """Build the product's guard as on the robot: machine readings, RosHeadroom, adaptive."""
     from shadowhound_llm_bench.adapters.docker_container import DockerContainer
     from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
     from shadowhound_llm_bench.core.memory_sources import MemorySourceSettings
     from shadowhound_llm_bench.core.policy_settings import preset_settings
     from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
     from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
+    from shadowhound_llm_bench.adapters.ros_processes import make_ros_process_scanner
+    from shadowhound_llm_bench.engine.ros_gpu_memory import RosGpuMemory
     from shadowhound_llm_bench.engine.ros_headroom import RosHeadroom
 
     params = scenario.node_parameters
@@ -132,10 +156,13 @@ def _product(sim: Any, scenario: Any, docker_client: Any, results: Path) -> Any:
                                sample_period_s=GUARD_PERIOD_S, unload_deadline_s=5.0,
                                preempt_release_deadline_s=3.0, preempt_wait_s=5.0)
     # The scenario's reserve floor, and a window short enough for the repetitions to settle.
+    names = [re.escape(node.name) for node in scenario.ros_nodes] + ["controller_server"]
     reserve = RosReserveSettings(floor_bytes=params["ros_reserve_bytes"] // 2, window_s=2.0,
-                                 margin_bytes=int(0.5 * (1 << 30) * scenario.memory_scale))
-    headroom = RosHeadroom.from_settings(reserve)
+                                 margin_bytes=int(0.5 * (1 << 30) * scenario.memory_scale),
+                                 include_patterns=(r"\b(" + "|".join(names) + r")\b",))
     machine = sim.machine
+    headroom = RosHeadroom(scanner=MachineProcesses(make_ros_process_scanner(reserve), machine),
+                           settings=reserve, gpu=RosGpuMemory.open(machine.nvidia_smi_path))
     sources = ("gpu_processes", "cgroup_anon") if machine.unified else ("cgroup_anon",)
     memory = MemorySourceSettings(meminfo_path=machine.meminfo_path,
                                   nvidia_smi_command=machine.nvidia_smi_path,
@@ -171,7 +198,7 @@ def _until(referee: Referee, predicate: Callable[[Sample], bool], timeout_s: flo
     return False
 
 
-def _settle(sim: Any, client: Any, nav2: GrowingNav2, referee: Referee, group: str) -> None:
+def _settle(sim: Any, client: Any, nav2: GrowingNav2, referee: Referee, group: str) -> float:
     """Back to the start: Nav2 shrinks, nothing loaded, the pool released (the harness's drop)."""
     import httpx
 
@@ -187,9 +214,11 @@ def _settle(sim: Any, client: Any, nav2: GrowingNav2, referee: Referee, group: s
                 break
         except Exception:  # noqa: BLE001 - after a restart the server may still be starting
             time.sleep(0.3)
+    settle_t = referee.mark("harness drop")  # drops after this one are not the product's
     sim.machine.drop_caches()
     _until(referee, lambda s: not s.runners and s.model_bytes(group) < 32 * MIB, 15.0)
     time.sleep(2.5)  # the product's reserve window (2 s) forgets the growth
+    return settle_t
 
 
 def _model_truth(client: Any, referee: Referee, group: str) -> int:
@@ -228,10 +257,11 @@ def _start_moment(moment: str, sim: Any, client: Any, guard: Any, referee: Refer
     return thread
 
 
-def _judge(moment: str, samples: List[Sample], *, start_t: float, end_t: float,
+def _judge(moment: str, samples: List[Sample], *, start_t: float, end_t: float, settle_t: float,
            reserve: int, grew: int, group: str, base_model_bytes: int) -> Episode:
     window = [s for s in samples if start_t <= s.t <= end_t]
-    verdict = judge_headroom(window, reserve_bytes=reserve, period_s=PERIOD_S, unload_s=1.0)
+    verdict = judge_headroom(window, reserve_bytes=reserve, period_s=PERIOD_S,
+                             unload_s=UNLOAD_ALLOWANCE_S)
     crossing = verdict.breaches[0].start_t if verdict.breaches else None
     under: Optional[float] = 0.0
     if verdict.breaches:
@@ -243,8 +273,10 @@ def _judge(moment: str, samples: List[Sample], *, start_t: float, end_t: float,
         if sample.t >= origin and sample.model_bytes(group) <= base_model_bytes + 16 * MIB:
             back = sample.t - origin
             break
-    drops = (window[-1].drops - window[0].drops) if window else 0
-    kills = (window[-1].oom_kills - window[0].oom_kills) if window else 0
+    # A drop is counted when its pages are released: after the episode's end, before the harness's.
+    tail = [s for s in samples if start_t <= s.t < settle_t] or window
+    drops = (tail[-1].drops - tail[0].drops) if tail else 0
+    kills = (tail[-1].oom_kills - tail[0].oom_kills) if tail else 0
     return Episode(moment=moment, grew_bytes=grew, crossed=crossing is not None, under_s=under,
                    memory_back_s=back, min_headroom_bytes=verdict.min_headroom_bytes,
                    drops=drops, oom_kills=kills, kept=verdict.kept and kills == 0)
@@ -278,7 +310,10 @@ def run_machine(scenario_name: str, repetitions: int, results: Path,
             driver_state=os.path.join(machine.machine_dir, STATE_NAME)), period_s=PERIOD_S)
         guard, client, backend, headroom = _product(sim, scenario, docker_client, results)
         time.sleep(0.5)
-        idle = headroom.latest() or headroom.sample()
+        idle = headroom.sample()
+        if len(idle.processes) < len(scenario.ros_nodes):
+            raise RuntimeError(f"the product's ROS scan found {len(idle.processes)} of "
+                               f"{len(scenario.ros_nodes) + 1} ROS processes")
         # The promise judged: ROS keeps the room the product's own reserve holds for it now.
         reserve = max(64 * MIB, idle.reserve_bytes - idle.live_bytes)
         result = MachineResult(scenario=scenario_name, reserve_bytes=reserve)
@@ -305,10 +340,11 @@ def run_machine(scenario_name: str, repetitions: int, results: Path,
                 end_t = referee.mark(f"{moment} {rep} end")
                 if thread is not None:
                     thread.join(30)
+                settle_t = _settle(sim, client, nav2, referee, group)
                 result.episodes.append(_judge(
                     moment, read_samples(str(out)), start_t=start_t, end_t=end_t,
-                    reserve=reserve, grew=grew, group=group, base_model_bytes=base))
-                _settle(sim, client, nav2, referee, group)
+                    settle_t=settle_t, reserve=reserve, grew=grew, group=group,
+                    base_model_bytes=base))
             print(f"  {scenario_name}: repetition {rep + 1}/{repetitions} done", flush=True)
         return result
     finally:

@@ -1,6 +1,7 @@
 """
-robot_wins, node-killed part: the node is SIGKILLed with a model loaded, then Nav2 grows until the
-machine is out of memory and the kernel picks a victim.
+robot_wins, node-killed part: the node SIGKILLed with a model loaded, then Nav2 grows.
+
+Nav2 grows until the machine is out of memory and the kernel picks a victim.
 
 The machine is the simulator's own (sim/machine.py: a memory cgroup of the scenario's size);
 the node reads the machine's meminfo as on the robot. With the OOM score backstop on, the runner
@@ -63,7 +64,6 @@ class Nav2StandIn:
                 pipe.close()
             except OSError:
                 pass
-
 
 
 NODE = r"""
@@ -196,8 +196,8 @@ def _one_kill(machine: SimMachineCgroup, url: str, where: str, backstop: bool) -
     nav2 = Nav2StandIn(hold_mib=16, cgroup_procs=machine.procs)
     node = subprocess.Popen(
         [sys.executable, "-c", NODE, str(REPO), url, where, str(nav2.process.pid),
-         STREAM_MODEL, "on" if backstop else "off", machine.meminfo], stdout=subprocess.PIPE, text=True,
-        stderr=subprocess.DEVNULL, start_new_session=True)
+         STREAM_MODEL, "on" if backstop else "off", machine.meminfo], stdout=subprocess.PIPE,
+        text=True, stderr=subprocess.DEVNULL, start_new_session=True)
     before = json.loads(node.stdout.readline())
     kills_before = machine.oom_kills()
     node.kill()  # SIGKILL: no cleanup, no preemption, nothing but what was set before

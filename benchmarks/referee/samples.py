@@ -36,21 +36,21 @@ class Sample:
 
     @property
     def free_bytes(self) -> int:
-        """Memory no page holds (what a GPU allocation on unified memory can take)."""
+        """Return the memory no page holds (what a GPU allocation on unified memory can take)."""
         return self.machine_limit_bytes - self.machine_usage_bytes
 
     @property
     def allocatable_bytes(self) -> int:
-        """What a CPU allocation can take: free memory plus reclaimable page cache."""
+        """Return what a CPU allocation can take: free memory plus reclaimable page cache."""
         return self.free_bytes + self.machine_file_bytes
 
     @property
     def runner_bytes(self) -> int:
-        """Resident bytes of every model-holding process."""
+        """Return the resident bytes of every model-holding process."""
         return sum(int(entry[2]) for entry in self.runners)
 
     def model_bytes(self, container_group: str = '') -> int:
-        """Memory held for models: device pages, the driver's pool, runners or the container."""
+        """Return the memory held for models: device pages, the pool, runners or container."""
         held = self.device_bytes + self.pool_bytes
         if container_group:
             return held + self.group_anon.get(container_group, 0)

@@ -19,7 +19,7 @@ class Breach:
 
     @property
     def duration_s(self) -> Optional[float]:
-        """Seconds under the reserve (None when it never came back)."""
+        """Return the seconds under the reserve (None when it never came back)."""
         return None if self.end_t is None else self.end_t - self.start_t
 
 
@@ -34,13 +34,13 @@ class HeadroomVerdict:
 
     @property
     def kept(self) -> bool:
-        """True when every breach ended within the allowed time."""
+        """Tell whether every breach ended within the allowed time."""
         return all(b.duration_s is not None and b.duration_s <= self.allowed_s
                    for b in self.breaches)
 
 
 def ros_headroom_bytes(sample: Sample, reserve_bytes: int) -> int:
-    """What ROS can still allocate beyond the room it must always have."""
+    """Return what ROS can still allocate beyond the room it must always have."""
     return sample.allocatable_bytes - reserve_bytes
 
 
@@ -89,7 +89,7 @@ class Leftovers:
 
     @property
     def nothing_loaded(self) -> bool:
-        """True when no model process runs and no device page is live."""
+        """Tell whether no model process runs and no device page is live."""
         return not self.runners and self.device_bytes == 0
 
 
@@ -112,7 +112,7 @@ class CleanupJudgement:
 
     @property
     def correct(self) -> bool:
-        """True when the product's verdict matches the truth."""
+        """Tell whether the product's verdict matches the truth."""
         return self.product_says_clean == self.truly_clean
 
 
@@ -144,7 +144,7 @@ class FailureKind(str, enum.Enum):
 
     @property
     def physics(self) -> bool:
-        """True for a failure the machine caused."""
+        """Tell whether the machine caused the failure."""
         return self in (FailureKind.REFUSAL, FailureKind.OOM_KILL, FailureKind.EOF)
 
 

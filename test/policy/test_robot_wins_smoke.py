@@ -1,4 +1,4 @@
-"""benchmarks/robot_wins.py --smoke: Nav2 grows during a load on both Thors; the referee's verdict."""
+"""benchmarks/robot_wins.py --smoke: Nav2 grows during a load on both Thors; the referee judges."""
 
 import os
 import subprocess

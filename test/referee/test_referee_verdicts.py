@@ -22,7 +22,7 @@ def _line(t, used_mib, *, file_mib=0, pool_mib=0, device_mib=0, runners=(), kill
 
 @pytest.fixture
 def unified_episode(tmp_path):
-    """Recorded shape of a unified-memory preemption: growth, unload to the pool, a drop."""
+    """Record a unified-memory preemption: growth, unload to the pool, a drop."""
     path = tmp_path / 'samples.jsonl'
     lines = [_line(0.0, 1500, device_mib=600, runners=[(10, 'ollama-runner', 40 * MIB)])]
     lines.append(json.dumps({'t': 0.05, 'mark': 'growth'}))
