@@ -115,6 +115,8 @@ def main() -> int:
     parser.add_argument("--parts", default="growth,cancel,action,killed")
     parser.add_argument("--machines", default=",".join(MACHINES))
     parser.add_argument("--keep-samples", default="", help="folder for the referee's files")
+    parser.add_argument("--drop-caches", default="auto", choices=("auto", "never"),
+                        help="the product's drop_caches setting (never: the unload alone)")
     args = parser.parse_args()
     repetitions = 1 if args.smoke else args.repetitions
     parts = {"growth"} if args.smoke else set(args.parts.split(","))
@@ -128,7 +130,8 @@ def main() -> int:
         folder.mkdir(parents=True, exist_ok=True)
         if "growth" in parts:
             for machine in args.machines.split(","):
-                growth.append(run_machine(machine, repetitions, folder, moments))
+                growth.append(run_machine(machine, repetitions, folder, moments,
+                                          args.drop_caches))
         if "cancel" in parts or "action" in parts:
             from robot_wins_cancel import action_cancel_part, cancel_part
             if "cancel" in parts:

@@ -138,7 +138,8 @@ class MachineProcesses:
                               scan_s=scan.scan_s)
 
 
-def _product(sim: Any, scenario: Any, docker_client: Any, results: Path) -> Any:
+def _product(sim: Any, scenario: Any, docker_client: Any, results: Path,
+             drop_caches: str = "auto") -> Any:
     """Build the product's guard as on the robot: machine readings, RosHeadroom, adaptive."""
     from shadowhound_llm_bench.adapters.docker_container import DockerContainer
     from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
@@ -154,7 +155,8 @@ def _product(sim: Any, scenario: Any, docker_client: Any, results: Path) -> Any:
     settings = preset_settings("adaptive", memory_scale=scenario.memory_scale, num_ctx=4096,
                                safety_buffer_bytes=params["safety_buffer_bytes"],
                                sample_period_s=GUARD_PERIOD_S, unload_deadline_s=5.0,
-                               preempt_release_deadline_s=3.0, preempt_wait_s=5.0)
+                               preempt_release_deadline_s=3.0, preempt_wait_s=5.0,
+                               drop_caches=drop_caches)
     # The scenario's reserve floor, and a window short enough for the repetitions to settle.
     names = [re.escape(node.name) for node in scenario.ros_nodes] + ["controller_server"]
     reserve = RosReserveSettings(floor_bytes=params["ros_reserve_bytes"] // 2, window_s=2.0,
@@ -283,7 +285,7 @@ def _judge(moment: str, samples: List[Sample], *, start_t: float, end_t: float, 
 
 
 def run_machine(scenario_name: str, repetitions: int, results: Path,
-                moments: tuple = MOMENTS) -> MachineResult:
+                moments: tuple = MOMENTS, drop_caches: str = "auto") -> MachineResult:
     """All moments of growth, repetitions times, on one machine; judged by the referee."""
     import docker
 
@@ -308,7 +310,8 @@ def run_machine(scenario_name: str, repetitions: int, results: Path,
         referee = Referee(str(out), Watch(
             machine_cgroup=machine.cgroup_dir,
             driver_state=os.path.join(machine.machine_dir, STATE_NAME)), period_s=PERIOD_S)
-        guard, client, backend, headroom = _product(sim, scenario, docker_client, results)
+        guard, client, backend, headroom = _product(sim, scenario, docker_client, results,
+                                                    drop_caches)
         time.sleep(0.5)
         idle = headroom.sample()
         if len(idle.processes) < len(scenario.ros_nodes):
@@ -316,7 +319,8 @@ def run_machine(scenario_name: str, repetitions: int, results: Path,
                                f"{len(scenario.ros_nodes) + 1} ROS processes")
         # The promise judged: ROS keeps the room the product's own reserve holds for it now.
         reserve = max(64 * MIB, idle.reserve_bytes - idle.live_bytes)
-        result = MachineResult(scenario=scenario_name, reserve_bytes=reserve)
+        label = scenario_name + (f" (drop_caches {drop_caches})" if drop_caches != "auto" else "")
+        result = MachineResult(scenario=label, reserve_bytes=reserve)
         _settle(sim, client, nav2, referee, group)
         idle_sample = _latest(referee)
         base = idle_sample.model_bytes(group)
