@@ -26,6 +26,7 @@ class RosGpuMemory:
         self._lock = threading.Lock()
         self._read_at: Optional[float] = None
         self._by_pid: Dict[int, int] = {}
+        self._reading = False
         self.last_error = ""
 
     @classmethod
@@ -35,18 +36,33 @@ class RosGpuMemory:
         return cls(reader, period_s=period_s) if reader is not None else None
 
     def by_pid(self) -> Dict[int, int]:
-        """Return GPU bytes per process, read anew when the last reading is older than period_s."""
+        """Return GPU bytes per process: the last reading (the first one is waited for)."""
         with self._lock:
             now = self._clock()
-            if self._read_at is None or now - self._read_at >= self._period_s:
+            first = self._read_at is None
+            stale = first or now - self._read_at >= self._period_s
+            if stale and not self._reading:
                 self._read_at = now
-                try:
-                    self._by_pid = {int(p.pid): int(p.used_bytes)
-                                    for p in self._reader.processes()}
-                    self.last_error = ""
-                except GpuMemoryUnavailable as exc:
-                    self.last_error = str(exc)  # the last good reading stands
+                self._reading = True
+                if not first:
+                    threading.Thread(target=self._refresh, name='ros-gpu-memory',
+                                     daemon=True).start()
+        if stale and first:
+            self._refresh()
+        with self._lock:
             return dict(self._by_pid)
+
+    def _refresh(self) -> None:
+        try:
+            by_pid = {int(p.pid): int(p.used_bytes) for p in self._reader.processes()}
+            error = ''
+        except GpuMemoryUnavailable as exc:
+            by_pid, error = None, str(exc)  # the last good reading stands
+        with self._lock:
+            if by_pid is not None:
+                self._by_pid = by_pid
+            self.last_error = error
+            self._reading = False
 
     def bytes_of(self, pids: Iterable[int]) -> int:
         """Return the GPU bytes held by these processes."""
