@@ -66,3 +66,28 @@ def test_referee_sees_device_memory_the_pool_and_the_drop(tmp_path):
                              period_s=0.05, unload_s=1.0)
     assert verdict.breaches and verdict.breaches[-1].end_t is not None
     assert verdict.breaches[-1].end_t > dropped_at
+
+
+def test_referee_sees_the_real_servers_runner_and_its_end(real_ollama_dist, tmp_path):
+    from shadowhound_llm_bench import real_ollama
+
+    server = real_ollama.start_local_server(real_ollama_dist)
+    try:
+        real_ollama.ensure_models(server, [real_ollama.models.TINY])
+        watch = Watch(server_pid=server.server_pid())
+        with Referee(str(tmp_path / 'truth.jsonl'), watch, period_s=0.05) as referee:
+            with httpx.Client(base_url=server.base_url, timeout=120.0) as http:
+                http.post('/api/generate', json={'model': 'shb-tiny:f16', 'keep_alive': '1m'})
+                loaded = _until(referee, lambda s: s.runners)
+                assert {pid for pid, _, _ in loaded.runners} == set(server.runner_pids())
+                assert loaded.runners[0][1] in ('ollama runner', 'llama-server')
+                assert loaded.runners[0][2] > 0
+                assert loaded.server_tree_bytes > loaded.runners[0][2]
+                assert not leftovers([loaded]).nothing_loaded
+                http.post('/api/generate', json={'model': 'shb-tiny:f16', 'keep_alive': 0})
+                _until(referee, lambda s: s.t > loaded.t and not s.runners)
+            referee.wait_next()
+            samples = referee.samples()
+    finally:
+        server.stop()
+    assert leftovers(samples).nothing_loaded
