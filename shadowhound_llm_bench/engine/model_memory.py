@@ -34,6 +34,7 @@ class ModelMemoryGauge:
         self._clock = clock
         self._lock = threading.Lock()
         self._gpu: Optional[Tuple[float, tuple]] = None
+        self._refreshing = False
         self.last_error = ""
 
     def set_chosen(self, chosen: ChosenSources) -> None:
@@ -51,15 +52,26 @@ class ModelMemoryGauge:
         now = self._clock()
         with self._lock:
             cached = self._gpu
-        if cached is not None and now - cached[0] < self.gpu_period_s:
-            return cached[1]
+            refresh = cached is not None and now - cached[0] >= self.gpu_period_s \
+                and not self._refreshing
+            self._refreshing = self._refreshing or refresh
+        if cached is None:  # first, or invalidated for a measurement: wait for a fresh one
+            return self._read_gpu(now)
+        if refresh:  # a sample never waits on nvidia-smi, slowest when memory is short
+            threading.Thread(target=self._read_gpu, args=(now,), name="gpu-processes",
+                             daemon=True).start()
+        return cached[1]
+
+    def _read_gpu(self, now: float) -> Optional[tuple]:
         try:
             processes = self.reader.gpu_processes()
         except GpuMemoryUnavailable as exc:
             self.last_error = str(exc)
-            return None
+            processes = None
         with self._lock:
-            self._gpu = (now, processes)
+            self._refreshing = False
+            if processes is not None:
+                self._gpu = (now, processes)
         return processes
 
     def measure(self, container: ContainerSample, meminfo: Optional[HostMeminfo],
