@@ -49,7 +49,7 @@ def _fits(inputs: OracleInputs, loaded: Sequence[str], model: str) -> bool:
 
 
 def _server_eviction(loaded: Tuple[str, ...], max_loaded: int) -> Tuple[str, ...]:
-    """What the server keeps before a new load: it drops its least recently used at the cap."""
+    """Return what the server keeps before a new load: it drops its least recently used."""
     return loaded[len(loaded) - max_loaded + 1:] if len(loaded) >= max_loaded else loaded
 
 

@@ -49,6 +49,7 @@ class Experiment:
     num_predict: int = 16
     repetitions: int = 1
     deadline_s: float = 600.0
+    suite: str = str(Path(__file__).resolve().parent / "seed_real_suite.yaml")
 
 
 # ---------------------------------------------------------------------------- ground truth
@@ -174,7 +175,7 @@ class RealRow:
 
     @property
     def physics_failures(self) -> int:
-        """Loads the server or the kernel failed."""
+        """Count the loads the server or the kernel failed."""
         return self.kill_failures + self.refusals
 
     @property
@@ -227,10 +228,20 @@ def _row(config: Config, outcome: Any, guard: Any, total_s: float, truth: Cgroup
 
 
 def policy_settings(config: Config, exp: Experiment) -> Any:
-    """The configuration's policy at this experiment's scale (the seed rows without recovery)."""
-    scale = SimpleNamespace(memory_scale=exp.memory_scale, node_parameters={
+    """
+    Return the configuration's policy at this scale (the seed rows without recovery).
+
+    The real server reports real sizes (memory_scale 1); the seed's byte thresholds (2 GiB
+    safety buffer, restart before models over 40 GB) shrink with the models.
+    """
+    scale = SimpleNamespace(memory_scale=1.0, node_parameters={
         "num_ctx": exp.num_ctx, "safety_buffer_bytes": int(2 * GIB * exp.memory_scale)})
-    return config.settings(scale, seed_recovery=False)
+    settings = config.settings(scale, seed_recovery=False)
+    threshold = settings.restart_before_models_over_bytes
+    if threshold:
+        settings = settings.replace(
+            restart_before_models_over_bytes=int(threshold * exp.memory_scale))
+    return settings
 
 
 def run_configuration(config: Config, *, exp: Experiment, docker_client: Any,
@@ -254,8 +265,8 @@ def run_configuration(config: Config, *, exp: Experiment, docker_client: Any,
                              repetitions=exp.repetitions, warmup=False, pull_missing=False,
                              request_deadline_s=120, load_deadline_s=120)
         runner = BenchmarkRunner(client=client, guard=guard, options=options,
-                                 suite=load_suite("robot_mission"), results_root=results_root,
-                                 run_name=f"{exp.dist.version}-{config.key}",
+                                 suite=load_suite(exp.suite), results_root=results_root,
+                                 run_name=f"v{exp.dist.version.replace('.', '_')}-{config.key}",
                                  preset=settings.preset,
                                  on_progress=_progress_sink(progress, config.key))
         timer = threading.Timer(exp.deadline_s, runner.cancel.set)
@@ -279,6 +290,20 @@ def run_configuration(config: Config, *, exp: Experiment, docker_client: Any,
         server.stop()
 
 
+def measure_restart_s(docker_client: Any, dist: Any, *, limit_bytes: int) -> float:
+    """Time one restart of an idle server's container until /api/version answers again."""
+    name = f"{CONTAINER_PREFIX}-restart-{uuid.uuid4().hex[:6]}"
+    server = real_ollama.start_container_server(docker_client, dist, name=name,
+                                                mem_limit_bytes=limit_bytes)
+    try:
+        started = time.monotonic()
+        server.container.restart(timeout=10)
+        real_ollama.server.wait_until_answering(server.base_url, deadline_s=60.0)
+        return time.monotonic() - started
+    finally:
+        server.stop()
+
+
 def footprints_of(rows: Sequence[RealRow]) -> Dict[str, int]:
     """Largest /api/ps size of each model over every configuration."""
     merged: Dict[str, int] = {}
@@ -298,6 +323,6 @@ def unloads_of(rows: Sequence[RealRow]) -> Dict[str, List[float]]:
 
 
 def idle_bytes_of(rows: Sequence[RealRow]) -> Optional[int]:
-    """The server's own working set with nothing loaded (the largest start seen)."""
+    """Return the server's own working set with nothing loaded (the largest start seen)."""
     values = [r.idle_bytes for r in rows if r.idle_bytes > 0]
     return max(values) if values else None

@@ -41,7 +41,8 @@ sys.path.insert(0, str(HERE))
 
 from seed_oracle import describe, oracle_from_runs  # noqa: E402
 from seed_real_parts import (  # noqa: E402
-    Experiment, RealRow, footprints_of, idle_bytes_of, run_configuration, unloads_of)
+    Experiment, RealRow, footprints_of, idle_bytes_of, measure_restart_s, run_configuration,
+    unloads_of)
 from seed_table import SEED_ROWS, render_table  # noqa: E402
 from seed_table_parts import CONFIGS  # noqa: E402
 
@@ -73,7 +74,7 @@ def thor_gb(n_bytes: float) -> str:
 
 
 def table_lines(rows: Sequence[RealRow], oracle_s: Optional[float], markdown: bool) -> List[str]:
-    """The table of one release: failures split physics / product, times, ground-truth peaks."""
+    """Lay out one release's table: failures (physics / product), times, ground-truth peaks."""
     header = ["Configuration", "Models failed", "Physics: OOM kills / refusals",
               "Product: skips / pressure stops", "Other failures", "Total s", "Mgmt s",
               "Oracle mgmt s", "Peak working set GiB (Thor GB)", "cgroup max_usage GiB",
@@ -95,7 +96,7 @@ def table_lines(rows: Sequence[RealRow], oracle_s: Optional[float], markdown: bo
 
 
 def verdicts(rows: Sequence[RealRow]) -> List[str]:
-    """The table's claims checked against the ground truth, each MET or MISSED with numbers."""
+    """Check the table's claims against the ground truth: each MET or MISSED, with numbers."""
     lines = []
     for r in rows:
         if r.key == "none":
@@ -122,7 +123,7 @@ def run_release(args: argparse.Namespace, dist: Any, docker_client: Any,
     exp = Experiment(dist=dist, models=models, limit_bytes=args.limit_mib * MIB,
                      memory_scale=SEED_FILE_SCALE, num_ctx=args.num_ctx,
                      num_predict=args.num_predict, repetitions=args.repetitions,
-                     deadline_s=args.config_deadline_s)
+                     deadline_s=args.config_deadline_s, suite=args.suite)
     started = time.monotonic()
     rows: List[RealRow] = []
     for config in [c for c in CONFIGS if c.key in args.configs]:
@@ -137,6 +138,8 @@ def run_release(args: argparse.Namespace, dist: Any, docker_client: Any,
             f" GiB, {row.cgroup_oom_kills} OOM kills")
     run_s = time.monotonic() - started
     restarts = [s for r in rows for s in r.restarts_s]
+    if not restarts:  # no configuration restarted: the oracle's restart cost is measured here
+        restarts = [measure_restart_s(docker_client, dist, limit_bytes=exp.limit_bytes)]
     schedule, inputs = oracle_from_runs(
         order=models, footprints=footprints_of(rows), limit_bytes=exp.limit_bytes,
         server_bytes=idle_bytes_of(rows) or 0, unloads=unloads_of(rows), restarts_s=restarts)
@@ -175,11 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"container memory limit (default {LIMIT_MIB}; smoke "
                         f"{SMOKE_LIMIT_MIB})")
     parser.add_argument("--num-ctx", type=int, default=4096)
-    parser.add_argument("--num-predict", type=int, default=16)
+    parser.add_argument("--num-predict", type=int, default=4)
+    parser.add_argument("--suite", default=str(HERE / "seed_real_suite.yaml"),
+                        help="suite name or file (default: one short task)")
     parser.add_argument("--repetitions", type=int, default=1)
     parser.add_argument("--config-deadline-s", type=float, default=600.0)
     parser.add_argument("--smoke", action="store_true",
-                        help="three small models, none and full, 4 tokens")
+                        help="three small models, none and full")
     parser.add_argument("--results-dir", default="",
                         help="default: results/benchmarks/real-<timestamp>/")
     parser.add_argument("--json", default="", help="also write every number to this file")
@@ -192,7 +197,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.smoke:
         if args.configs == [c.key for c in CONFIGS]:
             args.configs = list(SMOKE_CONFIGS)
-        args.num_predict = min(args.num_predict, 4)
     args.limit_mib = args.limit_mib or (SMOKE_LIMIT_MIB if args.smoke else LIMIT_MIB)
     logging.basicConfig(level=logging.WARNING, format="           guard: %(message)s")
     os.environ.setdefault("DOCKER_HOST", "unix:///tmp/dockerd/docker.sock")

@@ -40,7 +40,7 @@ def listed(base_url):
 
 @pytest.fixture(scope='module', params=VERSIONS or [None], ids=lambda v: f'ollama-{v}')
 def world(request, tmp_path_factory):
-    """A real release in a container, its models made, and a node measuring that container."""
+    """Start a real release in a container, make its models, start a node measuring it."""
     if request.param is None:
         pytest.skip('no real Ollama: neither ../shared/ollama (or SHB_OLLAMA_DIST) nor an '
                     '`ollama` on PATH')
@@ -86,7 +86,7 @@ def world(request, tmp_path_factory):
 
 
 def reports_left_loaded(result):
-    """What results.json and summary.md say the run left loaded."""
+    """Return what results.json and summary.md say the run left loaded."""
     folder = Path(result.results_dir)
     end = json.loads((folder / 'results.json').read_text())['residency']['end']
     summary = (folder / 'summary.md').read_text()

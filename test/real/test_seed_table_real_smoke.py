@@ -1,4 +1,4 @@
-"""benchmarks/seed_table_real.py --smoke on each release: the kernel kills, the policy avoids it."""
+"""seed_table_real.py --smoke on each release: unmanaged loads are killed, managed ones not."""
 
 import json
 import os
@@ -16,7 +16,7 @@ KILL_TEXTS = {'0.12.6': 'llama runner process has terminated: signal: killed',
 
 @pytest.fixture
 def docker_host():
-    """The Docker engine's address; the test is skipped where none answers."""
+    """Return the Docker engine's address; skip where none answers."""
     docker = pytest.importorskip('docker')
     host = os.environ.get('DOCKER_HOST', 'unix:///tmp/dockerd/docker.sock')
     try:
