@@ -9,6 +9,7 @@ events, read here, and the server's own replies (load errors, /api/ps), polled h
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import time
 import uuid
@@ -189,6 +190,21 @@ class RealRow:
                 "product_failures": self.product_failures}
 
 
+def unload_times(decisions: Sequence[Any]) -> Dict[str, List[float]]:
+    """Seconds per model unloaded: an unload of several models at once is shared among them."""
+    unloads: Dict[str, List[float]] = {}
+    for d in decisions:
+        if d.duration_s <= 0:
+            continue
+        names = [d.model] if d.action == "unload" else []
+        match = re.search(r": unload (.+?);", d.reason) if d.action == "unload_others" else None
+        if match:
+            names = [name.strip() for name in match.group(1).split(",") if name.strip()]
+        for name in names:
+            unloads.setdefault(name, []).append(d.duration_s / len(names))
+    return unloads
+
+
 def _row(config: Config, outcome: Any, guard: Any, total_s: float, truth: CgroupTruth,
          oom_events: int, exp: Experiment) -> RealRow:
     records, _ = read_records(outcome.run_dir / LOG_NAME)
@@ -204,10 +220,7 @@ def _row(config: Config, outcome: Any, guard: Any, total_s: float, truth: Cgroup
     other = [m for m in lost if m not in skipped and m not in stopped and m not in memory_lost]
     decisions = guard.decisions()
     management_s, note = management_seconds(decisions, guard.restart_durations_s)
-    unloads: Dict[str, List[float]] = {}
-    for d in decisions:
-        if d.action == "unload" and d.duration_s > 0:
-            unloads.setdefault(d.model, []).append(d.duration_s)
+    unloads = unload_times(decisions)
     words = [f"{m.model}: {m.status} ({m.reason[:90]})" for m in lost]
     if outcome.status == "canceled":
         words.append("the run hit its deadline and was canceled")
