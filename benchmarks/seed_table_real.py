@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repetitions", type=int, default=1)
     parser.add_argument("--config-deadline-s", type=float, default=600.0)
     parser.add_argument("--smoke", action="store_true",
-                        help="three small models, none and full")
+                        help="three small models, none and full, one token")
     parser.add_argument("--results-dir", default="",
                         help="default: results/benchmarks/real-<timestamp>/")
     parser.add_argument("--json", default="", help="also write every number to this file")
@@ -197,6 +197,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.smoke:
         if args.configs == [c.key for c in CONFIGS]:
             args.configs = list(SMOKE_CONFIGS)
+        args.num_predict = 1
     args.limit_mib = args.limit_mib or (SMOKE_LIMIT_MIB if args.smoke else LIMIT_MIB)
     logging.basicConfig(level=logging.WARNING, format="           guard: %(message)s")
     os.environ.setdefault("DOCKER_HOST", "unix:///tmp/dockerd/docker.sock")
