@@ -117,6 +117,12 @@ def table_lines(rows: Sequence[TableRow], scale: float, markdown: bool) -> List[
             f"{gib(r.min_memfree_bytes)} ({thor_gb(r.min_memfree_bytes, scale)})",
             f"{gib(r.peak_machine_used_bytes)} ({thor_gb(r.peak_machine_used_bytes, scale)})",
             gib(r.pool_end_bytes), " / ".join(seed)])
+    return render_table(header, body, markdown)
+
+
+def render_table(header: Sequence[str], body: Sequence[Sequence[str]],
+                 markdown: bool) -> List[str]:
+    """Lay out a header and rows as aligned plain text or as a Markdown table."""
     if markdown:
         lines = ["| " + " | ".join(header) + " |",
                  "|" + "|".join("---" for _ in header) + "|"]
