@@ -36,7 +36,7 @@ TARGET_RATIO = 1.5
 
 
 def _token_lines(total: int) -> bytes:
-    """Valid NDJSON token lines, gzipped: about total bytes once decoded."""
+    """Return valid NDJSON token lines, gzipped: about total bytes once decoded."""
     token = line({'model': 'm', 'response': 'y', 'done': False})
     comp = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     block = token * (MIB // len(token))

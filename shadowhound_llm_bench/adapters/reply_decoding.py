@@ -48,7 +48,7 @@ def check_deadline(deadline_at: Optional[float], what: str) -> None:
 
 
 def content_codings(response: httpx.Response) -> List[str]:
-    """The codings of Content-Encoding, in the order they were applied, identity left out."""
+    """Return the codings of Content-Encoding in the order applied, identity left out."""
     values = response.headers.get_list("content-encoding", split_commas=True)
     return [value.strip().lower() for value in values
             if value.strip() and value.strip().lower() != "identity"]
@@ -79,13 +79,15 @@ class _Counts:
     def add_wire(self, size: int) -> None:
         self.wire += size
         if self.wire > self.max_wire:
-            raise ReplyTooLarge(f"{self.what}: {self.noun} {self.bigger} than {self.max_wire} bytes")
+            raise ReplyTooLarge(
+                f"{self.what}: {self.noun} {self.bigger} than {self.max_wire} bytes")
 
     def add_decoded(self, size: int) -> None:
         self.decoded += size
         if self.decoded > self.max_decoded:
-            raise ReplyTooLarge(f"{self.what}: {self.noun} {self.bigger} than {self.max_decoded} bytes "
-                                f"once decoded ({self.wire} bytes on the wire)")
+            raise ReplyTooLarge(
+                f"{self.what}: {self.noun} {self.bigger} than {self.max_decoded} bytes "
+                f"once decoded ({self.wire} bytes on the wire)")
         if self.decoded > RATIO_FLOOR_BYTES and \
                 self.decoded > MAX_EXPANSION_RATIO * max(1, self.wire):
             raise ReplyTooLarge(f"{self.what}: {self.noun} expands more than "

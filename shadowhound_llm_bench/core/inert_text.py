@@ -74,20 +74,20 @@ def terminal_line(text: object, limit_chars: int = TERMINAL_LIMIT_CHARS) -> str:
 
 
 def csv_value(value: object, limit_chars: int = CELL_LIMIT_CHARS) -> object:
-    """A CSV cell: text made inert by csv_cell; numbers, booleans and None kept as they are."""
+    """Return a CSV cell: text made inert by csv_cell; numbers, booleans, None kept as is."""
     return csv_cell(value, limit_chars) if isinstance(value, str) else value
 
 
 def csv_row(values: Iterable[object]) -> List[object]:
-    """Every text cell of a CSV row made inert (no formula, no control byte, bounded)."""
+    """Return a CSV row with every text cell inert (no formula, no control byte, bounded)."""
     return [csv_value(value) for value in values]
 
 
 def terminal_text(text: object, limit_chars: int = TEXT_LINE_LIMIT_CHARS) -> str:
-    """Lines a terminal prints as text: each line inert and bounded, the line breaks kept."""
+    """Return lines a terminal prints as text: each inert and bounded, the breaks kept."""
     return "\n".join(terminal_line(part, limit_chars) for part in str(text).split("\n"))
 
 
 def plot_label(text: object, limit_chars: int = LABEL_LIMIT_CHARS) -> str:
-    """Text for a chart label: one bounded line, no mathtext (a `$` is drawn as a `$`)."""
+    """Return a chart label: one bounded line, no mathtext (a `$` is drawn as a `$`)."""
     return shortened(printable(text), limit_chars).replace("$", r"\$")

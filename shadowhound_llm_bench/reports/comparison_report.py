@@ -81,7 +81,8 @@ def comparison_markdown(comparison: Comparison) -> str:
     notes = [f"run {r.run_id}: {note}" for r in comparison.runs[1:] for note in r.model_notes]
     if notes:
         lines += ["Model changes against the baseline: " + _md("; ".join(notes)) + ".", ""]
-    lines += [f"Change against the baseline run {_md(base.run_id)} in percent of the mean; verdict "
+    lines += [f"Change against the baseline run {_md(base.run_id)} in percent of the mean; "
+              "verdict "
               f"from {comparison.test}, two-sided, alpha {comparison.alpha:g}; a change under "
               f"{comparison.min_change_percent:g} % is within noise. Values: mean ± standard "
               "deviation over the repetitions; 'untested': a single value on one side.", ""]

@@ -56,7 +56,7 @@ def huge_stream(total_bytes: int) -> Iterator[bytes]:
 
 @functools.lru_cache(maxsize=8)
 def gzip_bomb(decoded_bytes: int, layers: int = 1) -> bytes:
-    """Gzip of decoded_bytes of zeros, gzipped again `layers - 1` times (a stacked bomb)."""
+    """Return gzip of decoded_bytes of zeros, gzipped again `layers - 1` times (stacked)."""
     packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     block = bytes(1024 * 1024)
     parts = []
@@ -71,7 +71,7 @@ def gzip_bomb(decoded_bytes: int, layers: int = 1) -> bytes:
 def gzip_reply(body: bytes, *, encoding: str = 'gzip', status: int = 200,
                content_type: str = 'application/json', chunked: bool = False,
                piece_bytes: int = 0, delay_s: float = 0.0) -> Reply:
-    """A reply whose body is already encoded and says so in Content-Encoding."""
+    """Build a reply whose body is already encoded and says so in Content-Encoding."""
     size = piece_bytes or len(body) or 1
     pieces = [body[i:i + size] for i in range(0, len(body), size)]
     return Reply(pieces=lambda: pieces, status=status, content_type=content_type,
