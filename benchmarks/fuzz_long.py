@@ -4,7 +4,10 @@ The long fuzz run: hostile goals, files, parameters and Ollama replies, and memo
 Run: .venv/bin/python benchmarks/fuzz_long.py [--examples 2000] [--client-examples 300]
      [--part all|fuzz|client|node]
 Prints, per input kind, the examples tried, how many were accepted or refused, and the defects
-(crashes, hangs over the deadline, file content echoed, unsafe messages; target 0 each); then the
+(crashes, hangs over the deadline, file content echoed, unsafe messages or bytes out, memory
+over the bound; target 0 each) with the process's RSS before and its peak during the kind (the
+kinds: goals, suites, scenarios, parameters, params files, Ollama replies, encoded (gzip,
+stacked, chunked) replies, crafted history databases, crafted run folders); then the
 peak RSS of an Ollama client process and of the llm_bench node under a hostile server against
 their idle RSS (target: under 2x). The same targets run in CI with a small budget
 (test/hostile/test_fuzz.py).
@@ -34,6 +37,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 
 import fuzz_targets as targets  # noqa: E402
+import fuzz_targets_compressed as compressed  # noqa: E402
+import fuzz_targets_history as history  # noqa: E402
 from hostile_ollama import (  # noqa: E402
     GIB, HostileServer, Reply, endless_bytes, endless_tokens, huge_stream, line)
 
@@ -56,10 +61,20 @@ def run_kind(name: str, strategy: Any, check: Callable[[Any], Any], examples: in
         if outcome.defect and outcome.label not in first:
             first[outcome.label] = outcome.detail
 
+    idle = _status_bytes('VmRSS')
+    Path('/proc/self/clear_refs').write_text('5')  # the high-water mark starts again here
     started = time.monotonic()
     body()
     return {'kind': name, 'counts': counts, 'first': first,
-            'seconds': time.monotonic() - started}
+            'seconds': time.monotonic() - started, 'idle_rss': idle,
+            'peak_rss': _status_bytes('VmHWM')}
+
+
+def _status_bytes(field: str) -> int:
+    for text in Path('/proc/self/status').read_text().splitlines():
+        if text.startswith(field + ':'):
+            return int(text.split()[1]) * 1024
+    return 0
 
 
 def fuzz(examples: int, client_examples: int) -> List[Dict]:
@@ -77,20 +92,29 @@ def fuzz(examples: int, client_examples: int) -> List[Dict]:
     with targets.ClientTarget() as client:
         rows.append(run_kind('ollama reply', targets.hostile_replies(), client.check,
                              client_examples))
+        rows.append(run_kind('encoded reply', compressed.encoded_replies(),
+                             lambda example: compressed.check_encoded(client.server, example),
+                             client_examples))
+    rows.append(run_kind('history database', history.crafted_databases(),
+                         history.check_database, max(1, examples // 10)))
+    rows.append(run_kind('run folders', history.crafted_run_folders(),
+                         history.check_run_folders, max(1, examples // 40)))
     return rows
 
 
 def print_fuzz(rows: List[Dict]) -> int:
     print('| input kind | examples | accepted | refused | crashes | hangs | echoed | unsafe '
-          '| seconds |')
-    print('|---|---|---|---|---|---|---|---|---|')
+          '| memory | seconds | RSS before MiB | peak RSS MiB |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|')
     defects = 0
     for row in rows:
         c = row['counts']
         total = sum(c.values())
         defects += sum(c[label] for label in targets.DEFECTS)
         print(f"| {row['kind']} | {total} | {c['accepted']} | {c['refused']} | {c['crash']} | "
-              f"{c['hang']} | {c['echo']} | {c['unsafe']} | {row['seconds']:.1f} |")
+              f"{c['hang']} | {c['echo']} | {c['unsafe']} | {c['memory']} | "
+              f"{row['seconds']:.1f} | {row['idle_rss'] / MIB:.0f} | "
+              f"{row['peak_rss'] / MIB:.0f} |")
         for label, detail in row['first'].items():
             print(f"    first {label}: {detail}")
     return defects

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Optional, TextIO
 
+from .core.inert_text import markdown_cell, terminal_line, terminal_text
 from .core.run_comparison import (DEFAULT_ALPHA, DEFAULT_MIN_CHANGE_PERCENT, METRICS_BY_KEY,
                                   TEST_DETAIL, ComparisonError, compare_runs, judge_trend,
                                   metric_spec)
@@ -72,7 +73,14 @@ def add_verbs(sub: argparse._SubParsersAction, default_results_dir: str) -> None
                        "this machine)")
 
 
+def _error(message: object) -> None:
+    print(f"error: {terminal_line(message)}", file=sys.stderr)
+
+
 def _emit(text: str, output: str, out: TextIO) -> None:
+    # The last layer before a terminal or a file someone cats: no control byte on any line
+    # (the tables already made each cell inert for Markdown or CSV).
+    text = terminal_text(text)
     if output:
         write_atomic(Path(output), text if text.endswith("\n") else text + "\n")
     else:
@@ -93,7 +101,7 @@ def run_compare(args: argparse.Namespace, out: TextIO) -> int:
         comparison = compare_runs(snapshots, metrics=args.metric, alpha=args.alpha,
                                   min_change_percent=args.min_change)
     except (RunLoadError, ComparisonError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
     if not comparison.tables:
         print("error: the runs hold none of the metrics asked for", file=sys.stderr)
@@ -131,7 +139,7 @@ def _import(args: argparse.Namespace, out: TextIO) -> int:
             with HistoryDb(db_path) as db:
                 count = db.record_runs(snapshots)
     except (RunLoadError, HistoryError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
     print(f"imported {count.added} run(s), {count.already_present} already present, "
           f"into {db_path}", file=out)
@@ -145,12 +153,12 @@ def _overview(args: argparse.Namespace, out: TextIO) -> int:
         with HistoryDb(path, create=False) as db:
             rows = db.overview()
     except HistoryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
     lines = [f"# History {path}", "", "| machine | host | runs | first | last | models |",
              "| --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {m} | {h or '-'} | {n} | {first} | {last} | {models} |"
-              for m, h, n, first, last, models in rows]
+    lines += ["| " + " | ".join(markdown_cell(v) for v in (m, h or "-", n, first, last, models))
+              + " |" for m, h, n, first, last, models in rows]
     lines += ["", "Trend of one model: history --model NAME --metric "
               + "|".join(METRICS_BY_KEY)]
     _emit("\n".join(lines), args.output, out)
@@ -168,11 +176,11 @@ def run_history(args: argparse.Namespace, out: TextIO) -> int:
         with HistoryDb(_db_path(args.db), create=False) as db:
             points = db.trend(args.model, args.metric, machine_id=args.machine)
     except HistoryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
     if not points:
-        print(f"error: no recorded run of {args.model}"
-              + (f" on machine {args.machine}" if args.machine else ""), file=sys.stderr)
+        _error(f"no recorded run of {args.model}"
+               + (f" on machine {args.machine}" if args.machine else ""))
         return EXIT_USAGE
     steps = judge_trend(spec, points, alpha=args.alpha, min_change_percent=args.min_change)
     if args.format == "json":
@@ -194,7 +202,7 @@ def record_run_history(run_dir: Optional[Path], db_value: str, out: TextIO) -> O
     try:
         check = record_finished_run(run_dir, db_path=_db_path(db_value))
     except (RunLoadError, HistoryError, OSError) as exc:
-        print(f"history: not recorded: {exc}", file=out)
+        print(f"history: not recorded: {terminal_line(exc)}", file=out)
         return None
-    print(f"history: {check.summary}", file=out)
+    print(f"history: {terminal_line(check.summary)}", file=out)
     return check

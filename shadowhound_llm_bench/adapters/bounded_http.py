@@ -11,20 +11,14 @@ from typing import Any, Callable, Iterator, Optional
 import httpx
 
 from ..core.inert_text import printable, shortened
+from .reply_decoding import (  # noqa: F401  (ReplyDeadline, ReplyEncodingRefused re-exported)
+    ReplyDeadline, ReplyEncodingRefused, ReplyTooLarge, iter_decoded)
 
 MIB = 1024 * 1024
 
 
-class ReplyTooLarge(ValueError):
-    """A reply (its body, one stream line, the whole stream or its text) passed a bound."""
-
-
 class ReplyNotJson(ValueError):
     """A reply is not strict JSON: malformed, NaN/Infinity, non-finite, or nested too deep."""
-
-
-class ReplyDeadline(TimeoutError):
-    """The deadline of the whole reply passed while it was still arriving (a slow drip)."""
 
 
 @dataclass(frozen=True)
@@ -57,33 +51,34 @@ def _check_claimed_length(response: httpx.Response, max_bytes: int, what: str) -
                             f"{max_bytes} bytes read at most")
 
 
-def _check_deadline(deadline_at: Optional[float], what: str) -> None:
-    if deadline_at is not None and time.monotonic() > deadline_at:
-        raise ReplyDeadline(f"{what}: the reply was still arriving at its deadline")
-
-
 def read_body(response: httpx.Response, *, max_bytes: int, what: str,
               deadline_at: Optional[float] = None) -> bytes:
-    """Read a whole body of at most max_bytes (claimed or streamed) before deadline_at."""
+    """Read a whole body of at most max_bytes (claimed, on the wire, decoded) by deadline_at."""
     _check_claimed_length(response, max_bytes, what)
     body = bytearray()
-    for piece in response.iter_bytes():
+    for piece in iter_decoded(response, max_bytes=max_bytes, what=what,
+                              deadline_at=deadline_at):
         body += piece
-        if len(body) > max_bytes:
-            raise ReplyTooLarge(f"{what}: reply larger than {max_bytes} bytes")
-        _check_deadline(deadline_at, what)
     return bytes(body)
 
 
 def read_prefix(response: httpx.Response, *, max_bytes: int,
                 deadline_at: Optional[float] = None) -> bytes:
-    """Read the first max_bytes of a body, or what came by deadline_at (an error reply)."""
+    """
+    Read the first max_bytes of an error reply, or what came by deadline_at.
+
+    The status is known already: a body cut short (the deadline, the peer, a bound, an encoding
+    not read) leaves the prefix read so far, never an error of its own.
+    """
     body = bytearray()
-    for piece in response.iter_bytes():
-        body += piece[:max_bytes - len(body)]
-        if len(body) >= max_bytes or (deadline_at is not None
-                                      and time.monotonic() > deadline_at):
-            break
+    try:
+        for piece in iter_decoded(response, max_bytes=16 * max_bytes, what="error reply"):
+            body += piece[:max_bytes - len(body)]
+            if len(body) >= max_bytes or (deadline_at is not None
+                                          and time.monotonic() > deadline_at):
+                break
+    except (httpx.TransportError, ReplyTooLarge, ReplyEncodingRefused):
+        pass
     return bytes(body)
 
 
@@ -93,15 +88,13 @@ def iter_bounded_lines(response: httpx.Response, *, max_line_bytes: int,
     """
     Yield the lines of a streamed body, each at most max_line_bytes, in all max_total_bytes.
 
-    on_bytes runs after every piece that arrives, also inside a line that never ends, so a
-    deadline can be kept against a slow drip without a newline.
+    Both bounds count decoded bytes (and the total also the bytes on the wire). on_bytes runs
+    after every piece that arrives and every inflate step, also inside a line that never ends,
+    so a deadline can be kept against a slow drip without a newline or a compressed flood.
     """
     buffer = bytearray()
-    total = 0
-    for piece in response.iter_bytes():
-        total += len(piece)
-        if total > max_total_bytes:
-            raise ReplyTooLarge(f"{what}: stream longer than {max_total_bytes} bytes")
+    for piece in iter_decoded(response, max_bytes=max_total_bytes, what=what, noun="stream",
+                              on_bytes=on_bytes):
         buffer += piece
         start = 0
         while True:
@@ -115,8 +108,6 @@ def iter_bounded_lines(response: httpx.Response, *, max_line_bytes: int,
         del buffer[:start]
         if len(buffer) > max_line_bytes:
             raise ReplyTooLarge(f"{what}: stream line longer than {max_line_bytes} bytes")
-        if on_bytes is not None:
-            on_bytes()
     if buffer.strip():
         yield bytes(buffer)
 

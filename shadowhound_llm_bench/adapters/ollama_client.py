@@ -14,10 +14,11 @@ from ..core.ollama_reply_shapes import (
 from ..core.stream_capture import StreamCapture
 from ..core.stream_end import ENDED_EARLY_TEXT
 from .bounded_http import (
-    ReplyDeadline, ReplyLimits, ReplyNotJson, ReplyTooLarge, error_excerpt, iter_bounded_lines,
-    parse_json, read_body, read_prefix)
+    ReplyDeadline, ReplyEncodingRefused, ReplyLimits, ReplyNotJson, ReplyTooLarge,
+    error_excerpt, iter_bounded_lines, parse_json, read_body, read_prefix)
 from .http_interrupt import (
     CANCELED, DEADLINE, STALLED, InFlightRegistry, InFlightRequest, interruptible_transport)
+from .reply_decoding import ACCEPT_ENCODING
 
 KeepAlive = Union[int, float, str]
 PullProgress = Callable[[Dict[str, Any]], None]
@@ -146,6 +147,7 @@ class OllamaClient:
         self.limits = limits
         self._in_flight = InFlightRegistry()
         self._http = httpx.Client(base_url=self.base_url, timeout=self._timeout(request_timeout_s),
+                                  headers={"Accept-Encoding": ACCEPT_ENCODING},
                                   transport=interruptible_transport(self._in_flight))
 
     # ------------------------------------------------------------------ plumbing
@@ -215,6 +217,8 @@ class OllamaClient:
             raise OllamaTimeout(str(exc)) from None
         except ReplyTooLarge as exc:
             raise OllamaReplyTooLarge(str(exc)) from None
+        except ReplyEncodingRefused as exc:
+            raise OllamaBadReply(str(exc)) from None
         except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
                 httpx.WriteError) as exc:
             raise OllamaUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
@@ -291,6 +295,8 @@ class OllamaClient:
                     yield chunk
         except ReplyTooLarge as exc:
             raise OllamaReplyTooLarge(str(exc), capture=capture) from None
+        except ReplyEncodingRefused as exc:
+            raise OllamaBadReply(str(exc), capture=capture) from None
         except httpx.TimeoutException as exc:
             raise OllamaTimeout(f"POST {path}: stream stalled ({type(exc).__name__})",
                                 capture=capture) from exc

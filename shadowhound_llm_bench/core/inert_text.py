@@ -1,8 +1,14 @@
-"""Text from outside (a model, a server, a goal) made inert for messages, Markdown, CSV, TTYs."""
+"""
+Text from outside made inert, one layer per output kind: messages, Markdown, CSV, TTYs, charts.
+
+Outside means whatever someone else wrote: a model's answer, a server's reply, a goal, a history
+database, an imported run folder (results.json, tests.jsonl), a suite or a params file.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Iterable, List
 
 # ANSI / VT escape sequences (CSI, OSC, and two-byte ESC sequences) and every control character
 # except the ones a caller keeps on purpose: a terminal or a table must never act on them.
@@ -14,6 +20,9 @@ CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 QUOTE_LIMIT_CHARS = 80
 CELL_LIMIT_CHARS = 2000
 TERMINAL_LIMIT_CHARS = 4000
+LABEL_LIMIT_CHARS = 60
+# A whole table line (many runs side by side): only an absurd one is cut.
+TEXT_LINE_LIMIT_CHARS = 100_000
 
 
 def printable(text: object) -> str:
@@ -62,3 +71,23 @@ def csv_cell(text: object, limit_chars: int = CELL_LIMIT_CHARS) -> str:
 def terminal_line(text: object, limit_chars: int = TERMINAL_LIMIT_CHARS) -> str:
     """One line that a terminal prints as text: no escapes, no control characters."""
     return shortened(printable(text), limit_chars)
+
+
+def csv_value(value: object, limit_chars: int = CELL_LIMIT_CHARS) -> object:
+    """Return a CSV cell: text made inert by csv_cell; numbers, booleans, None kept as is."""
+    return csv_cell(value, limit_chars) if isinstance(value, str) else value
+
+
+def csv_row(values: Iterable[object]) -> List[object]:
+    """Return a CSV row with every text cell inert (no formula, no control byte, bounded)."""
+    return [csv_value(value) for value in values]
+
+
+def terminal_text(text: object, limit_chars: int = TEXT_LINE_LIMIT_CHARS) -> str:
+    """Return lines a terminal prints as text: each inert and bounded, the breaks kept."""
+    return "\n".join(terminal_line(part, limit_chars) for part in str(text).split("\n"))
+
+
+def plot_label(text: object, limit_chars: int = LABEL_LIMIT_CHARS) -> str:
+    """Return a chart label: one bounded line, no mathtext (a `$` is drawn as a `$`)."""
+    return shortened(printable(text), limit_chars).replace("$", r"\$")

@@ -8,7 +8,7 @@ import io
 import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..core.inert_text import csv_cell
+from ..core.inert_text import csv_cell, csv_row, plot_label
 from ..core.inert_text import markdown_cell as _md
 from ..core.run_comparison import (ALL_TASKS, CellComparison, Comparison, MetricSpec,
                                    TrendStep, Verdict, p_value_text)
@@ -81,7 +81,8 @@ def comparison_markdown(comparison: Comparison) -> str:
     notes = [f"run {r.run_id}: {note}" for r in comparison.runs[1:] for note in r.model_notes]
     if notes:
         lines += ["Model changes against the baseline: " + _md("; ".join(notes)) + ".", ""]
-    lines += [f"Change against the baseline run {base.run_id} in percent of the mean; verdict "
+    lines += [f"Change against the baseline run {_md(base.run_id)} in percent of the mean; "
+              "verdict "
               f"from {comparison.test}, two-sided, alpha {comparison.alpha:g}; a change under "
               f"{comparison.min_change_percent:g} % is within noise. Values: mean ± standard "
               "deviation over the repetitions; 'untested': a single value on one side.", ""]
@@ -89,7 +90,7 @@ def comparison_markdown(comparison: Comparison) -> str:
         spec = table.metric
         lines += [f"## {spec.label} ({spec.unit}, "
                   f"{'higher' if spec.higher_is_better else 'lower'} is better)", ""]
-        header = ["model", "task"] + [f"{r.run_id}" + (" (baseline)" if i == 0 else "")
+        header = ["model", "task"] + [_md(r.run_id) + (" (baseline)" if i == 0 else "")
                                       for i, r in enumerate(comparison.runs)]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + " --- |" * len(header))
@@ -139,11 +140,11 @@ def comparison_csv(comparison: Comparison) -> str:
         for model, task in table.rows:
             for run, cell in zip(comparison.runs, table.cells[(model, task)]):
                 d = _cell_dict(table.metric, run.run_id, cell)
-                writer.writerow([table.metric.key, table.metric.unit, csv_cell(model),
-                                 csv_cell(task), run.run_id, csv_cell(run.machine_id),
-                                 "no" if run.not_comparable else "yes",
-                                 d["n"], d["mean"], d["stddev"], d["change_percent"],
-                                 d["verdict"], d["p_value"]])
+                writer.writerow(csv_row([table.metric.key, table.metric.unit, model, task,
+                                         run.run_id, run.machine_id,
+                                         "no" if run.not_comparable else "yes",
+                                         d["n"], d["mean"], d["stddev"], d["change_percent"],
+                                         d["verdict"], d["p_value"]]))
     return buf.getvalue()
 
 
@@ -170,6 +171,7 @@ def render_comparison_chart(comparison: Comparison) -> bytes:
         ax = fig.add_subplot(len(tables), 1, index + 1)
         spec = table.metric
         models = sorted({model for model, _ in table.rows})
+        ticks = [plot_label(model) for model in models]
         width = 0.8 / run_count
         for r, run in enumerate(comparison.runs):
             xs, means, errors = [], [], []
@@ -191,7 +193,7 @@ def render_comparison_chart(comparison: Comparison) -> bytes:
                         marks.setdefault(verdict, []).append((x, mean))
                         break
             # Markers with error bars, not bars: one artist per run keeps large fleets fast.
-            label = run.run_id + (" (baseline)" if r == 0 else "") + \
+            label = plot_label(run.run_id) + (" (baseline)" if r == 0 else "") + \
                 (" NOT COMPARABLE" if run.not_comparable else "")
             ax.errorbar(xs, means, yerr=errors, fmt="o", markersize=4, capsize=2,
                         linewidth=1, label=label if index == 0 else None,
@@ -204,7 +206,7 @@ def render_comparison_chart(comparison: Comparison) -> bytes:
                            label=None if words in marked_labels else words)
                 marked_labels.add(words)
         ax.set_xticks(range(len(models)))
-        ax.set_xticklabels(models, fontsize="small", rotation=20 if len(models) > 6 else 0)
+        ax.set_xticklabels(ticks, fontsize="small", rotation=20 if len(models) > 6 else 0)
         ax.set_ylabel(f"{spec.label}\n({spec.unit})", fontsize="small")
         ax.grid(True, axis="y", alpha=0.3)
         ax.set_xlim(-0.6, len(models) - 0.4)
@@ -248,7 +250,7 @@ def _step_row(spec: MetricSpec, step: TrendStep) -> Dict[str, Any]:
 def trend_markdown(model: str, spec: MetricSpec, steps: Sequence[TrendStep], *,
                    test: str) -> str:
     """Return the trend as Markdown: one row per run, judged against the previous one."""
-    lines = [f"# {model}: {spec.label} ({spec.unit}) over time", "",
+    lines = [f"# {_md(model)}: {spec.label} ({spec.unit}) over time", "",
              f"Each run against the previous run of the same machine with the same pinned "
              f"options; verdict from {test} per task (the worst task counts); change of the "
              "mean over all tasks.", "",
@@ -263,11 +265,15 @@ def trend_markdown(model: str, spec: MetricSpec, steps: Sequence[TrendStep], *,
             verdict = f"**{verdict}, beyond noise**"
         elif step.comparison.verdict == Verdict.IMPROVED:
             verdict = f"{verdict}, beyond noise"
-        machine = row["hostname"] or row["machine_id"]
-        lines.append(f"| {row['run_id']} | {machine} | {row['started_at']} | "
-                     f"{row['ollama_version'] or '-'} | {row['digest'] or '-'} | "
-                     f"{row['quantization'] or '-'} | {value} | "
-                     f"{row['previous_run_id'] or '-'} | {_signed(row['change_percent'])} | "
+        # Every text of the row comes from a history database someone else may have written.
+        text = {key: _md(row[key] or "-") for key in (
+            "run_id", "started_at", "ollama_version", "digest", "quantization",
+            "previous_run_id")}
+        machine = _md(row["hostname"] or row["machine_id"])
+        lines.append(f"| {text['run_id']} | {machine} | {text['started_at']} | "
+                     f"{text['ollama_version']} | {text['digest']} | "
+                     f"{text['quantization']} | {value} | "
+                     f"{text['previous_run_id']} | {_signed(row['change_percent'])} | "
                      f"{verdict} |")
     return "\n".join(lines) + "\n"
 
@@ -282,7 +288,8 @@ def trend_csv(spec: MetricSpec, steps: Sequence[TrendStep]) -> str:
     fields = list(rows[0]) if rows else ["run_id"]
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: csv_cell(value) if isinstance(value, str) else value
+                      for key, value in row.items()} for row in rows)
     return buf.getvalue()
 
 
@@ -312,9 +319,9 @@ def render_trend_chart(model: str, spec: MetricSpec, steps: Sequence[TrendStep])
     for step in steps:
         if step.point.model_cell is None:
             continue
-        label = step.point.hostname or step.point.machine_id
+        label = plot_label(step.point.hostname or step.point.machine_id)
         if len(keys_of[step.point.machine_id]) > 1:
-            label += " (" + _pinned_label(step.point.comparability_key) + ")"
+            label += " (" + plot_label(_pinned_label(step.point.comparability_key)) + ")"
         by_machine.setdefault(label, []).append(step)
     use_time = all(_parse_time(s.point.started_at) for s in steps)
     for machine, mine in sorted(by_machine.items()):
@@ -333,7 +340,7 @@ def render_trend_chart(model: str, spec: MetricSpec, steps: Sequence[TrendStep])
     if not by_machine:
         ax.text(0.5, 0.5, "no runs of this model hold this metric", ha="center",
                 va="center", transform=ax.transAxes)
-    ax.set_title(f"{model}: {spec.label} per run (mean ± sd over repetitions)")
+    ax.set_title(f"{plot_label(model)}: {spec.label} per run (mean ± sd over repetitions)")
     ax.set_ylabel(spec.unit)
     ax.set_xlabel("run start (UTC)" if use_time else "run")
     ax.grid(True, alpha=0.3)

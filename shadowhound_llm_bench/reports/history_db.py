@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from ..core.run_comparison import (ALL_TASKS, CellStats, ModelSnapshot, RunSnapshot,
                                    TrendPoint, metric_spec)
+from .history_import_checks import ImportRefused, check_attached
 
 SCHEMA_VERSION = 1
 # PRAGMA application_id: tells this tool's database from any other SQLite file ("SHBH").
@@ -279,8 +280,13 @@ class HistoryDb:
             raise HistoryError(f"{other_path} has history schema {version}; open it once with "
                                "this version (e.g. `history --db` on it) to migrate it first")
         conn = self._conn
-        conn.execute("ATTACH DATABASE ? AS other", (_uri(other_path, read_only=True),))
         try:
+            conn.execute("ATTACH DATABASE ? AS other", (_uri(other_path, read_only=True),))
+        except sqlite3.Error as exc:
+            raise HistoryError(f"{other_path}: cannot open: {exc}") from exc
+        try:
+            # A database from elsewhere is untrusted: its values are checked before any merge.
+            check_attached(conn)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 count = self._merge_attached()
@@ -288,6 +294,10 @@ class HistoryDb:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        except ImportRefused as exc:
+            raise HistoryError(f"{other_path}: not imported: {exc}") from None
+        except sqlite3.Error as exc:
+            raise HistoryError(f"{other_path}: not imported: {exc}") from exc
         finally:
             conn.execute("DETACH DATABASE other")
         return count

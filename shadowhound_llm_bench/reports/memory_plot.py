@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from ..core.inert_text import plot_label
 from ..core.run_records import RunSummary, reading_memory_in_use, reading_working_set
 from ..core.units import to_gib
 from .atomic_write import write_atomic
@@ -57,7 +58,7 @@ def render_memory_plot(summary: RunSummary) -> bytes:
             seen.add(label)
             if d.get("action") in ("load", "skip", "abort") and d.get("model"):
                 # x in data units, y in axes units: the name sits at the top whatever the scale.
-                ax.text(x, 0.98, f" {d['model']}", transform=ax.get_xaxis_transform(),
+                ax.text(x, 0.98, f" {plot_label(d['model'])}", transform=ax.get_xaxis_transform(),
                         rotation=90, va="top", ha="right", fontsize="x-small", color=color)
         ax.set_xlabel("seconds since the first reading")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
@@ -66,8 +67,8 @@ def render_memory_plot(summary: RunSummary) -> bytes:
         ax.text(0.5, 0.5, "no memory readings (run without memory management)",
                 ha="center", va="center", transform=ax.transAxes)
     ax.set_ylabel("GiB")
-    ax.set_title(f"Ollama memory, run {summary.run_id}"
-                 + (f" (read from {', '.join(sources)})" if sources else ""))
+    ax.set_title(f"Ollama memory, run {plot_label(summary.run_id)}"
+                 + (f" (read from {plot_label(', '.join(sources))})" if sources else ""))
     ax.grid(True, alpha=0.3)
     if with_platform:
         t0 = float(readings[0].get("stamp_s") or 0.0) if readings else None

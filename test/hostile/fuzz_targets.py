@@ -28,14 +28,14 @@ MARKER = 'Zq7MARKERx'
 MESSAGE_LIMIT_CHARS = 1200
 CLIENT_DEADLINE_S = 1.5
 HANG_SLACK_S = 5.0
-DEFECTS = ('crash', 'echo', 'unsafe', 'hang')
+DEFECTS = ('crash', 'echo', 'unsafe', 'hang', 'memory')
 
 
 @dataclass
 class Outcome:
     """What one example did."""
 
-    label: str  # accepted | refused | crash | echo | unsafe | hang
+    label: str  # accepted | refused | crash | echo | unsafe | hang | memory
     detail: str = ''
 
     @property

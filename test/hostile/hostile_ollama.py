@@ -1,10 +1,13 @@
 """A hostile HTTP server at an Ollama address: endless, huge, malformed or dripping replies."""
 
+import functools
+import gzip
 import itertools
 import json
 import socket
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Iterable, Iterator, List, Optional
@@ -51,6 +54,31 @@ def huge_stream(total_bytes: int) -> Iterator[bytes]:
         sent += len(block)
 
 
+@functools.lru_cache(maxsize=8)
+def gzip_bomb(decoded_bytes: int, layers: int = 1) -> bytes:
+    """Return gzip of decoded_bytes of zeros, gzipped again `layers - 1` times (stacked)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(1024 * 1024)
+    parts = []
+    for start in range(0, decoded_bytes, len(block)):
+        parts.append(packer.compress(block[:decoded_bytes - start]))
+    data = b''.join(parts) + packer.flush()
+    for _ in range(layers - 1):
+        data = gzip.compress(data, 9)
+    return data
+
+
+def gzip_reply(body: bytes, *, encoding: str = 'gzip', status: int = 200,
+               content_type: str = 'application/json', chunked: bool = False,
+               piece_bytes: int = 0, delay_s: float = 0.0) -> Reply:
+    """Build a reply whose body is already encoded and says so in Content-Encoding."""
+    size = piece_bytes or len(body) or 1
+    pieces = [body[i:i + size] for i in range(0, len(body), size)]
+    return Reply(pieces=lambda: pieces, status=status, content_type=content_type,
+                 content_length=None if chunked else len(body), delay_s=delay_s,
+                 headers=[('Content-Encoding', encoding)])
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
 
@@ -61,6 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get('Content-Length') or 0)
         body = self.rfile.read(length) if length else b''
         self.server.requests += 1
+        self.server.last_headers = dict(self.headers.items())
         reply: Reply = self.server.reply_for(self.command, self.path, body)
         self.send_response(reply.status)
         self.send_header('Content-Type', reply.content_type)
@@ -104,6 +133,7 @@ class HostileServer(ThreadingHTTPServer):
         self.default = default
         self.replies = {}
         self.requests = 0
+        self.last_headers = {}
         self.stopping = threading.Event()
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 

@@ -4,6 +4,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import fuzz_targets as targets
+import fuzz_targets_compressed as compressed
+import fuzz_targets_history as history
 
 # Derandomized: CI replays the same examples every time; benchmarks/fuzz_long.py explores.
 CI = settings(derandomize=True, deadline=None, database=None,
@@ -60,3 +62,22 @@ def client_target():
 @given(example=targets.hostile_replies())
 def test_the_ollama_client_survives_any_reply_within_its_deadline(client_target, example):
     _no_defect(client_target.check(example))
+
+
+@settings(CI, max_examples=25)
+@given(example=compressed.encoded_replies())
+def test_the_ollama_client_refuses_or_reads_any_encoded_reply_with_little_memory(
+        client_target, example):
+    _no_defect(compressed.check_encoded(client_target.server, example))
+
+
+@settings(CI, max_examples=12)
+@given(example=history.crafted_databases())
+def test_a_crafted_history_database_is_imported_or_refused_and_prints_nothing_live(example):
+    _no_defect(history.check_database(example))
+
+
+@settings(CI, max_examples=6)
+@given(example=history.crafted_run_folders())
+def test_crafted_run_folders_compare_and_import_without_a_control_byte_or_formula(example):
+    _no_defect(history.check_run_folders(example))

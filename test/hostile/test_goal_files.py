@@ -58,6 +58,8 @@ def test_a_path_outside_the_allowed_folders_is_refused_before_it_is_looked_at(fo
     missing = _reject(str(outside / 'nothing_here.yaml'), settings)
     # The same refusal whether or not the file exists: no probing of the file system.
     assert 'is outside the folders' in existing and 'is outside the folders' in missing
+    # Nor does the refusal name the folders that are allowed.
+    assert str(allowed) not in existing and str(allowed) not in missing
     assert _reject(str(allowed / '..' / 'outside' / 'good.yaml'), settings).count('outside')
 
 
