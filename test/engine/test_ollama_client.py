@@ -20,7 +20,6 @@ def test_good_stream_is_timed_on_the_client(scripted):
 @pytest.mark.parametrize("model, error, kind", [
     ("stream_error", OllamaStreamError, "stream_error"),
     ("empty", OllamaEmptyResponse, "empty_output"),
-    ("no_done", OllamaStreamError, "stream_error"),
     ("http_503", OllamaHTTPError, "http_error"),
     ("missing", ModelNotFound, "http_error"),
 ])
@@ -29,6 +28,13 @@ def test_failures_raise_their_kind(scripted, model, error, kind):
         with pytest.raises(error) as info:
             client.generate_stream(model, "q", deadline_s=5)
     assert info.value.kind == kind
+
+
+def test_a_stream_closed_without_its_final_chunk_is_an_early_end_not_a_failure(scripted):
+    with OllamaClient(base_url=scripted.url) as client:
+        capture = client.generate_stream("no_done", "q", deadline_s=5)
+    assert capture.ended_early and capture.text == "A" and capture.final == {}
+    assert len(capture.token_chunk_times_s) == 1
 
 
 def test_error_line_keeps_what_arrived_before_it(scripted):

@@ -155,6 +155,8 @@ def test_a_run_in_the_container_retries_skips_the_killed_model_and_measures_othe
     assert len(loads) == 2 and not any(r['ok'] for r in loads)  # retried once, then given up
     assert all(r['failure'] == RUNNER_KILLED and r['oom_kills'] >= 1 for r in loads), loads
     assert 'OOM-killed' in loads[-1]['error']
+    seen = [(r['attempt'], r['failure'], r['oom_kills'], round(r['client_s'], 2)) for r in loads]
+    print(f"ollama {server.version}: {BIG} loads {seen}; {models[BIG]['reason'][:160]}")
     decisions = [d for d in summary['memory']['decisions'] if d.get('model') == BIG]
     assert any('restart the container and retry' in d['reason'] for d in decisions), decisions
     assert any(d['reason'].startswith(f'skip {BIG}: load failed 2 time(s)') for d in decisions)

@@ -32,3 +32,6 @@ def test_a_run_of_two_real_models_measures_each_and_leaves_nothing_loaded(real_o
     # second, with no fixed wait (the reply comes at once; the runner exits 15-155 ms later).
     unloads = [d for d in summary['memory']['decisions'] if d['action'] == 'unload']
     assert len(unloads) == 2 and max(d['duration_s'] for d in unloads) < 0.9, unloads
+    print(f"ollama {server.version}: decode tok/s "
+          f"{[round(models[n]['metrics']['decode_tokens_per_s']['median'], 1) for n in models]}"
+          f", unloads {[round(d['duration_s'], 3) for d in unloads]} s")
