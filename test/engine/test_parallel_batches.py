@@ -29,10 +29,10 @@ from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 from shadowhound_llm_bench.reports.jsonl_log import read_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SMALL_PAIR = ["smollm2:135m", "qwen2.5:0.5b"]  # ~47 + ~91 MB here: fit together
-LARGE = "llama3.2:1b"  # ~207 MB here: fits alone, not beside the others
+SMALL_PAIR = ["smollm2:135m", "qwen2.5:0.5b"]  # ~57 + ~92 MB here: fit together
+LARGE = "llama3.2:1b"  # ~217 MB here: fits alone, not beside the others
 # Holds the large model alone (224 MiB does not: measured), never all three at once.
-CONTAINER_LIMIT_BYTES = 248 * MIB
+CONTAINER_LIMIT_BYTES = 256 * MIB
 REPETITIONS = 2
 
 
