@@ -53,11 +53,10 @@ def test_cancel_through_the_client_class_returns_the_partial_result(bench_client
     assert bench_client.result_kind() is TaskResult.CANCELED
     assert result.status == 'canceled' and result.error_code == result.CANCELED
     assert 'client_cancel' in result.run_id and os.path.isfile(result.report_markdown)
-    # The cancel cuts every request of the run, the closing /api/ps check too: what Ollama
-    # still holds is then reported as unknown ("?") with a reason, never as "nothing".
-    assert list(result.still_loaded_models) in ([], ['?'])
-    if list(result.still_loaded_models) == ['?']:
-        assert result.still_loaded_reasons[0]
+    # What Ollama held at the end is named with its reason (a model being unloaded is followed
+    # until /api/ps drops it), or "?" with the reason when /api/ps did not answer.
+    assert set(result.still_loaded_models) <= {'?', 'qwen2.5:0.5b', 'llama3.2:1b'}
+    assert all(result.still_loaded_reasons)
 
 
 def test_a_bad_field_name_is_refused_before_sending(bench_client):
