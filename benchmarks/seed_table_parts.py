@@ -75,10 +75,12 @@ class Config:
             memory_wait_s=1.0)
         changes.update(self.overrides)
         if self.seed_row and not seed_recovery:
-            # As the seed's script: no restart or retry after a failed load, and no model is
-            # skipped because the prediction says it cannot fit.
+            # As the seed's script: no restart or retry after a failed load, no model skipped
+            # on prediction, no page-cache drop (`keep_alive: 0` was its only unload) and no
+            # pressure watchdog stopping a model (200 % of the budget, the highest allowed).
             changes.update(load_retries=0, restart_on_load_failure=False,
-                           skip_models_that_never_fit=False, preempt_on_breach=False)
+                           skip_models_that_never_fit=False, preempt_on_breach=False,
+                           drop_caches="never", pressure_abort_percent=200.0)
         if self.overrides:
             changes["preset"] = "custom"
         return preset_settings(self.preset, memory_scale=scenario.memory_scale, **changes)

@@ -4,23 +4,37 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from .state_file import load_state_file, save_state_file
 
 _VERSION = 1
 
 
-def footprint_key(model: str, digest: str, num_ctx: int) -> str:
-    """One entry per model build and context size: a re-pulled model is measured anew."""
-    return f"{model}@{(digest or 'nodigest')[:19]}@ctx{num_ctx}"
+def footprint_key(model: str, digest: str, num_ctx: int, sources: str = "") -> str:
+    """
+    One entry per model build, context size and memory sources.
+
+    A re-pulled model is measured anew, and so is a model measured through other sources (a
+    footprint read from the container's anonymous pages alone says nothing of its GPU memory).
+    """
+    key = f"{model}@{(digest or 'nodigest')[:19]}@ctx{num_ctx}"
+    return f"{key}@{sources}" if sources else key
+
+
+def footprint_cache_for(path: Optional[str], gauge: Any) -> Optional["FootprintCache"]:
+    """The cache at path (None without one), keyed by the gauge's chosen sources when given."""
+    if not path:
+        return None
+    return FootprintCache(path, sources_of=gauge.chosen_label if gauge is not None else None)
 
 
 class FootprintCache:
     """Measured footprints by model, digest and num_ctx; a damaged file is set aside, not lost."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, sources_of: Optional[Callable[[], str]] = None) -> None:
         self.path = path
+        self.sources_of = sources_of  # the chosen memory sources now ("+"-joined), keys entries
         self._lock = threading.Lock()
         self._entries: Dict[str, Dict[str, float]] = self._load()
 
@@ -33,10 +47,13 @@ class FootprintCache:
                     if isinstance(v, dict) and int(v.get("bytes", 0)) > 0}
         return load_state_file(self.path, parse, what="footprint cache") or {}
 
+    def _sources(self) -> str:
+        return self.sources_of() if self.sources_of is not None else ""
+
     def get(self, model: str, *, digest: str, num_ctx: int) -> Optional[int]:
         """Return the footprint measured earlier, or None."""
         with self._lock:
-            entry = self._entries.get(footprint_key(model, digest, num_ctx))
+            entry = self._entries.get(footprint_key(model, digest, num_ctx, self._sources()))
         return int(entry["bytes"]) if entry else None
 
     def put(self, model: str, *, digest: str, num_ctx: int, footprint_bytes: int) -> None:
@@ -44,7 +61,7 @@ class FootprintCache:
         if footprint_bytes <= 0:
             return
         with self._lock:
-            self._entries[footprint_key(model, digest, num_ctx)] = {
+            self._entries[footprint_key(model, digest, num_ctx, self._sources())] = {
                 "bytes": int(footprint_bytes), "stamp_s": time.time()}
             payload = {"version": _VERSION, "footprints": dict(self._entries)}
             save_state_file(self.path, payload, what="footprint cache")

@@ -14,7 +14,7 @@ from ..core.memory_reading import MemoryReading
 from ..core.policy import MemoryPolicy
 from ..core.progress import Phase, ProgressEvent, ProgressSink
 from ..core.suite import SuiteError, load_suite
-from ..engine.footprint_cache import FootprintCache
+from ..engine.footprint_cache import footprint_cache_for
 from ..adapters.memory_sources import CacheDropper
 from ..engine.management_costs import ManagementCosts
 from ..engine.memory_calibration import CalibrationStore, apply_stored, calibration_path_beside
@@ -167,7 +167,7 @@ class BenchmarkSession:
         guard = RunMemoryGuard(
             since_s=time.time(), policy=MemoryPolicy(policy), monitor=self._stack.monitor,
             backend=self._stack.backend, client=client,
-            footprint_cache=FootprintCache(cache_path),
+            footprint_cache=footprint_cache_for(cache_path, self._stack.monitor.model_memory),
             management_costs=ManagementCosts(management_costs_path(state)),
             on_phase=relay.phase,
             cache_dropper=(CacheDropper(path=sources.drop_caches_path)
