@@ -51,7 +51,7 @@ from typing import Dict, List, Optional
 
 from .nvidia_smi_standin import write_nvidia_smi
 from .proc_files import (children, parent_pid, process_name, read_int, read_stat, rss_bytes,
-                         set_oom_score_adj, start_time)
+                         set_oom_score_adj, start_time, write_atomically)
 
 SOCKET_NAME = 'gpu.sock'
 MEMINFO_NAME = 'meminfo'
@@ -135,6 +135,7 @@ class MachineHost:
         self.contexts: List[Context] = []
         self.drops = 0
         self.drops_by_level: Dict[str, int] = {}
+        self.system: Optional[Context] = None
         self.emulated_cached: Dict[str, int] = {}  # blob path -> bytes read since the last drop
         self.member_pids: List[int] = []
         self.stopping = threading.Event()
@@ -414,7 +415,7 @@ class MachineHost:
         # The driver keeps a client's freed pages for that client until it closes the device:
         # a server that exited (a container restart) takes its pool with it.
         self.release_pool(only_orphaned=True)
-        _write_atomically(os.path.join(self.folder, MEMINFO_NAME),
+        write_atomically(os.path.join(self.folder, MEMINFO_NAME),
                           meminfo_text(self.meminfo_fields()))
         with self.lock:
             live = [c for c in self.contexts if not c.pooled]
@@ -429,24 +430,27 @@ class MachineHost:
             'apps': self.apps(),
             'contexts': self.contexts_state(),
         }
-        _write_atomically(os.path.join(self.folder, STATE_NAME), json.dumps(state))
+        write_atomically(os.path.join(self.folder, STATE_NAME), json.dumps(state))
+
+    def hold_system_memory(self, size: int) -> None:
+        """Hold the operating system's own memory (kernel, firmware carve-outs, daemons)."""
+        process = subprocess.Popen(  # noqa: S603 - fixed argv
+            [sys.executable, '-I', '-S', '-c', CONTEXT_SOURCE, str(int(size)), 'system',
+             '-1000'], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, close_fds=True)
+        if process.stdout is not None:
+            process.stdout.readline()
+        self.system = Context(process=process, bytes=size, owner_pid=0, owner_name='system')
 
     def shutdown(self) -> None:
-        """Release every context."""
+        """Release every context and the system's memory."""
         self.stopping.set()
         with self.lock:
-            contexts = list(self.contexts)
+            contexts = list(self.contexts) + ([self.system] if self.system else [])
             self.contexts.clear()
         for context in contexts:
             context.process.kill()
             context.process.wait(timeout=5)
-
-
-def _write_atomically(path: str, text: str) -> None:
-    temporary = f'{path}.{os.getpid()}.tmp'
-    with open(temporary, 'w', encoding='ascii') as handle:
-        handle.write(text)
-    os.replace(temporary, path)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -458,6 +462,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--blobs-dir', default='')
     parser.add_argument('--unified', action='store_true')
     parser.add_argument('--member', type=int, action='append', default=[])
+    parser.add_argument('--system-bytes', type=int, default=0)
     args = parser.parse_args(argv)
     try:
         with open('/proc/self/oom_score_adj', 'w', encoding='ascii') as handle:
@@ -467,7 +472,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     host = MachineHost(folder=args.dir, total_bytes=args.total_bytes, cgroup_dir=args.cgroup,
                        blobs_dir=args.blobs_dir, unified=args.unified)
     host.member_pids.extend(args.member)
-    _write_atomically(os.path.join(args.dir, PID_NAME), f'{os.getpid()}\n')
+    if args.system_bytes > 0:
+        host.hold_system_memory(args.system_bytes)
+    write_atomically(os.path.join(args.dir, PID_NAME), f'{os.getpid()}\n')
     with open(os.path.join(args.dir, DROP_CACHES_NAME), 'a', encoding='ascii'):
         pass
     os.chmod(os.path.join(args.dir, DROP_CACHES_NAME), 0o666)

@@ -83,3 +83,11 @@ def proc_stat(pid: int) -> Optional[List[str]]:
     except OSError:
         return None
     return text[text.rindex(')') + 2:].split()
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Replace path's content at once (readers see the old or the new text)."""
+    temporary = f'{path}.{os.getpid()}.tmp'
+    with open(temporary, 'w', encoding='ascii') as handle:
+        handle.write(text)
+    os.replace(temporary, path)
