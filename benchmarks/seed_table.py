@@ -96,13 +96,15 @@ def thor_gb(n_bytes: float, scale: float) -> str:
 
 
 def machine_oracle(rows: Sequence[TableRow], scenario: Any) -> OracleSchedule:
-    """The oracle of this machine: true footprints, the budget, the run's measured actions."""
+    """Compute this machine's oracle: true footprints, the budget, the run's measured actions."""
     times = ActionTimes.median_of([d for r in rows for d in r.unload_durations_s],
                                   [d for r in rows for d in r.restart_durations_s],
                                   [d for r in rows for d in r.drop_durations_s])
     footprints = true_footprints(scenario, SEED_MODELS, int(scenario.node_parameters["num_ctx"]))
     budgets = [r.budget_bytes for r in rows if r.key == "adaptive" and r.budget_bytes] or \
         sorted(r.budget_bytes for r in rows if r.budget_bytes)
+    if not budgets:
+        return OracleSchedule(actions=["no model budget read: no oracle"])
     return oracle_schedule(SEED_MODELS, footprints, int(budgets[len(budgets) // 2]), times,
                            unified=scenario.memory_model == "unified")
 

@@ -52,12 +52,11 @@ class ServerTruth:
         self._poll()
         refusals = sum(r for r, _ in self._by_pid.values())
         failed = sum(f for _, f in self._by_pid.values())
-        return {"server_refusals": refusals, "server_runner_deaths": failed,
-                "server_instances": len(self._by_pid)}
+        return {"server_refusals": refusals, "server_runner_deaths": failed}
 
 
 def true_footprints(scenario: Any, models: Sequence[str], num_ctx: int) -> Dict[str, int]:
-    """What each model's runner really holds on the simulated machine (this machine's bytes)."""
+    """Return what each model's runner really holds on the simulated machine (its bytes)."""
     catalog = builtin_catalog()
     unified = scenario.memory_model == "unified"
     result = {}
@@ -107,7 +106,7 @@ class OracleSchedule:
 def oracle_schedule(models: Sequence[str], footprints: Dict[str, int], budget_bytes: int,
                     times: ActionTimes, *, unified: bool) -> OracleSchedule:
     """
-    The least management time that keeps the cached models within budget_bytes.
+    Plan the least management time that keeps the cached models within budget_bytes.
 
     Before each model, when it does not fit beside the cached ones: either unload the fewest
     (largest first; one batch, waited for once) - on unified memory followed by a drop of the

@@ -23,7 +23,7 @@ def footprint_key(model: str, digest: str, num_ctx: int, sources: str = "") -> s
 
 
 def footprint_cache_for(path: Optional[str], gauge: Any) -> Optional["FootprintCache"]:
-    """The cache at path (None without one), keyed by the gauge's chosen sources when given."""
+    """Return the cache at path (None without one), keyed by the gauge's chosen sources."""
     if not path:
         return None
     return FootprintCache(path, sources_of=gauge.chosen_label if gauge is not None else None)

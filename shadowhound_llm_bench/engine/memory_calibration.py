@@ -140,7 +140,7 @@ def _settled_values(guard: "PolicyMemoryGuard", other_host_bytes: int) -> Dict[s
 
 
 def _estimate(guard: "PolicyMemoryGuard", prediction: Any) -> int:
-    """The metadata estimate of a model (a cached measurement may itself be wrong)."""
+    """Return the metadata estimate of a model (a cached measurement may itself be wrong)."""
     return int(guard._metadata_estimates.get(prediction.model) or prediction.footprint_bytes)
 
 

@@ -416,7 +416,7 @@ class MachineHost:
         # a server that exited (a container restart) takes its pool with it.
         self.release_pool(only_orphaned=True)
         write_atomically(os.path.join(self.folder, MEMINFO_NAME),
-                          meminfo_text(self.meminfo_fields()))
+                         meminfo_text(self.meminfo_fields()))
         with self.lock:
             live = [c for c in self.contexts if not c.pooled]
         for context in live:

@@ -22,8 +22,8 @@ def _thor_with_runner_share(tmp_path):
     return str(path)
 
 
-def test_a_runner_share_charged_to_the_container_does_not_hide_device_memory(  # noqa: F811
-        simulated, tmp_path):
+def test_a_runner_share_charged_to_the_container_does_not_hide_device_memory(
+        simulated, tmp_path):  # noqa: F811 - the fixture imported above
     start, build = simulated
     sim, scenario = start(_thor_with_runner_share(tmp_path))
     guard, client = build(sim, scenario)
