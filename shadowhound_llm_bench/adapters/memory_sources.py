@@ -206,7 +206,7 @@ class CacheDropper:
                 return DropOutcome(False, self.refusal, time.monotonic() - started, False)
             return DropOutcome(False, f"drop_caches failed: {exc}", time.monotonic() - started)
         self.privileged = True
-        return DropOutcome(True, f"caches dropped: {int(level)} > {self.path}",
+        return DropOutcome(True, f"caches dropped: wrote {int(level)} to {self.path}",
                            time.monotonic() - started)
 
 
