@@ -10,7 +10,8 @@ from .action_costs import SEED_COSTS, ActionCosts
 from .cache_drop import FreeVersusAvailable, is_memory_refusal, unified_memory
 from .footprint import SOURCE_MEASURED, FootprintPrediction
 from .memory_reading import ContainerState, MemoryReading
-from .preemption import find_breach, keeps_rising
+from . import memory_back
+from .preemption import find_breach
 from .room_making import make_room
 from .model_metadata import same_model
 from .policy_settings import KeepAlive, PolicySettings
@@ -502,37 +503,14 @@ class MemoryPolicy:
         return Decision(Action.PREEMPT, f"preempt {what}: {breach.describe()}; models hold "
                         f"{_gib(held_bytes)}", tuple(in_flight))
 
-    def while_preempting(self, *, since_unload_s: float, held_after_unload_bytes: int,
-                         held_now_bytes: int, budget_bytes: int, restarted: bool) -> Decision:
-        """After the unload was sent: RESTART when the memory keeps rising or stays, else WAIT."""
-        s = self.settings
-        numbers = (f"models hold {_gib(held_now_bytes)} ({_gib(held_after_unload_bytes)} when "
-                   f"the unload was sent, {since_unload_s:.2f} s ago)")
-        if restarted:
-            return Decision(Action.WAIT, f"container restarted; {numbers}")
-        if keeps_rising(held_after_unload_bytes, held_now_bytes, budget_bytes=budget_bytes,
-                        rise_fraction=s.preempt_rise_fraction):
-            return Decision(Action.RESTART, f"memory keeps rising after the unload (a load "
-                            f"Ollama goes on with): restart the container; {numbers}")
-        if since_unload_s > s.preempt_release_deadline_s:
-            return Decision(Action.RESTART, f"memory not released within "
-                            f"{s.preempt_release_deadline_s:.1f} s of the unload: restart the "
-                            f"container; {numbers}")
-        return Decision(Action.WAIT, f"waiting for the unload; {numbers}")
+    def while_preempting(self, **numbers: object) -> Decision:
+        """After the unload was sent: DROP_CACHES, RESTART or WAIT (core/memory_back.py)."""
+        return memory_back.while_preempting(self.settings, **numbers)
 
-    def after_preemption(self, reading: MemoryReading, waited_s: float) -> Decision:
-        """After a preemption: LOAD (go on with the next model), WAIT for headroom, or END_RUN."""
-        s = self.settings
-        breach = find_breach(reading, error_percent=s.pressure_alert_percent)
-        if breach is None:
-            return Decision(Action.LOAD, "the robot has its memory back: go on with the next "
-                            f"model (working set {_gib(reading.container.working_set_bytes)}, "
-                            f"budget {_gib(reading.model_budget_bytes)})")
-        if waited_s < s.preempt_wait_s:
-            return Decision(Action.WAIT, f"wait up to {s.preempt_wait_s - waited_s:.1f} s for "
-                            f"headroom: {breach.describe()}")
-        return Decision(Action.END_RUN, f"end the run: no headroom after waiting "
-                        f"{waited_s:.1f} s: {breach.describe()}")
+    def after_preemption(self, reading: MemoryReading, waited_s: float,
+                         **drops: bool) -> Decision:
+        """After a preemption: LOAD, DROP_CACHES, WAIT or END_RUN (core/memory_back.py)."""
+        return memory_back.after_preemption(self.settings, reading, waited_s, **drops)
 
     # ------------------------------------------------------------------ dry run
     def simulate(self, ordered: Sequence[str], predictions: Dict[str, FootprintPrediction],

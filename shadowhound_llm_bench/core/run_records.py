@@ -370,8 +370,10 @@ def summarize_run(records: Sequence[Mapping[str, Any]]) -> RunSummary:
     for result in summary.models:
         result.energy = platform["energy"].get(result.model)
         _add_energy_metrics(result)
-    summary.peak_working_set_bytes = max((reading_working_set(r) for r in summary.readings),
-                                         default=0)
+    # On unified memory a model lives outside the container's cgroup: the peak is what the
+    # chosen sources saw Ollama hold, or the container's working set where that is larger.
+    summary.peak_working_set_bytes = max((max(reading_working_set(r), reading_memory_in_use(r))
+                                          for r in summary.readings), default=0)
     summary.recommendation = recommend([
         Candidate(model=m.model, decode_tokens_per_s=m.median("decode_tokens_per_s"),
                   quality_score=m.quality_score)

@@ -625,30 +625,11 @@ class PolicyMemoryGuard:
             pass
 
     def after_preemption(self) -> str:
-        """
-        After a model was preempted: wait for headroom as the policy says; "" to go on.
-
-        Returns the policy's reason when the run must end (the robot still needs the memory).
-        """
+        """After a model was preempted: wait for headroom as the policy says; "" to go on."""
         if self.preemptor is None or not self.preemptor.records():
             return ""
         self._wait_for_preemption()
-        waited_s = 0.0
-        while not self._stop.is_set():
-            reading = self.monitor.sample_now()
-            decision = self.policy.after_preemption(reading, waited_s)
-            if decision.action is Action.LOAD:
-                return ""
-            if decision.action is Action.END_RUN:
-                self._log_decision("", decision, reading)
-                return decision.reason
-            if waited_s == 0.0:
-                self._log_decision("", decision, reading)
-                self._phase(Phase.WAITING_FOR_MEMORY, "", decision.reason)
-            started = time.monotonic()
-            self._stop.wait(self.monitor.period_s)
-            waited_s += time.monotonic() - started
-        return ""
+        return self.preemptor.wait_for_headroom(self._stop)
 
     def _fresh_deadline_s(self) -> float:
         return min(5.0, self.settings.unload_deadline_s)

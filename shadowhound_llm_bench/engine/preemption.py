@@ -17,9 +17,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..adapters.ollama_client import OllamaError
+from ..core.memory_back import robot_has_memory_back
 from ..core.memory_reading import MemoryReading
 from ..core.policy import Action, Decision
 from ..core.preemption import model_memory_bytes, released, ros_headroom_bytes
+from ..core.progress import Phase
 
 _LOG = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ PREEMPTIBLE_KINDS = ("load", "stream")
 EPISODE_CALL_DEADLINE_S = 2.0
 # How often an episode samples memory while it waits for the release.
 EPISODE_POLL_S = 0.02
+# How long the host reading may take to show the pages a cache drop released.
+DROP_SETTLE_S = 1.0
 
 
 @dataclass
@@ -241,22 +245,32 @@ class Preemptor:
         sent_at = time.monotonic()
         held_after_unload = model_memory_bytes(self.monitor.sample_now(), empty)
         give_up_at = sent_at + settings.preempt_release_deadline_s + settings.restart_deadline_s
-        restarted = False
+        restarted = dropped = False
         while time.monotonic() < give_up_at:
             reading = self.monitor.sample_now()
             with self._lock:
                 peak = record.peak_held_bytes
-            if released(reading, held_at_breach_bytes=peak, empty_working_set_bytes=empty,
-                        release_fraction=settings.cleanup_min_release_fraction):
-                record.released_after_s = reading.stamp_s - record.breach_stamp_s
-                record.outcome = "released" + (" after a restart" if restarted else "")
-                record.steps.append(f"memory back at {record.released_after_s:.3f} s")
-                return
+            models_released = released(reading, held_at_breach_bytes=peak,
+                                       empty_working_set_bytes=empty,
+                                       release_fraction=settings.cleanup_min_release_fraction)
             decision = self.policy.while_preempting(
                 since_unload_s=time.monotonic() - sent_at,
                 held_after_unload_bytes=held_after_unload,
                 held_now_bytes=model_memory_bytes(reading, empty),
-                budget_bytes=reading.model_budget_bytes, restarted=restarted)
+                budget_bytes=reading.model_budget_bytes, restarted=restarted,
+                models_released=models_released, reading=reading,
+                can_drop_caches=guard._can_drop_caches(), dropped_caches=dropped)
+            if decision.action is Action.DROP_CACHES:
+                dropped = True
+                guard._log_decision(model, decision, reading)
+                outcome = "dropped" if guard._drop_caches(model) else "drop refused"
+                record.steps.append(f"caches {outcome} at {self._since_breach(record):.3f} s: "
+                                    f"{decision.reason}")
+                self._wait_for_headroom_after_drop(record)
+                continue
+            if models_released:
+                self._released(record, reading, restarted, dropped)
+                return
             if decision.action is Action.RESTART:
                 record.restarted = True
                 record.restart_reason = decision.reason
@@ -271,6 +285,55 @@ class Preemptor:
                 continue
             time.sleep(EPISODE_POLL_S)
         record.outcome = "memory not released before the deadline"
+
+    def _wait_for_headroom_after_drop(self, record: PreemptionRecord) -> None:
+        """Give the released pages a moment to show in the host's reading after a drop."""
+        deadline = time.monotonic() + DROP_SETTLE_S
+        while time.monotonic() < deadline:
+            if robot_has_memory_back(self.monitor.sample_now()):
+                return
+            time.sleep(EPISODE_POLL_S)
+
+    def _released(self, record: PreemptionRecord, reading: MemoryReading, restarted: bool,
+                  dropped: bool) -> None:
+        record.released_after_s = reading.stamp_s - record.breach_stamp_s
+        record.outcome = "released" + (" after a restart" if restarted else "") + \
+            (" and a cache drop" if dropped else "")
+        if not robot_has_memory_back(reading):
+            record.outcome += "; the ROS headroom is still short"
+        record.steps.append(f"memory back at {record.released_after_s:.3f} s")
+
+    def wait_for_headroom(self, stop: threading.Event) -> str:
+        """
+        After an episode: wait for headroom as the policy says; "" to go on.
+
+        Returns the policy's reason when the run must end (the robot still needs the memory).
+        """
+        guard = self.guard
+        waited_s = 0.0
+        dropped = False
+        while not stop.is_set():
+            reading = self.monitor.sample_now()
+            decision = self.policy.after_preemption(
+                reading, waited_s, can_drop_caches=guard._can_drop_caches(),
+                dropped_caches=dropped)
+            if decision.action is Action.LOAD:
+                return ""
+            if decision.action is Action.END_RUN:
+                guard._log_decision("", decision, reading)
+                return decision.reason
+            if decision.action is Action.DROP_CACHES:
+                dropped = True
+                guard._log_decision("", decision, reading)
+                guard._drop_caches("")
+                continue
+            if waited_s == 0.0:
+                guard._log_decision("", decision, reading)
+                guard._phase(Phase.WAITING_FOR_MEMORY, "", decision.reason)
+            started = time.monotonic()
+            stop.wait(self.monitor.period_s)
+            waited_s += time.monotonic() - started
+        return ""
 
     def _remember(self, record: PreemptionRecord) -> None:
         """Put the episode into each model's memory record (results.json, tests.jsonl)."""

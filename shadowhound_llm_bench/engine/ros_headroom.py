@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Protocol, Tuple
 
 from ..adapters.ros_processes import RosProcessScan, make_ros_process_scanner
 from ..core.ros_reserve import (
@@ -30,6 +30,7 @@ class RosHeadroomReading:
     top: List[Tuple[str, int]]  # (node or process group, bytes), largest first
     scan_s: float  # how long the process scan took
     peak_live_bytes: int = 0  # the peak over the window the reserve was derived from
+    gpu_bytes: int = 0  # GPU memory of the ROS processes (in live_bytes), where reported
 
 
 class RosHeadroom:
@@ -46,8 +47,10 @@ class RosHeadroom:
         scanner: RosProcessSource,
         settings: RosReserveSettings,
         clock: Callable[[], float] = time.time,
+        gpu: Optional[Any] = None,
     ) -> None:
         self._scanner = scanner
+        self._gpu = gpu  # a RosGpuMemory: per-process GPU bytes counted as ROS memory
         self._settings = settings
         self._clock = clock
         self._window = PeakWindow(settings.window_s)
@@ -62,11 +65,12 @@ class RosHeadroom:
         exclude_pids: Iterable[int] = (),
         exclude_container_ids: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
+        gpu: Optional[Any] = None,
     ) -> 'RosHeadroom':
         """Headroom over the psutil scanner built from `settings`."""
         scanner = make_ros_process_scanner(
             settings, exclude_pids=exclude_pids, exclude_container_ids=exclude_container_ids)
-        return cls(scanner=scanner, settings=settings, clock=clock)
+        return cls(scanner=scanner, settings=settings, clock=clock, gpu=gpu)
 
     @property
     def settings(self) -> RosReserveSettings:
@@ -86,8 +90,9 @@ class RosHeadroom:
         """
         with self._lock:
             scan = self._scanner.scan()
+            gpu_bytes = self._gpu.bytes_of(p.pid for p in scan.processes) if self._gpu else 0
             stamp_s = self._clock()
-            live_bytes = scan.live_bytes
+            live_bytes = scan.live_bytes + gpu_bytes
             peak_bytes = self._window.add(stamp_s, live_bytes)
             reading = RosHeadroomReading(
                 stamp_s=stamp_s,
@@ -97,6 +102,7 @@ class RosHeadroom:
                 top=top_consumers(scan.processes, self._settings.top_count),
                 scan_s=scan.scan_s,
                 peak_live_bytes=peak_bytes,
+                gpu_bytes=gpu_bytes,
             )
             self._latest = reading
             return reading

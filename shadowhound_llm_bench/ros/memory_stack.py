@@ -12,6 +12,7 @@ from ..adapters.ollama_client import OllamaClient
 from ..core.node_settings import NodeSettings
 from ..engine.memory_monitor import MemoryMonitor
 from ..engine.model_memory import open_model_memory_gauge
+from ..engine.ros_gpu_memory import RosGpuMemory
 from ..engine.ros_headroom import RosHeadroom
 
 
@@ -102,9 +103,11 @@ def build_memory_stack(settings: NodeSettings) -> MemoryStack:
         fixed_reserve = settings.gib_bytes("reserve.fixed_gib")
     else:
         # Only this node's own process is left out, never the launch that started it.
+        # GPU memory of ROS processes counts where the machine reports it per process.
+        gpu = RosGpuMemory.open(str(settings["memory.nvidia_smi_command"]))
         headroom = RosHeadroom.from_settings(settings.reserve_settings(),
                                              exclude_pids=[os.getpid()],
-                                             exclude_container_ids=container_ids)
+                                             exclude_container_ids=container_ids, gpu=gpu)
     monitor = MemoryMonitor(backend=backend, host=host,
                             safety_buffer_bytes=settings.policy_settings().safety_buffer_bytes,
                             period_s=float(settings["sample_period_s"]), headroom=headroom,

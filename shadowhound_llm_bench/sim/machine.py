@@ -36,6 +36,10 @@ MEMORY_CGROUP_ROOT = '/sys/fs/cgroup/memory'
 # On disk (not tmpfs), one folder per machine: a blob's cached pages are charged to the cgroup
 # that first read them, so machines never share blob files.
 BLOBS_ROOT = '/var/tmp/shadowhound-sim-blobs'
+# The operating system's own memory (machine.system_reserve): shared-memory pages in the
+# machine's `system` cgroup, unreclaimable without swap and held by no process the OOM killer
+# could end, as the kernel's and the system services' memory on the robot.
+SYSTEM_RESERVE_ROOT = '/dev/shm'
 UNIFIED = 'unified'
 CGROUP_CHARGED = 'cgroup_charged'
 MEMORY_MODELS = (UNIFIED, CGROUP_CHARGED)
@@ -188,6 +192,12 @@ def remove_machine(*, machine_dir: str, cgroup_dir: str, blobs_dir: str) -> None
     Its host process (pid in `host.pid`) is asked to stop first; whatever is left in the
     machine cgroup is killed (only simulator processes live there), then the folders go.
     """
+    for folder in (cgroup_dir, blobs_dir):
+        if folder:
+            try:
+                os.unlink(system_reserve_path(os.path.basename(folder)))
+            except OSError:
+                pass
     pid_path = os.path.join(machine_dir, machine_host.PID_NAME) if machine_dir else ''
     try:
         with open(pid_path, encoding='ascii') as handle:
@@ -244,6 +254,31 @@ def _tasks(folder: str) -> list:
             return [int(line) for line in handle if line.strip()]
     except (OSError, ValueError):
         return []
+
+
+def system_reserve_path(name: str) -> str:
+    """Return the file holding the machine's system memory."""
+    return os.path.join(SYSTEM_RESERVE_ROOT, f'{name}-system-reserve')
+
+
+def hold_system_reserve(machine: SimMachine, n_bytes: int) -> None:
+    """Charge n_bytes of unreclaimable pages to <machine>/system (the OS's own memory)."""
+    if n_bytes <= 0 or not machine.cgroup_dir:
+        if n_bytes > 0:
+            LOG.warning('simulated machine %s: system_reserve is not held (emulated '
+                        'accounting); the product still subtracts it', machine.name)
+        return
+    procs = os.path.join(machine.sub_cgroup('system'), 'cgroup.procs')
+    code = ('import sys\n'
+            'with open(sys.argv[1], "wb") as f:\n'
+            '    for _ in range(int(sys.argv[2]) >> 20):\n'
+            '        f.write(b"\\1" * (1 << 20))\n')
+    done = subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, '-I', '-S', '-c', code, system_reserve_path(machine.name),
+         str(int(n_bytes))], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
+        preexec_fn=lambda: _write(procs, str(os.getpid())))
+    if done.returncode != 0:
+        raise MachineError(f'cannot hold the system reserve: {done.stderr[-300:]!r}')
 
 
 def start_machine(scenario: Scenario, *, name: str = '', blobs_root: str = BLOBS_ROOT,
@@ -303,4 +338,9 @@ def start_machine(scenario: Scenario, *, name: str = '', blobs_root: str = BLOBS
     if not line.startswith(b'machine ready'):
         machine.stop()
         raise MachineError(f'machine host did not start within {ready_timeout_s:.0f} s')
+    try:
+        hold_system_reserve(machine, scenario.physical_bytes(scenario.system_reserve_bytes))
+    except (OSError, subprocess.SubprocessError, MachineError):
+        machine.stop()
+        raise
     return machine

@@ -196,3 +196,22 @@ def test_without_cgroups_the_accounting_is_emulated_and_says_so(start_sim, unifi
         assert _wait(lambda: before['MemFree'] - machine.meminfo_bytes()['MemFree']
                      >= device + blob, sim)
         sim.stop()
+
+
+def test_the_system_reserve_is_held_outside_every_process_and_released_with_the_machine():
+    from shadowhound_llm_bench.sim.machine import start_machine, system_reserve_path
+    from shadowhound_llm_bench.sim.scenario import load_scenario
+
+    scenario = load_scenario('thor')
+    reserve = scenario.physical_bytes(scenario.system_reserve_bytes)
+    with start_machine(scenario) as machine:
+        held = _usage(os.path.join(machine.cgroup_dir, 'system'))
+        assert reserve <= held <= reserve + (1 << 20)
+        with open(os.path.join(machine.cgroup_dir, 'system', 'cgroup.procs')) as handle:
+            assert not handle.read().strip()  # no process the OOM killer could end
+        fields = machine.meminfo_bytes()
+        # not reclaimable: MemAvailable stays under the total less the reserve
+        assert fields['MemAvailable'] <= machine.total_bytes - reserve
+        path = system_reserve_path(machine.name)
+        assert os.path.getsize(path) == reserve
+    assert not os.path.exists(path)
