@@ -14,7 +14,8 @@ from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tupl
 
 from memory_columns import MemoryColumns, memory_columns, memory_source_settings_for
 from memory_policy_numbers import SEED_MODELS
-from seed_table_oracle import ServerTruth
+from seed_table_oracle import ServerTruth, true_footprints
+from seed_table_referee import ConfigurationReferee
 
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
@@ -135,7 +136,8 @@ class TableRow:
         "reserve_breaches", "over_budget_readings", "min_budget_margin_bytes", "unloads",
         "restarts", "refusals", "eof_failures", "kernel_oom_kills", "min_memfree_bytes",
         "peak_machine_used_bytes", "pool_end_bytes", "physics_failures", "decision_stops",
-        "server_refusals", "server_runner_deaths", "budget_bytes")
+        "server_refusals", "server_runner_deaths", "budget_bytes", "referee_cleanup_verdicts",
+        "referee_wrong_cleanups")
 
     key: str
     label: str
@@ -167,6 +169,9 @@ class TableRow:
     server_refusals: float = 0  # the simulator's own counters (server truth), all instances
     server_runner_deaths: float = 0
     budget_bytes: float = 0  # the model budget the guard worked with (median of its readings)
+    referee_cleanup_verdicts: float = 0  # the product's cleanup verdicts the referee judged
+    referee_wrong_cleanups: float = 0  # ... and found wrong against the memory really held
+    referee_cleanup_note: str = ""
     unload_durations_s: Tuple[float, ...] = ()  # each unload / drop / restart it carried out
     drop_durations_s: Tuple[float, ...] = ()
     restart_durations_s: Tuple[float, ...] = ()
@@ -278,6 +283,7 @@ def run_configuration(config: Config, *, scenario: Any, docker_client: Any,
                                     scenario=scenario.name, port=0, machine=machine)
     watch = MachineWatch(machine)
     truth = ServerTruth(sim.base_url)
+    referee = ConfigurationReferee(machine, results_root / f"{name}.referee.jsonl")
     backend = guard = timer = None
     try:
         backend = DockerContainer(name=name, ollama_base_url=sim.base_url,
@@ -308,12 +314,20 @@ def run_configuration(config: Config, *, scenario: Any, docker_client: Any,
         started = time.monotonic()
         outcome = runner.run(SEED_MODELS)
         total_s = time.monotonic() - started
+        judged = referee.judge(outcome, true_footprints(scenario, SEED_MODELS,
+                                                        int(params["num_ctx"])))
+        # Cleanup verdicts are judged by the referee (memory really held), not the leak list.
+        memory = dataclasses.replace(
+            memory_columns(guard, scenario, num_ctx=int(params["num_ctx"])),
+            cleanup_verdicts=int(judged["referee_cleanup_verdicts"]),
+            wrong_cleanup_verdicts=int(judged["referee_wrong_cleanups"]),
+            wrong_note=str(judged["referee_cleanup_note"]))
         return _row(config, outcome, guard, total_s).replace(
-            memory=memory_columns(guard, scenario, num_ctx=int(params["num_ctx"])),
-            **watch.stop(), **truth.stop())
+            memory=memory, **watch.stop(), **truth.stop(), **judged)
     finally:
         watch.stop()
         truth.stop()
+        referee.stop()
         if timer is not None:
             timer.cancel()
         if guard is not None:

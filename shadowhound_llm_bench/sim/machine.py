@@ -315,9 +315,6 @@ def start_machine(scenario: Scenario, *, name: str = '', blobs_root: str = BLOBS
         argv += ['--cgroup', cgroup_dir]
     if scenario.memory_model == UNIFIED:
         argv.append('--unified')
-    system = scenario.physical_bytes(scenario.system_reserve_bytes)
-    if system > 0:  # the seed's "System overhead: ~10GB" of a 128 GB Thor
-        argv += ['--system-bytes', str(system)]
     env = dict(os.environ)
     env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
 

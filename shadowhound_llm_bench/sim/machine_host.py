@@ -135,7 +135,6 @@ class MachineHost:
         self.contexts: List[Context] = []
         self.drops = 0
         self.drops_by_level: Dict[str, int] = {}
-        self.system: Optional[Context] = None
         self.emulated_cached: Dict[str, int] = {}  # blob path -> bytes read since the last drop
         self.member_pids: List[int] = []
         self.stopping = threading.Event()
@@ -432,21 +431,11 @@ class MachineHost:
         }
         write_atomically(os.path.join(self.folder, STATE_NAME), json.dumps(state))
 
-    def hold_system_memory(self, size: int) -> None:
-        """Hold the operating system's own memory (kernel, firmware carve-outs, daemons)."""
-        process = subprocess.Popen(  # noqa: S603 - fixed argv
-            [sys.executable, '-I', '-S', '-c', CONTEXT_SOURCE, str(int(size)), 'system',
-             '-1000'], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, close_fds=True)
-        if process.stdout is not None:
-            process.stdout.readline()
-        self.system = Context(process=process, bytes=size, owner_pid=0, owner_name='system')
-
     def shutdown(self) -> None:
-        """Release every context and the system's memory."""
+        """Release every context."""
         self.stopping.set()
         with self.lock:
-            contexts = list(self.contexts) + ([self.system] if self.system else [])
+            contexts = list(self.contexts)
             self.contexts.clear()
         for context in contexts:
             context.process.kill()
@@ -462,7 +451,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--blobs-dir', default='')
     parser.add_argument('--unified', action='store_true')
     parser.add_argument('--member', type=int, action='append', default=[])
-    parser.add_argument('--system-bytes', type=int, default=0)
     args = parser.parse_args(argv)
     try:
         with open('/proc/self/oom_score_adj', 'w', encoding='ascii') as handle:
@@ -472,8 +460,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     host = MachineHost(folder=args.dir, total_bytes=args.total_bytes, cgroup_dir=args.cgroup,
                        blobs_dir=args.blobs_dir, unified=args.unified)
     host.member_pids.extend(args.member)
-    if args.system_bytes > 0:
-        host.hold_system_memory(args.system_bytes)
     write_atomically(os.path.join(args.dir, PID_NAME), f'{os.getpid()}\n')
     with open(os.path.join(args.dir, DROP_CACHES_NAME), 'a', encoding='ascii'):
         pass
