@@ -1,9 +1,9 @@
 """
 The memory-source columns of the seed table, judged against the simulator's ground truth.
 
-- wrong cleanup verdicts: a verdict "stayed up" for a model the simulator released, or
-  "successful" for one it kept (the scenario's leak fault); the simulator releases every model on
-  a machine without faults, whatever the driver's pool then does with the pages;
+- wrong cleanup verdicts: computed here from the scenario's leak list, and replaced in the seed
+  table by the independent referee's judgement (benchmarks/seed_table_referee.py: the model
+  memory really held after the model versus before it, the driver's pool included);
 - drop-caches calls and reclaim time (unload until the host's MemAvailable came back), from the
   guard's records;
 - prediction error: the product's predicted footprint against the simulator's ground truth,
@@ -124,7 +124,7 @@ def _pct(value: Optional[float]) -> str:
 
 def memory_table_lines(labelled: Sequence[Any], *, markdown: bool) -> List[str]:
     """Format the memory columns of each (label, MemoryColumns) pair as text or Markdown."""
-    header = ["Configuration", "Wrong cleanup verdicts", "Drop-caches calls",
+    header = ["Configuration", "Wrong cleanup verdicts (referee)", "Drop-caches calls",
               "Reclaim s (median)", "Prediction error vs truth", "Measured error vs truth",
               "Rejected measurements", "Calibration (s, once per machine)"]
     body = []

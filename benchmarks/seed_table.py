@@ -38,9 +38,12 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from memory_columns import memory_table_lines  # noqa: E402
-from seed_table_parts import (  # noqa: E402
-    CONFIGS, NodeCost, SamplingLatency, TableRow, measure_node_cost, measure_sampling,
-    run_configuration, start_headroom)
+from seed_table_node import (NodeCost, SamplingLatency, measure_node_cost,  # noqa: E402
+                             measure_sampling)
+from seed_table_oracle import (ActionTimes, OracleSchedule, oracle_schedule,  # noqa: E402
+                               true_footprints)
+from seed_table_parts import CONFIGS, TableRow, run_configuration, start_headroom  # noqa: E402
+from memory_policy_numbers import SEED_MODELS  # noqa: E402
 
 from shadowhound_llm_bench.sim.machine import start_machine  # noqa: E402
 from shadowhound_llm_bench.sim.ros_load import RosLoad, start_ros_load  # noqa: E402
@@ -61,6 +64,7 @@ SEED_ROWS = {
 }
 SEED_TOTAL_S = 25 * 60  # the seed's run without management, on Thor
 ADAPTIVE_MAX_MANAGEMENT_SHARE = 0.02
+ADAPTIVE_MAX_ORACLE_RATIO = 1.2
 
 
 def say(text: str) -> None:
@@ -91,29 +95,47 @@ def thor_gb(n_bytes: float, scale: float) -> str:
     return f"{n_bytes / scale / 1e9:.0f}"
 
 
-def table_lines(rows: Sequence[TableRow], scale: float, markdown: bool) -> List[str]:
+def machine_oracle(rows: Sequence[TableRow], scenario: Any) -> OracleSchedule:
+    """Compute this machine's oracle: true footprints, the budget, the run's measured actions."""
+    times = ActionTimes.median_of([d for r in rows for d in r.unload_durations_s],
+                                  [d for r in rows for d in r.restart_durations_s],
+                                  [d for r in rows for d in r.drop_durations_s])
+    footprints = true_footprints(scenario, SEED_MODELS, int(scenario.node_parameters["num_ctx"]))
+    budgets = [r.budget_bytes for r in rows if r.key == "adaptive" and r.budget_bytes] or \
+        sorted(r.budget_bytes for r in rows if r.budget_bytes)
+    if not budgets:
+        return OracleSchedule(actions=["no model budget read: no oracle"])
+    return oracle_schedule(SEED_MODELS, footprints, int(budgets[len(budgets) // 2]), times,
+                           unified=scenario.memory_model == "unified")
+
+
+def table_lines(rows: Sequence[TableRow], scale: float, markdown: bool,
+                oracle_s: float = 0.0) -> List[str]:
     """Format the one table as plain text (markdown=False) or as a Markdown table."""
     baseline = next((r.total_s for r in rows if r.key == "none"), 0.0)
-    header = ["Configuration", "Failed loads", "Models failed", "Total s", "vs none", "Mgmt s",
-              "Mgmt %",
+    header = ["Configuration", "Failed loads", "Models lost: physics / decision", "Total s",
+              "vs none", "Mgmt s", "Oracle mgmt s", "Mgmt / oracle", "Mgmt %",
               "Peak container GiB (Thor GB)", "Peak host GiB (Thor GB)",
               "Min ROS headroom GiB (Thor GB)", "Reserve breaches", "Over budget",
-              "Refused / EOF / kernel OOM kills", "Min MemFree GiB (Thor GB)",
+              "Server refused / runner deaths / kernel OOM kills",
+              "Min MemFree GiB (Thor GB)",
               "Peak machine used GiB (Thor GB)", "Driver pool at end GiB",
               "Seed: failures / time / peak"]
     body = []
     for r in rows:
         seed = SEED_ROWS.get(r.key, ("-", "-", "-"))
         body.append([
-            r.label, f"{r.failed_loads:g}", f"{r.models_failed:g}/{r.models}",
-            f"{r.total_s:.1f}",
+            r.label, f"{r.failed_loads:g}",
+            f"{r.physics_failures:g} / {r.decision_stops:g} of {r.models}", f"{r.total_s:.1f}",
             f"{100 * (r.total_s / baseline - 1):+.0f} %" if baseline and r.key != "none" else "",
-            f"{r.management_s:.2f}", f"{100 * r.management_share:.1f}",
+            f"{r.management_s:.2f}", f"{oracle_s:.2f}",
+            f"{r.management_s / oracle_s:.2f}" if oracle_s > 0 else "-",
+            f"{100 * r.management_share:.1f}",
             f"{gib(r.peak_container_bytes)} ({thor_gb(r.peak_container_bytes, scale)})",
             f"{gib(r.peak_host_used_bytes)} ({thor_gb(r.peak_host_used_bytes, scale)})",
             f"{gib(r.min_ros_headroom_bytes)} ({thor_gb(r.min_ros_headroom_bytes, scale)})",
             f"{r.reserve_breaches:g}", f"{r.over_budget_readings:g}",
-            f"{r.refusals:g} / {r.eof_failures:g} / {r.kernel_oom_kills:g}",
+            f"{r.server_refusals:g} / {r.server_runner_deaths:g} / {r.kernel_oom_kills:g}",
             f"{gib(r.min_memfree_bytes)} ({thor_gb(r.min_memfree_bytes, scale)})",
             f"{gib(r.peak_machine_used_bytes)} ({thor_gb(r.peak_machine_used_bytes, scale)})",
             gib(r.pool_end_bytes), " / ".join(seed)])
@@ -145,7 +167,8 @@ def management_miss_reason(row: TableRow, time_scale: float) -> str:
             f"would be {100 * projected:.1f} % (projection, not a measurement)")
 
 
-def adaptive_targets(rows: Sequence[TableRow], time_scale: float) -> List[str]:
+def adaptive_targets(rows: Sequence[TableRow], time_scale: float,
+                     oracle: Optional[OracleSchedule] = None) -> List[str]:
     """Each target for adaptive: met or not, with the numbers (and why when missed)."""
     adaptive = next((r for r in rows if r.key == "adaptive"), None)
     if adaptive is None:
@@ -164,6 +187,12 @@ def adaptive_targets(rows: Sequence[TableRow], time_scale: float) -> List[str]:
             f"management < {100 * ADAPTIVE_MAX_MANAGEMENT_SHARE:.0f} % of total time: "
             f"{100 * a.management_share:.2f} % ({a.management_s:.2f} s of {a.total_s:.1f} s; "
             f"{a.management_note})", management_miss_reason(a, time_scale))
+    if oracle is not None:
+        ratio = a.management_s / oracle.seconds if oracle.seconds > 0 else float("inf")
+        verdict(ratio <= ADAPTIVE_MAX_ORACLE_RATIO,
+                f"management <= {ADAPTIVE_MAX_ORACLE_RATIO:g}x the oracle's: {a.management_s:.2f}"
+                f" s vs {oracle.describe()} ({ratio:.2f}x)",
+                "adaptive spent more on management than the oracle's fewest actions allow")
     verdict(a.over_budget_readings == 0,
             f"peak never above the budget: {a.over_budget_readings:g} readings over, peak "
             f"{gib(a.peak_container_bytes)} GiB, tightest margin {gib(a.min_budget_margin_bytes)} "
@@ -256,12 +285,14 @@ def run_machine_table(args: argparse.Namespace, scenario: Any, docker_client: An
                 f"management {row.management_s:.2f} s")
     rows = [median_row(collected[c.key]) for c in chosen]
     scale = scenario.memory_scale
-    text = table_lines(rows, scale, markdown=False)
-    targets = adaptive_targets(rows, scenario.time_scale)
+    oracle = machine_oracle(rows, scenario)
+    text = table_lines(rows, scale, markdown=False, oracle_s=oracle.seconds)
+    targets = adaptive_targets(rows, scenario.time_scale, oracle)
     md = [f"Seed's five models on the `{scenario.name}` simulator container "
           f"({scenario.memory_model} memory, memory x{scale:g}, time x{scenario.time_scale:g}, "
           f"no scripted faults); {args.repetitions} repetition(s), medians.", ""]
-    md += table_lines(rows, scale, markdown=True)
+    md += table_lines(rows, scale, markdown=True, oracle_s=oracle.seconds)
+    md += ["", f"Oracle (true footprints, measured action times): {oracle.describe()}"]
     memory_rows = [(r.label, r.memory) for r in rows if r.memory is not None]
     if memory_rows:
         md += ["", "Memory sources (judged against the simulator's ground truth):", ""]
@@ -272,6 +303,7 @@ def run_machine_table(args: argparse.Namespace, scenario: Any, docker_client: An
     write_chart(rows, scenario, out_dir / "seed_table.png")
     lines = ["", f"SEED TABLE: machine `{scenario.name}` ({scenario.memory_model} memory, no "
              "scripted faults; GiB at 1/64 scale, Thor GB = x64 in parentheses)"] + text
+    lines += [f"Oracle (true footprints, measured action times): {oracle.describe()}"]
     if memory_rows:
         lines += ["", "MEMORY SOURCES (wrong verdicts against the simulator's ground truth)"]
         lines += memory_table_lines(memory_rows, markdown=False)

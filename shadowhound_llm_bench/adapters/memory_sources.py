@@ -176,7 +176,7 @@ class DropOutcome:
 
 
 class CacheDropper:
-    """Writes 3 to drop_caches (page cache, dentries, inodes) after a sync; no privilege = no."""
+    """Writes a level to drop_caches after a sync (1 page cache, 3 also slab and shrinkers)."""
 
     def __init__(self, *, path: str = DEFAULT_DROP_CACHES_PATH) -> None:
         self.path = path
@@ -184,8 +184,8 @@ class CacheDropper:
         self.calls = 0
         self.refusal = ""
 
-    def drop(self) -> DropOutcome:
-        """Drop the caches once; a refusal is remembered and not tried again."""
+    def drop(self, level: int = 3) -> DropOutcome:
+        """Drop the caches once at level (1, 2 or 3); a refusal is remembered, not tried again."""
         if self.privileged is False:
             return DropOutcome(False, self.refusal, privileged=False)
         started = time.monotonic()
@@ -193,7 +193,7 @@ class CacheDropper:
         try:
             os.sync()
             with open(self.path, "w", encoding="ascii") as handle:
-                handle.write("3\n")
+                handle.write(f"{int(level)}\n")
         except OSError as exc:
             denied = isinstance(exc, PermissionError) or exc.errno in (
                 errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOENT)
@@ -206,7 +206,7 @@ class CacheDropper:
                 return DropOutcome(False, self.refusal, time.monotonic() - started, False)
             return DropOutcome(False, f"drop_caches failed: {exc}", time.monotonic() - started)
         self.privileged = True
-        return DropOutcome(True, f"page cache dropped ({self.path})",
+        return DropOutcome(True, f"caches dropped: wrote {int(level)} to {self.path}",
                            time.monotonic() - started)
 
 

@@ -1,10 +1,14 @@
 """
-Which memory sources track a model on this machine: chosen from one measured load.
+Which memory sources track a model on this machine: chosen from measured loads.
 
-Calibration loads the smallest requested model once and compares how far each source moved
-with the predicted footprint. A source "tracks" when it moved by 0.5-2x the prediction. The
-chosen sources are summed into the model memory the policy works with, so two sources that
-both saw the same pages are never chosen together (no term counted twice).
+Calibration loads the smallest requested model (and, when more are requested, a larger one)
+and compares how far each source moved with the predicted footprint. A set of sources "tracks"
+when its summed movement is 0.5-2x the prediction of every model loaded, and no member moved
+down. A larger model tells apart what grows with the model from what does not: the runner's own
+CPU-side share charged to the container may be 0.5-2x a small model's prediction on a
+unified-memory machine, but it stays the same while the device memory grows tenfold. The chosen
+sources are summed into the model memory the policy works with, so two sources that both saw
+the same pages are never chosen together (no term counted twice).
 """
 
 from __future__ import annotations
@@ -75,6 +79,8 @@ class CalibrationResult:
     other_host_bytes: int = 0  # host memory used by neither ROS nor models (for host_used)
     stamp_s: float = 0.0
     note: str = ""
+    # Further loads the chosen set was checked against: (model, predicted bytes, movements).
+    checks: Tuple[Tuple[str, int, Tuple[SourceMovement, ...]], ...] = ()
 
     def describe(self) -> str:
         """One line for a plan or a report."""
@@ -82,8 +88,13 @@ class CalibrationResult:
                           for m in self.movements)
         head = (f"memory sources {' + '.join(self.chosen)}" if self.tracked else
                 f"no source tracked the model, falling back to {' + '.join(self.chosen)}")
-        return (f"{head}: {self.reason}; calibrated with {self.model} (predicted "
+        text = (f"{head}: {self.reason}; calibrated with {self.model} (predicted "
                 f"{to_gib(self.predicted_bytes):.2f} GiB): {moved or 'nothing measured'}")
+        for model, predicted, movements in self.checks:
+            chosen = sum(m.delta_bytes for m in movements if m.source in self.chosen)
+            text += (f"; checked with {model} (predicted {to_gib(predicted):.2f} GiB): the "
+                     f"chosen sources moved {to_gib(chosen):+.2f} GiB")
+        return text
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON form (state file and reports)."""
@@ -93,9 +104,10 @@ class CalibrationResult:
             "reason": self.reason, "tracked": self.tracked,
             "other_host_bytes": self.other_host_bytes, "stamp_s": self.stamp_s,
             "note": self.note,
-            "movements": [{"source": m.source, "before_bytes": m.before_bytes,
-                           "after_bytes": m.after_bytes, "delta_bytes": m.delta_bytes,
-                           "ratio": round(m.ratio, 4)} for m in self.movements],
+            "movements": _movements_dict(self.movements),
+            "checks": [{"model": model, "predicted_bytes": predicted,
+                        "movements": _movements_dict(movements)}
+                       for model, predicted, movements in self.checks],
             "summary": self.describe(),
         }
 
@@ -109,12 +121,54 @@ class CalibrationResult:
         movements = tuple(
             SourceMovement(str(m["source"]), int(m["before_bytes"]), int(m["after_bytes"]),
                            predicted) for m in data.get("movements") or [])
+        checks = tuple(
+            (str(c["model"]), int(c["predicted_bytes"]), tuple(
+                SourceMovement(str(m["source"]), int(m["before_bytes"]), int(m["after_bytes"]),
+                               int(c["predicted_bytes"])) for m in c.get("movements") or []))
+            for c in data.get("checks") or [])
         return CalibrationResult(
+            checks=checks,
             machine=str(data["machine"]), model=str(data["model"]), predicted_bytes=predicted,
             movements=movements, chosen=chosen, reason=str(data.get("reason", "")),
             tracked=bool(data.get("tracked", True)),
             other_host_bytes=int(data.get("other_host_bytes", 0)),
             stamp_s=float(data.get("stamp_s", 0.0)), note=str(data.get("note", "")))
+
+
+def _movements_dict(movements: Sequence[SourceMovement]) -> list:
+    return [{"source": m.source, "before_bytes": m.before_bytes, "after_bytes": m.after_bytes,
+             "delta_bytes": m.delta_bytes, "ratio": round(m.ratio, 4)} for m in movements]
+
+
+@dataclass(frozen=True)
+class LoadCheck:
+    """One further load the chosen set must track: its model, prediction and source values."""
+
+    model: str
+    predicted_bytes: int
+    before: Mapping[str, int]
+    after: Mapping[str, int]
+
+
+def set_tracks(members: Sequence[str], movements: Sequence[SourceMovement],
+               predicted_bytes: int) -> bool:
+    """
+    Tell whether a source set tracked one load.
+
+    Every member was read, none moved down (a member that fell while the model loaded measures
+    something else: accepting it lets a rise elsewhere pass), every member of a larger set rose,
+    and the sum is 0.5-2x the prediction.
+    """
+    by_source = {m.source: m for m in movements}
+    if predicted_bytes <= 0 or not all(s in by_source for s in members):
+        return False
+    parts = [by_source[s] for s in members]
+    if any(p.delta_bytes < 0 for p in parts):
+        return False
+    if len(parts) > 1 and any(p.delta_bytes <= 0 for p in parts):
+        return False
+    total = sum(p.delta_bytes for p in parts)
+    return TRACK_LOW <= total / predicted_bytes <= TRACK_HIGH
 
 
 def movements_of(before: Mapping[str, int], after: Mapping[str, int],
@@ -127,9 +181,10 @@ def movements_of(before: Mapping[str, int], after: Mapping[str, int],
 
 def choose_sources(*, machine: str, model: str, predicted_bytes: int,
                    before: Mapping[str, int], after: Mapping[str, int],
-                   other_host_bytes: int = 0, stamp_s: float = 0.0) -> CalibrationResult:
+                   other_host_bytes: int = 0, stamp_s: float = 0.0,
+                   checks: Sequence[LoadCheck] = ()) -> CalibrationResult:
     """
-    Pick the first candidate set whose summed movement is 0.5-2x the prediction.
+    Pick the first candidate set that tracks the load and every further load in checks.
 
     cgroup_anon alone comes first: when it tracks, GPU memory is charged to the container (or
     there is none), so adding per-process GPU memory would count the model twice.
@@ -138,26 +193,25 @@ def choose_sources(*, machine: str, model: str, predicted_bytes: int,
         raise ValueError("calibration needs a model of known predicted size")
     movements = movements_of(before, after, predicted_bytes)
     by_source = {m.source: m for m in movements}
+    further = tuple((c.model, c.predicted_bytes,
+                     movements_of(c.before, c.after, c.predicted_bytes)) for c in checks)
     for members, reason in _CANDIDATES:
-        if not all(s in by_source for s in members):
+        if not set_tracks(members, movements, predicted_bytes) or not all(
+                set_tracks(members, moved, predicted) for _, predicted, moved in further):
             continue
-        parts = [by_source[s] for s in members]
-        if len(parts) > 1 and any(p.delta_bytes <= 0 for p in parts[1:]):
-            continue
-        total = sum(p.delta_bytes for p in parts)
-        if TRACK_LOW <= total / predicted_bytes <= TRACK_HIGH:
-            note = ""
-            if members == (CGROUP_ANON,) and by_source.get(GPU_PROCESSES) is not None \
-                    and by_source[GPU_PROCESSES].tracks:
-                note = ("per-process GPU memory moved as well: the same pages, counted once "
-                        "(from the cgroup)")
-            return CalibrationResult(machine, model, predicted_bytes, movements, members,
-                                     reason, True, other_host_bytes, stamp_s, note)
+        note = ""
+        if members == (CGROUP_ANON,) and by_source.get(GPU_PROCESSES) is not None \
+                and by_source[GPU_PROCESSES].tracks:
+            note = ("per-process GPU memory moved as well: the same pages, counted once "
+                    "(from the cgroup)")
+        return CalibrationResult(machine, model, predicted_bytes, movements, members,
+                                 reason, True, other_host_bytes, stamp_s, note, further)
     fallback = (CGROUP_WORKING_SET,)
     return CalibrationResult(
         machine, model, predicted_bytes, movements, fallback,
         f"no source moved by {TRACK_LOW:g}-{TRACK_HIGH:g}x the prediction; cleanup verdicts "
-        "and footprints may be wrong on this machine", False, other_host_bytes, stamp_s)
+        "and footprints may be wrong on this machine", False, other_host_bytes, stamp_s,
+        checks=further)
 
 
 def model_memory_bytes(values: Mapping[str, int], chosen: Sequence[str]) -> Optional[int]:

@@ -53,6 +53,10 @@ class Decision:
     models_to_unload: Tuple[str, ...] = ()
     keep_alive: Optional[KeepAlive] = None
     restart_first: bool = False  # RETRY: restart the container before the retry
+    # DROP_CACHES: the drop_caches level, the least that returns what is held: 1 (page cache)
+    # when free memory is short of what available memory already counts, 3 (also the
+    # shrinkers, the GPU driver's pool among them) otherwise.
+    drop_level: int = 3
 
 
 @dataclass
@@ -252,7 +256,8 @@ class MemoryPolicy:
         return Decision(Action.DROP_CACHES,
                         f"drop the page cache before {model}: free {_gib(check.free_bytes)} < "
                         f"needed {_gib(need)} <= available {_gib(check.available_bytes)} "
-                        "(Ollama counts only free memory on unified memory and would refuse)")
+                        "(Ollama counts only free memory on unified memory and would refuse); "
+                        "the page cache alone is in the way: drop_caches 1", drop_level=1)
 
     def _restart_instead(self, model: str, others: Sequence[LoadedModel],
                          victims: Sequence[str], deficit: int, costs: ActionCosts) -> str:

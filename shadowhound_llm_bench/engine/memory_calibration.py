@@ -1,5 +1,9 @@
 """
-Memory-source calibration: load the smallest model once and keep, per machine, what tracked it.
+Memory-source calibration: load the smallest model (and a larger one) and keep what tracked them.
+
+With more than one model requested, a second, larger model is loaded too (the largest whose
+prediction is at most half the model budget and at least twice the smallest's): a source that
+moved with the runner's own share but not with the model's memory tracks a small model only.
 
 The result lives in `memory_calibration.json` beside the footprint cache, one entry per server
 (core/server_key.py: backend, container or unit, Ollama version, machine) and machine reading
@@ -14,11 +18,12 @@ import logging
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from ..adapters.memory_sources import MemorySourceReader
 from ..adapters.ollama_client import OllamaError
-from ..core.memory_calibration import CalibrationResult, ChosenSources, choose_sources
+from ..core.memory_calibration import (CalibrationResult, ChosenSources, LoadCheck,
+                                       choose_sources)
 from ..core.memory_sources import (MemorySourceError, SourceSnapshot, ollama_ps_memory,
                                    source_values)
 from ..core.model_metadata import same_model
@@ -34,6 +39,10 @@ _LOG = logging.getLogger(__name__)
 _VERSION = 2  # 2: entries keyed by server and machine
 CALIBRATION_FILE_NAME = "memory_calibration.json"
 _SETTLE_SAMPLES = 3
+# The second calibration model: at least this many times the smallest's prediction (a model of
+# about the same size tells nothing new) and at most this share of the model budget.
+_SECOND_MIN_RATIO = 2.0
+_SECOND_MAX_BUDGET_SHARE = 0.5
 
 
 def calibration_path_beside(footprint_cache_path: str) -> str:
@@ -138,10 +147,31 @@ def _settled_values(guard: "PolicyMemoryGuard", other_host_bytes: int) -> Dict[s
     return values
 
 
+def _estimate(guard: "PolicyMemoryGuard", prediction: Any) -> int:
+    """Return the metadata estimate of a model (a cached measurement may itself be wrong)."""
+    return int(guard._metadata_estimates.get(prediction.model) or prediction.footprint_bytes)
+
+
+def _measure_load(guard: "PolicyMemoryGuard", model: str,
+                  other: int) -> Union[str, Tuple[Dict[str, int], Dict[str, int]]]:
+    """Source values before and after loading model (unloaded again); a message on failure."""
+    before = _settled_values(guard, other)
+    try:
+        guard.client.load(model, keep_alive=-1, deadline_s=guard.settings.restart_deadline_s)
+    except OllamaError as exc:
+        message = f"memory sources not calibrated: loading {model} failed: {exc}"
+        guard._log_decision(model, Decision(Action.KEEP, message), guard.monitor.latest(),
+                            action="calibrate")
+        return message
+    after = _settled_values(guard, other)
+    guard._unload((model,), model)
+    return before, after
+
+
 def calibrate_guard(guard: "PolicyMemoryGuard", models: Sequence[str], *,
                     force: bool = False) -> Optional[str]:
     """
-    Calibrate the guard's memory sources with the smallest requested model.
+    Calibrate the guard's memory sources with the smallest requested model and a larger one.
 
     Skipped (None) when sources are not configured or were given explicitly, or when this
     machine is calibrated already and force is False. Returns the one-line result otherwise.
@@ -166,7 +196,11 @@ def calibrate_guard(guard: "PolicyMemoryGuard", models: Sequence[str], *,
     smallest = min(known, key=lambda p: p.footprint_bytes)
     model = smallest.model
     # Calibrate against the metadata estimate: a cached measurement may itself be wrong.
-    predicted = guard._metadata_estimates.get(model) or smallest.footprint_bytes
+    predicted = _estimate(guard, smallest)
+    budget = guard.monitor.sample_now().model_budget_bytes
+    larger = [p for p in known if _SECOND_MIN_RATIO * predicted <= _estimate(guard, p)
+              <= _SECOND_MAX_BUDGET_SHARE * budget]
+    second = max(larger, key=lambda p: p.footprint_bytes).model if larger else ""
     loaded = guard._loaded() or []
     if loaded:
         guard._unload(tuple(m.model for m in loaded), model)
@@ -175,19 +209,20 @@ def calibrate_guard(guard: "PolicyMemoryGuard", models: Sequence[str], *,
     anon_before = first.cgroup.anon_bytes if first.cgroup is not None else 0
     other = (first.meminfo.used_bytes - first.ros_live_bytes - anon_before
              if first.meminfo is not None else 0)
-    before = _settled_values(guard, other)
-    try:
-        guard.client.load(model, keep_alive=-1, deadline_s=guard.settings.restart_deadline_s)
-    except OllamaError as exc:
-        message = f"memory sources not calibrated: loading {model} failed: {exc}"
-        guard._log_decision(model, Decision(Action.KEEP, message), guard.monitor.latest(),
-                            action="calibrate")
-        return message
-    after = _settled_values(guard, other)
+    measured = _measure_load(guard, model, other)
+    if isinstance(measured, str):
+        return measured
+    before, after = measured
+    checks = []
+    if second:
+        again = _measure_load(guard, second, other)
+        if isinstance(again, str):
+            return again
+        checks.append(LoadCheck(second, _estimate(guard, next(
+            p for p in known if p.model == second)), *again))
     result = choose_sources(machine=machine_key(gauge.reader), model=model,
                             predicted_bytes=predicted, before=before, after=after,
-                            other_host_bytes=other, stamp_s=time.time())
-    guard._unload((model,), model)
+                            other_host_bytes=other, stamp_s=time.time(), checks=checks)
     gauge.set_chosen(chosen_from(result, "calibrated in this run"))
     guard.calibration = result
     if guard.calibration_store is not None:

@@ -27,7 +27,7 @@ from ..core.memory_calibration import CalibrationResult
 from .container_limit import ContainerLimitKeeper
 from .backend_record import (
     ContainerChanges, measures_memory, sources_without_gauge, unmeasured_reason, where_ollama_runs)
-from .footprint_cache import FootprintCache
+from .footprint_cache import FootprintCache, footprint_cache_for
 from .server_identity import cached_version, server_key_of
 from ..core.memory_sources import MemorySourceSettings
 from .memory_calibration import CalibrationStore, apply_stored, calibration_path_beside
@@ -487,7 +487,7 @@ class PolicyMemoryGuard:
                                    self._footprint_of(model))
         if decision.action is Action.DROP_CACHES:
             record.retries += 1
-            if self._drop_caches(model):
+            if self._drop_caches(model, decision.drop_level):
                 return True
             decision = self.policy.on_load_failure(model, error, attempt)
             entry = self._log_decision(model, decision, self.monitor.latest(),
@@ -668,13 +668,13 @@ class PolicyMemoryGuard:
         """Tell whether a dropper is configured and was not refused the privilege."""
         return self.cache_dropper is not None and self.cache_dropper.privileged is not False
 
-    def _drop_caches(self, model: str) -> bool:
-        """Carry out a drop_caches decision; a missing privilege is recorded once."""
+    def _drop_caches(self, model: str, level: int = 3) -> bool:
+        """Carry out a drop_caches decision at its level; a missing privilege is said once."""
         if self.cache_dropper is None:
             return False
         refused_before = self.cache_dropper.privileged is False
         started = time.monotonic()
-        outcome = self.cache_dropper.drop()
+        outcome = self.cache_dropper.drop(level)
         record = self._record_for(model) if model else None
         if outcome.dropped and record is not None:
             record.drop_caches_calls += 1
@@ -690,7 +690,7 @@ class PolicyMemoryGuard:
         """Drop the page cache as decided, then watch the memory come back once more."""
         self._log_decision(model, decision, self.monitor.latest(),
                            self._footprint_of(model), action="cleanup")
-        if not self._drop_caches(model):
+        if not self._drop_caches(model, decision.drop_level):
             return unload
         started = time.monotonic()
         expected = int(self.settings.cleanup_min_release_fraction * self._footprint_of(model))
@@ -820,7 +820,7 @@ class _GuardRoom:
         elif decision.action is Action.RESTART:
             guard._restart(self.model, decision.reason)
         elif decision.action is Action.DROP_CACHES:
-            guard._drop_caches(self.model)
+            guard._drop_caches(self.model, decision.drop_level)
             return 0.0  # the drop's own entry has its time
         elif decision.action is Action.WAIT:
             guard._phase(Phase.WAITING_FOR_MEMORY, self.model, decision.reason)
@@ -885,7 +885,7 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
         headroom=headroom, fixed_ros_reserve_bytes=fixed_ros_reserve_bytes,
         model_memory=gauge).start()
     server = server_key_of(backend, client)  # every kept value belongs to this server
-    cache = FootprintCache(footprint_cache_path, server) if footprint_cache_path else None
+    cache = footprint_cache_for(footprint_cache_path, gauge, server)
     if management_costs_path is None and footprint_cache_path:
         management_costs_path = costs_path_beside(footprint_cache_path)
     guard = PolicyMemoryGuard(

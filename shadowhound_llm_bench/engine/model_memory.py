@@ -43,6 +43,10 @@ class ModelMemoryGauge:
             self.chosen = chosen
             self._gpu = None
 
+    def chosen_label(self) -> str:
+        """Return the chosen sources as one word (keys measurements made through them)."""
+        return self.chosen.label
+
     def invalidate(self) -> None:
         """Read GPU memory anew at the next sample (a measurement must not use an old one)."""
         with self._lock:

@@ -242,6 +242,7 @@ def render_markdown(summary: RunSummary) -> str:
     if backend_notes:
         lines += ["", "Where Ollama ran:", ""]
         lines += [f"- {d.get('reason')}" for d in backend_notes]
+    lines += _cache_drop_lines(summary.decisions)
     lines += preemption_lines(summary.models)
     lines += _residency_lines(summary.residency)
     canary = summary.canary
@@ -259,6 +260,17 @@ def render_markdown(summary: RunSummary) -> str:
     lines += _history_lines(summary.history)
     lines.append("")
     return "\n".join(lines)
+
+
+def _cache_drop_lines(decisions: Sequence[Mapping[str, Any]]) -> List[str]:
+    """Each drop_caches the run wrote: for which model, what was written, how long it took."""
+    drops = [d for d in decisions if d.get("action") == "drop_caches"]
+    if not drops:
+        return []
+    lines = ["", "## Cache drops", ""]
+    lines += [f"- {_md(d.get('model') or '-')}: {_md(d.get('reason'))} "
+              f"({_num(d.get('duration_s'), 3)} s)" for d in drops]
+    return lines
 
 
 def _history_lines(history: Mapping[str, Any]) -> List[str]:

@@ -15,7 +15,7 @@ from ..core.policy import MemoryPolicy
 from ..core.residency import left_loaded, left_loaded_text
 from ..core.progress import Phase, ProgressEvent, ProgressSink
 from ..core.suite import SuiteError, load_suite
-from ..engine.footprint_cache import FootprintCache
+from ..engine.footprint_cache import footprint_cache_for
 from ..adapters.memory_sources import CacheDropper
 from ..engine.management_costs import ManagementCosts
 from ..engine.memory_calibration import CalibrationStore, apply_stored, calibration_path_beside
@@ -184,7 +184,8 @@ class BenchmarkSession:
         guard = RunMemoryGuard(
             since_s=time.time(), policy=MemoryPolicy(policy), monitor=self._stack.monitor,
             backend=self._stack.backend, client=client,
-            footprint_cache=FootprintCache(cache_path, server),
+            footprint_cache=footprint_cache_for(cache_path, self._stack.monitor.model_memory,
+                                                server),
             management_costs=ManagementCosts(management_costs_path(state), server),
             on_phase=relay.phase,
             cache_dropper=(CacheDropper(path=sources.drop_caches_path)

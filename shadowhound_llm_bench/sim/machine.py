@@ -149,10 +149,10 @@ class SimMachine:
                 fields[key] = int(rest.split()[0]) * 1024
         return fields
 
-    def drop_caches(self, timeout_s: float = 10.0) -> None:
-        """Drop caches as the product would (write 3) and wait until it was done."""
+    def drop_caches(self, timeout_s: float = 10.0, level: int = 3) -> None:
+        """Drop caches (write level, 3 by default) and wait until it was done."""
         before = self.state()['drop_caches_count']
-        _write(self.drop_caches_path, '3\n')
+        _write(self.drop_caches_path, f'{level}\n')
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.state()['drop_caches_count'] > before:

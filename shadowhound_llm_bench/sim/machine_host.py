@@ -11,14 +11,20 @@ models what published reports say a Jetson AGX Thor does:
   holding real pages in the driver's cgroup, so it lowers the machine's free memory but not the
   container's cgroup (rbonghi/jetson_stats PR #849: `NvMapMemUsed` is missing on Thor and
   `nvidia-smi --query-compute-apps` is the reliable per-process reading);
-- when a runner exits its pages are not returned: the driver keeps them in its own pool
+- when a runner exits its pages are not returned: the driver keeps them in a pool
   (NVIDIA's jetson-memory-audit guidance: the Thor driver keeps freed system-memory pages in a
   pool after a CUDA context exits, drop_caches being the workaround before JetPack 7.2;
-  ollama/ollama #12528: memory stays used after unloading until caches are dropped); a new
-  allocation reuses pooled pages first;
-- writing 1/2/3 into DIR/drop_caches releases the pool and drops the page cache of the model
-  blobs (posix_fadvise DONTNEED), as `echo 3 > /proc/sys/vm/drop_caches` does on Thor
-  (ollama/ollama #12283);
+  ollama/ollama #12528: `free -g` shows 64 GB used after `ollama ps` is empty, until caches
+  are dropped); the pool belongs to the runner's client, the process that keeps the device
+  open (the Ollama server, whose GPU discovery initialises CUDA in-process), and a new
+  allocation of that client reuses it first;
+- when that client exits (a container restart ends the server) the driver releases its pool:
+  the seed's Thor measurement "Container memory after unload: 31GiB - only 1GB freed ...
+  container restart clears this", its restart-large configuration with 0/5 failures, and
+  ollama/ollama #10597 (memory held across unloads until the server is killed);
+- writing 1/2/3 into DIR/drop_caches acts as the kernel's levels: 1 drops the page cache of the
+  model blobs (posix_fadvise DONTNEED), 2 runs the shrinkers (the driver's releases its pool),
+  3 both, as `echo 3 > /proc/sys/vm/drop_caches` does on Thor (ollama/ollama #12283);
 - DIR/meminfo is the machine's /proc/meminfo, in this machine's (scaled) bytes, computed from the
   machine cgroup's real memory.stat and usage (no NvMapMemUsed, as on Thor), rewritten
   atomically at 20 Hz;
@@ -42,6 +48,10 @@ import sys
 import threading
 from dataclasses import dataclass
 from typing import Dict, List, Optional
+
+from .nvidia_smi_standin import write_nvidia_smi
+from .proc_files import (children, parent_pid, process_name, read_int, read_stat, rss_bytes,
+                         set_oom_score_adj, start_time, write_atomically)
 
 SOCKET_NAME = 'gpu.sock'
 MEMINFO_NAME = 'meminfo'
@@ -83,6 +93,12 @@ class Context:
     owner_pid: int
     owner_name: str
     pooled: bool = False
+    client_pid: int = 0  # the process holding the device open for the runner (its parent)
+    client_start: str = ''  # that process's start time (a reused pid is another client)
+
+    def client_gone(self) -> bool:
+        """Tell whether the client that keeps this pool alive has exited."""
+        return not self.client_pid or start_time(self.client_pid) != self.client_start
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -98,43 +114,6 @@ class Context:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
-
-
-def _read_int(path: str) -> int:
-    try:
-        with open(path, encoding='ascii') as handle:
-            return int(handle.read().strip())
-    except (OSError, ValueError):
-        return 0
-
-
-def _read_stat(path: str) -> Dict[str, int]:
-    stat: Dict[str, int] = {}
-    try:
-        with open(path, encoding='ascii') as handle:
-            for line in handle:
-                key, _, value = line.partition(' ')
-                if value.strip().isdigit():
-                    stat[key] = int(value)
-    except OSError:
-        pass
-    return stat
-
-
-def _rss_bytes(pid: int) -> int:
-    try:
-        with open(f'/proc/{pid}/statm', encoding='ascii') as handle:
-            return int(handle.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _process_name(pid: int) -> str:
-    try:
-        with open(f'/proc/{pid}/comm', encoding='utf-8') as handle:
-            return handle.read().strip()
-    except OSError:
-        return 'unknown'
 
 
 def meminfo_text(fields_kib: Dict[str, int]) -> str:
@@ -155,6 +134,7 @@ class MachineHost:
         self.lock = threading.Lock()
         self.contexts: List[Context] = []
         self.drops = 0
+        self.drops_by_level: Dict[str, int] = {}
         self.emulated_cached: Dict[str, int] = {}  # blob path -> bytes read since the last drop
         self.member_pids: List[int] = []
         self.stopping = threading.Event()
@@ -170,8 +150,9 @@ class MachineHost:
         on the runner's (mirrored at every publish: raising is always allowed, lowering needs
         CAP_SYS_RESOURCE).
         """
+        client = parent_pid(owner_pid)
         with self.lock:
-            pooled = [c for c in self.contexts if c.pooled]
+            pooled = [c for c in self.contexts if c.pooled and c.client_pid == client]
             reused = 0
             for context in sorted(pooled, key=lambda c: c.bytes):
                 if reused >= size:
@@ -184,12 +165,13 @@ class MachineHost:
              'nvgpu-ctx', str(int(oom_score_adj))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             close_fds=True)
-        context = Context(process=process, bytes=size, owner_pid=owner_pid, owner_name=name)
+        context = Context(process=process, bytes=size, owner_pid=owner_pid, owner_name=name,
+                          client_pid=client, client_start=start_time(client) if client else '')
         with self.lock:
             self.contexts.append(context)
         line = process.stdout.readline() if process.stdout else b''
         if line.startswith(b'R'):
-            _set_oom_score_adj(process.pid, loaded_oom_score_adj)
+            set_oom_score_adj(process.pid, loaded_oom_score_adj)
         else:
             process.wait(timeout=10)
             with self.lock:
@@ -206,7 +188,7 @@ class MachineHost:
                 return
             context.pooled = True
             # Driver memory: not a process the OOM killer can end.
-            _set_oom_score_adj(context.process.pid, -1000)
+            set_oom_score_adj(context.process.pid, -1000)
 
     @staticmethod
     def _mirror_oom_score_adj(context: Context) -> None:
@@ -219,7 +201,7 @@ class MachineHost:
         except OSError:
             return
         if wanted != current:
-            _set_oom_score_adj(context.process.pid, int(wanted))
+            set_oom_score_adj(context.process.pid, int(wanted))
 
     def contexts_state(self) -> List[Dict[str, object]]:
         """Return every context: its pid, its runner's, bytes, pooled, oom_score_adj."""
@@ -238,15 +220,27 @@ class MachineHost:
                            'oom_score_adj': adj})
         return result
 
-    def drop_caches(self) -> None:
-        """Release the pool and drop the blobs' page cache."""
+    def release_pool(self, only_orphaned: bool = False) -> int:
+        """Release pooled contexts (only those whose client exited); return the bytes."""
         with self.lock:
-            pooled = [c for c in self.contexts if c.pooled]
+            pooled = [c for c in self.contexts if c.pooled
+                      and (not only_orphaned or c.client_gone())]
             for context in pooled:
                 self.contexts.remove(context)
         for context in pooled:
             context.release()
-        if self.blobs_dir and os.path.isdir(self.blobs_dir):
+        return sum(c.bytes for c in pooled)
+
+    def drop_caches(self, level: int = 3) -> None:
+        """
+        Act as `echo level > /proc/sys/vm/drop_caches`.
+
+        1 drops the page cache (the blobs'); 2 runs the shrinkers, the driver's among them,
+        which release its pool; 3 does both (Documentation/admin-guide/sysctl/vm.rst).
+        """
+        if level & 2:
+            self.release_pool()
+        if level & 1 and self.blobs_dir and os.path.isdir(self.blobs_dir):
             for entry in os.scandir(self.blobs_dir):
                 if entry.is_file():
                     try:
@@ -259,7 +253,9 @@ class MachineHost:
                         os.close(fd)
         with self.lock:
             self.drops += 1
-            self.emulated_cached.clear()
+            self.drops_by_level[str(level)] = self.drops_by_level.get(str(level), 0) + 1
+            if level & 1:
+                self.emulated_cached.clear()
 
     def apps(self) -> List[Dict[str, object]]:
         """Live contexts: the compute apps nvidia-smi lists."""
@@ -311,7 +307,7 @@ class MachineHost:
         if op == 'apps':
             reply: object = self.apps()
         elif op == 'drop_caches':
-            self.drop_caches()
+            self.drop_caches(int(request.get('level', 3)))
             reply = {'ok': True}
         elif op == 'read':
             with self.lock:
@@ -330,7 +326,7 @@ class MachineHost:
 
     def _serve_alloc(self, conn: socket.socket, reader: object, peer_pid: int,
                      request: Dict[str, object]) -> None:
-        name = str(request.get('name') or _process_name(peer_pid))
+        name = str(request.get('name') or process_name(peer_pid))
         context = self.allocate(peer_pid, name, int(request.get('bytes', 0)),
                                 int(request.get('oom_score_adj', 0)),
                                 int(request.get('loaded_oom_score_adj', 0)))
@@ -361,8 +357,8 @@ class MachineHost:
         """Return the machine's /proc/meminfo fields in kB."""
         total = self.total_bytes
         if self.cgroup_dir:
-            stat = _read_stat(os.path.join(self.cgroup_dir, 'memory.stat'))
-            usage = _read_int(os.path.join(self.cgroup_dir, 'memory.usage_in_bytes'))
+            stat = read_stat(os.path.join(self.cgroup_dir, 'memory.stat'))
+            usage = read_int(os.path.join(self.cgroup_dir, 'memory.usage_in_bytes'))
             cached = stat.get('total_cache', 0)
             active_file = stat.get('total_active_file', 0)
             inactive_file = stat.get('total_inactive_file', 0)
@@ -375,7 +371,7 @@ class MachineHost:
             with self.lock:
                 pids = [c.process.pid for c in self.contexts] + list(self.member_pids)
                 cached = min(sum(self.emulated_cached.values()), total)
-            anon = sum(_rss_bytes(pid) + sum(_rss_bytes(child) for child in _children(pid))
+            anon = sum(rss_bytes(pid) + sum(rss_bytes(child) for child in children(pid))
                        for pid in pids)
             usage = anon + cached
             active_file, inactive_file = 0, cached
@@ -414,9 +410,12 @@ class MachineHost:
             with open(drop_path, 'w', encoding='ascii'):
                 pass
             if request in ('1', '2', '3'):
-                self.drop_caches()
-        _write_atomically(os.path.join(self.folder, MEMINFO_NAME),
-                          meminfo_text(self.meminfo_fields()))
+                self.drop_caches(int(request))
+        # The driver keeps a client's freed pages for that client until it closes the device:
+        # a server that exited (a container restart) takes its pool with it.
+        self.release_pool(only_orphaned=True)
+        write_atomically(os.path.join(self.folder, MEMINFO_NAME),
+                         meminfo_text(self.meminfo_fields()))
         with self.lock:
             live = [c for c in self.contexts if not c.pooled]
         for context in live:
@@ -426,10 +425,11 @@ class MachineHost:
             'memory_model': 'unified' if self.unified else 'cgroup_charged',
             'cgroup_dir': self.cgroup_dir, 'total_bytes': self.total_bytes,
             'device_bytes': sum(c.bytes for c in live), 'pool_bytes': self.pool_bytes(),
-            'drop_caches_count': self.drops, 'apps': self.apps(),
+            'drop_caches_count': self.drops, 'drop_caches_by_level': dict(self.drops_by_level),
+            'apps': self.apps(),
             'contexts': self.contexts_state(),
         }
-        _write_atomically(os.path.join(self.folder, STATE_NAME), json.dumps(state))
+        write_atomically(os.path.join(self.folder, STATE_NAME), json.dumps(state))
 
     def shutdown(self) -> None:
         """Release every context."""
@@ -440,88 +440,6 @@ class MachineHost:
         for context in contexts:
             context.process.kill()
             context.process.wait(timeout=5)
-
-
-def _set_oom_score_adj(pid: int, value: int) -> None:
-    try:
-        with open(f'/proc/{pid}/oom_score_adj', 'w', encoding='ascii') as handle:
-            handle.write(str(value))
-    except OSError:
-        pass
-
-
-def _children(pid: int) -> List[int]:
-    try:
-        with open(f'/proc/{pid}/task/{pid}/children', encoding='ascii') as handle:
-            direct = [int(p) for p in handle.read().split()]
-    except (OSError, ValueError):
-        return []
-    result = list(direct)
-    for child in direct:
-        result += _children(child)
-    return result
-
-
-def _write_atomically(path: str, text: str) -> None:
-    temporary = f'{path}.{os.getpid()}.tmp'
-    with open(temporary, 'w', encoding='ascii') as handle:
-        handle.write(text)
-    os.replace(temporary, path)
-
-
-NVIDIA_SMI_SOURCE = '''#!{python} -I
-"""nvidia-smi stand-in of a simulated Thor: --query-compute-apps only (MiB of this machine)."""
-import json, socket, sys
-FIELDS = {{'pid': 'pid', 'process_name': 'process_name', 'used_memory': 'used_memory',
-          'used_gpu_memory': 'used_memory'}}
-args = sys.argv[1:]
-query = [a.split('=', 1)[1] for a in args if a.startswith('--query-compute-apps=')]
-fmt = [a.split('=', 1)[1] for a in args if a.startswith('--format=')]
-if not query:
-    print('nvidia-smi (simulated): only --query-compute-apps=... is answered', file=sys.stderr)
-    sys.exit(2)
-names = [f.strip() for f in query[0].split(',')]
-unknown = [n for n in names if n not in FIELDS]
-if unknown:
-    print('Field "%s" is not a valid field to query.' % unknown[0], file=sys.stderr)
-    sys.exit(2)
-options = fmt[0].split(',') if fmt else ['csv']
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-sock.settimeout(2.0)
-try:
-    sock.connect({socket_path!r})
-    sock.sendall(b'{{"op": "apps"}}\\n')
-    data = b''
-    while not data.endswith(b'\\n'):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    apps = json.loads(data)
-except (OSError, ValueError) as exc:
-    print('Failed to initialize NVML: %s' % exc, file=sys.stderr)
-    sys.exit(9)
-if 'noheader' not in options:
-    print(', '.join(n + (' [MiB]' if FIELDS[n] == 'used_memory' and 'nounits' not in options
-                         else '') for n in names))
-for app in apps:
-    cells = []
-    for n in names:
-        value = app[FIELDS[n]]
-        if FIELDS[n] == 'used_memory':
-            value = '%d' % (value // 1048576) + ('' if 'nounits' in options else ' MiB')
-        cells.append(str(value))
-    print(', '.join(cells))
-'''
-
-
-def write_nvidia_smi(folder: str, python: str = sys.executable) -> str:
-    """Write the executable nvidia-smi stand-in into folder; return its path."""
-    path = os.path.join(folder, NVIDIA_SMI_NAME)
-    _write_atomically(path, NVIDIA_SMI_SOURCE.format(
-        python=python, socket_path=os.path.join(folder, SOCKET_NAME)))
-    os.chmod(path, 0o755)
-    return path
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -542,7 +460,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     host = MachineHost(folder=args.dir, total_bytes=args.total_bytes, cgroup_dir=args.cgroup,
                        blobs_dir=args.blobs_dir, unified=args.unified)
     host.member_pids.extend(args.member)
-    _write_atomically(os.path.join(args.dir, PID_NAME), f'{os.getpid()}\n')
+    write_atomically(os.path.join(args.dir, PID_NAME), f'{os.getpid()}\n')
     with open(os.path.join(args.dir, DROP_CACHES_NAME), 'a', encoding='ascii'):
         pass
     os.chmod(os.path.join(args.dir, DROP_CACHES_NAME), 0o666)
