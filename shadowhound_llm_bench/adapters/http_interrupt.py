@@ -130,7 +130,7 @@ class InFlightRegistry:
             return list(self._requests)
 
     def abandoned(self, since_s: float = 0.0) -> List[InFlightRequest]:
-        """Loads and streams cut before their answer (started at or after since_s)."""
+        """Return the loads and streams cut before their answer (started at or after since_s)."""
         with self._lock:
             return [r for r in self._abandoned if r.started_s >= since_s]
 

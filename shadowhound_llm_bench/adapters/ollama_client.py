@@ -171,7 +171,7 @@ class OllamaClient:
         return self._in_flight.in_flight()
 
     def abandoned_loads(self, since_s: float = 0.0) -> List[InFlightRequest]:
-        """Loads and streams this client cut before their answer (Ollama may still load)."""
+        """Return the loads and streams this client cut before their answer (Ollama may go on)."""
         return self._in_flight.abandoned(since_s)
 
     @staticmethod

@@ -47,8 +47,8 @@ def left_loaded_lines(end: Mapping[str, Any]) -> List[str]:
     """Console lines: one per model left loaded with its reason, then the cleanup verdict."""
     lines = [f"still loaded: {m} — {r}" for m, r in left_loaded(end)]
     verdict = str(end.get("cleanup") or (VERIFIED if end.get("verified") else UNVERIFIED))
-    return lines + [f"cleanup: {verdict}" + ("" if lines else
-                                            " (nothing left loaded, checked in /api/ps)")]
+    empty = "" if lines else " (nothing left loaded, checked in /api/ps)"
+    return lines + [f"cleanup: {verdict}{empty}"]
 
 
 def followed_lines(followed: Mapping[str, Any]) -> List[str]:

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ros_node_support import (BUILD_HINT, REPO, NodeProcess, RosTestClient,  # noqa: E402
                               interfaces_available, wait_future, wait_until)
-from test_nothing_left_behind import EMPTY_WITHIN_S, listed, wait_empty  # noqa: E402
+from test_nothing_left_behind import listed, wait_empty  # noqa: E402
 
 from shadowhound_llm_bench.adapters.process_group import (  # noqa: E402
     start_process_group, stop_process_group)
@@ -37,7 +37,7 @@ def ros_client():
 
 @pytest.fixture
 def thor_sim(tmp_path):
-    """The thor simulator as a server of its own: it outlives the node, as Ollama does."""
+    """Start the thor simulator as a server of its own: it outlives the node, as Ollama does."""
     port = _free_port()
     log = open(tmp_path / 'sim.log', 'wb')
     sim = start_process_group([sys.executable, '-m', 'shadowhound_llm_bench.sim', '--scenario',
@@ -94,7 +94,7 @@ def _start_load(ros_client):
 
 
 def _reports_say(result):
-    """The still-loaded models of results.json and summary.md beside the result's own."""
+    """Return the still-loaded models results.json and summary.md name, and the end record."""
     folder = Path(result.results_dir)
     end = json.loads((folder / 'results.json').read_text())['residency']['end']
     summary = (folder / 'summary.md').read_text()

@@ -43,7 +43,7 @@ def _free_port():
 
 @pytest.fixture
 def thor(tmp_path):
-    """The thor simulator as a local process container; slow_start() slows its restarts."""
+    """Start the thor simulator as a local process container; slow_start() slows restarts."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     backend = ProcessContainer(
