@@ -196,7 +196,10 @@ class Scheduler:
             if outcome.oom_like and not cascade:
                 self.faults.on_oom_kill(other_models_loaded=other_models)
             port = self._rand.randint(32768, 60999)
-            if outcome.oom_like or cascade:
+            if outcome.oom_like and not cascade and _runs_llama_server(scenario.version):
+                # v0.32.15 under a cgroup limit (recorded): its llama-server child was killed.
+                raise LoadError(500, 'llama-server process has terminated: signal: killed')
+            if outcome.oom_like or cascade:  # the seed's v0.12.6 text (Jetson)
                 raise LoadError(500, f'do load request: Post "http://127.0.0.1:{port}/load": EOF')
             raise LoadError(500, 'llama runner process has terminated: exit status '
                                  f'{outcome.returncode}')
@@ -338,3 +341,11 @@ class Scheduler:
         for model in models:
             model.runner.kill()
             model.gone.set()
+
+
+def _runs_llama_server(version: str) -> bool:
+    """Tell whether a release runs models in llama-server (0.30.0 and later)."""
+    try:
+        return tuple(int(p) for p in version.split('-')[0].split('.')[:3]) >= (0, 30, 0)
+    except ValueError:
+        return False

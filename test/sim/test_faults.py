@@ -112,3 +112,18 @@ def test_preload_check_evicts_idle_models_first(start_sim, make_scenario):
     client.generate(model='qwen2.5:0.5b', prompt='hi')
     client.generate(model='llama3.2:1b', prompt='hi')
     assert [m.model for m in client.ps().models] == ['llama3.2:1b']
+
+
+def test_an_oom_kill_answers_the_llama_server_text_when_the_scenario_claims_v0_32(start_sim,
+                                                                                  make_scenario):
+    # Recorded on the real v0.32.15 under a 600 MiB cgroup limit (test/real/replies/0.32.15).
+    scripted = make_scenario(server={'fit_check': 'believed_total', 'version': '0.32.15'})
+    sim = start_sim(scenario=scripted)
+    client = _client(sim)
+    assert httpx.get(sim.base_url + '/api/version', timeout=5).json() == {'version': '0.32.15'}
+    client.generate(model='llama3.2:1b', prompt='hi')  # 207 MB of the 288 MiB limit
+    with pytest.raises(ollama.ResponseError) as caught:
+        client.generate(model='deepseek-r1:1.5b', prompt='hi')
+    assert caught.value.status_code == 500
+    assert caught.value.error == 'llama-server process has terminated: signal: killed'
+    assert client.list().models  # the server keeps serving
