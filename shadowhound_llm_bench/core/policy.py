@@ -10,7 +10,8 @@ from .action_costs import SEED_COSTS, ActionCosts
 from .cache_drop import FreeVersusAvailable, is_memory_refusal, unified_memory
 from .footprint import SOURCE_MEASURED, FootprintPrediction
 from .memory_reading import ContainerState, MemoryReading
-from .preemption import find_breach, keeps_rising
+from .preemption import (find_breach, go_on_reason, keeps_rising,
+                         waiting_frees_nothing)
 from .room_making import make_room
 from .model_metadata import same_model
 from .policy_settings import KeepAlive, PolicySettings
@@ -503,8 +504,9 @@ class MemoryPolicy:
         s = self.settings
         numbers = (f"models hold {_gib(held_now_bytes)} ({_gib(held_after_unload_bytes)} when "
                    f"the unload was sent, {since_unload_s:.2f} s ago)")
-        if restarted:
-            return Decision(Action.WAIT, f"container restarted; {numbers}")
+        if restarted or held_now_bytes <= 0:  # a restart frees only what models hold
+            why = "container restarted" if restarted else "no restart: models hold nothing"
+            return Decision(Action.WAIT, f"{why}; {numbers}")
         if keeps_rising(held_after_unload_bytes, held_now_bytes, budget_bytes=budget_bytes,
                         rise_fraction=s.preempt_rise_fraction):
             return Decision(Action.RESTART, f"memory keeps rising after the unload (a load "
@@ -519,10 +521,8 @@ class MemoryPolicy:
         """After a preemption: LOAD (go on with the next model), WAIT for headroom, or END_RUN."""
         s = self.settings
         breach = find_breach(reading, error_percent=s.pressure_alert_percent)
-        if breach is None:
-            return Decision(Action.LOAD, "the robot has its memory back: go on with the next "
-                            f"model (working set {_gib(reading.container.working_set_bytes)}, "
-                            f"budget {_gib(reading.model_budget_bytes)})")
+        if breach is None or waiting_frees_nothing(reading):
+            return Decision(Action.LOAD, go_on_reason(reading, breach))
         if waited_s < s.preempt_wait_s:
             return Decision(Action.WAIT, f"wait up to {s.preempt_wait_s - waited_s:.1f} s for "
                             f"headroom: {breach.describe()}")
