@@ -112,7 +112,8 @@ def container_fix(state: ContainerState, container_name: str) -> str:
 
 
 def container_status(reading: Optional[MemoryReading], *, container_name: str,
-                     benchmark_state: str, backend: str = "") -> StatusSummary:
+                     benchmark_state: str, backend: str = "",
+                     waiting_fix: str = "") -> StatusSummary:
     """Report the Ollama container's state, which backend measures it and the benchmark."""
     name = "llm_bench: Ollama container"
     if reading is None:
@@ -121,9 +122,12 @@ def container_status(reading: Optional[MemoryReading], *, container_name: str,
     state = reading.container.state
     message = f"{container_name} {state.name.lower()}; benchmark {benchmark_state}"
     fix = container_fix(state, container_name)
+    level = _STATE_LEVEL[state]
     if fix:
         message = f"{message}. Fix: {fix}"
-    return StatusSummary(name, _STATE_LEVEL[state], message,
+    elif waiting_fix:  # `auto` found only the API and still looks: WARN with the fix
+        level, message = max(level, Level.WARN), f"{container_name}: {waiting_fix}"
+    return StatusSummary(name, level, message,
                          [("container", container_name), ("state", state.name.lower()),
                           ("loaded_models", str(reading.loaded_models)),
                           ("benchmark", benchmark_state)]

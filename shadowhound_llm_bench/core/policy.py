@@ -10,8 +10,7 @@ from .action_costs import SEED_COSTS, ActionCosts
 from .cache_drop import FreeVersusAvailable, is_memory_refusal, unified_memory
 from .footprint import SOURCE_MEASURED, FootprintPrediction
 from .memory_reading import ContainerState, MemoryReading
-from .preemption import (find_breach, go_on_reason, keeps_rising,
-                         waiting_frees_nothing)
+from .preemption import find_breach, go_on_reason, keeps_rising
 from .room_making import make_room
 from .model_metadata import same_model
 from .policy_settings import KeepAlive, PolicySettings
@@ -521,8 +520,8 @@ class MemoryPolicy:
         """After a preemption: LOAD (go on with the next model), WAIT for headroom, or END_RUN."""
         s = self.settings
         breach = find_breach(reading, error_percent=s.pressure_alert_percent)
-        if breach is None or waiting_frees_nothing(reading):
-            return Decision(Action.LOAD, go_on_reason(reading, breach))
+        if breach is None:
+            return Decision(Action.LOAD, go_on_reason(reading))
         if waited_s < s.preempt_wait_s:
             return Decision(Action.WAIT, f"wait up to {s.preempt_wait_s - waited_s:.1f} s for "
                             f"headroom: {breach.describe()}")

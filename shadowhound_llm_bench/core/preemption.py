@@ -81,16 +81,9 @@ def keeps_rising(held_after_unload_bytes: int, held_now_bytes: int, *,
     return held_now_bytes - held_after_unload_bytes > rise_fraction * max(1, budget_bytes)
 
 
-def waiting_frees_nothing(reading: MemoryReading) -> bool:
-    """Tell whether a wait after a preemption is pointless: nothing loaded, ROS has its reserve."""
-    return reading.loaded_models == 0 and ros_headroom_bytes(reading) >= 0
 
-
-def go_on_reason(reading: MemoryReading, breach: Optional[Breach]) -> str:
+def go_on_reason(reading: MemoryReading) -> str:
     """Say why the run goes on with its next model after a preemption, with the numbers."""
-    if breach is None:
-        return (f"the robot has its memory back: go on with the next model (working set "
-                f"{_gib(reading.container.working_set_bytes)}, budget "
-                f"{_gib(reading.model_budget_bytes)})")
-    return (f"no wait: nothing is loaded and ROS has its reserve, so waiting frees nothing "
-            f"({breach.describe()}); the next model's admission decides")
+    return (f"the robot has its memory back: go on with the next model (working set "
+            f"{_gib(reading.container.working_set_bytes)}, budget "
+            f"{_gib(reading.model_budget_bytes)})")
