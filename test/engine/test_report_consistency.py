@@ -1,0 +1,89 @@
+"""One truth in every report: console, results.json, summary.md and CSV say the same after resume and cancel."""
+
+import csv
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shadowhound_llm_bench.cli import main
+
+FIRST, SECOND = "qwen2.5:0.5b", "llama3.2:1b"
+_COMMON = ["--repetitions", "1", "--num-predict", "16", "--no-platform", "--no-history"]
+
+
+def _renderings(run_dir: Path, console: str) -> dict:
+    """Status, message and per-model statuses as each rendering shows them."""
+    data = json.loads((run_dir / "results.json").read_text())
+    shown = {"results.json": (data["run"]["status"], data["run"]["message"],
+                              {m["model"]: m["status"] for m in data["models"]})}
+    markdown = (run_dir / "summary.md").read_text()
+    status, message = re.search(r"^- Status: \*\*(\w+)\*\* — (.*)$", markdown, re.M).groups()
+    table = markdown.split("| model | status |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|") for line in table.splitlines()[2:] if line.startswith("| ")]
+    shown["summary.md"] = (status, message, {r[1].strip(): r[2].strip() for r in rows})
+    with open(run_dir / "results.csv", newline="") as handle:
+        csv_models = {row["model"]: row["status"] for row in csv.DictReader(handle)}
+    shown["results.csv"] = (status, message, csv_models)  # the CSV has per-model rows only
+    status, message = re.search(r"^run \S+: (\w+) — (.*)$", console, re.M).groups()
+    console_models = {}
+    for line in console.splitlines():
+        match = re.match(r"^  (\S+)\s+(\w+)\s+decode ", line)
+        if match:
+            console_models[match.group(1)] = match.group(2)
+    shown["console"] = (status, message, console_models)
+    return shown
+
+
+def _assert_one_truth(run_dir: Path, console: str) -> dict:
+    shown = _renderings(run_dir, console)
+    reference = shown["results.json"]
+    for where, value in shown.items():
+        assert value == reference, f"{where} says {value}, results.json says {reference}"
+    status, message, models = reference
+    ok = sum(1 for s in models.values() if s == "ok")
+    if ok:
+        assert re.search(rf"\b{ok} ok\b", message), (message, models)
+    return models
+
+
+def _run_dir(console: str, results: Path) -> Path:
+    return results / re.search(r"^run (\S+):", console, re.M).group(1)
+
+
+def test_after_a_resume_every_rendering_counts_the_same_models(clean_sim, tmp_path, capsys):
+    results = tmp_path / "results"
+    base = ["run", "--host", clean_sim.url, "--results-dir", str(results), *_COMMON]
+    assert main(base + ["--models", FIRST]) == 0
+    first = capsys.readouterr().out
+    run_dir = _run_dir(first, results)
+    assert main(base + ["--models", FIRST, SECOND, "--resume", run_dir.name]) == 0
+    console = capsys.readouterr().out
+    models = _assert_one_truth(run_dir, console)
+    assert models == {FIRST: "ok", SECOND: "ok"}
+    assert "2 ok (1 ok before the resume)" in console
+
+
+def test_after_a_cancel_every_rendering_says_the_same(clean_sim, tmp_path):
+    clean_sim.set_faults({"slow_s": {SECOND: 3.0}})
+    results = tmp_path / "results"
+    command = [sys.executable, "-m", "shadowhound_llm_bench.cli", "run", "--host", clean_sim.url,
+               "--results-dir", str(results), "--models", FIRST, SECOND, *_COMMON]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, bufsize=1)
+    lines = []
+    deadline = time.monotonic() + 120
+    for line in process.stdout:
+        lines.append(line)
+        if f"{SECOND}: warm-up" in line or (SECOND in line and "testing" in line):
+            process.send_signal(signal.SIGINT)
+            break
+        assert time.monotonic() < deadline, "".join(lines)
+    lines += process.stdout.readlines()
+    assert process.wait(timeout=60) == 130, "".join(lines)
+    console = "".join(lines)
+    models = _assert_one_truth(_run_dir(console, results), console)
+    assert models[FIRST] == "ok" and models.get(SECOND) != "ok"
