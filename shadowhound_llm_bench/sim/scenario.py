@@ -14,7 +14,7 @@ from .catalog import ModelSpec, apply_overrides, builtin_catalog
 from .faults import FaultError, Faults
 from .quantities import parse_bytes, parse_go_duration
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
 class ScenarioError(ValueError):

@@ -1,7 +1,5 @@
 """One truth in every report: console, results.json, summary.md and CSV say the same after resume and cancel."""
 
-import csv
-import json
 import re
 import signal
 import subprocess
@@ -9,45 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+from report_renderings import assert_one_truth
 from shadowhound_llm_bench.cli import main
 
 FIRST, SECOND = "qwen2.5:0.5b", "llama3.2:1b"
 _COMMON = ["--repetitions", "1", "--num-predict", "16", "--no-platform", "--no-history"]
-
-
-def _renderings(run_dir: Path, console: str) -> dict:
-    """Status, message and per-model statuses as each rendering shows them."""
-    data = json.loads((run_dir / "results.json").read_text())
-    shown = {"results.json": (data["run"]["status"], data["run"]["message"],
-                              {m["model"]: m["status"] for m in data["models"]})}
-    markdown = (run_dir / "summary.md").read_text()
-    status, message = re.search(r"^- Status: \*\*(\w+)\*\* — (.*)$", markdown, re.M).groups()
-    table = markdown.split("| model | status |", 1)[1].split("\n\n", 1)[0]
-    rows = [line.split("|") for line in table.splitlines()[2:] if line.startswith("| ")]
-    shown["summary.md"] = (status, message, {r[1].strip(): r[2].strip() for r in rows})
-    with open(run_dir / "results.csv", newline="") as handle:
-        csv_models = {row["model"]: row["status"] for row in csv.DictReader(handle)}
-    shown["results.csv"] = (status, message, csv_models)  # the CSV has per-model rows only
-    status, message = re.search(r"^run \S+: (\w+) — (.*)$", console, re.M).groups()
-    console_models = {}
-    for line in console.splitlines():
-        match = re.match(r"^  (\S+)\s+(\w+)\s+decode ", line)
-        if match:
-            console_models[match.group(1)] = match.group(2)
-    shown["console"] = (status, message, console_models)
-    return shown
-
-
-def _assert_one_truth(run_dir: Path, console: str) -> dict:
-    shown = _renderings(run_dir, console)
-    reference = shown["results.json"]
-    for where, value in shown.items():
-        assert value == reference, f"{where} says {value}, results.json says {reference}"
-    status, message, models = reference
-    ok = sum(1 for s in models.values() if s == "ok")
-    if ok:
-        assert re.search(rf"\b{ok} ok\b", message), (message, models)
-    return models
 
 
 def _run_dir(console: str, results: Path) -> Path:
@@ -62,7 +26,7 @@ def test_after_a_resume_every_rendering_counts_the_same_models(clean_sim, tmp_pa
     run_dir = _run_dir(first, results)
     assert main(base + ["--models", FIRST, SECOND, "--resume", run_dir.name]) == 0
     console = capsys.readouterr().out
-    models = _assert_one_truth(run_dir, console)
+    models = assert_one_truth(run_dir, console)
     assert models == {FIRST: "ok", SECOND: "ok"}
     assert "2 ok (1 ok before the resume)" in console
 
@@ -85,5 +49,5 @@ def test_after_a_cancel_every_rendering_says_the_same(clean_sim, tmp_path):
     lines += process.stdout.readlines()
     assert process.wait(timeout=60) == 130, "".join(lines)
     console = "".join(lines)
-    models = _assert_one_truth(_run_dir(console, results), console)
+    models = assert_one_truth(_run_dir(console, results), console)
     assert models[FIRST] == "ok" and models.get(SECOND) != "ok"
