@@ -55,7 +55,7 @@ def add_budget_options(run: argparse.ArgumentParser) -> None:
 
 
 def ros_reserve_from(args: argparse.Namespace) -> CliRosReserve:
-    """The reserve the options choose: fixed, live above a floor, or live above nothing."""
+    """Return the reserve the options choose: fixed, live above a floor, or live above nothing."""
     if args.ros_reserve_gib is not None:
         return CliRosReserve(fixed_bytes=int(args.ros_reserve_gib * GIB))
     if args.ros_reserve_floor_gib is not None:
@@ -64,7 +64,7 @@ def ros_reserve_from(args: argparse.Namespace) -> CliRosReserve:
 
 
 def budget_overrides(args: argparse.Namespace) -> dict:
-    """PolicySettings fields the budget options set."""
+    """Return the policy settings fields the budget options set."""
     if args.safety_buffer_gib is None:
         return {}
     return {"safety_buffer_bytes": int(args.safety_buffer_gib * GIB)}

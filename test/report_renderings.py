@@ -1,4 +1,4 @@
-"""Every rendering of a run (console, action result, results.json, summary.md, CSV), side by side."""
+"""Each rendering of a run (console, action result, results.json, summary.md, CSV) side by side."""
 
 import csv
 import json

@@ -39,7 +39,7 @@ class FollowingBackend:
 
     @property
     def measures_memory(self) -> bool:
-        """True once the named backend measures memory; False while only the API answers."""
+        """Tell whether memory is measured: yes once the named backend is found."""
         return bool(getattr(self._current, "measures_memory", True))
 
     @property

@@ -34,7 +34,8 @@ def budget_terms(reading: MemoryReading, safety_buffer_bytes: int) -> str:
                    - safety_buffer_bytes)
     if limit > 0 and limit - safety_buffer_bytes <= host_budget:
         return (f"the container's memory limit {_gib(limit)} - safety buffer "
-                f"{_gib(safety_buffer_bytes)} (the host side would allow {_gib(max(0, host_budget))})")
+                f"{_gib(safety_buffer_bytes)} (the host side would allow "
+                f"{_gib(max(0, host_budget))})")
     return host_side
 
 

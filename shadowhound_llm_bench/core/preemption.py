@@ -81,7 +81,6 @@ def keeps_rising(held_after_unload_bytes: int, held_now_bytes: int, *,
     return held_now_bytes - held_after_unload_bytes > rise_fraction * max(1, budget_bytes)
 
 
-
 def go_on_reason(reading: MemoryReading) -> str:
     """Say why the run goes on with its next model after a preemption, with the numbers."""
     return (f"the robot has its memory back: go on with the next model (working set "

@@ -1,4 +1,4 @@
-"""The memory guard the CLI builds: the named container or the API, and the ROS reserve it holds."""
+"""The CLI's memory guard: the named container or the API, and the ROS reserve it holds."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ class EveryPeriod:
 
 
 def ros_headroom_for(reserve: CliRosReserve, backend: ContainerBackend) -> Optional[EveryPeriod]:
-    """A live ROS headroom (this process and the Ollama container left out), or None if fixed."""
+    """Return a live ROS headroom (this process and Ollama left out), or None when fixed."""
     if reserve.fixed_bytes >= 0:
         return None
     container_id = str(getattr(backend, "container_id", "") or "")

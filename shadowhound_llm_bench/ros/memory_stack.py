@@ -48,7 +48,7 @@ class MemoryStack:
         return choice if not now or now in choice else f"{choice}; now: {now}"
 
     def waiting_fix(self) -> str:
-        """What is missing and how to fix it while `auto` still looks for Ollama ("" if none)."""
+        """Say what is missing and the fix while `auto` still looks for Ollama ("" if none)."""
         fix = getattr(self.backend, "waiting_fix", None)
         return fix() if fix is not None else ""
 

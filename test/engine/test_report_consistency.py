@@ -1,4 +1,4 @@
-"""One truth in every report: console, results.json, summary.md and CSV say the same after resume and cancel."""
+"""One truth: console, results.json, summary.md and CSV agree after a resume and a cancel."""
 
 import re
 import signal

@@ -1,4 +1,4 @@
-"""The README and docs/: the parameters page is the generated one, and every relative link resolves."""
+"""README and docs/: the parameters page is the generated one; every relative link resolves."""
 
 import re
 from pathlib import Path
@@ -27,7 +27,7 @@ def _prose_lines(path: Path) -> List[Tuple[int, str]]:
 
 
 def _slug(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    """Return the anchor GitHub gives a heading: lower case, punctuation dropped, hyphens."""
     text = re.sub(r'`|\*\*|\[([^\]]*)\]\([^)]*\)', r'\1', heading.strip().lower())
     text = re.sub(r'[^\w\- ]', '', text)
     return text.replace(' ', '-')

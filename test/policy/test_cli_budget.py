@@ -1,4 +1,4 @@
-"""The CLI on an ordinary machine: a budget that holds no model stops at once; the options fix it."""
+"""The CLI on an ordinary machine: a budget holding no model stops at once; options fix it."""
 
 import subprocess
 import sys

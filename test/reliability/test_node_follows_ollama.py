@@ -1,4 +1,4 @@
-"""A node started before its Ollama container: it keeps looking, WARNs with the fix, then measures."""
+"""A node started before its Ollama container keeps looking, WARNs with the fix, then measures."""
 
 import time
 import uuid
@@ -21,7 +21,7 @@ def ros_client():
 
 
 def _container_status(statuses):
-    """The latest 'llm_bench: Ollama container' status seen on /diagnostics, or None."""
+    """Return the latest 'llm_bench: Ollama container' status on /diagnostics, or None."""
     for array in reversed(statuses):
         for status in array.status:
             if status.name.endswith('Ollama container'):
