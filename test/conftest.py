@@ -19,12 +19,18 @@ atexit.register(shutil.rmtree, os.environ['XDG_CACHE_HOME'], True)
 
 # Skips for want of a container engine: named on one loud line at the very end of a run.
 _ENGINE_SKIP = re.compile(r"no (Docker|Podman) engine")
+_REAL_SKIP = re.compile(r"no real Ollama")
 
 
 def pytest_terminal_summary(terminalreporter):
     """Name the tests skipped because no Docker (or Podman) engine answered, and the fix."""
-    skipped = [r for r in terminalreporter.stats.get("skipped", [])
-               if _ENGINE_SKIP.search(str(getattr(r, "longrepr", "")))]
+    all_skipped = terminalreporter.stats.get("skipped", [])
+    real = [r for r in all_skipped if _REAL_SKIP.search(str(getattr(r, "longrepr", "")))]
+    if real:
+        terminalreporter.write_line(
+            f"SKIPPED {len(real)} real-Ollama tests: no release found in ../shared/ollama "
+            "(SHB_OLLAMA_DIST) and no `ollama` on PATH", red=True, bold=True)
+    skipped = [r for r in all_skipped if _ENGINE_SKIP.search(str(getattr(r, "longrepr", "")))]
     if not skipped:
         return
     per_file = collections.Counter(r.nodeid.split("::")[0] for r in skipped)
@@ -38,3 +44,41 @@ def pytest_terminal_summary(terminalreporter):
             handle.write(line)
     else:
         terminalreporter.write_line(line, red=True, bold=True)
+
+
+# ---- the real Ollama (../shared/ollama or an `ollama` on PATH) ---------------------------------
+# Every real-server test runs on each release found; without any, they skip with one loud line.
+import pytest  # noqa: E402
+
+from shadowhound_llm_bench import real_ollama  # noqa: E402
+
+try:
+    REAL_OLLAMA_VERSIONS = [d.version for d in real_ollama.available_dists()]
+except (OSError, RuntimeError):  # an archive that cannot be unpacked is a loud skip too
+    REAL_OLLAMA_VERSIONS = []
+_NO_REAL_OLLAMA = ("no real Ollama: neither ../shared/ollama (or SHB_OLLAMA_DIST) nor an `ollama`"
+                   " on PATH")
+
+
+def _real_server(request, start):
+    if request.param is None:
+        pytest.skip(_NO_REAL_OLLAMA)
+    server = start(real_ollama.find_dist(request.param))
+    request.addfinalizer(server.stop)
+    real_ollama.ensure_models(server, real_ollama.STANDARD_SHAPES)
+    return server
+
+
+@pytest.fixture(scope='session', params=REAL_OLLAMA_VERSIONS or [None],
+                ids=lambda v: f'ollama-{v}')
+def real_ollama_server(request):
+    """Start a real Ollama server (local process) of one release, with the standard models made."""
+    return _real_server(request, real_ollama.start_local_server)
+
+
+@pytest.fixture(params=REAL_OLLAMA_VERSIONS or [None], ids=lambda v: f'ollama-{v}')
+def real_ollama_dist(request):
+    """One real release, for tests that start their own server (a container, a memory limit)."""
+    if request.param is None:
+        pytest.skip(_NO_REAL_OLLAMA)
+    return real_ollama.find_dist(request.param)
