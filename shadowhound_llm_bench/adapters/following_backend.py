@@ -51,12 +51,13 @@ class FollowingBackend:
         """Say what is missing and how to fix it ("" once found), for /diagnostics and the log."""
         if self.found:
             return ""
-        return (f"no container or active systemd unit named {self.name!r} yet: memory is "
-                "estimated from the Ollama API (footprints and cleanup unverified, no restart) "
-                f"and the node looks again every {self.period_s:g} s. Fix: start Ollama in a "
-                f"container named {self.name!r} (docker run --name {self.name} ...) or as the "
-                f"unit {self.name}.service, or set container.name to the container Ollama "
-                "runs in; measurement starts the moment it appears, no relaunch needed")
+        # The fix first: `ros2 topic echo` cuts long strings after 128 characters.
+        return (f"not found yet. Fix: start Ollama in a container named {self.name!r} (docker "
+                f"run --name {self.name} ...) or as the unit {self.name}.service, or set "
+                "container.name to the container Ollama runs in. Meanwhile: no container or "
+                f"active systemd unit named {self.name!r} yet, so memory is estimated from the "
+                "Ollama API (footprints and cleanup unverified, no restart); measurement starts "
+                f"the moment it appears (looked for every {self.period_s:g} s), no relaunch")
 
     def _look(self) -> None:
         while not self._stop.wait(self.period_s):

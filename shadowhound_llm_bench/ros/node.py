@@ -86,7 +86,7 @@ class NodeParts:
         state = reading.container.state if reading is not None else ContainerState.UNKNOWN
         log = self.node.get_logger()
         if self.stack.waiting_fix():
-            log.warning(self.stack.waiting_fix())
+            log.warning(f"Ollama container {name!r}: {self.stack.waiting_fix()}")
         if state in (ContainerState.STOPPED, ContainerState.MISSING):
             log.warning(f"container {name!r} is {state.name.lower()}: no model can run until "
                         f"it is up. Fix: {container_fix(state, name)}")
