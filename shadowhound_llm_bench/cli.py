@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence, TextIO, Tuple
 
-from . import cli_history
+from . import cli_budget, cli_history
 from .adapters.memory_sources import (DEFAULT_DROP_CACHES_PATH, DEFAULT_MEMINFO_PATH,
                                       DEFAULT_NVIDIA_SMI_COMMAND)
 from .adapters.ollama_client import OllamaClient, OllamaError
@@ -144,6 +144,7 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="power / temperature samples per second")
     run.add_argument("--no-platform", action="store_true",
                      help="no machine record, power or temperature sampling")
+    cli_budget.add_budget_options(run)
     cli_history.add_history_db_option(run)
     run.add_argument("--no-history", action="store_true",
                      help="do not record the run in the history database")
@@ -217,12 +218,14 @@ def _build_guard(args: argparse.Namespace, client: OllamaClient) -> Tuple[
         overrides["oom_score_backstop"] = True
     if args.drop_caches != "auto":
         overrides["drop_caches"] = args.drop_caches
+    overrides.update(cli_budget.budget_overrides(args))
     sources = MemorySourceSettings(
         meminfo_path=args.meminfo_path, nvidia_smi_command=args.nvidia_smi_command,
         drop_caches_path=args.drop_caches_path,
         sources=parse_sources_setting(args.memory_sources.split(",")))
     guard = builder(client=client, container=args.container, preset=args.preset or "default",
                     num_ctx=args.num_ctx, memory_sources=sources, backend_kind=args.backend,
+                    memory_scale=args.memory_scale, ros_reserve=cli_budget.ros_reserve_from(args),
                     systemctl=args.systemctl.split(),
                     footprint_cache_path=footprint_cache_path(args.state_dir),
                     **({"policy_overrides": overrides} if overrides else {}))
@@ -290,8 +293,9 @@ def _run_with(args: argparse.Namespace, out: TextIO, client: OllamaClient,
         if not args.quiet:
             print(format_event(event), file=out, flush=True)
 
-    if note:
-        print(terminal_line(f"note: {note}"), file=out, flush=True)
+    for line in (note, cli_budget.reserve_note(args, guard)):
+        if line:
+            print(terminal_line(f"note: {line}"), file=out, flush=True)
     platform = None if args.no_platform else PlatformMonitor(PlatformSettings(
         sysfs_root=args.sysfs_root, sample_hz=args.platform_hz))
     try:
@@ -317,7 +321,12 @@ def _run_runner(args: argparse.Namespace, out: TextIO, client: OllamaClient,
         return EXIT_USAGE
     if args.dry_run:
         try:
-            print(format_plan(runner.plan(args.models)), file=out)
+            plan = runner.plan(args.models)
+            print(format_plan(plan), file=out)
+            stop = cli_budget.check_budget(plan, guard) \
+                if isinstance(guard, PolicyMemoryGuard) else None
+            if stop:
+                print(terminal_line(f"  a run would stop: {stop}"), file=out)
             if platform is not None:
                 print(format_machine(platform.machine(
                     bandwidth_override_bytes_per_s=options.memory_bandwidth_bytes_per_s,
@@ -327,6 +336,14 @@ def _run_runner(args: argparse.Namespace, out: TextIO, client: OllamaClient,
             print(terminal_line(f"error: {exc}"), file=sys.stderr)
             return EXIT_FAILED
         return EXIT_OK
+    if isinstance(guard, PolicyMemoryGuard):
+        try:  # a run whose budget holds none of its models stops before loading anything
+            stop = cli_budget.check_budget(runner.plan(args.models), guard)
+        except OllamaError:
+            stop = None  # the run reports an unreachable server itself
+        if stop:
+            print(terminal_line(f"error: {stop}"), file=sys.stderr)
+            return EXIT_FAILED
     previous = signal.signal(signal.SIGINT, on_sigint) \
         if threading.current_thread() is threading.main_thread() else None
     run_models = list(args.models) + ([options.canary_model] if options.canary_model else [])

@@ -111,15 +111,30 @@ def _find_unit(*, name: str, ollama_base_url: str, systemctl: Sequence[str],
     return unit, f"systemd unit {unit.unit} ({state.name.lower()})"
 
 
+def find_named(*, name: str, ollama_base_url: str, systemctl: Sequence[str] = ("systemctl",),
+               engine_timeout_s: float = 2.0) -> Optional[Any]:
+    """Return auto's find without the API fallback: a container of that name, else a unit."""
+    for socket in engine_sockets("auto"):
+        backend, _ = _find_container(socket, name=name, ollama_base_url=ollama_base_url,
+                                     timeout_s=engine_timeout_s)
+        if backend is not None:
+            return backend
+    backend, _ = _find_unit(name=name, ollama_base_url=ollama_base_url, systemctl=systemctl,
+                            require_active=True)
+    return backend
+
+
 def select_backend(*, kind: str, name: str, ollama_base_url: str, api_client: Any,
                    systemctl: Sequence[str] = ("systemctl",), memory_scale: float = 1.0,
-                   engine_timeout_s: float = 10.0,
+                   engine_timeout_s: float = 10.0, follow: bool = False,
                    **container_options: Any) -> ContainerBackend:
     """
     Return the backend `kind` names (or `auto` finds), with `selection_reason` set.
 
     api_client is the OllamaClient the API-only backend asks. BackendSelectionError when an
-    explicitly named backend cannot be used; `auto` always ends with a backend.
+    explicitly named backend cannot be used; `auto` always ends with a backend. With follow,
+    an `auto` that found only the API keeps looking for the named container or unit and
+    switches to it when it appears (adapters/following_backend.py).
     """
     from .api_only_container import ApiOnlyContainer
     if kind not in BACKEND_KINDS or kind == "process":
@@ -163,4 +178,8 @@ def select_backend(*, kind: str, name: str, ollama_base_url: str, api_client: An
         reason += f"; {describe()}"
     backend.selection_reason = reason
     _LOG.info("%s", reason)
+    if follow and kind == "auto" and isinstance(backend, ApiOnlyContainer):
+        from .following_backend import FollowingBackend
+        return FollowingBackend(fallback=backend, name=name, find=lambda: find_named(
+            name=name, ollama_base_url=ollama_base_url, systemctl=systemctl))
     return backend

@@ -146,6 +146,7 @@ def probe_machine(*, root: str = "/", sensors: Any = None,
                            architecture=platform.machine(), cpu_count=os.cpu_count())
     if os.path.abspath(root) != "/":
         # A simulated machine: its kernel and CPU are the fake tree's, not this host's.
+        record.simulated_root = os.path.abspath(root)
         kernel = _read_bytes(under_root(root, "/proc/sys/kernel/osrelease"))
         record.kernel = kernel.decode().strip() if kernel else record.kernel
         online = _read_bytes(under_root(root, "/sys/devices/system/cpu/online"))

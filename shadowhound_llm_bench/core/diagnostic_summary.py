@@ -42,8 +42,10 @@ def pressure_status(reading: Optional[MemoryReading], *, warn_percent: float,
     age_s = now_s - reading.stamp_s
     pressure = reading.pressure_percent
     ws = reading.container.working_set_bytes
-    message = (f"working set {to_gib(ws):.2f} GiB of {to_gib(reading.model_budget_bytes):.2f} "
-               f"GiB budget ({pressure:.1f} %), ROS reserve "
+    # The percentage is of the memory in use by the chosen sources: name that quantity.
+    message = (f"model memory ({reading.source}) {to_gib(reading.memory_in_use_bytes):.2f} GiB "
+               f"of {to_gib(reading.model_budget_bytes):.2f} GiB budget ({pressure:.1f} % of "
+               f"the budget), container working set {to_gib(ws):.2f} GiB, ROS reserve "
                f"{to_gib(reading.ros_reserve_bytes):.2f} GiB")
     if age_s > stale_after_s:
         level, message = Level.STALE, f"last reading {age_s:.1f} s old; " + message
@@ -56,6 +58,8 @@ def pressure_status(reading: Optional[MemoryReading], *, warn_percent: float,
     else:
         level = Level.OK
     values = [
+        ("model_memory_gib", _gib_text(reading.memory_in_use_bytes)),
+        ("model_memory_source", reading.source),
         ("working_set_gib", _gib_text(ws)),
         ("usage_gib", _gib_text(reading.container.usage_bytes)),
         ("limit_gib", _gib_text(reading.container.limit_bytes)),
@@ -108,7 +112,8 @@ def container_fix(state: ContainerState, container_name: str) -> str:
 
 
 def container_status(reading: Optional[MemoryReading], *, container_name: str,
-                     benchmark_state: str, backend: str = "") -> StatusSummary:
+                     benchmark_state: str, backend: str = "",
+                     waiting_fix: str = "") -> StatusSummary:
     """Report the Ollama container's state, which backend measures it and the benchmark."""
     name = "llm_bench: Ollama container"
     if reading is None:
@@ -117,9 +122,12 @@ def container_status(reading: Optional[MemoryReading], *, container_name: str,
     state = reading.container.state
     message = f"{container_name} {state.name.lower()}; benchmark {benchmark_state}"
     fix = container_fix(state, container_name)
+    level = _STATE_LEVEL[state]
     if fix:
         message = f"{message}. Fix: {fix}"
-    return StatusSummary(name, _STATE_LEVEL[state], message,
+    elif waiting_fix:  # `auto` found only the API and still looks: WARN with the fix
+        level, message = max(level, Level.WARN), f"{container_name}: {waiting_fix}"
+    return StatusSummary(name, level, message,
                          [("container", container_name), ("state", state.name.lower()),
                           ("loaded_models", str(reading.loaded_models)),
                           ("benchmark", benchmark_state)]

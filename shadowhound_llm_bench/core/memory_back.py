@@ -66,8 +66,9 @@ def while_preempting(settings: "PolicySettings", *, since_unload_s: float,
                         f"cache holds it; drop the caches; {numbers}")
     if models_released:
         return Decision(Action.KEEP, f"the models' memory is released; {numbers}")
-    if restarted:
-        return Decision(Action.WAIT, f"container restarted; {numbers}")
+    if restarted or held_now_bytes <= 0:  # a restart frees only what models hold
+        why = "container restarted" if restarted else "no restart: models hold nothing"
+        return Decision(Action.WAIT, f"{why}; {numbers}")
     if keeps_rising(held_after_unload_bytes, held_now_bytes, budget_bytes=budget_bytes,
                     rise_fraction=settings.preempt_rise_fraction):
         return Decision(Action.RESTART, f"memory keeps rising after the unload (a load "

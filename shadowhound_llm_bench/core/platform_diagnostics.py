@@ -24,6 +24,7 @@ def platform_status(machine: Optional[MachineRecord], sample: Optional[PowerSamp
     if machine is not None:
         values += [("module", machine.module_model or "not measured"),
                    ("l4t", machine.l4t_release or "not measured"),
+                   ("simulated_from", machine.simulated_root or "no (this machine)"),
                    ("power_mode", machine.power_mode or "not measured"),
                    ("clocks_locked", "not measured" if machine.clocks_locked is None
                     else str(machine.clocks_locked).lower())]

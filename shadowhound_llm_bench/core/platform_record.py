@@ -63,6 +63,8 @@ class MachineRecord:
     memory_bandwidth_source: str = ""
     sensor_source: str = "none"  # jtop | sysfs | none
     notes: List[str] = field(default_factory=list)  # why a field is missing
+    # The simulator's platform files this record was read from ("" = the machine itself).
+    simulated_root: str = ""
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)

@@ -39,7 +39,7 @@ class Breach:
 
     def describe(self) -> str:
         """Say why, with the numbers."""
-        return (f"{self.why}: working set {_gib(self.working_set_bytes)} is "
+        return (f"{self.why}: model memory {_gib(self.working_set_bytes)} is "
                 f"{self.pressure_percent:.0f} % of the budget {_gib(self.model_budget_bytes)}, "
                 f"ROS headroom {_gib(self.ros_headroom_bytes)} (ROS live "
                 f"{_gib(self.ros_live_bytes)}, reserve {_gib(self.ros_reserve_bytes)})")
@@ -53,7 +53,7 @@ def find_breach(reading: MemoryReading, *, error_percent: float) -> Optional[Bre
     if reading.host_total_bytes > 0 and headroom < 0:
         whys.append("the live ROS headroom fell under the ROS reserve")
     if pressure >= error_percent:  # no budget at all reads as 100 %
-        whys.append(f"the working set crossed {error_percent:.0f} % of the model budget")
+        whys.append(f"model memory crossed {error_percent:.0f} % of the model budget")
     if not whys:
         return None
     return Breach(stamp_s=reading.stamp_s,
@@ -79,3 +79,10 @@ def keeps_rising(held_after_unload_bytes: int, held_now_bytes: int, *,
                  budget_bytes: int, rise_fraction: float) -> bool:
     """Tell whether the models' memory grew after the unload (a load Ollama goes on with)."""
     return held_now_bytes - held_after_unload_bytes > rise_fraction * max(1, budget_bytes)
+
+
+def go_on_reason(reading: MemoryReading) -> str:
+    """Say why the run goes on with its next model after a preemption, with the numbers."""
+    return (f"the robot has its memory back: go on with the next model (working set "
+            f"{_gib(reading.container.working_set_bytes)}, budget "
+            f"{_gib(reading.model_budget_bytes)})")

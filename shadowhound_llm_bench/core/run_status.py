@@ -25,7 +25,12 @@ def run_status(statuses: Sequence[ModelStatus], *, canceled: bool,
                already_complete: int = 0) -> Tuple[RunStatus, str]:
     """Return the run's status and a one-line message from the statuses of its models."""
     counts = {s.value: list(statuses).count(s) for s in set(statuses)}
-    counted = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    # One count for the whole run: models completed before a resume are ok models of this run.
+    totals = dict(counts)
+    if already_complete:
+        totals[ModelStatus.OK.value] = totals.get(ModelStatus.OK.value, 0) + already_complete
+    counted = ", ".join(f"{n} {s}" for s, n in sorted(totals.items())) + (
+        f" ({already_complete} ok before the resume)" if already_complete and statuses else "")
     if canceled:
         return RunStatus.CANCELED, "canceled; partial reports written" + (
             f" ({counted})" if counted else "")

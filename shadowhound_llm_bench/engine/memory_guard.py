@@ -918,37 +918,5 @@ def default_footprint_cache_path() -> str:
     return footprint_cache_path()
 
 
-def build_guard_for_cli(*, client: OllamaClient, container: str, preset: str,
-                        num_ctx: int = 4096, memory_scale: float = 1.0,
-                        footprint_cache_path: Optional[str] = None,
-                        fixed_ros_reserve_bytes: int = 0,
-                        policy_overrides: Optional[Mapping[str, Any]] = None,
-                        memory_sources: Optional[MemorySourceSettings] = None,
-                        backend_kind: str = "auto", systemctl: Sequence[str] = ("systemctl",)
-                        ) -> PolicyMemoryGuard:
-    """
-    Build the guard the CLI uses: the named container or unit (backend_kind), or the API alone.
-
-    Without a container name the memory is estimated from /api/ps and restarts are not possible
-    (the policy's restart decisions are then recorded as impossible). policy_overrides are
-    PolicySettings fields (e.g. parallel_small_models=True). Raises ContainerError when the
-    named backend cannot be used, PolicySettingsError for a bad override.
-    """
-    from ..adapters.api_only_container import ApiOnlyContainer
-    from ..adapters.backend_selection import select_backend
-    from ..core.policy_settings import preset_settings
-
-    settings = preset_settings(preset, memory_scale=memory_scale, num_ctx=num_ctx,
-                               **dict(policy_overrides or {}))
-    backend: ContainerBackend
-    if container:
-        backend = select_backend(kind=backend_kind, name=container,
-                                 ollama_base_url=client.base_url, api_client=client,
-                                 systemctl=systemctl, memory_scale=memory_scale)
-    else:
-        backend = ApiOnlyContainer(name="ollama-api", client=client, memory_scale=memory_scale)
-    return build_memory_guard(
-        settings=settings, client=client, backend=backend,
-        fixed_ros_reserve_bytes=fixed_ros_reserve_bytes,
-        footprint_cache_path=footprint_cache_path or default_footprint_cache_path(),
-        memory_sources=memory_sources)
+# The CLI's builder lives beside its reserve options; kept importable from here.
+from .cli_guard import build_guard_for_cli  # noqa: E402,F401

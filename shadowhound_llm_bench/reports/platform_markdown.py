@@ -29,11 +29,15 @@ def machine_lines(machine: Mapping[str, Any]) -> List[str]:
         return ["- Machine: " + NOT_MEASURED]
     m = machine
     bandwidth = m.get("memory_bandwidth_bytes_per_s")
+    simulated = (f" — SIMULATED: read from the simulator's platform files under "
+                 f"{m['simulated_root']}, not measured on this machine"
+                 if m.get("simulated_root") else "")
     lines = [
         f"- Module: {_v(m.get('module_model'))}"
         + (f" ({m['module_sku']})" if m.get("module_sku") else "")
         + (f"; L4T {m['l4t_release']}" if m.get("l4t_release") else "")
-        + (f" (JetPack {m['jetpack_release']})" if m.get("jetpack_release") else ""),
+        + (f" (JetPack {m['jetpack_release']})" if m.get("jetpack_release") else "")
+        + simulated,
         f"- Power mode: {_v(m.get('power_mode'))}"
         + (f" (id {m['power_mode_id']})" if m.get("power_mode_id") is not None else "")
         + (f", at the end: {m['power_mode_at_end']}"

@@ -32,9 +32,11 @@ class MemoryDiagnostics:
                  container_name: str, thresholds: Callable[[], Tuple[float, float]],
                  period_s: float, own_timer: bool = True,
                  extra_statuses: Optional[Callable[[], List[StatusSummary]]] = None,
-                 backend_info: Optional[Callable[[], str]] = None) -> None:
+                 backend_info: Optional[Callable[[], str]] = None,
+                 waiting_fix: Optional[Callable[[], str]] = None) -> None:
         self._node = node
         self._backend_info = backend_info
+        self._waiting_fix = waiting_fix
         self._latest = latest
         self._top = top_consumers
         self._benchmark_state = benchmark_state
@@ -61,7 +63,8 @@ class MemoryDiagnostics:
             ros_consumers_status(top, live_bytes=live_bytes),
             container_status(reading, container_name=self._container_name,
                              benchmark_state=self._benchmark_state(),
-                             backend=self._backend_info() if self._backend_info else ""),
+                             backend=self._backend_info() if self._backend_info else "",
+                             waiting_fix=self._waiting_fix() if self._waiting_fix else ""),
         ] + (self._extra() if self._extra is not None else [])
 
     def destroy(self) -> None:

@@ -43,10 +43,15 @@ class MemoryStack:
 
     def backend_info(self) -> str:
         """Which backend and why, with what it reads now (no I/O: for /diagnostics)."""
+        choice = str(getattr(self.backend, "selection_reason", "") or self.backend_choice)
         describe = getattr(self.backend, "describe", None)
         now = describe() if describe is not None else ""
-        return self.backend_choice if not now or now in self.backend_choice \
-            else f"{self.backend_choice}; now: {now}"
+        return choice if not now or now in choice else f"{choice}; now: {now}"
+
+    def waiting_fix(self) -> str:
+        """Say what is missing and the fix while `auto` still looks for Ollama ("" if none)."""
+        fix = getattr(self.backend, "waiting_fix", None)
+        return fix() if fix is not None else ""
 
     def close(self) -> None:
         self.monitor.stop()
@@ -76,7 +81,7 @@ def _backend(settings: NodeSettings) -> Tuple[ContainerBackend, List[str]]:
         backend = select_backend(
             kind=kind, name=name, ollama_base_url=host, api_client=OllamaClient(base_url=host),
             systemctl=[a for a in settings.values["container.systemctl"] if a] or ["systemctl"],
-            memory_scale=float(settings["policy.memory_scale"]))
+            memory_scale=float(settings["policy.memory_scale"]), follow=True)
     except Exception as exc:  # engine down, no container or unit, no rights
         what = {"docker": "Docker container", "podman": "Podman container",
                 "systemd": "systemd unit"}.get(kind, f"the {kind} backend for")
@@ -108,6 +113,10 @@ def build_memory_stack(settings: NodeSettings) -> MemoryStack:
         headroom = RosHeadroom.from_settings(settings.reserve_settings(),
                                              exclude_pids=[os.getpid()],
                                              exclude_container_ids=container_ids, gpu=gpu)
+    if headroom is not None and hasattr(backend, "on_found"):
+        scanner = headroom.scanner  # a container found later is left out of the ROS scan too
+        backend.on_found = lambda found: scanner.set_exclusions(
+            pids=[os.getpid()], container_ids=[str(getattr(found, "container_id", "") or "")])
     monitor = MemoryMonitor(backend=backend, host=host,
                             safety_buffer_bytes=settings.policy_settings().safety_buffer_bytes,
                             period_s=float(settings["sample_period_s"]), headroom=headroom,

@@ -98,6 +98,8 @@ class NodeParts:
         reading = self.stack.monitor.latest()
         state = reading.container.state if reading is not None else ContainerState.UNKNOWN
         log = self.node.get_logger()
+        if self.stack.waiting_fix():
+            log.warning(f"Ollama container {name!r}: {self.stack.waiting_fix()}")
         if state in (ContainerState.STOPPED, ContainerState.MISSING):
             log.warning(f"container {name!r} is {state.name.lower()}: no model can run until "
                         f"it is up. Fix: {container_fix(state, name)}")
@@ -131,7 +133,7 @@ class NodeParts:
             period_s=period_s, own_timer=not shared,
             extra_statuses=(self.platform_publisher.statuses
                             if self.platform_publisher is not None else None),
-            backend_info=self.stack.backend_info)
+            backend_info=self.stack.backend_info, waiting_fix=self.stack.waiting_fix)
         self.publisher = ContainerMemoryPublisher(
             self.node, msg_type=self.container_memory, latest=monitor.latest,
             container_name=self.stack.container_name, rate_hz=rate_hz,

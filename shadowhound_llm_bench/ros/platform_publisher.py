@@ -105,7 +105,9 @@ def start_platform_monitor(node: Node, settings: Any) -> Optional[PlatformMonito
     monitor.start()
     node.get_logger().info(
         f"platform: {record.module_model or record.cpu_model or 'unknown machine'}, power "
-        f"mode {record.power_mode or 'not measured'}, sensors {monitor.source}")
+        f"mode {record.power_mode or 'not measured'}, sensors {monitor.source}"
+        + (f" (simulated: the simulator's platform files under {record.simulated_root})"
+           if record.simulated_root else ""))
     for warning in machine_warnings(record):
         node.get_logger().warning(f"platform: {warning}")
     return monitor

@@ -23,7 +23,9 @@ def result_platform_text(summary: RunSummary) -> str:
         f"machine: {m.get('module_model') or m.get('cpu_model') or 'not measured'}, "
         f"L4T {m.get('l4t_release') or 'not measured'}, power mode "
         f"{m.get('power_mode') or 'not measured'}, clocks locked "
-        f"{'not measured' if m.get('clocks_locked') is None else m.get('clocks_locked')}"]
+        f"{'not measured' if m.get('clocks_locked') is None else m.get('clocks_locked')}"
+        + (f" (SIMULATED: the simulator's platform files under {m['simulated_root']})"
+           if m.get("simulated_root") else "")]
     platform = summary.platform or {}
     lines += [f"WARNING: {w}" for w in platform.get("warnings") or []]
     energy_parts = []

@@ -14,7 +14,7 @@ from .catalog import ModelSpec, apply_overrides, builtin_catalog
 from .faults import FaultError, Faults
 from .quantities import parse_bytes, parse_go_duration
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 # The simulator's own /api/version: the release it follows (0.12.6) marked as the simulator, so
 # nothing the product keeps per server (calibration, footprints, costs) mixes with a real 0.12.6.
 SIMULATOR_VERSION = '0.12.6-shb-sim'

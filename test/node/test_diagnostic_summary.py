@@ -1,5 +1,7 @@
 """Diagnostics content: pressure level with numbers, top ROS consumers, container state."""
 
+import dataclasses
+
 from shadowhound_llm_bench.core.diagnostic_summary import (
     Level, container_status, pressure_status, ros_consumers_status)
 from shadowhound_llm_bench.core.memory_reading import (
@@ -72,3 +74,16 @@ def test_the_container_status_names_the_backend_and_why():
     assert ("backend", why) in status.values
     plain = container_status(reading(1.0), container_name="ollama", benchmark_state="idle")
     assert "backend" not in dict(plain.values)
+
+
+def test_the_pressure_message_names_the_quantity_its_percentage_is_of():
+    # Model memory read from the host (unified memory) differs from the container working set.
+    base = reading(85.0)
+    unified = dataclasses.replace(base, model_memory_bytes=int(0.84 * 2 ** 30 * 0.814),
+                                  source="host_used", model_budget_bytes=int(0.84 * 2 ** 30))
+    status = pressure_status(unified, warn_percent=80.0, error_percent=95.0,
+                             now_s=1000.5, stale_after_s=5.0)
+    assert "model memory (host_used) 0.68 GiB of 0.84 GiB budget (81.4 % of the budget)" \
+        in status.message
+    assert "container working set 85.00 GiB" in status.message
+    assert dict(status.values)["model_memory_gib"] == "0.68"

@@ -26,6 +26,12 @@ def test_run_status_from_the_models_statuses(statuses, already, expected):
     assert status is expected and message
 
 
+def test_after_a_resume_the_message_counts_every_ok_model_of_the_run():
+    status, message = run_status([OK, OK], canceled=False, already_complete=1)
+    assert status is RunStatus.OK
+    assert message == '3 ok (1 ok before the resume)'
+
+
 def test_a_canceled_run_is_canceled_whatever_its_models_did():
     status, message = run_status([OK], canceled=True)
     assert status is RunStatus.CANCELED and '1 ok' in message

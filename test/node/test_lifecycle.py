@@ -1,11 +1,13 @@
 """The managed lifecycle node: configure connects, activate serves, deactivate cancels a run."""
 
 import time
+from pathlib import Path
 
 import pytest
 from action_msgs.msg import GoalStatus
 
 from node_helpers import NodeProcess, needs_ros, wait_future, wait_until
+from report_renderings import assert_one_truth
 
 pytestmark = needs_ros
 
@@ -80,6 +82,9 @@ def test_lifecycle_transitions_bring_the_node_up_and_down(ros_client, lifecycle_
         # followed until /api/ps drops it), or "?" with the reason when /api/ps was silent.
         assert set(result.still_loaded_models) <= {'?', 'qwen2.5:0.5b', 'llama3.2:1b'}
         assert all(result.still_loaded_reasons)
+        # One truth: the action result, results.json, summary.md and the CSV say the same.
+        models = assert_one_truth(Path(result.report_json).parent, action_result=result)
+        assert set(models) <= {'qwen2.5:0.5b', 'llama3.2:1b'} and models
         assert _state(ros_client) == 'inactive'
         count = len(messages)
         time.sleep(1.5)

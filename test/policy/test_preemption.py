@@ -1,10 +1,13 @@
 """The robot wins in real time: a growing Nav2 stand-in preempts a load, a stream, a cached one."""
 
+import io
 import threading
 import time
 
 import pytest
 
+from report_renderings import assert_one_truth
+from shadowhound_llm_bench.cli import _print_outcome as print_outcome
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient, OllamaError
@@ -185,3 +188,8 @@ def test_a_run_records_the_preemption_and_goes_on_with_the_next_model(guarded, n
     assert deepseek.status == "ok" and outcome.status == "partial"
     actions = [d.action for d in guard.decisions()]
     assert "preempt" in actions and "end_run" not in actions
+    # One truth: the console, results.json, summary.md and the CSV say the same.
+    console = io.StringIO()
+    print_outcome(outcome, console)
+    assert assert_one_truth(outcome.run_dir, console.getvalue()) == {
+        "phi4:14b": "aborted", "deepseek-r1:7b": "ok"}

@@ -80,3 +80,9 @@ def test_the_container_limit_follows_the_budget_but_not_under_the_loaded_model()
                                safety_buffer_bytes=2 * GIB, floor_margin_bytes=GIB,
                                min_change_bytes=GIB // 4)
     assert not same.change  # small moves are not worth a Docker call
+
+
+def test_with_nothing_held_a_preemption_never_restarts():
+    held_nothing = POLICY.while_preempting(since_unload_s=11.0, held_after_unload_bytes=0,
+                                           held_now_bytes=0, budget_bytes=0, restarted=False)
+    assert held_nothing.action is Action.WAIT and "models hold nothing" in held_nothing.reason
