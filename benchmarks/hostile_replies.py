@@ -2,6 +2,8 @@
 Peak memory of the Ollama client and of the node under compressed and oversized hostile replies.
 
 Run: .venv/bin/python benchmarks/hostile_replies.py [--part client|node|all] [--code DIR]
+The node's idle RSS is taken after a first goal against a well-formed server (reports drawn,
+every module loaded); its peak during a second goal that meets the hostile reply.
 Per reply kind a fresh client process makes one call against a hostile server; it prints its
 idle RSS (after a first call: every module loaded), its peak RSS during the hostile call (the
 kernel's high-water mark, reset before the call: short spikes count) and the ratio (target:
@@ -170,12 +172,16 @@ def node_table() -> List[Dict[str, Any]]:
         hostile = build()
 
         class Server(NodeFacingServer):
+            hostile_on = False
+
             def reply_for(self, method: str, path: str, body: bytes) -> Reply:
+                prompt = path == '/api/generate' and json.loads(body or b'{}').get('prompt')
+                if not self.hostile_on:
+                    return _benign_stream() if prompt else super().reply_for(method, path, body)
                 if endpoint == 'ps' and path in ('/api/ps', '/api/show'):
                     self.served += 1
                     return hostile
-                if endpoint == 'stream' and path == '/api/generate' and \
-                        json.loads(body or b'{}').get('prompt'):
+                if endpoint == 'stream' and prompt:
                     self.served += 1
                     return hostile
                 return super().reply_for(method, path, body)
@@ -188,11 +194,15 @@ def node_table() -> List[Dict[str, Any]]:
             client = None
             try:
                 node.wait_ready(90.0)
+                client = RosTestClient('hostile_replies_client')
+                # A first goal against a well-formed server: reports drawn, every module loaded.
+                warm = client.send(models=['qwen2.5:0.5b'], repetitions=1)
+                client.result(warm, timeout_s=300.0)
                 time.sleep(2.0)
                 status = Path(f'/proc/{node.process.pid}/status')
                 idle = _proc_field(status, 'VmRSS')
                 Path(f'/proc/{node.process.pid}/clear_refs').write_text('5')
-                client = RosTestClient('hostile_replies_client')
+                server.hostile_on = True
                 started = time.monotonic()
                 handle = client.send(models=['qwen2.5:0.5b'], repetitions=1)
                 result = client.result(handle, timeout_s=300.0).result
@@ -207,6 +217,17 @@ def node_table() -> List[Dict[str, Any]]:
                     client.close()
                 node.stop()
     return rows
+
+
+def _benign_stream() -> Reply:
+    tokens = b''.join(line({'model': 'qwen2.5:0.5b', 'response': w, 'done': False})
+                      for w in ('The ', 'robot ', 'is ', 'ready.'))
+    final = line({'model': 'qwen2.5:0.5b', 'response': '', 'done': True,
+                  'done_reason': 'stop', 'total_duration': 400_000_000,
+                  'load_duration': 10_000_000, 'prompt_eval_count': 12,
+                  'prompt_eval_duration': 50_000_000, 'eval_count': 4,
+                  'eval_duration': 200_000_000})
+    return Reply(pieces=lambda: [tokens, final])
 
 
 def _proc_field(status: Path, field: str) -> int:

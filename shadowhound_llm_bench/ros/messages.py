@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 from builtin_interfaces.msg import Time
 
+from ..core.inert_text import terminal_line, terminal_text
 from ..core.memory_reading import MemoryReading
 from ..core.progress import ProgressEvent
 from ..core.run_status import is_success
@@ -101,7 +102,8 @@ def model_result_msg(msg_type: type, model: Any) -> Any:
     msg = msg_type()
     msg.model = model.model
     msg.status = model.status
-    msg.reason = model.reason or ""
+    # Reasons may come from a resumed run's log, a file on disk: inert in a message.
+    msg.reason = terminal_line(model.reason or "")
     msg.tests_ok = max(0, int(model.tests_ok))
     msg.tests_failed = max(0, int(model.tests_failed))
     metrics = model.metrics or {}
@@ -142,10 +144,10 @@ def result_msg(result_type: type, model_type: type, outcome: Any) -> Any:
         for model in summary.models:
             if model.status in ("failed", "aborted"):
                 msg.failed_models.append(model.model)
-                msg.failure_reasons.append(model.reason or model.status)
+                msg.failure_reasons.append(terminal_line(model.reason or model.status))
             elif model.status == "skipped":
                 msg.skipped_models.append(model.model)
-                msg.skip_reasons.append(model.reason or "skipped")
+                msg.skip_reasons.append(terminal_line(model.reason or "skipped"))
         msg.peak_container_bytes = _u64(summary.peak_working_set_bytes)
         msg.peak_container_gib = to_gib(msg.peak_container_bytes)
     reports = outcome.reports
@@ -163,6 +165,7 @@ def result_msg(result_type: type, model_type: type, outcome: Any) -> Any:
                          if m.memory and m.memory.get("unverified")})
     if unmeasured:
         msg.summary += "; not measured: " + "; ".join(unmeasured)
+    msg.summary = terminal_text(msg.summary)
     return msg
 
 
@@ -206,5 +209,5 @@ def plan_result_msg(result_type: type, plan: Any, *, run_id: str = "") -> Any:
             lines.append(f"side by side: {' + '.join(batch)}")
     if getattr(plan, "memory_sources", ""):
         lines.append(f"memory: {plan.memory_sources}")
-    msg.summary = "\n".join(lines)
+    msg.summary = terminal_text("\n".join(lines))
     return msg

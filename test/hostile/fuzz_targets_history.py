@@ -64,7 +64,7 @@ def crafted_databases(draw):
                           draw(_sql_values())))
         elif kind == 'id':
             edits.append(('id', draw(st.sampled_from(['user_version', 'application_id'])),
-                          draw(st.integers(-5, 5))))
+                          draw(st.integers(-5, 5)), None))
         else:
             edits.append((kind, table, draw(st.sampled_from(COLUMNS[table])), None))
     cut = draw(st.sampled_from([None, None, None, 100, 4096]))

@@ -71,13 +71,13 @@ def test_the_ollama_client_refuses_or_reads_any_encoded_reply_with_little_memory
     _no_defect(compressed.check_encoded(client_target.server, example))
 
 
-@settings(CI, max_examples=12)
+@settings(CI, max_examples=6)
 @given(example=history.crafted_databases())
 def test_a_crafted_history_database_is_imported_or_refused_and_prints_nothing_live(example):
     _no_defect(history.check_database(example))
 
 
-@settings(CI, max_examples=6)
+@settings(CI, max_examples=3)
 @given(example=history.crafted_run_folders())
 def test_crafted_run_folders_compare_and_import_without_a_control_byte_or_formula(example):
     _no_defect(history.check_run_folders(example))
