@@ -51,18 +51,12 @@ def pytest_terminal_summary(terminalreporter):
 import pytest  # noqa: E402
 
 from shadowhound_llm_bench import real_ollama  # noqa: E402
-
-try:
-    REAL_OLLAMA_VERSIONS = [d.version for d in real_ollama.available_dists()]
-except (OSError, RuntimeError):  # an archive that cannot be unpacked is a loud skip too
-    REAL_OLLAMA_VERSIONS = []
-_NO_REAL_OLLAMA = ("no real Ollama: neither ../shared/ollama (or SHB_OLLAMA_DIST) nor an `ollama`"
-                   " on PATH")
+from real_ollama_support import NO_REAL_OLLAMA, REAL_OLLAMA_VERSIONS  # noqa: E402
 
 
 def _real_server(request, start):
     if request.param is None:
-        pytest.skip(_NO_REAL_OLLAMA)
+        pytest.skip(NO_REAL_OLLAMA)
     server = start(real_ollama.find_dist(request.param))
     request.addfinalizer(server.stop)
     real_ollama.ensure_models(server, real_ollama.STANDARD_SHAPES)
@@ -80,5 +74,5 @@ def real_ollama_server(request):
 def real_ollama_dist(request):
     """One real release, for tests that start their own server (a container, a memory limit)."""
     if request.param is None:
-        pytest.skip(_NO_REAL_OLLAMA)
+        pytest.skip(NO_REAL_OLLAMA)
     return real_ollama.find_dist(request.param)

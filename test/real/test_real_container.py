@@ -17,7 +17,7 @@ from shadowhound_llm_bench.engine.memory_guard import build_guard_for_cli
 from shadowhound_llm_bench.engine.run_bookends import run_between_bookends
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 
-from conftest import REAL_OLLAMA_VERSIONS, _NO_REAL_OLLAMA
+from real_ollama_support import NO_REAL_OLLAMA, REAL_OLLAMA_VERSIONS
 from real_run_support import BIG, ONE_THREAD, TINY, TINY_Q4, by_model, run_output
 
 LIMIT_BYTES = 600 * 2**20  # shb-big:f16 needs ~935 MiB: the kernel kills its runner
@@ -44,7 +44,7 @@ def docker_client():
 def limited(request, docker_client):
     """Start a real server of one release in a container limited to 600 MiB."""
     if request.param is None:
-        pytest.skip(_NO_REAL_OLLAMA)
+        pytest.skip(NO_REAL_OLLAMA)
     dist = real_ollama.find_dist(request.param)
     server = real_ollama.start_container_server(
         docker_client, dist, name=f'{PREFIX}-{request.param}-{uuid.uuid4().hex[:6]}',
