@@ -250,7 +250,9 @@ def test_the_node_and_the_cli_share_one_state_folder(ros_client, small_container
     state = tmp_path / 'xdg' / 'shadowhound_llm_bench'
     assert (state / 'footprints.json').is_file()
     costs = json.loads((state / 'management_costs.json').read_text())
-    assert costs['unload_s'], costs  # the node's unloads were measured and kept
+    (kept,) = costs['servers'].values()  # kept for this server: the container, its version
+    assert kept['unload_s'], costs  # the node's unloads were measured and kept
+    assert kept['server']['backend'] == 'docker' and kept['server']['target'] == sim.name
     plan = subprocess.run(
         [sys.executable, '-m', 'shadowhound_llm_bench.cli', 'run', '--host', sim.base_url,
          '--container', sim.name, '--models', MODEL, '--dry-run',
