@@ -199,6 +199,10 @@ class DockerContainer:
         container = self._container
         return str(container.id) if container is not None else ""
 
+    def process_ids(self) -> Optional[List[int]]:
+        """List the container's processes from its cgroup files; None when they are not visible."""
+        return self._cgroup.pids() if self._cgroup is not None else None
+
     def id_changes(self) -> List[ContainerIdChange]:
         """Every change of the container behind the name since this backend started."""
         with self._lock:

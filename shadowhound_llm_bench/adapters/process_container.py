@@ -95,6 +95,15 @@ class ProcessContainer:
         process = self._process
         return process.pid if process is not None and process.poll() is None else None
 
+    def process_ids(self) -> Optional[List[int]]:
+        """List the Ollama process and its descendants; None when it is not running."""
+        pid = self.pid
+        try:
+            return [pid] + [p.pid for p in psutil.Process(pid).children(recursive=True)] \
+                if pid is not None else None
+        except psutil.NoSuchProcess:
+            return None
+
     def start(self, *, deadline_s: float) -> float:
         """Start the process and wait until Ollama answers; seconds it took."""
         started = time.monotonic()

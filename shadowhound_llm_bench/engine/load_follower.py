@@ -6,8 +6,10 @@ after its client left stays loaded for its keep_alive (the unload sent meanwhile
 once: the model was not loaded yet). So each such model is followed on a thread of its own
 client: /api/ps is polled (FAST_POLL_S, then SLOW_POLL_S) until the model shows up, then the
 policy's run-end decision unloads it (keep_alive 0) and /api/ps is polled until it is gone and
-the memory is read again. A model never seen loaded is given up at its deadline, or when the
-server stopped answering and came back (a restart ends every load).
+the memory is read again. A model never seen loaded is given up at its deadline, when the
+server stopped answering and came back (a restart ends every load), or when the backend sees the
+server's processes and no model runner beyond those of the listed models is left for
+RUNNERS_GONE_S: the real Ollama ends a load whose client left, so no load is under way any more.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ FAST_FOR_S = 30.0  # a load that has not ended by then is polled less often
 PS_DEADLINE_S = 2.0
 UNLOAD_DEADLINE_S = 5.0  # the unload request's own deadline
 GONE_DEADLINE_S = 30.0  # from the unload until /api/ps must have dropped the model
+RUNNERS_GONE_S = 3.0  # no runner left for a load this long: the load ended without the model
 
 
 @dataclass
@@ -73,12 +76,15 @@ class LoadFollower:
     def __init__(self, *, base_url: str, policy: MemoryPolicy,
                  models: Sequence[FollowedModel], record: Optional[Recorder] = None,
                  memory_in_use: Optional[Callable[[], Optional[int]]] = None,
+                 runners: Optional[Callable[[], Optional[int]]] = None,
                  on_done: Optional[Callable[["LoadFollower"], None]] = None) -> None:
         self.base_url = base_url
         self.policy = policy
         self.models = list(models)
         self._record = record
         self._memory_in_use = memory_in_use
+        self._runners = runners  # how many model runners the server has (None: cannot tell)
+        self._no_load_since: Optional[float] = None
         self.on_done = on_done
         self._stop = threading.Event()
         self._finished = threading.Event()
@@ -154,6 +160,11 @@ class LoadFollower:
                         self._unload(client, followed)
                     elif not followed.loading:
                         self._gone(followed, "unloaded", "/api/ps no longer lists it")
+                    elif self._no_load_under_way(listed, now):
+                        self._gone(followed, "not loaded", (
+                            "its load ended without it: the server has no model runner beyond "
+                            f"the {len(listed)} model(s) /api/ps lists (Ollama stopped the load "
+                            "when its client left)"))
                     elif now >= followed.deadline_s:
                         followed.outcome, followed.reason = "not loaded", (
                             "never listed in /api/ps before its load deadline: the load "
@@ -163,6 +174,16 @@ class LoadFollower:
         for followed in self.models:
             if not followed.done:
                 followed.outcome, followed.reason = "left loaded", "following was stopped"
+
+    def _no_load_under_way(self, listed: Sequence[str], now: float) -> bool:
+        """Tell whether no runner beyond the listed models' has been seen for RUNNERS_GONE_S."""
+        count = self._runners() if self._runners is not None else None
+        if count is None or count > len(listed):
+            self._no_load_since = None
+            return False
+        if self._no_load_since is None:
+            self._no_load_since = now
+        return now - self._no_load_since >= RUNNERS_GONE_S
 
     def _unload(self, client: OllamaClient, followed: FollowedModel) -> None:
         """Apply the policy's run-end decision to a model that showed up; wait until it is gone."""

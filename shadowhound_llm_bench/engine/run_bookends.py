@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from ..adapters.model_runners import runner_counter
 from ..adapters.ollama_client import OllamaClient, OllamaError
 from ..core.memory_reading import ContainerState
 from ..core.model_metadata import same_model
@@ -285,7 +286,8 @@ class RunBookends:
         if models:
             self.follower = LoadFollower(
                 base_url=self.client.base_url, policy=self.guard.policy, models=models,
-                record=self._record_followed_decision, memory_in_use=self._memory_in_use)
+                record=self._record_followed_decision, memory_in_use=self._memory_in_use,
+                runners=runner_counter(self.guard.backend))
         return end.followed
 
     def _record_followed_decision(self, decision: Decision) -> None:
