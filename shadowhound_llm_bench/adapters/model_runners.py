@@ -10,7 +10,7 @@ from ..core.model_runners import is_model_runner
 
 
 def count_model_runners(pids: Iterable[int]) -> int:
-    """Return how many of the processes are model runners (gone or unreadable ones do not count)."""
+    """Return how many of the processes are model runners (gone or unreadable ones not counted)."""
     count = 0
     for pid in pids:
         try:
