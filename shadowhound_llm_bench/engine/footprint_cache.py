@@ -7,7 +7,7 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 from ..core.server_key import NO_SERVER, ServerKey
-from .state_file import load_state_file, save_state_file
+from .state_file import check_format, load_state_file, save_state_file
 
 _VERSION = 2  # 2: entries keyed by the server they were measured on
 
@@ -52,8 +52,8 @@ class FootprintCache:
 
     def _load(self) -> Dict[str, Dict[str, Any]]:
         def parse(data: Any) -> Dict[str, Dict[str, Any]]:
-            entries = data["footprints"]
-            if data.get("version") != _VERSION or not isinstance(entries, dict):
+            entries = check_format(data, _VERSION, "footprints")
+            if not isinstance(entries, dict):
                 raise ValueError("unexpected layout")
             return {k: dict(v) for k, v in entries.items()
                     if isinstance(v, dict) and int(v.get("bytes", 0)) > 0}

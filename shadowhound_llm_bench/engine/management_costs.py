@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 
 from ..core.action_costs import SEED_COSTS, ActionCosts
 from ..core.server_key import NO_SERVER, ServerKey
-from .state_file import load_state_file, save_state_file
+from .state_file import check_format, load_state_file, save_state_file
 
 _VERSION = 2  # 2: durations kept per server (core/server_key.py)
 _KEEP = 20  # most recent durations of each kind; their median is the typical cost
@@ -38,9 +38,10 @@ class ManagementCosts:
 
     def _load(self) -> Dict[str, List[float]]:
         def parse(data: Any) -> Dict[str, Any]:
-            if data.get("version") != _VERSION or not isinstance(data["servers"], dict):
-                raise ValueError("unexpected version")
-            return dict(data["servers"])
+            servers = check_format(data, _VERSION, "servers")
+            if not isinstance(servers, dict):
+                raise ValueError("unexpected layout")
+            return dict(servers)
         servers = load_state_file(self.path, parse, what="management costs") or {}
         mine = servers.pop(self.server.token(), None) or {}
         self._others = servers

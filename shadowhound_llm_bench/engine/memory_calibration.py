@@ -30,7 +30,7 @@ from ..core.model_metadata import same_model
 from ..core.policy import Action, Decision
 from ..core.server_key import NO_SERVER, ServerKey
 from .backend_record import measures_memory
-from .state_file import load_state_file, save_state_file
+from .state_file import check_format, load_state_file, save_state_file
 
 if TYPE_CHECKING:  # the guard imports this module lazily; no cycle at run time
     from .memory_guard import PolicyMemoryGuard
@@ -71,9 +71,10 @@ class CalibrationStore:
 
     def _load(self) -> Dict[str, Dict[str, Any]]:
         def parse(data: Any) -> Dict[str, Dict[str, Any]]:
-            if data.get("version") != _VERSION or not isinstance(data["machines"], dict):
+            machines = check_format(data, _VERSION, "machines")
+            if not isinstance(machines, dict):
                 raise ValueError("unexpected layout")
-            return dict(data["machines"])
+            return dict(machines)
         return load_state_file(self.path, parse, what="memory calibration") or {}
 
     def get(self, machine: str) -> Optional[CalibrationResult]:

@@ -15,6 +15,18 @@ _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class OtherFormat(ValueError):
+    """A state file written in another format, by an earlier (or later) version of the tool."""
+
+
+def check_format(data: Any, version: int, key: str) -> Any:
+    """Return data[key] when the file is of this format; OtherFormat otherwise."""
+    found = data.get("version") if isinstance(data, dict) else None
+    if found != version:
+        raise OtherFormat(f"format {found!r}, this version reads format {version}")
+    return data[key]
+
+
 def load_state_file(path: Optional[str], parse: Callable[[Any], T], *, what: str) -> Optional[T]:
     """
     Return parse(JSON of the file), or None when there is no file.
@@ -27,6 +39,15 @@ def load_state_file(path: Optional[str], parse: Callable[[Any], T], *, what: str
     try:
         with open(path, "r", encoding="utf-8") as handle:
             return parse(json.load(handle))
+    except OtherFormat as exc:  # an upgrade, not damage: set aside quietly and measured anew
+        aside = f"{path}.other-format-{int(time.time())}"
+        _LOG.info("%s %s was written by another version of this tool (%s); kept as %s, "
+                  "measuring anew", what, path, exc, aside)
+        try:
+            os.replace(path, aside)
+        except OSError:
+            pass
+        return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         aside = f"{path}.damaged-{int(time.time())}"
         _LOG.warning("%s %s unreadable (%s); kept as %s, starting empty", what, path, exc, aside)

@@ -218,3 +218,15 @@ def test_footprint_cache_round_trip_and_a_damaged_file_is_kept_aside(tmp_path):
     damaged = FootprintCache(path)
     assert damaged.get("phi4:14b", digest="sha256:ab", num_ctx=2048) is None
     assert any(name.startswith("footprints.json.damaged-") for name in os.listdir(tmp_path))
+
+
+def test_a_state_file_of_another_version_is_set_aside_as_such_not_as_damage(tmp_path, caplog):
+    path = str(tmp_path / "footprints.json")
+    with open(path, "w") as handle:
+        handle.write('{"version": 0, "footprints": {"phi4:14b@sha256:ab@ctx2048": {"bytes": 9}}}')
+    with caplog.at_level("INFO"):
+        assert FootprintCache(path).get("phi4:14b", digest="sha256:ab", num_ctx=2048) is None
+    names = os.listdir(tmp_path)
+    assert any(name.startswith("footprints.json.other-format-") for name in names), names
+    assert not any(".damaged-" in name for name in names)
+    assert "written by another version" in caplog.text and "WARNING" not in caplog.text
