@@ -71,10 +71,11 @@ def test_the_recorded_replies_are_the_real_servers_own():
         assert _body(recorded('api_version', version)) == {'version': version}
 
 
-def test_row_version_the_simulator_answers_as_its_release(sim):
-    assert ROWS['version']['simulator'] == 'same'
+def test_row_version_the_simulator_answers_as_its_release_marked_as_the_simulator(sim):
+    assert '-shb-sim' in ROWS['version']['simulator']
     real = recorded('api_version')
-    assert sim['version'].json() == _body(real)
+    # The release it follows, marked: values kept per server never mix with a real 0.12.6.
+    assert sim['version'].json() == {'version': _body(real)['version'] + '-shb-sim'}
     assert sim['version'].headers['content-type'] == real['headers']['Content-Type']
 
 
