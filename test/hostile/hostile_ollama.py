@@ -57,15 +57,14 @@ def huge_stream(total_bytes: int) -> Iterator[bytes]:
 @functools.lru_cache(maxsize=8)
 def gzip_bomb(decoded_bytes: int, layers: int = 1) -> bytes:
     """Return gzip of decoded_bytes of zeros, gzipped again `layers - 1` times (stacked)."""
+    if layers > 1:
+        return gzip.compress(gzip_bomb(decoded_bytes, layers - 1), 9)
     packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     block = bytes(1024 * 1024)
     parts = []
     for start in range(0, decoded_bytes, len(block)):
         parts.append(packer.compress(block[:decoded_bytes - start]))
-    data = b''.join(parts) + packer.flush()
-    for _ in range(layers - 1):
-        data = gzip.compress(data, 9)
-    return data
+    return b''.join(parts) + packer.flush()
 
 
 def gzip_reply(body: bytes, *, encoding: str = 'gzip', status: int = 200,
