@@ -106,6 +106,10 @@ def _residency_lines(residency: Mapping[str, Any]) -> List[str]:
     followed = residency.get("followed") or {}
     for line in followed_lines(followed):
         lines.append(f"- Followed after the run: {line}")
+    if followed.get("models"):  # what following ended with supersedes "Still loaded" above
+        held = [str(m.get("model")) for m in followed["models"]
+                if m.get("outcome") in ("", "left loaded")]
+        lines.append(f"- Still loaded after following: {', '.join(held) or 'none'}")
     return lines
 
 
