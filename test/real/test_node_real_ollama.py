@@ -147,10 +147,19 @@ def test_a_goal_canceled_during_a_real_load_leaves_nothing_loaded(world):
                f'an empty /api/ps within {EMPTY_WITHIN_S:g} s of the cancel')
     time.sleep(2.0)  # the load that was cut must not turn up later
     assert listed(server.base_url) == [] and not server.runner_pids()
-    assert list(result.still_loaded_models) == []
+    # When the run ended the cut load may still have been under way inside the server: then it
+    # is named with its reason and followed, and the follower gives it up once the server has
+    # no runner left for it. Every report says the same.
     end, lines = reports_left_loaded(result)
-    assert end['still_loaded'] == [] and end['verified']
-    assert lines == ['- Still loaded: none (checked in /api/ps)']
+    assert end['verified']
+    assert [m['model'] for m in end['still_loaded']] == list(result.still_loaded_models)
+    assert set(result.still_loaded_models) <= {BIG}
+    summary = Path(result.results_dir) / 'summary.md'
+    if result.still_loaded_models:
+        wait_until(lambda: '- Still loaded after following: none' in summary.read_text(), 15.0,
+                   'the follower giving the cut load up')
+    else:
+        assert lines == ['- Still loaded: none (checked in /api/ps)']
     loads = [json.loads(line) for line in
              (Path(result.results_dir) / 'tests.jsonl').read_text().splitlines()
              if '"type": "load"' in line]
