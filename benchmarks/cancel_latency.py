@@ -166,7 +166,7 @@ def main() -> int:
     args = parser.parse_args()
     import docker
 
-    from shadowhound_llm_bench.adapters.process_group import (
+    from shadowhound_llm_bench.common.process_group import (
         start_process_group, stop_process_group, wait_for_text)
     from shadowhound_llm_bench.ros.interfaces_import import import_interfaces
     from shadowhound_llm_bench.sim.launcher import start_container_simulator

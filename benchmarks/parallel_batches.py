@@ -28,7 +28,7 @@ from shadowhound_llm_bench.core.policy_settings import preset_settings  # noqa: 
 from shadowhound_llm_bench.core.run_options import RunOptions  # noqa: E402
 from shadowhound_llm_bench.core.suite import load_suite  # noqa: E402
 from shadowhound_llm_bench.core.units import MIB  # noqa: E402
-from shadowhound_llm_bench.engine.memory_guard import build_memory_guard  # noqa: E402
+from shadowhound_llm_bench.engine.guard_building import build_memory_guard  # noqa: E402
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner  # noqa: E402
 from shadowhound_llm_bench.reports.jsonl_log import read_records  # noqa: E402
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient  # noqa: E402
 from shadowhound_llm_bench.adapters.platform_sensors import open_sensors  # noqa: E402
-from shadowhound_llm_bench.adapters.process_group import (  # noqa: E402
+from shadowhound_llm_bench.common.process_group import (  # noqa: E402
     start_process_group, stop_process_group, wait_for_text,
 )
 from shadowhound_llm_bench.core.ros_args import parameter_args  # noqa: E402

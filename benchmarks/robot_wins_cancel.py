@@ -28,7 +28,7 @@ from shadowhound_llm_bench.core.run_options import RunOptions  # noqa: E402
 from shadowhound_llm_bench.core.suite import load_suite  # noqa: E402
 from shadowhound_llm_bench.core.units import MIB  # noqa: E402
 from shadowhound_llm_bench.engine.cancellation import CancelToken  # noqa: E402
-from shadowhound_llm_bench.engine.memory_guard import build_memory_guard  # noqa: E402
+from shadowhound_llm_bench.engine.guard_building import build_memory_guard  # noqa: E402
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,7 +121,7 @@ def action_cancel_part(repetitions: int, results: Path) -> Dict[str, List[float]
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from seed_table_parts import _node_argv, _start, _stop  # the seed table's node launcher
-    from shadowhound_llm_bench.adapters.process_group import wait_for_text
+    from shadowhound_llm_bench.common.process_group import wait_for_text
     from shadowhound_llm_bench.ros.interfaces_import import import_interfaces
     from shadowhound_llm_bench.sim.launcher import start_container_simulator
     from shadowhound_llm_bench.sim.scenario import load_scenario

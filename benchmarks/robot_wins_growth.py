@@ -146,7 +146,7 @@ def _product(sim: Any, scenario: Any, docker_client: Any, results: Path,
     from shadowhound_llm_bench.core.memory_sources import MemorySourceSettings
     from shadowhound_llm_bench.core.policy_settings import preset_settings
     from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
-    from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
+    from shadowhound_llm_bench.engine.guard_building import build_memory_guard
     from shadowhound_llm_bench.adapters.ros_processes import make_ros_process_scanner
     from shadowhound_llm_bench.engine.ros_gpu_memory import RosGpuMemory
     from shadowhound_llm_bench.engine.ros_headroom import RosHeadroom

@@ -85,7 +85,7 @@ if where.startswith("docker:"):
     from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
     from shadowhound_llm_bench.engine.ros_headroom import RosHeadroom
     from shadowhound_llm_bench.core.policy_settings import preset_settings
-    from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
+    from shadowhound_llm_bench.engine.guard_building import build_memory_guard
     MIB = 1 << 20
     backend = DockerContainer(name=where[7:], ollama_base_url=url)
     settings = preset_settings("adaptive", memory_scale=1 / 64, safety_buffer_bytes=64 * MIB,

@@ -28,7 +28,7 @@ from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
 from shadowhound_llm_bench.core.run_options import RunOptions
 from shadowhound_llm_bench.core.suite import load_suite
 from shadowhound_llm_bench.core.units import GIB
-from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
+from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.memory_guard_api import DecisionRecord
 from shadowhound_llm_bench.engine.ros_headroom import RosHeadroom
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner

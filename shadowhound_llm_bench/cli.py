@@ -197,10 +197,10 @@ def _build_guard(args: argparse.Namespace, client: OllamaClient) -> Tuple[
     if args.unguarded:
         return None, "memory management turned off (--unguarded)"
     try:
-        from .engine import memory_guard  # provided by the memory policy
+        from .engine import cli_guard  # provided by the memory policy
     except ImportError:
         return None, "memory management is not available in this build; running unguarded"
-    builder: Any = getattr(memory_guard, "build_guard_for_cli", None)
+    builder: Any = getattr(cli_guard, "build_guard_for_cli", None)
     if builder is None:
         return None, "memory management has no CLI builder yet; running unguarded"
     overrides: dict = {}

@@ -11,8 +11,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 
-from shadowhound_llm_bench.adapters.process_group import (start_process_group,
-                                                          stop_process_group, wait_for_text)
+from shadowhound_llm_bench.common.process_group import (start_process_group,
+                                                        stop_process_group, wait_for_text)
 from shadowhound_llm_bench.core.ros_args import parameter_args
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -26,22 +25,11 @@ from ..core.platform_record import (
     power_mode_is_max,
 )
 from .machine_identity import local_machine_record
-from .platform_sensors import under_root
+from .machine_paths import find_tool, under_root
 
 TOOL_DEADLINE_S = 5.0
 # Processes on the GPU that are the benchmark's own server.
 OWN_GPU_PROCESSES = ("ollama",)
-
-
-def find_tool(root: str, name: str) -> Optional[str]:
-    """Return the tool under root (usr/sbin, usr/bin), or on PATH when root is the machine."""
-    for folder in ("/usr/sbin", "/usr/bin"):
-        path = under_root(root, f"{folder}/{name}")
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    if os.path.abspath(root) == "/":
-        return shutil.which(name)
-    return None
 
 
 def run_tool(argv: Sequence[str], *, deadline_s: float = TOOL_DEADLINE_S) -> Tuple[str, str]:

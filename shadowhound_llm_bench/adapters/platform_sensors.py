@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any, List, Optional, Tuple
 
 from ..core.energy_accounting import PowerSample
+from .machine_paths import under_root
+from .tegrastats_sensors import TegrastatsSensors
 
 INVALID_TEMP_MILLI_C = -40000  # below this a zone is offline (Jetsons report -256000)
 JTOP_SOCKET = "run/jtop.sock"
@@ -59,11 +61,6 @@ def _read_number(path: str) -> Optional[float]:
         return float(text.strip())
     except ValueError:
         return None
-
-
-def under_root(root: str, path: str) -> str:
-    """Join an absolute machine path under a root ("/" is the machine itself)."""
-    return os.path.join(root, path.lstrip("/"))
 
 
 @dataclass
@@ -279,7 +276,6 @@ def open_sensors(root: str, *, hot_c: float, use_jtop: bool = True,
     layout = discover_sysfs(root)
     if layout.total_rails or layout.rails:
         return SysfsSensors(layout, hot_c=hot_c)
-    from .tegrastats_sensors import TegrastatsSensors  # it imports this module's neighbours
     tegrastats = TegrastatsSensors.open(root, interval_ms=tegrastats_interval_ms)
     if tegrastats is not None:
         return tegrastats

@@ -13,7 +13,7 @@ import psutil
 
 from ..core.memory_reading import ContainerSample, ContainerState
 from .container_backend import ContainerError, wait_for_ollama
-from .process_group import start_process_group, stop_process_group
+from ..common.process_group import start_process_group, stop_process_group
 
 
 def process_tree_memory(root_pid: int) -> ContainerSample:

@@ -18,8 +18,8 @@ import time
 from typing import Optional
 
 from ..core.energy_accounting import PowerSample
-from .platform_probe import find_tool
-from .process_group import start_process_group, stop_process_group
+from ..common.process_group import start_process_group, stop_process_group
+from .machine_paths import find_tool
 
 WATT_RE = re.compile(r"\b([A-Z][A-Z0-9_]+) ([0-9.]+)mW/([0-9.]+)mW\b")
 TEMP_RE = re.compile(r"\b(\w+)@(-?[0-9.]+)C\b")

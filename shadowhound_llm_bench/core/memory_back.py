@@ -10,16 +10,12 @@ unified machine, a drop is what returns it, and the policy orders it before any 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .cache_drop import unified_memory
+from .decision import Action, Decision
 from .memory_reading import MemoryReading
 from .preemption import find_breach, keeps_rising, ros_headroom_bytes
+from .policy_settings import PolicySettings
 from .units import to_gib
-
-if TYPE_CHECKING:  # names for the annotations; policy.py imports this module
-    from .policy import Decision
-    from .policy_settings import PolicySettings
 
 
 def _gib(n_bytes: int) -> str:
@@ -44,19 +40,17 @@ def _free_numbers(reading: MemoryReading) -> str:
             f"{_gib(ros_headroom_bytes(reading))} (reserve {_gib(reading.ros_reserve_bytes)})")
 
 
-def while_preempting(settings: "PolicySettings", *, since_unload_s: float,
+def while_preempting(settings: PolicySettings, *, since_unload_s: float,
                      held_after_unload_bytes: int, held_now_bytes: int, budget_bytes: int,
                      restarted: bool, models_released: bool = False,
                      reading: MemoryReading = None, can_drop_caches: bool = False,
-                     dropped_caches: bool = False) -> "Decision":
+                     dropped_caches: bool = False) -> Decision:
     """
     After the unload was sent: DROP_CACHES, RESTART or WAIT.
 
     DROP_CACHES when the models' memory left and the headroom did not come back on unified
     memory; RESTART when the memory keeps rising or stays; else WAIT.
     """
-    from .policy import Action, Decision
-
     numbers = (f"models hold {_gib(held_now_bytes)} ({_gib(held_after_unload_bytes)} when "
                f"the unload was sent, {since_unload_s:.2f} s ago)")
     if models_released and reading is not None and drop_returns_memory(
@@ -80,16 +74,14 @@ def while_preempting(settings: "PolicySettings", *, since_unload_s: float,
     return Decision(Action.WAIT, f"waiting for the unload; {numbers}")
 
 
-def after_preemption(settings: "PolicySettings", reading: MemoryReading, waited_s: float, *,
-                     can_drop_caches: bool = False, dropped_caches: bool = False) -> "Decision":
+def after_preemption(settings: PolicySettings, reading: MemoryReading, waited_s: float, *,
+                     can_drop_caches: bool = False, dropped_caches: bool = False) -> Decision:
     """
     After a preemption: LOAD (go on), DROP_CACHES, WAIT for headroom, or END_RUN.
 
     A run never ends waiting for memory that only a cache drop would return: the drop comes
     first.
     """
-    from .policy import Action, Decision
-
     breach = find_breach(reading, error_percent=settings.pressure_alert_percent)
     if breach is None:
         return Decision(Action.LOAD, "the robot has its memory back: go on with the next "

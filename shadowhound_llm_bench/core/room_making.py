@@ -9,38 +9,42 @@ takes the same steps as the run whenever the predictions hold.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional, Protocol, Sequence, Tuple
+from typing import List, Optional, Protocol, Sequence, Tuple
 
+from .decision import Action, Decision, LoadedModel, Preparation
 from .footprint import FootprintPrediction
 from .memory_reading import MemoryReading
 
-if TYPE_CHECKING:  # names for the annotations; policy.py imports this module
-    from .policy import Decision, LoadedModel, MemoryPolicy, Preparation
-
 MAX_PREPARATION_STEPS = 64
+
+
+class Decider(Protocol):
+    """The one memory policy as make_room sees it (core/policy.py MemoryPolicy)."""
+
+    def before_model(self, model: str, prediction: FootprintPrediction, reading: MemoryReading,
+                     loaded: Sequence[LoadedModel], done: Preparation) -> Decision:
+        """Decide the next step before loading model."""
 
 
 class RoomMaker(Protocol):
     """Where the steps happen: the machine, or a simulation of it."""
 
-    def observe(self, done: "Preparation") -> Optional[Tuple[MemoryReading,
-                                                             Sequence["LoadedModel"]]]:
+    def observe(self, done: Preparation) -> Optional[Tuple[MemoryReading,
+                                                           Sequence[LoadedModel]]]:
         """Read memory and the loaded models (and update done's inputs); None: canceled."""
 
-    def carry_out(self, decision: "Decision", reading: MemoryReading,
-                  done: "Preparation") -> float:
+    def carry_out(self, decision: Decision, reading: MemoryReading,
+                  done: Preparation) -> float:
         """Unload, restart or wait as decided; return the seconds waited (WAIT only)."""
 
 
-def make_room(policy: "MemoryPolicy", model: str, prediction: FootprintPrediction,
-              maker: RoomMaker, done: "Preparation") -> Tuple["Decision", List[str]]:
+def make_room(policy: Decider, model: str, prediction: FootprintPrediction,
+              maker: RoomMaker, done: Preparation) -> Tuple[Decision, List[str]]:
     """
     Ask the policy step by step until it says LOAD or SKIP; return it and the steps taken.
 
     Repeated steps in a row (waiting in periods) count once in the list.
     """
-    from .policy import Action, Decision
-
     steps: List[str] = []
     for _ in range(MAX_PREPARATION_STEPS):
         observed = maker.observe(done)

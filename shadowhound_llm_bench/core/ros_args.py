@@ -61,7 +61,7 @@ def params_file_error(path: str) -> str:
     except UnicodeDecodeError as exc:
         return f"parameters file {path} is not text: {_one_line(exc)}"
     except yaml.YAMLError as exc:
-        from .bounded_yaml import yaml_error_reason
+        from ..common.bounded_yaml import yaml_error_reason  # beside the PyYAML import above
 
         # PyYAML's own text quotes the offending line: name the place, never the content.
         return f"parameters file {path} is not valid YAML at {yaml_error_reason(exc)}"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from .bounded_yaml import BoundedYamlError, read_yaml_file
+from ..common.bounded_yaml import BoundedYamlError, read_yaml_file
 from .json_schema import SchemaError, check_schema
 from .path_rules import PathRefused, allowed_suite_path, looks_like_path, suite_name_error
 

@@ -13,6 +13,7 @@ from ..adapters.ollama_client import OllamaClient
 from ..core.memory_sources import MemorySourceSettings
 from ..core.ros_reserve import RosReserveSettings
 from ..core.units import to_gib
+from .guard_building import build_memory_guard, default_footprint_cache_path
 from .ros_headroom import RosHeadroom, RosHeadroomReading
 
 # A process-table scan costs far more than a container reading and ROS memory moves slowly.
@@ -105,7 +106,6 @@ def build_guard_for_cli(*, client: OllamaClient, container: str, preset: str,
     from ..adapters.api_only_container import ApiOnlyContainer
     from ..adapters.backend_selection import select_backend
     from ..core.policy_settings import preset_settings
-    from .memory_guard import build_memory_guard, default_footprint_cache_path
 
     settings = preset_settings(preset, memory_scale=memory_scale, num_ctx=num_ctx,
                                **dict(policy_overrides or {}))

@@ -10,7 +10,7 @@ from typing import Any, List, Optional, Tuple
 from ..adapters.container_backend import ContainerError
 from ..core.container_limit import LimitDecision, container_limit_for
 from ..core.memory_reading import MemoryReading
-from ..core.policy import Action, Decision
+from ..core.decision import Action, Decision
 
 _LOG = logging.getLogger(__name__)
 

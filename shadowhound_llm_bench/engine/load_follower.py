@@ -22,7 +22,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from ..adapters.ollama_client import OllamaClient, OllamaError
 from ..core.model_metadata import same_model
-from ..core.policy import Action, Decision, MemoryPolicy
+from ..core.decision import Action, Decision
+from ..core.policy import MemoryPolicy
 
 _LOG = logging.getLogger(__name__)
 

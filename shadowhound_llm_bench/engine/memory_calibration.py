@@ -14,41 +14,63 @@ and a calibration made against another server (the simulator, another release) i
 from __future__ import annotations
 
 import dataclasses
-import logging
-import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+import threading
+from typing import Any, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, Union
 
+from ..adapters.container_backend import ContainerBackend
 from ..adapters.memory_sources import MemorySourceReader
-from ..adapters.ollama_client import OllamaError
+from ..adapters.ollama_client import OllamaClient, OllamaError
 from ..core.memory_calibration import (CalibrationResult, ChosenSources, LoadCheck,
                                        choose_sources)
 from ..core.memory_sources import (MemorySourceError, SourceSnapshot, ollama_ps_memory,
                                    source_values)
 from ..core.model_metadata import same_model
-from ..core.policy import Action, Decision
-from ..core.server_key import NO_SERVER, ServerKey
+from ..core.decision import Action, Decision, LoadedModel
+from ..core.footprint import FootprintPrediction
+from ..core.memory_reading import MemoryReading
+from ..core.policy_settings import PolicySettings
 from .backend_record import measures_memory
-from .state_file import check_format, load_state_file, save_state_file
+from .calibration_store import CalibrationStore
+from .memory_guard_api import DecisionRecord
+from .memory_monitor import MemoryMonitor
 
-if TYPE_CHECKING:  # the guard imports this module lazily; no cycle at run time
-    from .memory_guard import PolicyMemoryGuard
 
-_LOG = logging.getLogger(__name__)
-_VERSION = 2  # 2: entries keyed by server and machine
-CALIBRATION_FILE_NAME = "memory_calibration.json"
+
+class CalibratedGuard(Protocol):
+    """What calibration uses of the memory guard (engine/memory_guard.py PolicyMemoryGuard)."""
+
+    monitor: MemoryMonitor
+    backend: ContainerBackend
+    client: OllamaClient
+    settings: PolicySettings
+    calibration_store: Optional[CalibrationStore]
+    calibration: Optional[CalibrationResult]
+    _stop: threading.Event
+    _metadata_estimates: Dict[str, int]
+
+    def predict(self, model: str) -> FootprintPrediction:
+        """Best prediction of a model's footprint on this machine."""
+
+    def _tags(self) -> List[Dict[str, Any]]:
+        """The models Ollama has (/api/tags)."""
+
+    def _loaded(self) -> Optional[List[LoadedModel]]:
+        """The models Ollama holds now; None if it does not answer."""
+
+    def _unload(self, models: Sequence[str], for_model: str) -> Any:
+        """Unload models and wait until their memory is judged."""
+
+    def _log_decision(self, model: str, decision: Decision, reading: Optional[MemoryReading],
+                      predicted_bytes: int = 0, action: Optional[str] = None) -> DecisionRecord:
+        """Record a decision in the run's log."""
+
 _SETTLE_SAMPLES = 3
 # The second calibration model: at least this many times the smallest's prediction (a model of
 # about the same size tells nothing new) and at most this share of the model budget.
 _SECOND_MIN_RATIO = 2.0
 _SECOND_MAX_BUDGET_SHARE = 0.5
-
-
-def calibration_path_beside(footprint_cache_path: str) -> str:
-    """Return the calibration file in the footprint cache's folder."""
-    return os.path.join(os.path.dirname(os.path.abspath(footprint_cache_path)),
-                        CALIBRATION_FILE_NAME)
 
 
 def machine_key(reader: MemorySourceReader) -> str:
@@ -61,50 +83,13 @@ def machine_key(reader: MemorySourceReader) -> str:
     return f"{socket.gethostname()}|{total}|{gpu}"
 
 
-class CalibrationStore:
-    """Calibration results of one server by machine; a damaged file is set aside, not lost."""
-
-    def __init__(self, path: Optional[str], server: ServerKey = NO_SERVER) -> None:
-        self.path = path
-        self.server = server
-        self._entries: Dict[str, Dict[str, Any]] = self._load()
-
-    def _load(self) -> Dict[str, Dict[str, Any]]:
-        def parse(data: Any) -> Dict[str, Dict[str, Any]]:
-            machines = check_format(data, _VERSION, "machines")
-            if not isinstance(machines, dict):
-                raise ValueError("unexpected layout")
-            return dict(machines)
-        return load_state_file(self.path, parse, what="memory calibration") or {}
-
-    def get(self, machine: str) -> Optional[CalibrationResult]:
-        """Return the result kept for a machine, or None (also for a damaged entry)."""
-        entry = self._entries.get(f"{self.server.token()}|{machine}")
-        if entry is None:
-            return None
-        try:
-            return CalibrationResult.from_dict(entry)
-        except (KeyError, TypeError, ValueError) as exc:
-            _LOG.warning("memory calibration of %s unreadable (%s): calibrating again", machine,
-                         exc)
-            return None
-
-    def put(self, result: CalibrationResult) -> None:
-        """Keep a result and write the file atomically (path None: for this run only)."""
-        self._entries[f"{self.server.token()}|{result.machine}"] = {
-            **result.to_dict(), "server": self.server.to_dict()}
-        if self.path:
-            save_state_file(self.path, {"version": _VERSION, "machines": self._entries},
-                            what="memory calibration")
-
-
 def chosen_from(result: CalibrationResult, origin: str) -> ChosenSources:
     """Return the monitor's sources from a calibration result."""
     return ChosenSources(sources=result.chosen, origin=origin, calibration=result,
                          other_host_bytes=result.other_host_bytes)
 
 
-def apply_stored(guard: "PolicyMemoryGuard") -> Optional[CalibrationResult]:
+def apply_stored(guard: CalibratedGuard) -> Optional[CalibrationResult]:
     """Use the calibration kept for this machine, if any (at start-up: dry runs show it too)."""
     gauge = guard.monitor.model_memory
     store = guard.calibration_store
@@ -119,7 +104,7 @@ def apply_stored(guard: "PolicyMemoryGuard") -> Optional[CalibrationResult]:
     return result
 
 
-def _snapshot(guard: "PolicyMemoryGuard") -> SourceSnapshot:
+def _snapshot(guard: CalibratedGuard) -> SourceSnapshot:
     """Every source now; /api/ps through the guard's own client."""
     gauge = guard.monitor.model_memory
     reading = guard.monitor.sample_now()
@@ -132,7 +117,7 @@ def _snapshot(guard: "PolicyMemoryGuard") -> SourceSnapshot:
     return dataclasses.replace(snapshot, ollama_ps=ps)
 
 
-def _settled_values(guard: "PolicyMemoryGuard", other_host_bytes: int) -> Dict[str, int]:
+def _settled_values(guard: CalibratedGuard, other_host_bytes: int) -> Dict[str, int]:
     """Source values once two samples a monitor period apart agree (or after a few)."""
     gauge = guard.monitor.model_memory
     previous: Optional[Mapping[str, int]] = None
@@ -148,12 +133,12 @@ def _settled_values(guard: "PolicyMemoryGuard", other_host_bytes: int) -> Dict[s
     return values
 
 
-def _estimate(guard: "PolicyMemoryGuard", prediction: Any) -> int:
+def _estimate(guard: CalibratedGuard, prediction: Any) -> int:
     """Return the metadata estimate of a model (a cached measurement may itself be wrong)."""
     return int(guard._metadata_estimates.get(prediction.model) or prediction.footprint_bytes)
 
 
-def _measure_load(guard: "PolicyMemoryGuard", model: str,
+def _measure_load(guard: CalibratedGuard, model: str,
                   other: int) -> Union[str, Tuple[Dict[str, int], Dict[str, int]]]:
     """Source values before and after loading model (unloaded again); a message on failure."""
     before = _settled_values(guard, other)
@@ -169,7 +154,7 @@ def _measure_load(guard: "PolicyMemoryGuard", model: str,
     return before, after
 
 
-def calibrate_guard(guard: "PolicyMemoryGuard", models: Sequence[str], *,
+def calibrate_guard(guard: CalibratedGuard, models: Sequence[str], *,
                     force: bool = False) -> Optional[str]:
     """
     Calibrate the guard's memory sources with the smallest requested model and a larger one.

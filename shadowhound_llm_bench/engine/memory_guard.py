@@ -16,7 +16,8 @@ from ..core.footprint import (
     FootprintPrediction, FootprintPredictor, metadata_from_ollama, prediction_error)
 from ..core.memory_reading import ContainerState, MemoryReading
 from ..core.model_metadata import find_tag, same_model
-from ..core.policy import Action, Decision, LoadedModel, MemoryPolicy, Preparation
+from ..core.decision import Action, Decision, LoadedModel, Preparation
+from ..core.policy import MemoryPolicy
 from ..core.policy_settings import PolicySettings
 from ..core.progress import Phase
 from ..core.room_making import make_room
@@ -30,7 +31,8 @@ from .backend_record import (
 from .footprint_cache import FootprintCache, footprint_cache_for
 from .server_identity import cached_version, server_key_of
 from ..core.memory_sources import MemorySourceSettings
-from .memory_calibration import CalibrationStore, apply_stored, calibration_path_beside
+from .calibration_store import CalibrationStore
+from .memory_calibration import calibrate_guard
 from .model_memory import open_model_memory_gauge
 from .management_costs import ManagementCosts, costs_path_beside
 from .memory_guard_api import (
@@ -723,7 +725,6 @@ class PolicyMemoryGuard:
 
     def calibrate(self, models: Sequence[str], *, force: bool = False) -> Optional[str]:
         """Choose the memory sources on this machine (first run, or forced); None if skipped."""
-        from .memory_calibration import calibrate_guard
         return calibrate_guard(self, models, force=force)
 
     def record(self, model: str) -> ModelMemoryRecord:
@@ -853,70 +854,3 @@ def run_until_stopped(work: Callable[[], float], stop: threading.Event, *, what:
     if "error" in outcome:
         raise outcome["error"]
     return float(outcome["value"])
-
-
-def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
-                       backend: ContainerBackend, host: Optional[HostMemory] = None,
-                       headroom: Optional[Any] = None, fixed_ros_reserve_bytes: int = 0,
-                       footprint_cache_path: Optional[str] = None,
-                       management_costs_path: Optional[str] = None,
-                       limit_container_to_budget: bool = False,
-                       on_phase: Optional[PhaseListener] = None,
-                       memory_sources: Optional[MemorySourceSettings] = None
-                       ) -> PolicyMemoryGuard:
-    """
-    Monitor + policy + guard from settings, with the monitor already sampling.
-
-    host defaults to /proc/meminfo; headroom is a RosHeadroom (or anything with sample() giving
-    live_bytes and reserve_bytes), else the fixed reserve applies. limit_container_to_budget sets
-    the container's limit to the first reading's model budget (a runaway load kills a runner,
-    not the robot). Unload and restart durations persist in management_costs_path (default:
-    beside the footprint cache; "" for the run only); kept values belong to this server
-    (core/server_key.py). With memory_sources, model memory is read from the sources calibrated
-    on it; the policy may drop the page cache.
-    """
-    gauge = None
-    if memory_sources is not None:
-        host = host or ProcMeminfoHost(path=memory_sources.meminfo_path)
-        gauge = open_model_memory_gauge(memory_sources)
-    monitor = MemoryMonitor(
-        backend=backend, host=host or ProcMeminfoHost(),
-        safety_buffer_bytes=settings.safety_buffer_bytes, period_s=settings.sample_period_s,
-        headroom=headroom, fixed_ros_reserve_bytes=fixed_ros_reserve_bytes,
-        model_memory=gauge).start()
-    server = server_key_of(backend, client)  # every kept value belongs to this server
-    cache = footprint_cache_for(footprint_cache_path, gauge, server)
-    if management_costs_path is None and footprint_cache_path:
-        management_costs_path = costs_path_beside(footprint_cache_path)
-    guard = PolicyMemoryGuard(
-        policy=MemoryPolicy(settings), monitor=monitor, backend=backend, client=client,
-        footprint_cache=cache, on_phase=on_phase, ros_pids=ros_pids_of(headroom),
-        management_costs=ManagementCosts(management_costs_path or None, server))
-    if memory_sources is not None:
-        if settings.drop_caches == "auto":
-            guard.cache_dropper = CacheDropper(path=memory_sources.drop_caches_path)
-        guard.calibration_store = CalibrationStore(
-            calibration_path_beside(footprint_cache_path) if footprint_cache_path else None,
-            server)
-        apply_stored(guard)
-    if limit_container_to_budget:
-        reading = monitor.sample_now()
-        limit = reading.model_budget_bytes + settings.safety_buffer_bytes
-        try:
-            backend.set_memory_limit(limit)
-            guard._log_decision("", Decision(
-                Action.KEEP, f"container memory limit set to the model budget "
-                f"{to_gib(limit):.2f} GiB"), reading, action="limit")
-        except (ContainerError, ValueError) as exc:
-            _LOG.warning("cannot limit the container to the model budget: %s", exc)
-    return guard
-
-
-def default_footprint_cache_path() -> str:
-    """~/.cache/shadowhound_llm_bench/footprints.json (XDG_CACHE_HOME respected)."""
-    from .state_dir import footprint_cache_path
-    return footprint_cache_path()
-
-
-# The CLI's builder lives beside its reserve options; kept importable from here.
-from .cli_guard import build_guard_for_cli  # noqa: E402,F401

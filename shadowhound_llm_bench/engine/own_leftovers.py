@@ -8,7 +8,8 @@ import time
 from typing import Callable, List, Optional, Sequence, Set
 
 from ..core.model_metadata import same_model
-from ..core.policy import Decision, MemoryPolicy
+from ..core.decision import Decision
+from ..core.policy import MemoryPolicy
 from .load_follower import FollowedModel, LoadFollower
 from .run_bookends import RunBookends
 

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..adapters.ollama_client import OllamaError
 from ..core.memory_back import robot_has_memory_back
 from ..core.memory_reading import MemoryReading
-from ..core.policy import Action, Decision
+from ..core.decision import Action, Decision
 from ..core.preemption import model_memory_bytes, released, ros_headroom_bytes
 from ..core.progress import Phase
 

@@ -21,7 +21,7 @@ from ..adapters.model_runners import runner_counter
 from ..adapters.ollama_client import OllamaClient, OllamaError
 from ..core.memory_reading import ContainerState
 from ..core.model_metadata import same_model
-from ..core.policy import Action, Decision
+from ..core.decision import Action, Decision
 from ..core.residency import UNVERIFIED, cleanup_verdict
 from ..core.run_records import record
 from ..reports.jsonl_log import LOG_NAME, JsonlLog, read_records

@@ -22,7 +22,8 @@ from ..adapters.ollama_client import (
     ModelNotFound, OllamaClient, OllamaError, OllamaInterrupted, OllamaUnavailable)
 from ..core.canary import CanaryResult, canary_verdict
 from ..core.model_metadata import ModelMetadata, find_tag, metadata_from, same_model
-from ..core.policy import Action, MemoryPolicy
+from ..core.decision import Action
+from ..core.policy import MemoryPolicy
 from ..core.policy_settings import PolicySettings
 from ..core.progress import Phase, ProgressEvent, ProgressSink
 from ..core.request_metrics import cut_short, metrics_from_capture

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional
 
 import psutil
 
-from ..adapters.process_group import start_process_group, stop_process_group
+from ..common.process_group import start_process_group, stop_process_group
 from .dist import OllamaDist
 from .models import models_dir
 

@@ -18,7 +18,8 @@ from ..core.suite import SuiteError, load_suite
 from ..engine.footprint_cache import footprint_cache_for
 from ..adapters.memory_sources import CacheDropper
 from ..engine.management_costs import ManagementCosts
-from ..engine.memory_calibration import CalibrationStore, apply_stored, calibration_path_beside
+from ..engine.calibration_store import CalibrationStore, calibration_path_beside
+from ..engine.memory_calibration import apply_stored
 from ..engine.memory_guard import PolicyMemoryGuard
 from ..engine.platform_monitor import PlatformMonitor
 from ..engine.oom_backstop import ros_pids_of

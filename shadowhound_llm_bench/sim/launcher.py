@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from typing import Any, Dict, List, Optional
 
-from ..adapters.process_group import start_process_group, stop_process_group
+from ..common.process_group import start_process_group, stop_process_group
 from .__main__ import READY_PREFIX
 from .machine import MEMORY_CGROUP_ROOT, SimMachine, remove_machine, start_machine
 from .scenario import REPO_ROOT, load_scenario, scenario_path

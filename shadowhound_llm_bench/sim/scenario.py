@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TypeV
 
 import yaml
 
-from ..core.bounded_yaml import yaml_error_reason
+from ..common.bounded_yaml import yaml_error_reason
 from .catalog import ModelSpec, apply_overrides, builtin_catalog
 from .faults import FaultError, Faults
 from .quantities import parse_bytes, parse_go_duration

@@ -9,8 +9,8 @@ import time
 import psutil
 import pytest
 
-from shadowhound_llm_bench.adapters.process_group import (start_process_group,
-                                                          stop_process_group, wait_for_text)
+from shadowhound_llm_bench.common.process_group import (start_process_group,
+                                                        stop_process_group, wait_for_text)
 
 # A parent that starts a grandchild and prints both pids, then waits forever.
 PARENT = textwrap.dedent("""

@@ -101,7 +101,7 @@ def guarded_sim(tmp_path):
     from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
     from shadowhound_llm_bench.adapters.process_container import ProcessContainer
     from shadowhound_llm_bench.core.policy_settings import preset_settings
-    from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
+    from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"

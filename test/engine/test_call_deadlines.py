@@ -14,7 +14,7 @@ from shadowhound_llm_bench.adapters.ollama_client import (
 from shadowhound_llm_bench.adapters.process_container import ProcessContainer
 from shadowhound_llm_bench.core.policy_settings import preset_settings
 from shadowhound_llm_bench.core.units import GIB
-from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
+from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HUNG = os.path.join(HERE, "hung_ollama.py")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from shadowhound_llm_bench.core.bounded_yaml import (
+from shadowhound_llm_bench.common.bounded_yaml import (
     MAX_YAML_FILE_BYTES, BoundedYamlError, parse_yaml_text, read_yaml_file)
 from shadowhound_llm_bench.core.goal_validation import GoalRejected, GoalRequest, resolve_goal
 from shadowhound_llm_bench.core.node_settings import NodeSettings

@@ -20,7 +20,7 @@ from shadowhound_llm_bench.core.run_options import RunOptions
 from shadowhound_llm_bench.core.suite import load_suite
 from shadowhound_llm_bench.core.units import GIB, MIB
 from shadowhound_llm_bench.engine.cancellation import CancelToken
-from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
+from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.run_bookends import run_between_bookends
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 

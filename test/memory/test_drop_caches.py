@@ -8,7 +8,8 @@ import pytest
 from shadowhound_llm_bench.adapters.memory_sources import CacheDropper
 from shadowhound_llm_bench.core.footprint import FootprintPrediction
 from shadowhound_llm_bench.core.memory_reading import ContainerSample, MemoryReading
-from shadowhound_llm_bench.core.policy import Action, MemoryPolicy, Preparation
+from shadowhound_llm_bench.core.decision import Action, Preparation
+from shadowhound_llm_bench.core.policy import MemoryPolicy
 from shadowhound_llm_bench.core.policy_settings import preset_settings
 
 from source_files import GIB, MIB, file_mode

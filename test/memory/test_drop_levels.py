@@ -2,7 +2,7 @@
 
 from shadowhound_llm_bench.adapters.memory_sources import CacheDropper
 from shadowhound_llm_bench.core.footprint import FootprintPrediction
-from shadowhound_llm_bench.core.policy import Action, Preparation
+from shadowhound_llm_bench.core.decision import Action, Preparation
 
 from source_files import GIB, MIB
 from test_drop_caches import REFUSAL, _policy, _reading

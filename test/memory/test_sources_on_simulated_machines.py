@@ -20,8 +20,9 @@ from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.memory_reading import ContainerState
 from shadowhound_llm_bench.core.memory_sources import MemorySourceSettings
 from shadowhound_llm_bench.core.policy_settings import preset_settings
-from shadowhound_llm_bench.engine.memory_calibration import CALIBRATION_FILE_NAME
-from shadowhound_llm_bench.engine.memory_guard import Proceed, build_memory_guard
+from shadowhound_llm_bench.engine.calibration_store import CALIBRATION_FILE_NAME
+from shadowhound_llm_bench.engine.guard_building import build_memory_guard
+from shadowhound_llm_bench.engine.memory_guard import Proceed
 
 SMALL, LARGER = "phi4:14b", "qwen2.5-coder:32b"
 

@@ -14,7 +14,8 @@ from shadowhound_llm_bench.core.policy_settings import preset_settings
 from shadowhound_llm_bench.core.run_options import RunOptions
 from shadowhound_llm_bench.core.suite import load_suite
 from shadowhound_llm_bench.core.units import MIB
-from shadowhound_llm_bench.engine.memory_guard import Proceed, build_memory_guard
+from shadowhound_llm_bench.engine.guard_building import build_memory_guard
+from shadowhound_llm_bench.engine.memory_guard import Proceed
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 from test_backends import wait_until
 

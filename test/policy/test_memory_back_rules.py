@@ -3,7 +3,8 @@
 import dataclasses
 
 from shadowhound_llm_bench.core.memory_reading import ContainerSample, MemoryReading
-from shadowhound_llm_bench.core.policy import Action, MemoryPolicy
+from shadowhound_llm_bench.core.decision import Action
+from shadowhound_llm_bench.core.policy import MemoryPolicy
 from shadowhound_llm_bench.core.policy_settings import preset_settings
 from shadowhound_llm_bench.core.units import GIB
 

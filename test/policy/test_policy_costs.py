@@ -4,7 +4,8 @@ from shadowhound_llm_bench.core.action_costs import SEED_COSTS, ActionCosts
 from shadowhound_llm_bench.core.footprint import FootprintPrediction
 from shadowhound_llm_bench.core.memory_reading import (
     ContainerSample, ContainerState, MemoryReading)
-from shadowhound_llm_bench.core.policy import Action, LoadedModel, MemoryPolicy, Preparation
+from shadowhound_llm_bench.core.decision import Action, LoadedModel, Preparation
+from shadowhound_llm_bench.core.policy import MemoryPolicy
 from shadowhound_llm_bench.core.policy_settings import preset_settings
 from shadowhound_llm_bench.core.units import GIB
 

@@ -16,7 +16,7 @@ from shadowhound_llm_bench.core.progress import Phase
 from shadowhound_llm_bench.core.run_options import RunOptions
 from shadowhound_llm_bench.core.suite import load_suite
 from shadowhound_llm_bench.core.units import MIB
-from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
+from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.memory_guard_api import Proceed
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 from test_ros_reserve_grows import GrowingRosNode

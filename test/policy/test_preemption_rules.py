@@ -2,7 +2,8 @@
 
 from shadowhound_llm_bench.core.container_limit import container_limit_for
 from shadowhound_llm_bench.core.memory_reading import ContainerSample, MemoryReading
-from shadowhound_llm_bench.core.policy import Action, MemoryPolicy
+from shadowhound_llm_bench.core.decision import Action
+from shadowhound_llm_bench.core.policy import MemoryPolicy
 from shadowhound_llm_bench.core.policy_settings import preset_settings
 from shadowhound_llm_bench.core.preemption import find_breach, ros_headroom_bytes
 from shadowhound_llm_bench.core.units import GIB

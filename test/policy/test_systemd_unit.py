@@ -28,7 +28,7 @@ from shadowhound_llm_bench.adapters.systemd_unit import SystemdUnit, unit_name
 from shadowhound_llm_bench.core.memory_reading import ContainerState
 from shadowhound_llm_bench.core.policy_settings import preset_settings
 from shadowhound_llm_bench.core.units import MIB
-from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
+from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STANDIN = os.path.join(HERE, "systemctl_standin.py")

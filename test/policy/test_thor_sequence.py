@@ -11,7 +11,7 @@ from shadowhound_llm_bench.core.memory_sources import MemorySourceSettings
 from shadowhound_llm_bench.core.policy_settings import preset_settings
 from shadowhound_llm_bench.core.run_options import RunOptions
 from shadowhound_llm_bench.core.suite import load_suite
-from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
+from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 
 # The seed's order: llama3.3:70b comes after three models are cached.

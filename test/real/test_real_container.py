@@ -13,7 +13,7 @@ from shadowhound_llm_bench.adapters.ollama_client import OllamaClient, OllamaHTT
 from shadowhound_llm_bench.core.load_failures import RUNNER_KILLED, load_failure_kind
 from shadowhound_llm_bench.core.run_options import RunOptions
 from shadowhound_llm_bench.core.suite import load_suite
-from shadowhound_llm_bench.engine.memory_guard import build_guard_for_cli
+from shadowhound_llm_bench.engine.cli_guard import build_guard_for_cli
 from shadowhound_llm_bench.engine.run_bookends import run_between_bookends
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 

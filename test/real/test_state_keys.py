@@ -18,9 +18,9 @@ from shadowhound_llm_bench.core.memory_reading import ContainerState
 from shadowhound_llm_bench.core.memory_sources import MemorySourceSettings
 from shadowhound_llm_bench.core.policy_settings import preset_settings
 from shadowhound_llm_bench.engine.footprint_cache import FootprintCache
-from shadowhound_llm_bench.engine.memory_calibration import (
-    CALIBRATION_FILE_NAME, CalibrationStore)
-from shadowhound_llm_bench.engine.memory_guard import Proceed, build_memory_guard
+from shadowhound_llm_bench.engine.calibration_store import CALIBRATION_FILE_NAME, CalibrationStore
+from shadowhound_llm_bench.engine.guard_building import build_memory_guard
+from shadowhound_llm_bench.engine.memory_guard import Proceed
 from shadowhound_llm_bench.engine.server_identity import server_key_of
 
 SIM_MODEL, REAL_MODEL = 'phi4:14b', 'shb-tiny:f16'

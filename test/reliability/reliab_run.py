@@ -10,7 +10,7 @@ from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.policy_settings import preset_settings
 from shadowhound_llm_bench.core.run_options import RunOptions
 from shadowhound_llm_bench.core.suite import load_suite
-from shadowhound_llm_bench.engine.memory_guard import build_memory_guard
+from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner, RunOutcome
 from shadowhound_llm_bench.reports.jsonl_log import LOG_NAME, read_records
 
