@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Iterable, Optional
+from typing import Dict, Iterable, Optional
 
 from ..core.memory_reading import ContainerSample
-from ..core.memory_sources import cgroup_memory
+from ..core.memory_sources import cgroup_memory, parse_cgroup_stat
 
 # cgroup v1 reports "no limit" as a page-rounded huge number.
 NO_LIMIT_BYTES = 1 << 60
@@ -21,14 +21,9 @@ def _read_int(path: str) -> int:
     return 0 if text == "max" else int(text)
 
 
-def _read_stat(path: str) -> dict:
-    stats = {}
+def _read_stat(path: str) -> Dict[str, int]:
     with open(path, "r", encoding="ascii") as handle:
-        for line in handle:
-            key, _, value = line.partition(" ")
-            if value.strip().isdigit():
-                stats[key] = int(value)
-    return stats
+        return parse_cgroup_stat(handle.read())
 
 
 def memory_cgroup_of_pid(pid: int, proc_root: str = "/proc") -> Optional[str]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Protocol
 
 from ..core.memory_budget import simulated_host_available_bytes
+from ..core.memory_sources import parse_meminfo
 
 
 @dataclass(frozen=True)
@@ -32,21 +33,12 @@ class HostMemoryError(Exception):
 
 
 def read_meminfo(path: str = "/proc/meminfo") -> Dict[str, int]:
-    """Read the fields of /proc/meminfo in bytes."""
-    fields: Dict[str, int] = {}
+    """Read the fields of /proc/meminfo in bytes (core/memory_sources.py parse_meminfo)."""
     try:
         with open(path, "r", encoding="ascii") as handle:
-            for line in handle:
-                key, _, rest = line.partition(":")
-                parts = rest.split()
-                if not parts:
-                    continue
-                value = int(parts[0])
-                in_kib = len(parts) > 1 and parts[1] == "kB"
-                fields[key.strip()] = value * 1024 if in_kib else value
-    except (OSError, ValueError) as exc:
+            return parse_meminfo(handle.read())
+    except (OSError, ValueError) as exc:  # MemorySourceError is a ValueError
         raise HostMemoryError(f"cannot read {path}: {exc}") from exc
-    return fields
 
 
 class ProcMeminfoHost:

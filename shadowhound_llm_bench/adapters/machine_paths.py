@@ -1,4 +1,4 @@
-"""Where a machine's files and tools are, under a root ("/" is the machine, else a simulated tree)."""
+"""Where a machine's files and tools are, under a root ("/" is the machine itself)."""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from ..core.platform_record import (
     parse_jetson_clocks_show, parse_module_sku, parse_nv_tegra_release, parse_nvpmodel_query,
     power_mode_is_max,
 )
+from ..core.memory_sources import MemorySourceError, parse_meminfo
 from .machine_identity import local_machine_record
 from .machine_paths import find_tool, under_root
 
@@ -77,12 +78,10 @@ def _cpu_model(root: str) -> str:
 
 def _mem_total_bytes(root: str) -> Optional[int]:
     raw = _read_bytes(under_root(root, "/proc/meminfo")) or b""
-    for line in raw.decode("utf-8", "replace").splitlines():
-        if line.startswith("MemTotal:"):
-            parts = line.split()
-            if len(parts) >= 2 and parts[1].isdigit():
-                return int(parts[1]) * 1024
-    return None
+    try:
+        return parse_meminfo(raw.decode("utf-8", "replace")).get("MemTotal")
+    except MemorySourceError:
+        return None
 
 
 def nvml_gpus() -> Tuple[Optional[List[str]], List[str], str]:

@@ -1,1 +1,1 @@
-"""Generic infrastructure the product and the simulator share; it imports nothing else of the project."""
+"""Generic infrastructure the product and the simulator share; it imports nothing else of ours."""

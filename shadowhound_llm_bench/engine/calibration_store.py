@@ -1,4 +1,4 @@
-"""Where memory-source calibrations are kept: one file beside the footprint cache, by server and machine."""
+"""Where memory-source calibrations are kept: a file beside the footprint cache, by server."""
 
 from __future__ import annotations
 

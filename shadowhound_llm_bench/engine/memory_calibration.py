@@ -37,7 +37,6 @@ from .memory_guard_api import DecisionRecord
 from .memory_monitor import MemoryMonitor
 
 
-
 class CalibratedGuard(Protocol):
     """What calibration uses of the memory guard (engine/memory_guard.py PolicyMemoryGuard)."""
 
@@ -54,10 +53,10 @@ class CalibratedGuard(Protocol):
         """Best prediction of a model's footprint on this machine."""
 
     def _tags(self) -> List[Dict[str, Any]]:
-        """The models Ollama has (/api/tags)."""
+        """Return the models Ollama has (/api/tags)."""
 
     def _loaded(self) -> Optional[List[LoadedModel]]:
-        """The models Ollama holds now; None if it does not answer."""
+        """Return the models Ollama holds now; None if it does not answer."""
 
     def _unload(self, models: Sequence[str], for_model: str) -> Any:
         """Unload models and wait until their memory is judged."""
@@ -65,6 +64,7 @@ class CalibratedGuard(Protocol):
     def _log_decision(self, model: str, decision: Decision, reading: Optional[MemoryReading],
                       predicted_bytes: int = 0, action: Optional[str] = None) -> DecisionRecord:
         """Record a decision in the run's log."""
+
 
 _SETTLE_SAMPLES = 3
 # The second calibration model: at least this many times the smallest's prediction (a model of

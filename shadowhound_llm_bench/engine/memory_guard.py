@@ -10,7 +10,6 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, 
 
 from ..adapters.container_backend import (
     ContainerBackend, ContainerControlUnavailable, ContainerError)
-from ..adapters.host_memory import HostMemory, ProcMeminfoHost
 from ..adapters.ollama_client import PS_DEADLINE_S, OllamaClient, OllamaError
 from ..core.footprint import (
     FootprintPrediction, FootprintPredictor, metadata_from_ollama, prediction_error)
@@ -28,17 +27,15 @@ from ..core.memory_calibration import CalibrationResult
 from .container_limit import ContainerLimitKeeper
 from .backend_record import (
     ContainerChanges, measures_memory, sources_without_gauge, unmeasured_reason, where_ollama_runs)
-from .footprint_cache import FootprintCache, footprint_cache_for
-from .server_identity import cached_version, server_key_of
-from ..core.memory_sources import MemorySourceSettings
+from .footprint_cache import FootprintCache
+from .server_identity import cached_version
 from .calibration_store import CalibrationStore
 from .memory_calibration import calibrate_guard
-from .model_memory import open_model_memory_gauge
-from .management_costs import ManagementCosts, costs_path_beside
+from .management_costs import ManagementCosts
 from .memory_guard_api import (
     DecisionRecord, ModelMemoryRecord, PlannedModel, Proceed, RunPlan, Skip)
 from .memory_monitor import MemoryMonitor
-from .oom_backstop import OomBackstop, ros_pids_of
+from .oom_backstop import OomBackstop
 from .preemption import Preemptor
 
 _LOG = logging.getLogger(__name__)

@@ -62,14 +62,14 @@ def _archives() -> Dict[str, Path]:
     return found
 
 
-class _Lock:
+class FileLock:
     """An exclusive file lock (parallel test runs unpack and make models once)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = open(path, 'a+')
 
-    def __enter__(self) -> '_Lock':
+    def __enter__(self) -> 'FileLock':
         fcntl.flock(self._handle, fcntl.LOCK_EX)
         return self
 
@@ -97,7 +97,7 @@ def _unpack(version: str, archive: Path) -> OllamaDist:
     root = cache_root() / 'dist'
     target = root / f'ollama-{version}'
     binary = target / 'bin' / 'ollama'
-    with _Lock(root / '.lock'):
+    with FileLock(root / '.lock'):
         if not binary.exists():
             partial = root / f'.ollama-{version}.partial'
             shutil.rmtree(partial, ignore_errors=True)

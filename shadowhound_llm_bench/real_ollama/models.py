@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from .dist import REPO_ROOT, _Lock, archive_dirs, cache_root
+from .dist import REPO_ROOT, FileLock, archive_dirs, cache_root
 
 QUANTIZATIONS = ('f16', 'q8_0', 'q4_k_m')
 MAKE_DEADLINE_S = 600.0
@@ -90,7 +90,7 @@ def ensure_models(server: 'object', shapes: Iterable[ModelShape]) -> List[str]:
     """
     shapes = list(shapes)
     names = [s.name for s in shapes]
-    with _Lock(cache_root() / '.models.lock'):
+    with FileLock(cache_root() / '.models.lock'):
         missing = [s for s in shapes if not _manifest(s).exists()]
         if not missing:
             return names
