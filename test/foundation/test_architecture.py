@@ -1,4 +1,4 @@
-"""The house's rules, read from the code's own imports (ast): floors, no circles, no private reach."""
+"""The house's rules, read from the code's imports (ast): floors, no circles, no private reach."""
 
 import ast
 from pathlib import Path
@@ -55,7 +55,7 @@ def _resolve(importer: str, is_package: bool, node: ast.ImportFrom,
 
 
 def import_graph() -> Dict[str, Set[str]]:
-    """Module -> product modules it imports, anywhere in the file (functions, TYPE_CHECKING)."""
+    """Map each module to the product modules it imports (in functions, TYPE_CHECKING too)."""
     files = product_files()
     modules = set(files)
     graph: Dict[str, Set[str]] = {}
@@ -72,7 +72,7 @@ def import_graph() -> Dict[str, Set[str]]:
 
 
 def part_of(module: str) -> str:
-    """The sub-package or top-level module a module belongs to ('' for the package itself)."""
+    """Return the sub-package or top-level module a module belongs to ('' for the package)."""
     parts = module.split('.')
     return parts[1] if len(parts) > 1 else ''
 
@@ -130,14 +130,14 @@ def test_the_graph_is_read():
 
 
 def test_lower_floors_import_no_upper_floor():
-    """Core imports no adapters/engine/ros/sim/reports; adapters no engine/ros; engine no ros/cli."""
+    """Core imports no adapters/engine/ros/sim/reports; adapters no engine/ros; engine no ros."""
     wrong = sorted(f'{a} -> {b}' for a, b in crossings(import_graph())
                    if part_of(b) in FORBIDDEN.get(part_of(a), set()))
     assert not wrong, 'imports that run up a floor:\n' + '\n'.join(wrong)
 
 
 def test_simulator_and_real_ollama_stand_apart():
-    """The simulator and the real-Ollama launcher import only the neutral package and themselves."""
+    """The simulator and the real-Ollama launcher import only common/ and themselves."""
     wrong = sorted(f'{a} -> {b}' for a, b in crossings(import_graph())
                    if part_of(a) in STANDING_APART and part_of(b) != NEUTRAL)
     assert not wrong, 'imports out of a part that stands apart:\n' + '\n'.join(wrong)
