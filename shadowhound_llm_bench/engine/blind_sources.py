@@ -73,7 +73,7 @@ def recheck_first_load(guard: "PolicyMemoryGuard", model: str,
 def kept_measurement(guard: "PolicyMemoryGuard", model: str, footprint_bytes: int,
                      evicted: Sequence[str]) -> Optional[int]:
     """
-    The footprint that may be cached for a model, or None (the rejection is recorded).
+    Return the footprint that may be cached for a model, or None (rejection recorded).
 
     A measurement outside 0.5-2x is never kept; one under 0.5x of a first load through
     calibrated sources chooses them again, and the footprint through the new choice is
