@@ -335,9 +335,21 @@ def start_machine(scenario: Scenario, *, name: str = '', blobs_root: str = BLOBS
     if not line.startswith(b'machine ready'):
         machine.stop()
         raise MachineError(f'machine host did not start within {ready_timeout_s:.0f} s')
+    reserve = scenario.physical_bytes(scenario.system_reserve_bytes)
     try:
-        hold_system_reserve(machine, scenario.physical_bytes(scenario.system_reserve_bytes))
+        hold_system_reserve(machine, reserve)
+        # Its meminfo is published every 50 ms: the first reading a user takes shows the reserve.
+        _wait_published_shmem(machine, reserve if machine.cgroup_dir else 0)
     except (OSError, subprocess.SubprocessError, MachineError):
         machine.stop()
         raise
     return machine
+
+
+def _wait_published_shmem(machine: SimMachine, n_bytes: int, timeout_s: float = 5.0) -> None:
+    """Wait until the machine's published meminfo counts n_bytes of Shmem."""
+    end = time.monotonic() + timeout_s
+    while machine.meminfo_bytes().get('Shmem', 0) < n_bytes:
+        if time.monotonic() > end:
+            raise MachineError(f'the system reserve did not show in meminfo within {timeout_s} s')
+        time.sleep(0.01)
