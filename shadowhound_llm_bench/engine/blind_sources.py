@@ -34,7 +34,7 @@ def recheck_first_load(guard: "PolicyMemoryGuard", model: str,
     model checked already, the sources not blind to it).
     """
     gauge = guard.monitor.model_memory
-    checked = guard.__dict__.setdefault("_first_loads_checked", set())
+    checked = guard.first_loads_checked
     if gauge is None or gauge.chosen.origin == "configured" or model in checked or \
             not measures_memory(guard.backend):
         return None

@@ -119,6 +119,7 @@ class PolicyMemoryGuard:
         self.calibration_store = calibration_store
         self.calibration: Optional[CalibrationResult] = None
         self._metadata_estimates: Dict[str, int] = {}
+        self.first_loads_checked: Set[str] = set()  # models whose first load checked the sources
         self._listed_at_load: Dict[str, Tuple[str, ...]] = {}
         self._last_drop_entry: Optional[DecisionRecord] = None
         self._container_changes = ContainerChanges(backend)
