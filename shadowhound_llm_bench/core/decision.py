@@ -68,3 +68,4 @@ class Preparation:
     # Page-cache drop: possible here (privilege, configured) and already done for this model.
     can_drop_caches: bool = False
     dropped_caches: bool = False
+    drop_levels: Tuple[int, ...] = ()  # the levels dropped so far, in order

@@ -239,3 +239,15 @@ class ChosenSources:
     def needs(self, source: str) -> bool:
         """Tell whether a source must be read for model memory."""
         return source in self.sources
+
+
+def blind_to_first_load(model: str, seen_bytes: int, predicted_bytes: int,
+                        label: str) -> Optional[str]:
+    """Why the chosen sources must be chosen again after a model's first load, or None."""
+    if predicted_bytes <= 0 or seen_bytes >= TRACK_LOW * predicted_bytes:
+        return None
+    return (f"recalibrate: the chosen sources {label} saw {to_gib(max(0, seen_bytes)):.3f} GiB "
+            f"of the first load of {model}, {max(0, seen_bytes) / predicted_bytes:.2f}x its "
+            f"prediction {to_gib(predicted_bytes):.3f} GiB (under {TRACK_LOW:g}x): they are blind "
+            "to its memory; the sources are chosen again with it before its footprint is "
+            "trusted, and this measurement is not kept")

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .action_costs import SEED_COSTS, ActionCosts
+from .cache_drop import is_memory_refusal
 from .decision import Action, Decision, LoadedModel, Preparation
-from .cache_drop import FreeVersusAvailable, is_memory_refusal, unified_memory
 from .footprint import SOURCE_MEASURED, FootprintPrediction
 from .memory_reading import ContainerState, MemoryReading
-from . import memory_back
+from . import memfree_rule, memory_back
 from .preemption import find_breach
 from .room_making import make_room
 from .model_metadata import same_model
@@ -145,10 +145,12 @@ class MemoryPolicy:
             int(need * s.prediction_margin_fraction)
         if margin:
             numbers += f", margin for the prediction {_gib(margin)}"
-        if any(m.model == model for m in loaded) or need + margin <= headroom:
-            drop = self._drop_before_load(model, need, reading, done)
-            if drop is not None:
-                return drop
+        already = any(m.model == model for m in loaded)
+        if already or need + margin <= headroom:
+            free = None if already else memfree_rule.before_load(
+                s, model, need + margin, reading, done)
+            if free is not None:
+                return free
             return Decision(Action.LOAD,
                             f"load {model}: fits, {_gib(headroom)} free in the budget; {numbers}",
                             keep_alive=self.keep_alive(reading))
@@ -182,22 +184,6 @@ class MemoryPolicy:
                         f"skip {model}: needs {_gib(need)} but only {_gib(headroom)} of the "
                         f"budget is free after unloading, restarting and waiting "
                         f"{done.waited_s:.1f} s; {numbers}")
-
-    def _drop_before_load(self, model: str, need: int, reading: MemoryReading,
-                          done: Preparation) -> Optional[Decision]:
-        """DROP_CACHES when Ollama would refuse for MemFree although MemAvailable suffices."""
-        if self.settings.drop_caches != "auto" or not done.can_drop_caches or \
-                done.dropped_caches or not unified_memory(reading.source) or \
-                reading.host_free_bytes < 0:
-            return None
-        check = FreeVersusAvailable(reading.host_free_bytes, reading.host_available_bytes, need)
-        if not check.cache_in_the_way:
-            return None
-        return Decision(Action.DROP_CACHES,
-                        f"drop the page cache before {model}: free {_gib(check.free_bytes)} < "
-                        f"needed {_gib(need)} <= available {_gib(check.available_bytes)} "
-                        "(Ollama counts only free memory on unified memory and would refuse); "
-                        "the page cache alone is in the way: drop_caches 1", drop_level=1)
 
     def _restart_instead(self, model: str, others: Sequence[LoadedModel],
                          victims: Sequence[str], deficit: int, costs: ActionCosts) -> str:

@@ -65,5 +65,6 @@ def make_room(policy: Decider, model: str, prediction: FootprintPrediction,
             done.waited_s += waited_s
         elif decision.action is Action.DROP_CACHES:
             done.dropped_caches = True
+            done.drop_levels += (decision.drop_level,)
     return Decision(Action.SKIP, f"no decision after {MAX_PREPARATION_STEPS} steps while "
                     f"making room for {model}"), steps

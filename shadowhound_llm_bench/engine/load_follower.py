@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
-from ..adapters.ollama_client import OllamaClient, OllamaError
+from ..adapters.ollama_client import OllamaClient, OllamaError, OllamaUnavailable
 from ..core.model_metadata import same_model
 from ..core.decision import Action, Decision
 from ..core.policy import MemoryPolicy
@@ -34,6 +34,8 @@ PS_DEADLINE_S = 2.0
 UNLOAD_DEADLINE_S = 5.0  # the unload request's own deadline
 GONE_DEADLINE_S = 30.0  # from the unload until /api/ps must have dropped the model
 RUNNERS_GONE_S = 3.0  # no runner left for a load this long: the load ended without the model
+UNREACHABLE_S = 1.0  # the server refusing connections this long is not running: nothing loads
+UNREACHABLE: List[str] = ["\0unreachable"]  # _listed's answer when the server is not there
 
 
 @dataclass
@@ -142,15 +144,26 @@ class LoadFollower:
     def _follow(self, client: OllamaClient) -> None:
         started = time.monotonic()
         unanswered = False
+        unreachable_since: Optional[float] = None
         while not self._stop.is_set():
             pending = [f for f in self.models if not f.done]
             if not pending:
                 return
             listed = _listed(client)
             now = time.monotonic()
-            if listed is None:
+            if listed is UNREACHABLE:  # refused: no server runs there, so no load goes on
+                unreachable_since = unreachable_since or now
+                if now - unreachable_since >= UNREACHABLE_S:
+                    for followed in pending:
+                        self._gone(followed, "not loaded" if followed.loading else "unloaded",
+                                   "the server is not running (connections refused for "
+                                   f"{UNREACHABLE_S:g} s): no load or model survives that")
+                    return
+                unanswered = True
+            elif listed is None:
                 unanswered = True
             else:
+                unreachable_since = None
                 if unanswered:  # the server went away and came back: no load survived that
                     self.server_restarted()
                     unanswered = False
@@ -231,5 +244,7 @@ class LoadFollower:
 def _listed(client: OllamaClient) -> Optional[List[str]]:
     try:
         return [str(e.get("name") or e.get("model") or "") for e in client.ps()]
+    except OllamaUnavailable:
+        return UNREACHABLE
     except OllamaError:
         return None

@@ -104,7 +104,7 @@ def apply_stored(guard: CalibratedGuard) -> Optional[CalibrationResult]:
     return result
 
 
-def _snapshot(guard: CalibratedGuard) -> SourceSnapshot:
+def source_snapshot(guard: CalibratedGuard) -> SourceSnapshot:
     """Every source now; /api/ps through the guard's own client."""
     gauge = guard.monitor.model_memory
     reading = guard.monitor.sample_now()
@@ -117,13 +117,13 @@ def _snapshot(guard: CalibratedGuard) -> SourceSnapshot:
     return dataclasses.replace(snapshot, ollama_ps=ps)
 
 
-def _settled_values(guard: CalibratedGuard, other_host_bytes: int) -> Dict[str, int]:
+def settled_values(guard: CalibratedGuard, other_host_bytes: int) -> Dict[str, int]:
     """Source values once two samples a monitor period apart agree (or after a few)."""
     gauge = guard.monitor.model_memory
     previous: Optional[Mapping[str, int]] = None
     values: Dict[str, int] = {}
     for _ in range(_SETTLE_SAMPLES):
-        values = source_values(_snapshot(guard), gpu_name_pattern=gauge.gpu_name_pattern,
+        values = source_values(source_snapshot(guard), gpu_name_pattern=gauge.gpu_name_pattern,
                                other_host_bytes=other_host_bytes)
         if previous is not None and all(
                 abs(values.get(k, 0) - v) <= max(1, abs(v)) * 0.02 for k, v in previous.items()):
@@ -141,7 +141,7 @@ def _estimate(guard: CalibratedGuard, prediction: Any) -> int:
 def _measure_load(guard: CalibratedGuard, model: str,
                   other: int) -> Union[str, Tuple[Dict[str, int], Dict[str, int]]]:
     """Source values before and after loading model (unloaded again); a message on failure."""
-    before = _settled_values(guard, other)
+    before = settled_values(guard, other)
     try:
         guard.client.load(model, keep_alive=-1, deadline_s=guard.settings.restart_deadline_s)
     except OllamaError as exc:
@@ -149,7 +149,7 @@ def _measure_load(guard: CalibratedGuard, model: str,
         guard._log_decision(model, Decision(Action.KEEP, message), guard.monitor.latest(),
                             action="calibrate")
         return message
-    after = _settled_values(guard, other)
+    after = settled_values(guard, other)
     guard._unload((model,), model)
     return before, after
 
@@ -191,7 +191,7 @@ def calibrate_guard(guard: CalibratedGuard, models: Sequence[str], *,
     if loaded:
         guard._unload(tuple(m.model for m in loaded), model)
     started = time.monotonic()
-    first = _snapshot(guard)
+    first = source_snapshot(guard)
     anon_before = first.cgroup.anon_bytes if first.cgroup is not None else 0
     other = (first.meminfo.used_bytes - first.ros_live_bytes - anon_before
              if first.meminfo is not None else 0)

@@ -22,7 +22,6 @@ from ..core.progress import Phase
 from ..core.room_making import make_room
 from ..core.units import to_gib
 from ..adapters.memory_sources import CacheDropper
-from ..core.footprint_check import rejected_measurement
 from ..core.memory_calibration import CalibrationResult
 from .container_limit import ContainerLimitKeeper
 from .backend_record import (
@@ -30,6 +29,7 @@ from .backend_record import (
 from .footprint_cache import FootprintCache
 from .server_identity import cached_version
 from .calibration_store import CalibrationStore
+from .blind_sources import kept_measurement
 from .memory_calibration import calibrate_guard
 from .management_costs import ManagementCosts
 from .memory_guard_api import (
@@ -119,6 +119,7 @@ class PolicyMemoryGuard:
         self.calibration_store = calibration_store
         self.calibration: Optional[CalibrationResult] = None
         self._metadata_estimates: Dict[str, int] = {}
+        self.first_loads_checked: Set[str] = set()  # models whose first load checked the sources
         self._listed_at_load: Dict[str, Tuple[str, ...]] = {}
         self._last_drop_entry: Optional[DecisionRecord] = None
         self._container_changes = ContainerChanges(backend)
@@ -565,12 +566,12 @@ class PolicyMemoryGuard:
         elif any(same_model(model, m) for m in self.unmeasurable):
             _LOG.info("no footprint measured for %s: %s", model,
                       next(r for m, r in self.unmeasurable.items() if same_model(model, m)))
-        elif record.memory_before_bytes is not None and working_set > record.memory_before_bytes:
+        elif record.memory_before_bytes is not None:  # a blind set may not move at all
             listed_now = {m.model for m in loaded}
             evicted = [m for m in self._listed_at_load.get(model, ())
                        if not same_model(m, model) and
                        not any(same_model(m, n) for n in listed_now)]
-            self._remember_measurement(model, working_set - record.memory_before_bytes,
+            self._remember_measurement(model, max(0, working_set - record.memory_before_bytes),
                                        evicted=evicted)
         decision = self.policy.after_model(model, reading)
         entry = self._log_decision(model, decision, reading, self._footprint_of(model))
@@ -636,14 +637,10 @@ class PolicyMemoryGuard:
                               evicted: Sequence[str] = ()) -> None:
         record = self._record_for(model)
         record.measured_footprint_bytes = footprint_bytes
-        rejected = rejected_measurement(
-            model=model, measured_bytes=footprint_bytes, evicted_models=evicted,
-            metadata_estimate_bytes=self._metadata_estimates.get(model, 0))
-        if rejected:
-            record.measurement_rejected_reason = rejected
-            self._log_decision(model, Decision(Action.KEEP, rejected), self.monitor.latest(),
-                               record.predicted_footprint_bytes, action="footprint_rejected")
+        kept = kept_measurement(self, model, footprint_bytes, evicted)
+        if kept is None:
             return
+        footprint_bytes = kept
         self._measured[model] = footprint_bytes
         error = prediction_error(record.predicted_footprint_bytes, footprint_bytes)
         _LOG.info("measured footprint of %s: %.3f GiB (predicted %.3f GiB from %s, error %s)",

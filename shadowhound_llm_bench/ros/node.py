@@ -162,6 +162,9 @@ class NodeParts:
 
     def cleanup(self, leftovers_deadline_s: float = 0.0) -> None:
         """Release the action server, the watch and the memory stack."""
+        if self.action is not None:  # no goal is served while the leftovers are waited for
+            self.action.destroy()
+            self.action = None
         if self.leftovers is not None:
             if leftovers_deadline_s > 0 and self.leftovers.names():
                 self.node.get_logger().info(
@@ -172,9 +175,6 @@ class NodeParts:
                     "Ollama may still hold " + ", ".join(self.leftovers.names()) +
                     ": its load did not end before the deadline")
             self.leftovers.stop()
-        if self.action is not None:
-            self.action.destroy()
-            self.action = None
         if self.watch is not None:
             self.watch.stop()
             self.watch = None

@@ -1,6 +1,7 @@
 """Calibration is not fooled by a runner's CPU share, a source that fell, or an old footprint."""
 
-from shadowhound_llm_bench.core.memory_calibration import LoadCheck, choose_sources
+from shadowhound_llm_bench.core.memory_calibration import (
+    LoadCheck, blind_to_first_load, choose_sources)
 from shadowhound_llm_bench.engine.footprint_cache import FootprintCache
 
 MIB = 1024 ** 2
@@ -67,3 +68,11 @@ def test_a_footprint_is_kept_per_chosen_sources(tmp_path):
     assert cache.get("llama3.3:70b", digest="sha256:ab", num_ctx=4096) is None
     again = FootprintCache(path, sources_of=lambda: "cgroup_anon")
     assert again.get("llama3.3:70b", digest="sha256:ab", num_ctx=4096) == 16 * MIB
+
+
+def test_a_first_load_seen_under_half_its_prediction_calls_for_a_new_choice():
+    assert blind_to_first_load("large", int(0.49 * LARGE_BYTES), LARGE_BYTES, "cgroup_anon")
+    why = blind_to_first_load("large", -MIB, LARGE_BYTES, "cgroup_anon")
+    assert why.startswith("recalibrate:") and "0.00x" in why and "not kept" in why
+    assert blind_to_first_load("large", LARGE_BYTES // 2, LARGE_BYTES, "cgroup_anon") is None
+    assert blind_to_first_load("unknown", 0, 0, "cgroup_anon") is None

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from shadowhound_llm_bench.adapters.memory_sources import CacheDropper
+from shadowhound_llm_bench.core import memfree_rule
 from shadowhound_llm_bench.core.footprint import FootprintPrediction
 from shadowhound_llm_bench.core.memory_reading import ContainerSample, MemoryReading
 from shadowhound_llm_bench.core.decision import Action, Preparation
@@ -124,9 +125,23 @@ def test_free_memory_short_while_available_suffices_drops_before_the_load():
     unified = _reading(source="cgroup_anon+gpu_processes", free=GIB, available=5 * GIB)
     done = Preparation(empty_working_set_bytes=200 * MIB, can_drop_caches=True)
     decision = policy.before_model("m", prediction, unified, [], done)
-    assert decision.action is Action.DROP_CACHES and "free 1.00 GiB" in decision.reason
-    done.dropped_caches = True
+    assert decision.action is Action.DROP_CACHES and decision.drop_level == 1
+    assert "MemFree 1.000 GiB < next allocation" in decision.reason
+    # Still short after level 1: a moment for the drop to show, then level 3 (the driver's
+    # pool), then a wait within memory_wait_s; then the load goes ahead.
+    done.dropped_caches, done.drop_levels = True, (1,)
+    assert policy.before_model("m", prediction, unified, [], done).action is Action.WAIT
+    done.waited_s = memfree_rule.SETTLE_S
+    decision = policy.before_model("m", prediction, unified, [], done)
+    assert decision.action is Action.DROP_CACHES and decision.drop_level == 3
+    done.drop_levels = (1, 3)
+    assert policy.before_model("m", prediction, unified, [], done).action is Action.WAIT
+    done.waited_s = policy.settings.memory_wait_s
     assert policy.before_model("m", prediction, unified, [], done).action is Action.LOAD
+    # MemFree back above the model (its prediction and margin): load at once.
+    back = _reading(source="cgroup_anon+gpu_processes", free=3 * GIB, available=5 * GIB)
+    fresh = Preparation(empty_working_set_bytes=200 * MIB, can_drop_caches=True)
+    assert policy.before_model("m", prediction, back, [], fresh).action is Action.LOAD
     # A cgroup-charged machine: Ollama does not count free memory only; nothing to drop.
     charged = _reading(source="cgroup_anon", free=GIB, available=5 * GIB)
     fresh = Preparation(empty_working_set_bytes=200 * MIB, can_drop_caches=True)
