@@ -8,7 +8,6 @@ goal's result) ending.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -30,16 +29,10 @@ from shadowhound_llm_bench.core.units import MIB  # noqa: E402
 from shadowhound_llm_bench.engine.cancellation import CancelToken  # noqa: E402
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard  # noqa: E402
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner  # noqa: E402
+from shadowhound_llm_bench.common.net import free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_PERIOD_S = 0.1
-
-
-def free_port() -> int:
-    """Return a free TCP port on the loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _quietly(call: Any) -> None:

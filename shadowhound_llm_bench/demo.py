@@ -155,7 +155,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     _ensure_environment()
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.setdefault("ROS_DOMAIN_ID", "68")
-    from .sim.launcher import free_port, start_container_simulator
+    from .common.net import free_port
+    from .sim.launcher import start_container_simulator
     from .sim.scenario import load_scenario
 
     scenario = load_scenario(SCENARIO)

@@ -6,7 +6,6 @@ import io
 import os
 import re
 import signal
-import socket
 import subprocess
 import tarfile
 import tempfile
@@ -19,6 +18,7 @@ from typing import Any, Dict, List, Optional
 import psutil
 
 from ..common.process_group import start_process_group, stop_process_group
+from ..common.net import free_port
 from .dist import OllamaDist
 from .models import models_dir
 
@@ -26,13 +26,6 @@ IMAGE = 'shadowhound-real-ollama:local'
 LABEL = 'shadowhound.real_ollama'
 HOST_MOUNTS = ('/usr', '/lib', '/lib64', '/bin', '/etc')
 READY_DEADLINE_S = 30.0
-
-
-def free_port() -> int:
-    """Return a TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return int(sock.getsockname()[1])
 
 
 def server_env(dist: OllamaDist, port: int, *, home: str, models: str,

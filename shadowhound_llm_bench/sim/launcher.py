@@ -13,7 +13,6 @@ import json
 import os
 import re
 import select
-import socket
 import subprocess
 import sys
 import tarfile
@@ -24,6 +23,7 @@ import urllib.request
 from typing import Any, Dict, List, Optional
 
 from ..common.process_group import start_process_group, stop_process_group
+from ..common.net import free_port
 from .__main__ import READY_PREFIX
 from .machine import MEMORY_CGROUP_ROOT, SimMachine, remove_machine, start_machine
 from .scenario import REPO_ROOT, load_scenario, scenario_path
@@ -35,13 +35,6 @@ HOST_MOUNTS = ['/usr', '/lib', '/lib64', '/bin', '/etc']
 
 class SimulatorError(RuntimeError):
     """The simulator did not start or stopped answering."""
-
-
-def free_port() -> int:
-    """Return a TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until_answering(base_url: str, *, timeout_s: float, alive: Any = None) -> None:

@@ -9,6 +9,8 @@ import time
 import httpx
 import pytest
 
+from shadowhound_llm_bench.common.net import free_port
+
 from scripted_ollama import ScriptedOllama
 
 os.environ.setdefault(
@@ -86,13 +88,6 @@ def scripted():
         yield server
     finally:
         server.stop()
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """The node tests' llm_bench node: the small scenario's simulator started by the node itself."""
 
-import socket
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
+
+from shadowhound_llm_bench.common.net import free_port
 
 from ros_node_support import (  # noqa: F401 - the node tests import these from here
     BUILD_HINT, READY_TEXT, REPO, RosTestClient, child_env, interfaces_available, needs_ros,
@@ -23,13 +24,6 @@ SMALL_SCENARIO_PARAMS = {
     'sample_period_s': 0.1,
     'feedback_period_s': 0.5,
 }
-
-
-def free_port() -> int:
-    """Return a port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def node_env() -> Dict[str, str]:

@@ -18,7 +18,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 PREFIX = "policy-test"
 
-from policy_engine_support import PODMAN_HOST, free_port, tiny_binds, wait_http  # noqa: E402
+from policy_engine_support import PODMAN_HOST, tiny_binds, wait_http  # noqa: E402
+
+from shadowhound_llm_bench.common.net import free_port  # noqa: E402
 
 
 def _engines():

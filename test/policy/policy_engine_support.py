@@ -1,19 +1,12 @@
-"""Helpers the container tests share: free ports, HTTP waits, the engines' sockets, binds."""
+"""Helpers the container tests share: HTTP waits, the engines' sockets, binds."""
 
 import os
-import socket
 import time
 
 import httpx
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PODMAN_HOST = os.environ.get("SHB_PODMAN_HOST", "unix:///tmp/podman/podman.sock")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_http(url, deadline_s=15.0):

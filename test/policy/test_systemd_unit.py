@@ -18,7 +18,9 @@ import uuid
 import httpx
 import pytest
 
-from policy_engine_support import free_port, wait_http
+from policy_engine_support import wait_http
+
+from shadowhound_llm_bench.common.net import free_port
 from shadowhound_llm_bench.adapters.cgroup_memory import (
     CgroupMemoryFiles, memory_cgroup_dir, memory_cgroup_of_pid)
 from shadowhound_llm_bench.adapters.container_backend import (
