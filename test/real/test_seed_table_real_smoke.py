@@ -53,5 +53,6 @@ def test_no_management_is_killed_by_the_kernel_and_full_management_is_not(
     assert full['models_failed'] == 0 and full['physics_failures'] == 0, full['note']
     assert full['cgroup_oom_kills'] == 0 and full['docker_oom_events'] == 0
     assert full['peak_working_set_bytes'] < full['limit_bytes']
-    assert full['management_s'] > 0 and full['most_loaded'] == 1
+    # Never two models at once; /api/ps is polled at 4 Hz, so a short load may go unseen (0).
+    assert full['management_s'] > 0 and full['most_loaded'] <= 1
     assert f'Seed\'s table on the real Ollama {version}' in run.stdout
