@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from referee import Referee, Sample, Watch, judge_headroom, read_samples  # noqa: E402
+from robot_wins_killed import Nav2StandIn  # noqa: E402 - alive() and stop() of the stand-in
 
 REPO = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
@@ -65,7 +66,7 @@ class MachineResult:
     notes: List[str] = field(default_factory=list)
 
 
-class GrowingNav2:
+class GrowingNav2(Nav2StandIn):
     """A real Nav2 process (sim/growing_nav2.py) in the machine's `ros` group, grown on demand."""
 
     def __init__(self, machine: Any, hold_mib: float = 16.0) -> None:
@@ -103,21 +104,6 @@ class GrowingNav2:
             self.process.stdin.flush()
             self.process.stdout.readline()
         self.held_extra = 0
-
-    def alive(self) -> bool:
-        """Tell whether it still runs."""
-        return self.process.poll() is None
-
-    def stop(self) -> None:
-        """Kill it by its pid."""
-        if self.alive():
-            self.process.kill()
-        self.process.wait(timeout=10)
-        for pipe in (self.process.stdin, self.process.stdout):
-            try:
-                pipe.close()
-            except OSError:
-                pass
 
 
 class MachineProcesses:
