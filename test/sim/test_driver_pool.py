@@ -36,7 +36,10 @@ def test_a_drop_of_1_leaves_the_pool_and_a_drop_of_2_releases_it(
     assert machine.state()['pool_bytes'] == device
     machine.drop_caches(level=1)  # the page cache only
     blob = int(builtin_catalog()[MODEL].size_bytes * SCALE)
-    assert machine.meminfo_bytes()['Cached'] - idle['Cached'] < 0.05 * blob
+    # meminfo is republished every 50 ms from the cgroup's memory.stat, whose counters the kernel
+    # may flush a little later than the drop: the cached pages must go, within seconds.
+    assert _until(lambda: machine.meminfo_bytes()['Cached'] - idle['Cached'] < 0.05 * blob), (
+        machine.meminfo_bytes()['Cached'] - idle['Cached'], blob)
     assert machine.state()['pool_bytes'] == device
     machine.drop_caches(level=2)  # the shrinkers: the driver lets its pool go
     assert machine.state()['pool_bytes'] == 0
