@@ -87,7 +87,7 @@ def _node_argv(repo: Path, container: str, port: int, results: Path) -> List[str
                           results_dir=results, models=["phi4:14b"])
     # A fixed ROS reserve: the busy processes and this client must not decide whether the 70B
     # fits (it needs 0.64 GiB of the simulated Thor's 0.65).
-    from shadowhound_llm_bench.core.ros_args import parameter_args
+    from shadowhound_llm_bench.core.settings.ros_args import parameter_args
     return argv + parameter_args("reserve.fixed_gib", 0.25)
 
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import docker  # noqa: E402
 
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer  # noqa: E402
-from shadowhound_llm_bench.core.node_settings import NodeSettings  # noqa: E402
+from shadowhound_llm_bench.core.settings.node_settings import NodeSettings  # noqa: E402
 
 COMMAND = ["/usr/bin/python3", "-c",
            "import time; b = bytearray(8 << 20); b[::4096] = b'x' * len(b[::4096]); "

@@ -4,7 +4,7 @@ The product's footprint prediction and the simulator's estimate against the real
 Starts each real release found (../shared/ollama or SHB_OLLAMA_DIST), makes the footprint shapes
 once (real_ollama/footprint_shapes.py), loads each model at its context (given in the request,
 or the server's default), reads `/api/ps` size, and prints per release: real size, the product's
-prediction (core/ollama_footprint.py through core/footprint.py, from /api/version, /api/tags and
+prediction (ollama_footprint through footprint, from /api/version, /api/tags and
 /api/show only) and the simulator's estimate (sim/ollama_estimate.py), with their errors.
 
     python benchmarks/footprint_real.py [--versions 0.12.6 0.32.15] [--smoke]
@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shadowhound_llm_bench import real_ollama  # noqa: E402
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient  # noqa: E402
-from shadowhound_llm_bench.core.footprint import (  # noqa: E402
+from shadowhound_llm_bench.core.memory.footprint import (  # noqa: E402
     FootprintPredictor, metadata_from_ollama)
-from shadowhound_llm_bench.core.model_metadata import find_tag  # noqa: E402
-from shadowhound_llm_bench.core.ollama_footprint import default_num_ctx  # noqa: E402
+from shadowhound_llm_bench.core.ollama.model_metadata import find_tag  # noqa: E402
+from shadowhound_llm_bench.core.ollama.ollama_footprint import default_num_ctx  # noqa: E402
 from shadowhound_llm_bench.real_ollama.footprint_shapes import (  # noqa: E402
     FOOTPRINT_CASES, SMOKE_CASES, FootprintCase)
 from shadowhound_llm_bench.sim.catalog import spec_from_ollama  # noqa: E402

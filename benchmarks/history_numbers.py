@@ -30,7 +30,7 @@ from typing import Callable, List, Tuple
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from shadowhound_llm_bench.core.run_comparison import (  # noqa: E402
+from shadowhound_llm_bench.core.runs.run_comparison import (  # noqa: E402
     compare_runs, judge_trend, metric_spec)
 from shadowhound_llm_bench.reports.comparison_report import (  # noqa: E402
     comparison_markdown, render_comparison_chart, render_trend_chart, trend_markdown)

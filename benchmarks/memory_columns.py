@@ -17,7 +17,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
-from shadowhound_llm_bench.core.memory_sources import MemorySourceSettings
+from shadowhound_llm_bench.core.memory.memory_sources import MemorySourceSettings
 
 GIB = 1024 ** 3
 

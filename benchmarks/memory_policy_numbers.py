@@ -23,9 +23,9 @@ import docker  # noqa: E402
 
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer  # noqa: E402
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient  # noqa: E402
-from shadowhound_llm_bench.core.footprint import (  # noqa: E402
+from shadowhound_llm_bench.core.memory.footprint import (  # noqa: E402
     FootprintPredictor, metadata_from_ollama, prediction_error)
-from shadowhound_llm_bench.core.model_metadata import find_tag  # noqa: E402
+from shadowhound_llm_bench.core.ollama.model_metadata import find_tag  # noqa: E402
 from shadowhound_llm_bench.sim.launcher import start_container_simulator  # noqa: E402
 from shadowhound_llm_bench.sim.scenario import load_scenario  # noqa: E402
 

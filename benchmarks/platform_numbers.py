@@ -37,9 +37,9 @@ from shadowhound_llm_bench.adapters.platform_sensors import open_sensors  # noqa
 from shadowhound_llm_bench.common.process_group import (  # noqa: E402
     start_process_group, stop_process_group, wait_for_text,
 )
-from shadowhound_llm_bench.core.ros_args import parameter_args  # noqa: E402
-from shadowhound_llm_bench.core.run_options import RunOptions  # noqa: E402
-from shadowhound_llm_bench.core.suite import load_suite  # noqa: E402
+from shadowhound_llm_bench.core.settings.ros_args import parameter_args  # noqa: E402
+from shadowhound_llm_bench.core.settings.run_options import RunOptions  # noqa: E402
+from shadowhound_llm_bench.core.runs.suite import load_suite  # noqa: E402
 from shadowhound_llm_bench.engine.platform_monitor import (  # noqa: E402
     PlatformMonitor, PlatformSettings,
 )

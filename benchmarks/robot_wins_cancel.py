@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from shadowhound_llm_bench.adapters.ollama_client import (  # noqa: E402
     OllamaClient, OllamaError)
 from shadowhound_llm_bench.adapters.process_container import ProcessContainer  # noqa: E402
-from shadowhound_llm_bench.core.policy_settings import preset_settings  # noqa: E402
-from shadowhound_llm_bench.core.progress import Phase  # noqa: E402
-from shadowhound_llm_bench.core.run_options import RunOptions  # noqa: E402
-from shadowhound_llm_bench.core.suite import load_suite  # noqa: E402
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings  # noqa: E402
+from shadowhound_llm_bench.core.runs.progress import Phase  # noqa: E402
+from shadowhound_llm_bench.core.settings.run_options import RunOptions  # noqa: E402
+from shadowhound_llm_bench.core.runs.suite import load_suite  # noqa: E402
 from shadowhound_llm_bench.core.units import MIB  # noqa: E402
 from shadowhound_llm_bench.engine.cancellation import CancelToken  # noqa: E402
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard  # noqa: E402

@@ -129,9 +129,9 @@ def _product(sim: Any, scenario: Any, docker_client: Any, results: Path,
     """Build the product's guard as on the robot: machine readings, RosHeadroom, adaptive."""
     from shadowhound_llm_bench.adapters.docker_container import DockerContainer
     from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-    from shadowhound_llm_bench.core.memory_sources import MemorySourceSettings
-    from shadowhound_llm_bench.core.policy_settings import preset_settings
-    from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
+    from shadowhound_llm_bench.core.memory.memory_sources import MemorySourceSettings
+    from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
+    from shadowhound_llm_bench.core.memory.ros_reserve import RosReserveSettings
     from shadowhound_llm_bench.engine.guard_building import build_memory_guard
     from shadowhound_llm_bench.adapters.ros_processes import make_ros_process_scanner
     from shadowhound_llm_bench.engine.ros_gpu_memory import RosGpuMemory

@@ -82,9 +82,9 @@ if where.startswith("docker:"):
     # The node as it runs on the robot: a guard with both backstops over the Docker container.
     from shadowhound_llm_bench.adapters.docker_container import DockerContainer
     from shadowhound_llm_bench.adapters.host_memory import ProcMeminfoHost
-    from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
+    from shadowhound_llm_bench.core.memory.ros_reserve import RosReserveSettings
     from shadowhound_llm_bench.engine.ros_headroom import RosHeadroom
-    from shadowhound_llm_bench.core.policy_settings import preset_settings
+    from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
     from shadowhound_llm_bench.engine.guard_building import build_memory_guard
     MIB = 1 << 20
     backend = DockerContainer(name=where[7:], ollama_base_url=url)

@@ -21,7 +21,7 @@ from memory_policy_numbers import p99, timed
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.common.process_group import (start_process_group, stop_process_group,
                                                         wait_for_text)
-from shadowhound_llm_bench.core.ros_args import parameter_args
+from shadowhound_llm_bench.core.settings.ros_args import parameter_args
 from shadowhound_llm_bench.sim.launcher import start_container_simulator
 
 from seed_table_parts import BENCH_DOMAIN_ID, CONTAINER_PREFIX, REPO, Progress

@@ -21,12 +21,12 @@ from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.adapters.ros_processes import RosProcessScan, make_ros_process_scanner
-from shadowhound_llm_bench.core.memory_reading import ContainerState, MemoryReading
-from shadowhound_llm_bench.core.policy_settings import PolicySettings, preset_settings
-from shadowhound_llm_bench.core.progress import Phase, ProgressEvent
-from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
-from shadowhound_llm_bench.core.run_options import RunOptions
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.memory.memory_reading import ContainerState, MemoryReading
+from shadowhound_llm_bench.core.decider.policy_settings import PolicySettings, preset_settings
+from shadowhound_llm_bench.core.runs.progress import Phase, ProgressEvent
+from shadowhound_llm_bench.core.memory.ros_reserve import RosReserveSettings
+from shadowhound_llm_bench.core.settings.run_options import RunOptions
+from shadowhound_llm_bench.core.runs.suite import load_suite
 from shadowhound_llm_bench.core.units import GIB
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.memory_guard_api import DecisionRecord

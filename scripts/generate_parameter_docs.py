@@ -6,7 +6,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from shadowhound_llm_bench.core.parameter_docs import render_parameter_docs  # noqa: E402
+from shadowhound_llm_bench.core.settings.parameter_docs import render_parameter_docs  # noqa: E402
 
 PAGE = REPO_ROOT / "docs" / "parameters.md"
 

@@ -14,18 +14,18 @@ from . import cli_budget, cli_history
 from .adapters.memory_sources import (DEFAULT_DROP_CACHES_PATH, DEFAULT_MEMINFO_PATH,
                                       DEFAULT_NVIDIA_SMI_COMMAND)
 from .adapters.ollama_client import OllamaClient, OllamaError
-from .core.memory_sources import (MemorySourceError, MemorySourceSettings,
-                                  parse_sources_setting)
-from .core.policy_settings import PolicySettingsError
-from .core.inert_text import terminal_line
-from .core.progress import ProgressEvent
-from .core.residency import followed_lines, left_loaded_lines
-from .core.run_options import OptionsError, RunOptions
-from .core.suite import DEFAULT_SUITE, SuiteError, load_suite
+from .core.memory.memory_sources import (MemorySourceError, MemorySourceSettings,
+                                         parse_sources_setting)
+from .core.decider.policy_settings import PolicySettingsError
+from .core.runs.inert_text import terminal_line
+from .core.runs.progress import ProgressEvent
+from .core.decider.residency import followed_lines, left_loaded_lines
+from .core.settings.run_options import OptionsError, RunOptions
+from .core.runs.suite import DEFAULT_SUITE, SuiteError, load_suite
 from .core.units import GB, to_gib
 from .engine.memory_guard import PolicyMemoryGuard
 from .engine.memory_guard_api import MemoryGuard, RunPlan
-from .core.platform_record import MachineRecord, machine_warnings
+from .core.platform.platform_record import MachineRecord, machine_warnings
 from .engine.platform_monitor import PlatformMonitor, PlatformSettings
 from .engine.run_bookends import run_between_bookends
 from .engine.state_dir import footprint_cache_path

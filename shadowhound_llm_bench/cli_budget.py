@@ -6,8 +6,8 @@ import argparse
 from fractions import Fraction
 from typing import Any, Optional
 
-from .core.budget_check import PlannedFit, nothing_fits, nothing_fits_message
-from .core.ros_reserve import RosReserveSettings
+from .core.decider.budget_check import PlannedFit, nothing_fits, nothing_fits_message
+from .core.memory.ros_reserve import RosReserveSettings
 from .core.units import GIB
 from .engine.cli_guard import CliRosReserve
 from .engine.memory_guard_api import RunPlan

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .common.process_group import start_process_group, stop_process_group, wait_for_text
-from .core.ros_args import parameter_args
+from .core.settings.ros_args import parameter_args
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = "thor"

@@ -13,7 +13,7 @@ import pytest
 
 from shadowhound_llm_bench.common.process_group import (start_process_group,
                                                         stop_process_group, wait_for_text)
-from shadowhound_llm_bench.core.ros_args import parameter_args
+from shadowhound_llm_bench.core.settings.ros_args import parameter_args
 
 REPO = Path(__file__).resolve().parents[1]
 READY_TEXT = 'ready: action'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..core.memory_reading import ContainerSample, ContainerState
+from ..core.memory.memory_reading import ContainerSample, ContainerState
 from .container_backend import ContainerControlUnavailable
 from .ollama_client import OllamaClient, OllamaError
 

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
-from ..core.memory_reading import ContainerState
+from ..core.memory.memory_reading import ContainerState
 from .container_backend import (
     ContainerBackend, ContainerControlUnavailable, ContainerError, ContainerNotFound)
 

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import httpx
 
-from ..core.inert_text import printable, shortened
+from ..core.runs.inert_text import printable, shortened
 from .reply_decoding import (  # noqa: F401  (ReplyDeadline, ReplyEncodingRefused re-exported)
     ReplyDeadline, ReplyEncodingRefused, ReplyTooLarge, iter_decoded)
 

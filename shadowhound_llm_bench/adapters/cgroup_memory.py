@@ -6,8 +6,8 @@ import os
 import time
 from typing import Dict, Iterable, Optional
 
-from ..core.memory_reading import ContainerSample
-from ..core.memory_sources import cgroup_memory, parse_cgroup_stat
+from ..core.memory.memory_reading import ContainerSample
+from ..core.memory.memory_sources import cgroup_memory, parse_cgroup_stat
 
 # cgroup v1 reports "no limit" as a page-rounded huge number.
 NO_LIMIT_BYTES = 1 << 60

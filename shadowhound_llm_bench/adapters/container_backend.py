@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from ..core.memory_reading import ContainerSample, ContainerState
+from ..core.memory.memory_reading import ContainerSample, ContainerState
 
 
 class ContainerError(Exception):

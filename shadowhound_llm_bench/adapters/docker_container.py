@@ -14,8 +14,8 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from ..core.memory_reading import ContainerSample, ContainerState
-from ..core.memory_sources import cgroup_memory
+from ..core.memory.memory_reading import ContainerSample, ContainerState
+from ..core.memory.memory_sources import cgroup_memory
 from .cgroup_memory import NO_LIMIT_BYTES, CgroupMemoryFiles
 from .container_backend import ContainerError, ContainerNotFound, wait_for_ollama
 

@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import Any, Callable, Optional
 
-from ..core.memory_reading import ContainerSample, ContainerState
+from ..core.memory.memory_reading import ContainerSample, ContainerState
 
 _LOG = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Optional, Protocol
 
-from ..core.memory_budget import simulated_host_available_bytes
-from ..core.memory_sources import parse_meminfo
+from ..core.decider.memory_budget import simulated_host_available_bytes
+from ..core.memory.memory_sources import parse_meminfo
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class HostMemoryError(Exception):
 
 
 def read_meminfo(path: str = "/proc/meminfo") -> Dict[str, int]:
-    """Read the fields of /proc/meminfo in bytes (core/memory_sources.py parse_meminfo)."""
+    """Read the fields of /proc/meminfo in bytes (core/memory/memory_sources.py parse_meminfo)."""
     try:
         with open(path, "r", encoding="ascii") as handle:
             return parse_meminfo(handle.read())

@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..core.memory_reading import ContainerSample
-from ..core.memory_sources import (CgroupMemory, GpuProcess, HostMeminfo, MemorySourceError,
-                                   OllamaPsMemory, SourceSnapshot, host_meminfo,
-                                   ollama_ps_memory, parse_compute_apps, parse_meminfo)
+from ..core.memory.memory_reading import ContainerSample
+from ..core.memory.memory_sources import (CgroupMemory, GpuProcess, HostMeminfo, MemorySourceError,
+                                          OllamaPsMemory, SourceSnapshot, host_meminfo,
+                                          ollama_ps_memory, parse_compute_apps, parse_meminfo)
 
 _LOG = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Callable, Iterable, Optional
 
 import psutil
 
-from ..core.model_runners import is_model_runner
+from ..core.ollama.model_runners import is_model_runner
 
 
 def count_model_runners(pids: Iterable[int]) -> int:

@@ -8,11 +8,11 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 import httpx
 
-from ..core.ollama_reply_shapes import (
+from ..core.ollama.ollama_reply_shapes import (
     ReplyShapeError, check_final_chunk, check_model_list, check_show_reply, reply_object,
     version_text)
-from ..core.stream_capture import StreamCapture
-from ..core.stream_end import ENDED_EARLY_TEXT
+from ..core.ollama.stream_capture import StreamCapture
+from ..core.ollama.stream_end import ENDED_EARLY_TEXT
 from .bounded_http import (
     ReplyDeadline, ReplyEncodingRefused, ReplyLimits, ReplyNotJson, ReplyTooLarge,
     error_excerpt, iter_bounded_lines, parse_json, read_body, read_prefix)
@@ -429,7 +429,7 @@ class OllamaClient:
         capture.ended_s = time.perf_counter()
         if not done:
             # A clean end without the final chunk: the server stopped the prediction itself
-            # (core/stream_end.py). What came is a result; nothing at all is an error.
+            # (core/ollama/stream_end.py). What came is a result; nothing at all is an error.
             capture.ended_early = bool(capture.token_chunk_times_s)
             if not capture.ended_early:
                 raise OllamaStreamError(f"POST {path}: {ENDED_EARLY_TEXT}, before any text",

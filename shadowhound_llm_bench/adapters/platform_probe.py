@@ -19,12 +19,12 @@ import subprocess
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
 
-from ..core.platform_record import (
+from ..core.platform.platform_record import (
     BandwidthEntry, MachineRecord, bandwidth_for, jetpack_for, parse_device_tree_model,
     parse_jetson_clocks_show, parse_module_sku, parse_nv_tegra_release, parse_nvpmodel_query,
     power_mode_is_max,
 )
-from ..core.memory_sources import MemorySourceError, parse_meminfo
+from ..core.memory.memory_sources import MemorySourceError, parse_meminfo
 from .machine_identity import local_machine_record
 from .machine_paths import find_tool, under_root
 

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Tuple
 
-from ..core.energy_accounting import PowerSample
+from ..core.platform.energy_accounting import PowerSample
 from .machine_paths import under_root
 from .tegrastats_sensors import TegrastatsSensors
 

@@ -11,7 +11,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import httpx
 import psutil
 
-from ..core.memory_reading import ContainerSample, ContainerState
+from ..core.memory.memory_reading import ContainerSample, ContainerState
 from .container_backend import ContainerError, wait_for_ollama
 from ..common.process_group import start_process_group, stop_process_group
 

@@ -17,7 +17,7 @@ from typing import Callable, Iterator, List, Optional
 
 import httpx
 
-from ..core.inert_text import quoted
+from ..core.runs.inert_text import quoted
 
 # What the client asks for: Ollama answers plain bytes.
 ACCEPT_ENCODING = "identity"

@@ -10,8 +10,8 @@ from typing import Callable, Dict, FrozenSet, Iterable, Optional, Tuple
 
 import psutil
 
-from ..core.ros_process_match import ProcessPatterns, RosProcessIdentity, classify_process
-from ..core.ros_reserve import RosProcessMemory, RosReserveSettings
+from ..core.memory.ros_process_match import ProcessPatterns, RosProcessIdentity, classify_process
+from ..core.memory.ros_reserve import RosProcessMemory, RosReserveSettings
 
 _CONTAINER_ID = re.compile(r'^[0-9a-f]{12,64}$')
 _PSS_LINE = re.compile(rb'^Pss:\s+(\d+) kB', re.MULTILINE)

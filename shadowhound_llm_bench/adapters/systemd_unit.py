@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Dict, Optional, Sequence
 
-from ..core.memory_reading import ContainerSample, ContainerState
+from ..core.memory.memory_reading import ContainerSample, ContainerState
 from .cgroup_memory import CgroupMemoryFiles, memory_cgroup_dir
 from .container_backend import (
     ContainerControlUnavailable, ContainerError, ContainerNotFound, wait_for_ollama)

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Optional
 
-from ..core.energy_accounting import PowerSample
+from ..core.platform.energy_accounting import PowerSample
 from ..common.process_group import start_process_group, stop_process_group
 from .machine_paths import find_tool
 

@@ -4,7 +4,7 @@ After a model's first load: choose the memory sources again when they were blind
 Calibration with one small model may choose a set that sees only the runner's own share (a
 unified machine charging the runner's CPU memory to the container). When a new model's first
 load shows less than 0.5x its prediction through the chosen sources (the rule:
-core/memory_calibration.blind_to_first_load), the decision is recorded, the sources are chosen
+memory_calibration.blind_to_first_load), the decision is recorded, the sources are chosen
 again from this model's own movement (every source read with it loaded, then after it is
 unloaded), and its footprint is taken through the new choice; the blind one is never cached.
 """
@@ -14,9 +14,10 @@ from __future__ import annotations
 import time
 from typing import Optional, Protocol, Sequence, Set
 
-from ..core.footprint_check import rejected_measurement
-from ..core.memory_calibration import blind_to_first_load, choose_sources, model_memory_bytes
-from ..core.decision import Action, Decision
+from ..core.memory.footprint_check import rejected_measurement
+from ..core.memory.memory_calibration import (blind_to_first_load, choose_sources,
+                                              model_memory_bytes)
+from ..core.decider.decision import Action, Decision
 from .backend_record import measures_memory
 from .memory_calibration import (CalibratedGuard, chosen_from, machine_key, settled_values,
                                  source_snapshot)

@@ -6,8 +6,8 @@ import logging
 import os
 from typing import Any, Dict, Optional
 
-from ..core.memory_calibration import CalibrationResult
-from ..core.server_key import NO_SERVER, ServerKey
+from ..core.memory.memory_calibration import CalibrationResult
+from ..core.ollama.server_key import NO_SERVER, ServerKey
 from .state_file import check_format, load_state_file, save_state_file
 
 _LOG = logging.getLogger(__name__)

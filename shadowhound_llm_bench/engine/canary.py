@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..adapters.ollama_client import OllamaClient, OllamaError
-from ..core.canary import CanaryResult
-from ..core.request_metrics import metrics_from_capture
-from ..core.run_options import RunOptions
+from ..core.platform.canary import CanaryResult
+from ..core.ollama.request_metrics import metrics_from_capture
+from ..core.settings.run_options import RunOptions
 
 
 def run_canary(client: OllamaClient, *, options: RunOptions) -> CanaryResult:

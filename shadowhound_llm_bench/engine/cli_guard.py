@@ -10,8 +10,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 from ..adapters.container_backend import ContainerBackend
 from ..adapters.ollama_client import OllamaClient
-from ..core.memory_sources import MemorySourceSettings
-from ..core.ros_reserve import RosReserveSettings
+from ..core.memory.memory_sources import MemorySourceSettings
+from ..core.memory.ros_reserve import RosReserveSettings
 from ..core.units import to_gib
 from .guard_building import build_memory_guard, default_footprint_cache_path
 from .ros_headroom import RosHeadroom, RosHeadroomReading
@@ -105,7 +105,7 @@ def build_guard_for_cli(*, client: OllamaClient, container: str, preset: str,
     """
     from ..adapters.api_only_container import ApiOnlyContainer
     from ..adapters.backend_selection import select_backend
-    from ..core.policy_settings import preset_settings
+    from ..core.decider.policy_settings import preset_settings
 
     settings = preset_settings(preset, memory_scale=memory_scale, num_ctx=num_ctx,
                                **dict(policy_overrides or {}))

@@ -8,9 +8,9 @@ import time
 from typing import Any, List, Optional, Tuple
 
 from ..adapters.container_backend import ContainerError
-from ..core.container_limit import LimitDecision, container_limit_for
-from ..core.memory_reading import MemoryReading
-from ..core.decision import Action, Decision
+from ..core.decider.container_limit import LimitDecision, container_limit_for
+from ..core.memory.memory_reading import MemoryReading
+from ..core.decider.decision import Action, Decision
 
 _LOG = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ class ContainerLimitKeeper:
     """
     A monitor listener that sets the container's limit through the backend (Docker API).
 
-    The listener only computes the target (pure, core/container_limit.py); a worker thread sets
+    The listener only computes the target (core/decider/container_limit); a worker thread sets
     it, so a slow engine never delays a sample. Only the newest target is set. Each change is
     logged as a `limit` decision of the guard with its numbers.
     """

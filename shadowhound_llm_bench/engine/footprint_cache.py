@@ -1,4 +1,4 @@
-"""Footprints measured on one server (core/server_key.py), kept in a JSON file for predictions."""
+"""Footprints measured on one server (core/ollama/server_key), kept in JSON for predictions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
-from ..core.server_key import NO_SERVER, ServerKey
+from ..core.ollama.server_key import NO_SERVER, ServerKey
 from .state_file import check_format, load_state_file, save_state_file
 
 _VERSION = 2  # 2: entries keyed by the server they were measured on

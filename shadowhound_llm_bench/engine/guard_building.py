@@ -9,10 +9,10 @@ from ..adapters.container_backend import ContainerBackend, ContainerError
 from ..adapters.host_memory import HostMemory, ProcMeminfoHost
 from ..adapters.memory_sources import CacheDropper
 from ..adapters.ollama_client import OllamaClient
-from ..core.decision import Action, Decision
-from ..core.memory_sources import MemorySourceSettings
-from ..core.policy import MemoryPolicy
-from ..core.policy_settings import PolicySettings
+from ..core.decider.decision import Action, Decision
+from ..core.memory.memory_sources import MemorySourceSettings
+from ..core.decider.policy import MemoryPolicy
+from ..core.decider.policy_settings import PolicySettings
 from ..core.units import to_gib
 from .calibration_store import CalibrationStore, calibration_path_beside
 from .footprint_cache import footprint_cache_for
@@ -45,7 +45,7 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
     the container's limit to the first reading's model budget (a runaway load kills a runner,
     not the robot). Unload and restart durations persist in management_costs_path (default:
     beside the footprint cache; "" for the run only); kept values belong to this server
-    (core/server_key.py). With memory_sources, model memory is read from the sources calibrated
+    (core/ollama/server_key). With memory_sources, model memory is read from the sources calibrated
     on it; the policy may drop the page cache.
     """
     gauge = None

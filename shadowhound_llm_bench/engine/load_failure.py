@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..core.load_failures import load_failure_kind, with_oom_evidence
+from ..core.ollama.load_failures import load_failure_kind, with_oom_evidence
 
 
 def oom_kill_count(guard: Any) -> Optional[int]:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..adapters.ollama_client import OllamaClient, OllamaError, OllamaUnavailable
-from ..core.model_metadata import same_model
-from ..core.decision import Action, Decision
-from ..core.policy import MemoryPolicy
+from ..core.ollama.model_metadata import same_model
+from ..core.decider.decision import Action, Decision
+from ..core.decider.policy import MemoryPolicy
 
 _LOG = logging.getLogger(__name__)
 

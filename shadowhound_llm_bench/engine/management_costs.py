@@ -7,11 +7,11 @@ import statistics
 import threading
 from typing import Any, Dict, List, Optional
 
-from ..core.action_costs import SEED_COSTS, ActionCosts
-from ..core.server_key import NO_SERVER, ServerKey
+from ..core.decider.action_costs import SEED_COSTS, ActionCosts
+from ..core.ollama.server_key import NO_SERVER, ServerKey
 from .state_file import check_format, load_state_file, save_state_file
 
-_VERSION = 2  # 2: durations kept per server (core/server_key.py)
+_VERSION = 2  # 2: durations kept per server (core/ollama/server_key.py)
 _KEEP = 20  # most recent durations of each kind; their median is the typical cost
 _KINDS = ("unload_s", "restart_s")
 COSTS_FILE_NAME = "management_costs.json"

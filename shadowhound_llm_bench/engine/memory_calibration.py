@@ -6,7 +6,7 @@ prediction is at most half the model budget and at least twice the smallest's): 
 moved with the runner's own share but not with the model's memory tracks a small model only.
 
 The result lives in `memory_calibration.json` beside the footprint cache, one entry per server
-(core/server_key.py: backend, container or unit, Ollama version, machine) and machine reading
+(core/ollama/server_key: backend, container or unit, Ollama version, machine) and machine reading
 (host name, total memory, GPU reader): a robot calibrates on its first run against each server,
 and a calibration made against another server (the simulator, another release) is never used.
 """
@@ -22,15 +22,15 @@ from typing import Any, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 from ..adapters.container_backend import ContainerBackend
 from ..adapters.memory_sources import MemorySourceReader
 from ..adapters.ollama_client import OllamaClient, OllamaError
-from ..core.memory_calibration import (CalibrationResult, ChosenSources, LoadCheck,
-                                       choose_sources)
-from ..core.memory_sources import (MemorySourceError, SourceSnapshot, ollama_ps_memory,
-                                   source_values)
-from ..core.model_metadata import same_model
-from ..core.decision import Action, Decision, LoadedModel
-from ..core.footprint import FootprintPrediction
-from ..core.memory_reading import MemoryReading
-from ..core.policy_settings import PolicySettings
+from ..core.memory.memory_calibration import (CalibrationResult, ChosenSources, LoadCheck,
+                                              choose_sources)
+from ..core.memory.memory_sources import (MemorySourceError, SourceSnapshot, ollama_ps_memory,
+                                          source_values)
+from ..core.ollama.model_metadata import same_model
+from ..core.decider.decision import Action, Decision, LoadedModel
+from ..core.memory.footprint import FootprintPrediction
+from ..core.memory.memory_reading import MemoryReading
+from ..core.decider.policy_settings import PolicySettings
 from .backend_record import measures_memory
 from .calibration_store import CalibrationStore
 from .memory_guard_api import DecisionRecord

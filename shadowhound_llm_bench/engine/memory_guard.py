@@ -11,18 +11,18 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, 
 from ..adapters.container_backend import (
     ContainerBackend, ContainerControlUnavailable, ContainerError)
 from ..adapters.ollama_client import PS_DEADLINE_S, OllamaClient, OllamaError
-from ..core.footprint import (
+from ..core.memory.footprint import (
     FootprintPrediction, FootprintPredictor, metadata_from_ollama, prediction_error)
-from ..core.memory_reading import ContainerState, MemoryReading
-from ..core.model_metadata import find_tag, same_model
-from ..core.decision import Action, Decision, LoadedModel, Preparation
-from ..core.policy import MemoryPolicy
-from ..core.policy_settings import PolicySettings
-from ..core.progress import Phase
-from ..core.room_making import make_room
+from ..core.memory.memory_reading import ContainerState, MemoryReading
+from ..core.ollama.model_metadata import find_tag, same_model
+from ..core.decider.decision import Action, Decision, LoadedModel, Preparation
+from ..core.decider.policy import MemoryPolicy
+from ..core.decider.policy_settings import PolicySettings
+from ..core.runs.progress import Phase
+from ..core.decider.room_making import make_room
 from ..core.units import to_gib
 from ..adapters.memory_sources import CacheDropper
-from ..core.memory_calibration import CalibrationResult
+from ..core.memory.memory_calibration import CalibrationResult
 from .container_limit import ContainerLimitKeeper
 from .backend_record import (
     ContainerChanges, measures_memory, sources_without_gauge, unmeasured_reason, where_ollama_runs)

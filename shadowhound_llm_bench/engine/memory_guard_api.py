@@ -2,7 +2,7 @@
 The contract between the benchmark runner and memory management.
 
 The runner (engine/runner.py) never decides about memory: it asks the guard before, during and
-after each model, and the guard asks the one memory policy (core/policy.py) and carries out its
+after each model, and the guard asks the one memory policy (decider/policy) and carries out its
 decisions on the container and on Ollama. Every decision is recorded with its numbers.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Protocol, Sequence, Union
 
-from ..core.memory_reading import MemoryReading
+from ..core.memory.memory_reading import MemoryReading
 
 
 @dataclass

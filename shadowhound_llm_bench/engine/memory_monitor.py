@@ -9,9 +9,9 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from ..adapters.container_backend import ContainerBackend
 from ..adapters.host_memory import HostMemory, HostMemoryError
-from ..core.memory_budget import BudgetInputs, model_budget_bytes
-from ..core.memory_reading import ContainerSample, ContainerState, MemoryReading
-from ..core.memory_sources import HostMeminfo
+from ..core.decider.memory_budget import BudgetInputs, model_budget_bytes
+from ..core.memory.memory_reading import ContainerSample, ContainerState, MemoryReading
+from ..core.memory.memory_sources import HostMeminfo
 from .backend_record import measures_memory
 
 _LOG = logging.getLogger(__name__)

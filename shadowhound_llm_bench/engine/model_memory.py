@@ -8,10 +8,11 @@ from typing import Callable, Optional, Tuple
 
 from ..adapters.memory_sources import (DEFAULT_GPU_PROCESS_PATTERN, GpuMemoryUnavailable,
                                        MemorySourceReader, cgroup_of)
-from ..core.memory_calibration import ChosenSources, model_memory_bytes
-from ..core.memory_reading import ContainerSample
-from ..core.memory_sources import (GPU_PROCESSES, HostMeminfo, MemorySourceSettings,
-                                   SourceSnapshot, counted_in_available_bytes, source_values)
+from ..core.memory.memory_calibration import ChosenSources, model_memory_bytes
+from ..core.memory.memory_reading import ContainerSample
+from ..core.memory.memory_sources import (GPU_PROCESSES, HostMeminfo, MemorySourceSettings,
+                                          SourceSnapshot, counted_in_available_bytes,
+                                          source_values)
 
 
 class ModelMemoryGauge:

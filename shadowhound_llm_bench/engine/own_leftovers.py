@@ -7,9 +7,9 @@ import threading
 import time
 from typing import Callable, List, Optional, Sequence, Set
 
-from ..core.model_metadata import same_model
-from ..core.decision import Decision
-from ..core.policy import MemoryPolicy
+from ..core.ollama.model_metadata import same_model
+from ..core.decider.decision import Decision
+from ..core.decider.policy import MemoryPolicy
 from .load_follower import FollowedModel, LoadFollower
 from .run_bookends import RunBookends
 

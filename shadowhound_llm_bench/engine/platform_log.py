@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional
 
-from ..core.platform_record import machine_warnings
+from ..core.platform.platform_record import machine_warnings
 from .platform_monitor import PlatformMonitor
 
 Write = Callable[..., None]

@@ -20,8 +20,8 @@ from typing import Any, Deque, List, Optional, Sequence
 
 from ..adapters.platform_probe import probe_machine, read_power_mode
 from ..adapters.platform_sensors import open_sensors
-from ..core.energy_accounting import PowerSample
-from ..core.platform_record import (
+from ..core.platform.energy_accounting import PowerSample
+from ..core.platform.platform_record import (
     BANDWIDTH_TABLE_NAME, BandwidthEntry, BandwidthTableError, MachineRecord,
     load_bandwidth_table, power_mode_is_max,
 )

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..adapters.ollama_client import OllamaError
-from ..core.memory_back import robot_has_memory_back
-from ..core.memory_reading import MemoryReading
-from ..core.decision import Action, Decision
-from ..core.preemption import model_memory_bytes, released, ros_headroom_bytes
-from ..core.progress import Phase
+from ..core.decider.memory_back import robot_has_memory_back
+from ..core.memory.memory_reading import MemoryReading
+from ..core.decider.decision import Action, Decision
+from ..core.decider.preemption import model_memory_bytes, released, ros_headroom_bytes
+from ..core.runs.progress import Phase
 
 _LOG = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, List, Optional, Protocol, Tuple
 
 from ..adapters.ros_processes import RosProcessScan, make_ros_process_scanner
-from ..core.ros_reserve import (
+from ..core.memory.ros_reserve import (
     PeakWindow, RosProcessMemory, RosReserveSettings, ros_reserve_bytes, top_consumers)
 
 

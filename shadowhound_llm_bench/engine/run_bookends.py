@@ -19,11 +19,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..adapters.model_runners import runner_counter
 from ..adapters.ollama_client import OllamaClient, OllamaError
-from ..core.memory_reading import ContainerState
-from ..core.model_metadata import same_model
-from ..core.decision import Action, Decision
-from ..core.residency import UNVERIFIED, cleanup_verdict
-from ..core.run_records import record
+from ..core.memory.memory_reading import ContainerState
+from ..core.ollama.model_metadata import same_model
+from ..core.decider.decision import Action, Decision
+from ..core.decider.residency import UNVERIFIED, cleanup_verdict
+from ..core.runs.run_records import record
 from ..reports.jsonl_log import LOG_NAME, JsonlLog, read_records
 from ..reports.render import render_reports
 from .load_follower import FAST_POLL_S, FollowedModel, LoadFollower
@@ -66,7 +66,7 @@ class RunEnd:
     verified: bool = False  # /api/ps answered after the cleanup
     reason: str = ""
     followed: List[str] = field(default_factory=list)  # loading or unloading: followed on
-    cleanup: str = UNVERIFIED  # core/residency.cleanup_verdict, judged once in close()
+    cleanup: str = UNVERIFIED  # core/decider/residency.cleanup_verdict, judged once in close()
 
     def to_dict(self) -> Dict[str, Any]:
         """Return the log record's fields."""

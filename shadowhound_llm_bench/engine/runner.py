@@ -20,20 +20,20 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ..adapters.ollama_client import (
     ModelNotFound, OllamaClient, OllamaError, OllamaInterrupted, OllamaUnavailable)
-from ..core.canary import CanaryResult, canary_verdict
-from ..core.model_metadata import ModelMetadata, find_tag, metadata_from, same_model
-from ..core.decision import Action
-from ..core.policy import MemoryPolicy
-from ..core.policy_settings import PolicySettings
-from ..core.progress import Phase, ProgressEvent, ProgressSink
-from ..core.request_metrics import cut_short, metrics_from_capture
-from ..core.run_options import KeepAlive, RunOptions
-from ..core.run_status import run_status
-from ..core.run_records import (
+from ..core.platform.canary import CanaryResult, canary_verdict
+from ..core.ollama.model_metadata import ModelMetadata, find_tag, metadata_from, same_model
+from ..core.decider.decision import Action
+from ..core.decider.policy import MemoryPolicy
+from ..core.decider.policy_settings import PolicySettings
+from ..core.runs.progress import Phase, ProgressEvent, ProgressSink
+from ..core.ollama.request_metrics import cut_short, metrics_from_capture
+from ..core.settings.run_options import KeepAlive, RunOptions
+from ..core.runs.run_status import run_status
+from ..core.runs.run_records import (
     ErrorKind, ModelStatus, RunStatus, RunSummary, completed_models, record, to_jsonable,
     utc_now_iso)
-from ..core.scoring import score_output
-from ..core.suite import Suite, Task
+from ..core.runs.scoring import score_output
+from ..core.runs.suite import Suite, Task
 from ..reports.jsonl_log import LOG_NAME, JsonlLog, read_records
 from ..reports.render import ReportPaths, load_summary, render_plot_later, render_reports
 from ..reports.run_dir import RunDirError, create_run_dir, make_run_id, run_dir_for

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..adapters.machine_identity import local_machine_record
 from ..adapters.ollama_client import OllamaError
-from ..core.server_key import UNKNOWN, ServerKey
+from ..core.ollama.server_key import UNKNOWN, ServerKey
 
 _LOG = logging.getLogger(__name__)
 _KINDS = {"ApiOnlyContainer": "api_only", "DockerContainer": "docker",

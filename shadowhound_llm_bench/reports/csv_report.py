@@ -7,8 +7,8 @@ import io
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ..core.inert_text import csv_cell
-from ..core.run_records import RunSummary
+from ..core.runs.inert_text import csv_cell
+from ..core.runs.run_records import RunSummary
 from .atomic_write import write_atomic
 
 CSV_NAME = "results.csv"

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from ..core.run_records import to_jsonable
+from ..core.runs.run_records import to_jsonable
 
 LOG_NAME = "tests.jsonl"
 # Kept free below a log's bound for the record that ends the run, so a full log still says why.

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from ..core.inert_text import markdown_cell as _md
-from ..core.residency import left_loaded, followed_lines
-from ..core.run_records import ModelResult, RunSummary
-from ..core.stream_end import ENDED_EARLY_TEXT
+from ..core.runs.inert_text import markdown_cell as _md
+from ..core.decider.residency import left_loaded, followed_lines
+from ..core.runs.run_records import ModelResult, RunSummary
+from ..core.ollama.stream_end import ENDED_EARLY_TEXT
 from ..core.units import to_gib
 from .atomic_write import write_atomic
 from .platform_markdown import platform_sections

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from ..core.inert_text import plot_label
-from ..core.run_records import RunSummary, reading_memory_in_use, reading_working_set
+from ..core.runs.inert_text import plot_label
+from ..core.runs.run_records import RunSummary, reading_memory_in_use, reading_working_set
 from ..core.units import to_gib
 from .atomic_write import write_atomic
 from .platform_plot import draw_platform_panel

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, List, Mapping, Optional, Sequence
 
-from ..core.inert_text import markdown_cell
-from ..core.run_records import RunSummary
-from ..core.slowdown_attribution import model_slowdown_note
+from ..core.runs.inert_text import markdown_cell
+from ..core.runs.run_records import RunSummary
+from ..core.platform.slowdown_attribution import model_slowdown_note
 from ..core.units import to_gib
 
 NOT_MEASURED = "not measured"

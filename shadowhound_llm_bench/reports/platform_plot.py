@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..core.run_records import RunSummary
+from ..core.runs.run_records import RunSummary
 
 
 def draw_platform_panel(ax: Any, summary: RunSummary, t0: Optional[float]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Sequence
 
-from ..core.run_records import ModelResult
+from ..core.runs.run_records import ModelResult
 from ..core.units import to_gib
 
 

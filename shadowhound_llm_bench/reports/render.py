@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.run_records import RunSummary, summarize_run
+from ..core.runs.run_records import RunSummary, summarize_run
 from .csv_report import CSV_NAME, write_csv
 from .jsonl_log import LOG_NAME, read_records
 from .markdown_report import MARKDOWN_NAME, write_markdown

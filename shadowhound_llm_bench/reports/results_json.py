@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..core.run_records import RunSummary
+from ..core.runs.run_records import RunSummary
 from .atomic_write import write_atomic
 
 RESULTS_NAME = "results.json"

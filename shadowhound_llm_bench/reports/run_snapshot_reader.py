@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ..adapters.machine_identity import local_machine_record, machine_id_of
-from ..core.run_comparison import (ALL_TASKS, CellStats, ModelSnapshot, RunSnapshot,
-                                   suite_version)
-from ..core.run_records import RunStatus, RunSummary, summarize_run
-from ..core.stats import summarize
+from ..core.runs.run_comparison import (ALL_TASKS, CellStats, ModelSnapshot, RunSnapshot,
+                                        suite_version)
+from ..core.runs.run_records import RunStatus, RunSummary, summarize_run
+from ..core.runs.stats import summarize
 from .jsonl_log import LOG_NAME, read_records
 from .results_json import RESULTS_NAME
 from .run_dir import RunDirError, run_dir_for
@@ -70,7 +70,7 @@ def _energy(model: Any) -> Optional[Mapping[str, Any]]:
     value = getattr(model, "j_per_token", None)
     if isinstance(value, (int, float)):
         return {"n": 1, "mean": float(value)}
-    energy = getattr(model, "energy", None)  # the platform's record (core/energy_accounting)
+    energy = getattr(model, "energy", None)  # core/platform/energy_accounting
     if isinstance(energy, Mapping) and isinstance(energy.get("j_per_token"), (int, float)):
         return {"n": 1, "mean": float(energy["j_per_token"])}
     return None

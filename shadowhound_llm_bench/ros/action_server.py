@@ -20,11 +20,11 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
-from ..core.goal_outcome import GoalErrorCode, GoalOutcome, GoalState, outcome_of_run
-from ..core.goal_validation import GoalRejected, GoalRequest, ResolvedGoal, resolve_goal
-from ..core.memory_reading import MemoryReading
-from ..core.node_settings import NodeSettings
-from ..core.progress import Phase, ProgressEvent, ProgressSink
+from ..core.settings.goal_outcome import GoalErrorCode, GoalOutcome, GoalState, outcome_of_run
+from ..core.settings.goal_validation import GoalRejected, GoalRequest, ResolvedGoal, resolve_goal
+from ..core.memory.memory_reading import MemoryReading
+from ..core.settings.node_settings import NodeSettings
+from ..core.runs.progress import Phase, ProgressEvent, ProgressSink
 from ..engine.cancellation import CancelToken
 from .messages import feedback_msg
 
@@ -36,7 +36,7 @@ class RunReport:
     """What a finished run hands back: the filled Result message and its status word."""
 
     result: Any  # RunBenchmark.Result
-    status: str  # ok | partial | failed | canceled | aborted | planned (core/run_status.py)
+    status: str  # ok | partial | failed | canceled | aborted | planned (core/runs/run_status.py)
     message: str = ""
 
 

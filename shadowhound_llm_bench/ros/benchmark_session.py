@@ -8,13 +8,13 @@ import time
 from typing import Any, Callable, List, Optional
 
 from ..adapters.ollama_client import OllamaClient
-from ..core.goal_validation import GoalRejected, ResolvedGoal, suite_path_dirs
-from ..core.node_settings import NodeSettings, policy_order
-from ..core.memory_reading import MemoryReading
-from ..core.policy import MemoryPolicy
-from ..core.residency import left_loaded, left_loaded_text
-from ..core.progress import Phase, ProgressEvent, ProgressSink
-from ..core.suite import SuiteError, load_suite
+from ..core.settings.goal_validation import GoalRejected, ResolvedGoal, suite_path_dirs
+from ..core.settings.node_settings import NodeSettings, policy_order
+from ..core.memory.memory_reading import MemoryReading
+from ..core.decider.policy import MemoryPolicy
+from ..core.decider.residency import left_loaded, left_loaded_text
+from ..core.runs.progress import Phase, ProgressEvent, ProgressSink
+from ..core.runs.suite import SuiteError, load_suite
 from ..engine.footprint_cache import footprint_cache_for
 from ..adapters.memory_sources import CacheDropper
 from ..engine.management_costs import ManagementCosts

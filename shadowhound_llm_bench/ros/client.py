@@ -8,7 +8,7 @@ import signal
 import sys
 from typing import Any, List, Optional
 
-from ..core.inert_text import terminal_line
+from ..core.runs.inert_text import terminal_line
 from .interfaces_import import import_interfaces, import_rclpy
 
 DEFAULT_ACTION = "/llm_bench/run_benchmark"

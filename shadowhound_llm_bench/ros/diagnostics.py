@@ -10,9 +10,9 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 
-from ..core.diagnostic_summary import (StatusSummary, container_status, pressure_status,
-                                       ros_consumers_status)
-from ..core.memory_reading import MemoryReading
+from ..core.platform.diagnostic_summary import (StatusSummary, container_status, pressure_status,
+                                                ros_consumers_status)
+from ..core.memory.memory_reading import MemoryReading
 
 TopConsumers = Callable[[], Tuple[Optional[int], Sequence[Tuple[str, int]]]]
 

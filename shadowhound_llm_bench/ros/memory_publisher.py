@@ -10,7 +10,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy
 
-from ..core.memory_reading import MemoryReading
+from ..core.memory.memory_reading import MemoryReading
 from .messages import container_memory_msg
 
 LatestReading = Callable[[], Optional[MemoryReading]]

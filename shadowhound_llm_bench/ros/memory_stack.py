@@ -9,7 +9,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 from ..adapters.container_backend import ContainerBackend
 from ..adapters.host_memory import HostMemory, ProcMeminfoHost, SimulatedHost
 from ..adapters.ollama_client import OllamaClient
-from ..core.node_settings import NodeSettings
+from ..core.settings.node_settings import NodeSettings
 from ..engine.memory_monitor import MemoryMonitor
 from ..engine.model_memory import open_model_memory_gauge
 from ..engine.ros_gpu_memory import RosGpuMemory

@@ -7,10 +7,10 @@ from typing import Any, Optional
 
 from builtin_interfaces.msg import Time
 
-from ..core.inert_text import terminal_line, terminal_text
-from ..core.memory_reading import MemoryReading
-from ..core.progress import ProgressEvent
-from ..core.run_status import is_success
+from ..core.runs.inert_text import terminal_line, terminal_text
+from ..core.memory.memory_reading import MemoryReading
+from ..core.runs.progress import ProgressEvent
+from ..core.runs.run_status import is_success
 from ..core.units import to_gib
 
 UINT64_MAX = 2 ** 64 - 1

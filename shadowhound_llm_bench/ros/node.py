@@ -54,8 +54,8 @@ class NodeParts:
 
     def configure(self) -> None:
         """Connect to the container and Ollama; serve the action (refusing goals until active)."""
-        from ..core.suite import suite_dirs
-        from ..core.policy import MemoryPolicy
+        from ..core.runs.suite import suite_dirs
+        from ..core.decider.policy import MemoryPolicy
         from ..engine.loaded_models_watch import LoadedModelsWatch
         from ..engine.own_leftovers import OwnLeftovers
         from .action_server import BenchmarkActionServer
@@ -91,8 +91,8 @@ class NodeParts:
         self._warn_when_not_up()
 
     def _warn_when_not_up(self) -> None:
-        from ..core.diagnostic_summary import container_fix
-        from ..core.memory_reading import ContainerState
+        from ..core.platform.diagnostic_summary import container_fix
+        from ..core.memory.memory_reading import ContainerState
 
         name = self.stack.container_name
         reading = self.stack.monitor.latest()
@@ -296,8 +296,8 @@ def main(argv: Optional[List[str]] = None, *, lifecycle: bool = False) -> int:
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
-    from ..core.node_settings import NodeSettingsError
-    from ..core.ros_args import params_files_errors
+    from ..core.settings.node_settings import NodeSettingsError
+    from ..core.settings.ros_args import params_files_errors
     from .memory_stack import MemoryStackError
 
     args = list(argv if argv is not None else sys.argv)

@@ -12,8 +12,8 @@ from rclpy.exceptions import (InvalidParameterTypeException, InvalidParameterVal
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from ..core.node_settings import (PARAMETER_SPECS, SPECS_BY_NAME, NodeSettings,
-                                  NodeSettingsError, ParamSpec, unknown_parameter_error)
+from ..core.settings.node_settings import (PARAMETER_SPECS, SPECS_BY_NAME, NodeSettings,
+                                           NodeSettingsError, ParamSpec, unknown_parameter_error)
 
 # Parameters ROS itself gives a node (use_sim_time, ...) are declared before ours; QoS overrides
 # are declared by the publishers that allow them. rclpy validates and applies them itself

@@ -9,9 +9,9 @@ from typing import Any, List, Optional
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 
-from ..core.diagnostic_summary import StatusSummary
-from ..core.platform_diagnostics import platform_status
-from ..core.platform_record import machine_warnings
+from ..core.platform.diagnostic_summary import StatusSummary
+from ..core.platform.platform_diagnostics import platform_status
+from ..core.platform.platform_record import machine_warnings
 from ..engine.platform_monitor import PlatformMonitor, PlatformSettings
 from .memory_publisher import container_memory_qos
 from .messages import stamp_from_seconds

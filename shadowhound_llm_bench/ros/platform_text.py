@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import List
 
-from ..core.platform_record import MachineRecord, machine_warnings
-from ..core.run_records import RunSummary
+from ..core.platform.platform_record import MachineRecord, machine_warnings
+from ..core.runs.run_records import RunSummary
 from ..reports.platform_markdown import machine_lines
 
 

@@ -9,10 +9,10 @@ import psutil
 import pytest
 
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core.ollama_reply_shapes import (
+from shadowhound_llm_bench.core.ollama.ollama_reply_shapes import (
     check_final_chunk, check_model_list, version_text)
-from shadowhound_llm_bench.core.request_metrics import metrics_from_capture
-from shadowhound_llm_bench.core.stream_capture import StreamCapture
+from shadowhound_llm_bench.core.ollama.request_metrics import metrics_from_capture
+from shadowhound_llm_bench.core.ollama.stream_capture import StreamCapture
 from shadowhound_llm_bench.sim.launcher import start_local_simulator
 
 from conformance_table import TYPES, field_path, field_rows, values_at

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core.load_failures import RUNNER_KILLED, load_failure_kind
+from shadowhound_llm_bench.core.ollama.load_failures import RUNNER_KILLED, load_failure_kind
 from shadowhound_llm_bench.sim.launcher import start_local_simulator
 
 from conformance_table import behaviour_rows

@@ -95,7 +95,7 @@ def guarded_sim(tmp_path):
     """Start a simulator as a ProcessContainer with the memory guard of the default preset."""
     from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
     from shadowhound_llm_bench.adapters.process_container import ProcessContainer
-    from shadowhound_llm_bench.core.policy_settings import preset_settings
+    from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
     from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 
     port = free_port()

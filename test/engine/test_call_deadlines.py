@@ -12,7 +12,7 @@ from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import (
     PS_DEADLINE_S, OllamaClient, OllamaStalled, OllamaTimeout)
 from shadowhound_llm_bench.adapters.process_container import ProcessContainer
-from shadowhound_llm_bench.core.policy_settings import preset_settings
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.units import GIB
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 

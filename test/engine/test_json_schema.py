@@ -2,7 +2,7 @@
 
 import pytest
 
-from shadowhound_llm_bench.core.json_schema import SchemaError, check_schema, validate
+from shadowhound_llm_bench.core.settings.json_schema import SchemaError, check_schema, validate
 
 SCHEMA = {
     "type": "object",

@@ -3,7 +3,7 @@
 import pytest
 
 from shadowhound_llm_bench.adapters.cgroup_memory import CgroupMemoryFiles
-from shadowhound_llm_bench.core.load_failures import (
+from shadowhound_llm_bench.core.ollama.load_failures import (
     MEMORY_REFUSAL, OTHER, RUNNER_KILLED, RUNNER_LOST, load_failure_kind, with_oom_evidence)
 
 

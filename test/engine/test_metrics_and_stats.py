@@ -6,14 +6,14 @@ import math
 
 import pytest
 
-from shadowhound_llm_bench.core.request_metrics import (
+from shadowhound_llm_bench.core.ollama.request_metrics import (
     RequestMetrics, cut_short, metrics_from_capture)
-from shadowhound_llm_bench.core.run_records import record, summarize_run
-from shadowhound_llm_bench.core.stream_end import ENDED_EARLY, ENDED_EARLY_TEXT
+from shadowhound_llm_bench.core.runs.run_records import record, summarize_run
+from shadowhound_llm_bench.core.ollama.stream_end import ENDED_EARLY, ENDED_EARLY_TEXT
 from shadowhound_llm_bench.reports.csv_report import render_csv
 from shadowhound_llm_bench.reports.markdown_report import render_markdown
-from shadowhound_llm_bench.core.stats import percentile, summarize
-from shadowhound_llm_bench.core.stream_capture import StreamCapture
+from shadowhound_llm_bench.core.runs.stats import percentile, summarize
+from shadowhound_llm_bench.core.ollama.stream_capture import StreamCapture
 
 
 def test_metrics_use_client_ttft_and_ollama_counters():

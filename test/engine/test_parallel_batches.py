@@ -15,13 +15,13 @@ import pytest
 
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.adapters.process_container import ProcessContainer
-from shadowhound_llm_bench.core.footprint import FootprintPrediction
-from shadowhound_llm_bench.core.memory_reading import (
+from shadowhound_llm_bench.core.memory.footprint import FootprintPrediction
+from shadowhound_llm_bench.core.memory.memory_reading import (
     ContainerSample, ContainerState, MemoryReading)
-from shadowhound_llm_bench.core.policy import MemoryPolicy
-from shadowhound_llm_bench.core.policy_settings import preset_settings
-from shadowhound_llm_bench.core.run_options import RunOptions
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.decider.policy import MemoryPolicy
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
+from shadowhound_llm_bench.core.settings.run_options import RunOptions
+from shadowhound_llm_bench.core.runs.suite import load_suite
 from shadowhound_llm_bench.core.units import MIB
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.memory_guard_api import Proceed, Skip

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core.progress import Phase
-from shadowhound_llm_bench.core.run_options import RunOptions
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.runs.progress import Phase
+from shadowhound_llm_bench.core.settings.run_options import RunOptions
+from shadowhound_llm_bench.core.runs.suite import load_suite
 from shadowhound_llm_bench.engine.cancellation import CancelToken
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 from shadowhound_llm_bench.reports.jsonl_log import read_records

@@ -2,10 +2,10 @@
 
 import pytest
 
-from shadowhound_llm_bench.core.scoring import (
+from shadowhound_llm_bench.core.runs.scoring import (
     count_words, extract_choice, extract_json, score_output, strip_think,
 )
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.runs.suite import load_suite
 
 GOOD_PLAN = ('{"goal": "kitchen", "steps": [{"action": "navigate", "target": "hallway"}, '
              '{"action": "navigate", "target": "kitchen"}, {"action": "report", '

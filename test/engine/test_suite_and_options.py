@@ -2,8 +2,8 @@
 
 import pytest
 
-from shadowhound_llm_bench.core.run_options import OptionsError, RunOptions
-from shadowhound_llm_bench.core.suite import SuiteError, load_suite, parse_suite
+from shadowhound_llm_bench.core.settings.run_options import OptionsError, RunOptions
+from shadowhound_llm_bench.core.runs.suite import SuiteError, load_suite, parse_suite
 
 
 def test_shipped_suite_has_the_three_mission_tasks():

@@ -123,9 +123,9 @@ def crossings(graph: Dict[str, Set[str]]) -> Iterator[Tuple[str, str]]:
 def test_the_graph_is_read():
     """The reader sees the package's known floors (a reader that sees nothing passes anything)."""
     graph = import_graph()
-    assert f'{PACKAGE}.core.room_making' in graph[f'{PACKAGE}.core.policy']
+    assert f'{PACKAGE}.core.decider.room_making' in graph[f'{PACKAGE}.core.decider.policy']
     assert f'{PACKAGE}.common.process_group' in graph[f'{PACKAGE}.sim.launcher']
-    assert f'{PACKAGE}.core.memory_back' in graph[f'{PACKAGE}.core.policy']  # from . import x
+    assert f'{PACKAGE}.core.decider.memory_back' in graph[f'{PACKAGE}.core.decider.policy']
     assert len(graph) > 150
 
 

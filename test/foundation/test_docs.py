@@ -7,7 +7,7 @@ from typing import Dict, List, Set, Tuple
 from foundation_helpers import REPO_ROOT
 import pytest
 
-from shadowhound_llm_bench.core.parameter_docs import render_parameter_docs
+from shadowhound_llm_bench.core.settings.parameter_docs import render_parameter_docs
 
 README = REPO_ROOT / 'README.md'
 PAGES = [README] + sorted((REPO_ROOT / 'docs').glob('*.md'))

@@ -5,7 +5,7 @@ import random
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
-from shadowhound_llm_bench.core.run_records import record
+from shadowhound_llm_bench.core.runs.run_records import record
 
 TASKS = ("status_report", "navigation_plan", "spatial_choice")
 OPTIONS = {"num_ctx": 4096, "num_predict": 512, "temperature": 0.0, "seed": 42,

@@ -5,11 +5,11 @@ import random
 import pytest
 from scipy import stats as scipy_stats
 
-from shadowhound_llm_bench.core.run_comparison import (
+from shadowhound_llm_bench.core.runs.run_comparison import (
     ALL_TASKS, CellStats, ComparisonError, ModelSnapshot, RunSnapshot, TrendPoint, Verdict,
     compare_cell, compare_runs, find_regressions, holm_adjusted, judge_trend, metric_spec,
     welch_p_value)
-from shadowhound_llm_bench.core.stats import summarize
+from shadowhound_llm_bench.core.runs.stats import summarize
 
 DECODE = metric_spec("decode_tps")
 OPTIONS = {"num_ctx": 4096, "num_predict": 512, "temperature": 0.0}

@@ -115,7 +115,7 @@ def mutated(draw, base: Any):
 
 
 def suite_document() -> dict:
-    from shadowhound_llm_bench.core.suite import load_suite
+    from shadowhound_llm_bench.core.runs.suite import load_suite
 
     data = load_suite('robot_mission').to_dict()
     data.pop('source', None)
@@ -128,7 +128,7 @@ def scenario_document() -> dict:
 
 # ---------------------------------------------------------------- goals
 def goal_requests():
-    from shadowhound_llm_bench.core.goal_validation import GoalRequest
+    from shadowhound_llm_bench.core.settings.goal_validation import GoalRequest
 
     int32 = st.integers(-2 ** 31, 2 ** 31 - 1)
     return st.builds(
@@ -146,8 +146,8 @@ def goal_requests():
 
 
 def check_goal(request) -> Outcome:
-    from shadowhound_llm_bench.core.goal_validation import GoalRejected, resolve_goal
-    from shadowhound_llm_bench.core.node_settings import NodeSettings
+    from shadowhound_llm_bench.core.settings.goal_validation import GoalRejected, resolve_goal
+    from shadowhound_llm_bench.core.settings.node_settings import NodeSettings
 
     try:
         resolve_goal(request, NodeSettings(), suite_dirs=[SUITES])
@@ -160,7 +160,7 @@ def check_goal(request) -> Outcome:
 
 # ---------------------------------------------------------------- suites
 def check_suite_data(data: Any) -> Outcome:
-    from shadowhound_llm_bench.core.suite import SuiteError, parse_suite
+    from shadowhound_llm_bench.core.runs.suite import SuiteError, parse_suite
 
     try:
         parse_suite(data, source='fuzzed.yaml')
@@ -185,7 +185,7 @@ def suite_file_texts():
 
 
 def check_suite_file(text: str) -> Outcome:
-    from shadowhound_llm_bench.core.suite import SuiteError, load_suite
+    from shadowhound_llm_bench.core.runs.suite import SuiteError, load_suite
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / 'fuzzed.yaml'
@@ -215,7 +215,7 @@ def check_scenario(data: Any) -> Outcome:
 # ---------------------------------------------------------------- parameters
 @st.composite
 def parameter_changes(draw):
-    from shadowhound_llm_bench.core.node_settings import PARAMETER_SPECS
+    from shadowhound_llm_bench.core.settings.node_settings import PARAMETER_SPECS
 
     names = [spec.name for spec in PARAMETER_SPECS] + ['no.such', MARKER]
     values = st.one_of(st.booleans(), st.integers(-2 ** 63, 2 ** 63 - 1),
@@ -225,7 +225,7 @@ def parameter_changes(draw):
 
 
 def check_parameters(changes: dict) -> Outcome:
-    from shadowhound_llm_bench.core.node_settings import NodeSettings, NodeSettingsError
+    from shadowhound_llm_bench.core.settings.node_settings import NodeSettings, NodeSettingsError
 
     try:
         NodeSettings(values=changes)
@@ -237,7 +237,7 @@ def check_parameters(changes: dict) -> Outcome:
 
 
 def check_params_file(text: str) -> Outcome:
-    from shadowhound_llm_bench.core.ros_args import params_file_error
+    from shadowhound_llm_bench.core.settings.ros_args import params_file_error
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / 'params.yaml'
@@ -313,9 +313,9 @@ def hostile_replies(draw):
 def _use_metadata(show: Any, tags: Any) -> None:
     """Feed a show reply (and a tags reply, when the server gives one) to the footprint code."""
     from shadowhound_llm_bench.adapters.ollama_client import OllamaError
-    from shadowhound_llm_bench.core.footprint import (
+    from shadowhound_llm_bench.core.memory.footprint import (
         FootprintPredictor, kv_cache_bytes, metadata_from_ollama)
-    from shadowhound_llm_bench.core.model_metadata import metadata_from
+    from shadowhound_llm_bench.core.ollama.model_metadata import metadata_from
 
     try:
         entries = tags()

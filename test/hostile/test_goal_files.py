@@ -7,10 +7,11 @@ import pytest
 
 from shadowhound_llm_bench.common.bounded_yaml import (
     MAX_YAML_FILE_BYTES, BoundedYamlError, parse_yaml_text, read_yaml_file)
-from shadowhound_llm_bench.core.goal_validation import GoalRejected, GoalRequest, resolve_goal
-from shadowhound_llm_bench.core.node_settings import NodeSettings
-from shadowhound_llm_bench.core.ros_args import params_file_error
-from shadowhound_llm_bench.core.suite import SuiteError, load_suite
+from shadowhound_llm_bench.core.settings.goal_validation import (GoalRejected, GoalRequest,
+                                                                 resolve_goal)
+from shadowhound_llm_bench.core.settings.node_settings import NodeSettings
+from shadowhound_llm_bench.core.settings.ros_args import params_file_error
+from shadowhound_llm_bench.core.runs.suite import SuiteError, load_suite
 
 SECRET = 'root:$6$Zq9SECRETsalt$hash:20228:0:99999:7'
 GOOD_SUITE = ('name: mine\ntasks:\n  - id: t\n    kind: instruction\n    prompt: hi\n'
@@ -160,14 +161,14 @@ def test_a_params_file_error_names_the_place_not_the_content(tmp_path):
 
 
 def test_results_dir_and_allowed_suite_folders_cannot_change_at_run_time():
-    from shadowhound_llm_bench.core.node_settings import SPECS_BY_NAME
+    from shadowhound_llm_bench.core.settings.node_settings import SPECS_BY_NAME
     assert SPECS_BY_NAME['results_dir'].read_only
     assert SPECS_BY_NAME['benchmark.suite_path_dirs'].read_only
     assert Path(SPECS_BY_NAME['benchmark.suite_path_dirs'].default[0]) == Path('')
 
 
 def test_a_huge_parameter_value_is_quoted_short_in_its_error():
-    from shadowhound_llm_bench.core.node_settings import NodeSettingsError
+    from shadowhound_llm_bench.core.settings.node_settings import NodeSettingsError
     with pytest.raises(NodeSettingsError) as info:
         NodeSettings(values={'benchmark.models': ['\x1b[2J' + 'm' * 100000]})
     message = str(info.value)
@@ -186,7 +187,7 @@ def test_a_scenario_yaml_error_names_the_place_not_the_content(tmp_path):
 
 
 def test_allowed_suite_folders_must_be_absolute():
-    from shadowhound_llm_bench.core.node_settings import NodeSettingsError
+    from shadowhound_llm_bench.core.settings.node_settings import NodeSettingsError
     with pytest.raises(NodeSettingsError, match="'suites' must be an absolute folder"):
         NodeSettings(values={'benchmark.suite_path_dirs': ['suites']})
     assert NodeSettings(values={'benchmark.suite_path_dirs': ['/srv/suites', '~/suites']})

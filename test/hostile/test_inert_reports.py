@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hostile_ollama import HostileServer, Reply
-from shadowhound_llm_bench.core.inert_text import csv_cell, markdown_cell, terminal_line
+from shadowhound_llm_bench.core.runs.inert_text import csv_cell, markdown_cell, terminal_line
 
 REPO = Path(__file__).resolve().parents[2]
 FORMULA = "=HYPERLINK(\"http://evil\",\"x\")"

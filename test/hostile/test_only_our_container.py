@@ -78,8 +78,8 @@ def test_a_hostile_goal_restarts_and_inspects_only_our_container(
     interfaces = pytest.importorskip('shadowhound_llm_bench_interfaces.action')
     from shadowhound_llm_bench_interfaces.msg import ModelResult
 
-    from shadowhound_llm_bench.core.goal_validation import GoalRequest, resolve_goal
-    from shadowhound_llm_bench.core.node_settings import NodeSettings
+    from shadowhound_llm_bench.core.settings.goal_validation import GoalRequest, resolve_goal
+    from shadowhound_llm_bench.core.settings.node_settings import NodeSettings
     from shadowhound_llm_bench.ros.benchmark_session import BenchmarkSession
     from shadowhound_llm_bench.ros.memory_stack import build_memory_stack
 

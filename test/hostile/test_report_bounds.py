@@ -5,8 +5,8 @@ import json
 import pytest
 
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core.run_options import RunOptions
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.settings.run_options import RunOptions
+from shadowhound_llm_bench.core.runs.suite import load_suite
 from shadowhound_llm_bench.engine import runner as runner_module
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 from shadowhound_llm_bench.reports.jsonl_log import (

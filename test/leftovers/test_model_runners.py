@@ -2,7 +2,7 @@
 
 import pytest
 
-from shadowhound_llm_bench.core.model_runners import is_model_runner
+from shadowhound_llm_bench.core.ollama.model_runners import is_model_runner
 
 
 @pytest.mark.parametrize('name,cmdline', [

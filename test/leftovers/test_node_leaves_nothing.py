@@ -21,7 +21,7 @@ from test_nothing_left_behind import listed, wait_empty  # noqa: E402
 
 from shadowhound_llm_bench.common.process_group import (  # noqa: E402
     start_process_group, stop_process_group)
-from shadowhound_llm_bench.core.residency import left_loaded  # noqa: E402
+from shadowhound_llm_bench.core.decider.residency import left_loaded  # noqa: E402
 from shadowhound_llm_bench.demo import _node_parameters, _raw_node_parameters  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not interfaces_available(), reason=BUILD_HINT)

@@ -13,11 +13,11 @@ import pytest
 from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.adapters.process_container import ProcessContainer
-from shadowhound_llm_bench.core.policy_settings import preset_settings
-from shadowhound_llm_bench.core.progress import Phase
-from shadowhound_llm_bench.core.residency import left_loaded, left_loaded_text
-from shadowhound_llm_bench.core.run_options import RunOptions
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
+from shadowhound_llm_bench.core.runs.progress import Phase
+from shadowhound_llm_bench.core.decider.residency import left_loaded, left_loaded_text
+from shadowhound_llm_bench.core.settings.run_options import RunOptions
+from shadowhound_llm_bench.core.runs.suite import load_suite
 from shadowhound_llm_bench.core.units import GIB, MIB
 from shadowhound_llm_bench.engine.cancellation import CancelToken
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
@@ -215,7 +215,7 @@ def test_a_restart_wait_canceled_leaves_nothing(thor, tmp_path):
 
 
 def test_the_idle_owner_unloads_what_its_run_left_but_not_the_operators_model(thor, tmp_path):
-    from shadowhound_llm_bench.core.policy import MemoryPolicy
+    from shadowhound_llm_bench.core.decider.policy import MemoryPolicy
     from shadowhound_llm_bench.engine.own_leftovers import OwnLeftovers
     backend, url = thor
     # The operator's model, loaded before the run and kept (keep_models_found_loaded).

@@ -1,6 +1,6 @@
 """The still-loaded list and the cleanup verdict, as every report renders them."""
 
-from shadowhound_llm_bench.core.residency import (
+from shadowhound_llm_bench.core.decider.residency import (
     cleanup_verdict, followed_lines, left_loaded, left_loaded_lines, left_loaded_text)
 
 

@@ -5,9 +5,9 @@ import pytest
 from shadowhound_llm_bench.adapters.docker_container import CgroupMemoryFiles
 from shadowhound_llm_bench.adapters.host_memory import ProcMeminfoHost
 from shadowhound_llm_bench.adapters.memory_sources import MemorySourceReader
-from shadowhound_llm_bench.core.footprint_check import rejected_measurement
-from shadowhound_llm_bench.core.memory_calibration import ChosenSources
-from shadowhound_llm_bench.core.memory_reading import ContainerState
+from shadowhound_llm_bench.core.memory.footprint_check import rejected_measurement
+from shadowhound_llm_bench.core.memory.memory_calibration import ChosenSources
+from shadowhound_llm_bench.core.memory.memory_reading import ContainerState
 from shadowhound_llm_bench.engine.memory_monitor import MemoryMonitor
 from shadowhound_llm_bench.engine.model_memory import ModelMemoryGauge
 

@@ -4,9 +4,9 @@ import pytest
 
 from shadowhound_llm_bench.adapters.docker_container import CgroupMemoryFiles
 from shadowhound_llm_bench.adapters.memory_sources import MemorySourceReader
-from shadowhound_llm_bench.core.memory_calibration import (
+from shadowhound_llm_bench.core.memory.memory_calibration import (
     CalibrationResult, choose_sources, model_memory_bytes)
-from shadowhound_llm_bench.core.memory_sources import source_values
+from shadowhound_llm_bench.core.memory.memory_sources import source_values
 from shadowhound_llm_bench.engine.calibration_store import CalibrationStore
 
 from source_files import (GIB, MIB, compute_apps, write_cgroup_v2, write_meminfo,

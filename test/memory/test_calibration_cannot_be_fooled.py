@@ -1,6 +1,6 @@
 """Calibration is not fooled by a runner's CPU share, a source that fell, or an old footprint."""
 
-from shadowhound_llm_bench.core.memory_calibration import (
+from shadowhound_llm_bench.core.memory.memory_calibration import (
     LoadCheck, blind_to_first_load, choose_sources)
 from shadowhound_llm_bench.engine.footprint_cache import FootprintCache
 

@@ -6,12 +6,12 @@ import os
 import pytest
 
 from shadowhound_llm_bench.adapters.memory_sources import CacheDropper
-from shadowhound_llm_bench.core import memfree_rule
-from shadowhound_llm_bench.core.footprint import FootprintPrediction
-from shadowhound_llm_bench.core.memory_reading import ContainerSample, MemoryReading
-from shadowhound_llm_bench.core.decision import Action, Preparation
-from shadowhound_llm_bench.core.policy import MemoryPolicy
-from shadowhound_llm_bench.core.policy_settings import preset_settings
+from shadowhound_llm_bench.core.decider import memfree_rule
+from shadowhound_llm_bench.core.memory.footprint import FootprintPrediction
+from shadowhound_llm_bench.core.memory.memory_reading import ContainerSample, MemoryReading
+from shadowhound_llm_bench.core.decider.decision import Action, Preparation
+from shadowhound_llm_bench.core.decider.policy import MemoryPolicy
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 
 from source_files import GIB, MIB, file_mode
 

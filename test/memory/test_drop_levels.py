@@ -1,8 +1,8 @@
 """The least drop that works: `1` when only the page cache is in the way, `3` for the pool."""
 
 from shadowhound_llm_bench.adapters.memory_sources import CacheDropper
-from shadowhound_llm_bench.core.footprint import FootprintPrediction
-from shadowhound_llm_bench.core.decision import Action, Preparation
+from shadowhound_llm_bench.core.memory.footprint import FootprintPrediction
+from shadowhound_llm_bench.core.decider.decision import Action, Preparation
 
 from source_files import GIB, MIB
 from test_drop_caches import REFUSAL, _policy, _reading

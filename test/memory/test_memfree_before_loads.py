@@ -11,11 +11,11 @@ import dataclasses
 import pytest
 
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core import memfree_rule
-from shadowhound_llm_bench.core.memory_sources import MemorySourceSettings
-from shadowhound_llm_bench.core.policy_settings import preset_settings
-from shadowhound_llm_bench.core.run_options import RunOptions
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.decider import memfree_rule
+from shadowhound_llm_bench.core.memory.memory_sources import MemorySourceSettings
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
+from shadowhound_llm_bench.core.settings.run_options import RunOptions
+from shadowhound_llm_bench.core.runs.suite import load_suite
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 from shadowhound_llm_bench.sim.catalog import builtin_catalog

@@ -1,6 +1,6 @@
 """The summary shows memory sources, reclaim time, drop-caches calls, rejected footprints."""
 
-from shadowhound_llm_bench.core.run_records import ModelResult, RunSummary
+from shadowhound_llm_bench.core.runs.run_records import ModelResult, RunSummary
 from shadowhound_llm_bench.reports.markdown_report import render_markdown
 
 

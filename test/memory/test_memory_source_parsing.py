@@ -1,8 +1,8 @@
-"""Parsing every memory source into typed records (core/memory_sources.py)."""
+"""Parsing every memory source into typed records (core/memory/memory_sources.py)."""
 
 import pytest
 
-from shadowhound_llm_bench.core.memory_sources import (
+from shadowhound_llm_bench.core.memory.memory_sources import (
     CGROUP_ANON, GPU_PROCESSES, HOST_USED, NVMAP, OLLAMA_PS, MemorySourceError,
     MemorySourceSettings, SourceSnapshot, cgroup_memory, host_meminfo, ollama_ps_memory,
     parse_cgroup_stat, parse_compute_apps, parse_meminfo, parse_sources_setting, source_values)

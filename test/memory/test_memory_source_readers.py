@@ -11,7 +11,7 @@ from shadowhound_llm_bench.adapters.memory_sources import (
     GpuMemoryUnavailable, MemorySourceReader, NvidiaSmiGpu, NvmlGpu, cgroup_of, open_gpu_reader,
     read_host_meminfo)
 from shadowhound_llm_bench.adapters.process_container import process_tree_memory
-from shadowhound_llm_bench.core.memory_sources import MemorySourceError
+from shadowhound_llm_bench.core.memory.memory_sources import MemorySourceError
 
 from source_files import (GIB, MIB, compute_apps, write_cgroup_v1, write_cgroup_v2,
                           write_meminfo, write_nvidia_smi)

@@ -1,6 +1,6 @@
 """The run's peak on unified memory: what the chosen sources saw, not the container alone."""
 
-from shadowhound_llm_bench.core.run_records import summarize_run
+from shadowhound_llm_bench.core.runs.run_records import summarize_run
 
 MIB = 1 << 20
 

@@ -17,9 +17,9 @@ import pytest
 from shadowhound_llm_bench.adapters.container_backend import ContainerControlUnavailable
 from shadowhound_llm_bench.adapters.docker_container import CgroupMemoryFiles
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core.memory_reading import ContainerState
-from shadowhound_llm_bench.core.memory_sources import MemorySourceSettings
-from shadowhound_llm_bench.core.policy_settings import preset_settings
+from shadowhound_llm_bench.core.memory.memory_reading import ContainerState
+from shadowhound_llm_bench.core.memory.memory_sources import MemorySourceSettings
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.engine.calibration_store import CALIBRATION_FILE_NAME
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.memory_guard import Proceed

@@ -2,9 +2,9 @@
 
 import dataclasses
 
-from shadowhound_llm_bench.core.diagnostic_summary import (
+from shadowhound_llm_bench.core.platform.diagnostic_summary import (
     Level, container_status, pressure_status, ros_consumers_status)
-from shadowhound_llm_bench.core.memory_reading import (
+from shadowhound_llm_bench.core.memory.memory_reading import (
     ContainerSample, ContainerState, MemoryReading)
 from shadowhound_llm_bench.core.units import GIB
 

@@ -2,9 +2,10 @@
 
 import pytest
 
-from shadowhound_llm_bench.core.goal_outcome import GoalErrorCode, GoalState, outcome_of_run
-from shadowhound_llm_bench.core.run_records import ModelStatus, RunStatus
-from shadowhound_llm_bench.core.run_status import is_success, run_status
+from shadowhound_llm_bench.core.settings.goal_outcome import (GoalErrorCode, GoalState,
+                                                              outcome_of_run)
+from shadowhound_llm_bench.core.runs.run_records import ModelStatus, RunStatus
+from shadowhound_llm_bench.core.runs.run_status import is_success, run_status
 
 from node_helpers import interfaces_available
 

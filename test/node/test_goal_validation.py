@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from shadowhound_llm_bench.core.goal_validation import GoalRejected, GoalRequest, resolve_goal
-from shadowhound_llm_bench.core.node_settings import NodeSettings, NodeSettingsError
+from shadowhound_llm_bench.core.settings.goal_validation import (GoalRejected, GoalRequest,
+                                                                 resolve_goal)
+from shadowhound_llm_bench.core.settings.node_settings import NodeSettings, NodeSettingsError
 
 SUITES = Path(__file__).resolve().parents[2] / "config" / "suites"
 

@@ -5,10 +5,10 @@ import math
 import pytest
 
 from node_helpers import interfaces_available
-from shadowhound_llm_bench.core.memory_reading import (
+from shadowhound_llm_bench.core.memory.memory_reading import (
     ContainerSample, ContainerState, MemoryReading)
-from shadowhound_llm_bench.core.progress import Phase, ProgressEvent
-from shadowhound_llm_bench.core.run_records import ModelResult
+from shadowhound_llm_bench.core.runs.progress import Phase, ProgressEvent
+from shadowhound_llm_bench.core.runs.run_records import ModelResult
 from shadowhound_llm_bench.core.units import GIB
 from shadowhound_llm_bench.engine.memory_guard_api import PlannedModel, RunPlan
 

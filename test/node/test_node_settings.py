@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shadowhound_llm_bench.core.node_settings import (
+from shadowhound_llm_bench.core.settings.node_settings import (
     PARAMETER_SPECS, NodeSettings, NodeSettingsError, default_values, model_name_error)
-from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
+from shadowhound_llm_bench.core.memory.ros_reserve import RosReserveSettings
 from shadowhound_llm_bench.core.units import GIB
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "llm_bench.yaml"

@@ -1,6 +1,6 @@
 """`-p name:=value` arguments as rcl reads them (YAML values)."""
 
-from shadowhound_llm_bench.core.ros_args import parameter_args
+from shadowhound_llm_bench.core.settings.ros_args import parameter_args
 
 
 def test_values_keep_their_yaml_types():

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from shadowhound_llm_bench.core.energy_accounting import (
+from shadowhound_llm_bench.core.platform.energy_accounting import (
     PowerSample, SampleSeries, model_energy,
 )
 

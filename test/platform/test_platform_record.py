@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from shadowhound_llm_bench.core.platform_record import (
+from shadowhound_llm_bench.core.platform.platform_record import (
     BandwidthTableError, MachineRecord, bandwidth_for, jetpack_for, load_bandwidth_table,
     machine_warnings, parse_device_tree_model, parse_jetson_clocks_show, parse_module_sku,
     parse_nv_tegra_release, parse_nvpmodel_query, power_mode_is_max,

@@ -8,9 +8,9 @@ import pytest
 
 from platform_helpers import SimWithThor
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core.progress import Phase
-from shadowhound_llm_bench.core.run_options import RunOptions
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.runs.progress import Phase
+from shadowhound_llm_bench.core.settings.run_options import RunOptions
+from shadowhound_llm_bench.core.runs.suite import load_suite
 from shadowhound_llm_bench.engine.platform_monitor import PlatformMonitor, PlatformSettings
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 

@@ -10,7 +10,7 @@ from shadowhound_llm_bench.adapters.platform_probe import probe_machine
 from shadowhound_llm_bench.adapters.platform_sensors import (
     JtopSensors, SysfsSensors, discover_sysfs, open_sensors,
 )
-from shadowhound_llm_bench.core.platform_record import machine_warnings
+from shadowhound_llm_bench.core.platform.platform_record import machine_warnings
 from shadowhound_llm_bench.engine.platform_monitor import PlatformMonitor, PlatformSettings
 
 

@@ -1,10 +1,10 @@
 """The platform's /diagnostics status and the slowdown attribution, from plain values."""
 
-from shadowhound_llm_bench.core.diagnostic_summary import Level
-from shadowhound_llm_bench.core.energy_accounting import PowerSample
-from shadowhound_llm_bench.core.platform_diagnostics import platform_status
-from shadowhound_llm_bench.core.platform_record import MachineRecord
-from shadowhound_llm_bench.core.slowdown_attribution import attribute_slowdown
+from shadowhound_llm_bench.core.platform.diagnostic_summary import Level
+from shadowhound_llm_bench.core.platform.energy_accounting import PowerSample
+from shadowhound_llm_bench.core.platform.platform_diagnostics import platform_status
+from shadowhound_llm_bench.core.platform.platform_record import MachineRecord
+from shadowhound_llm_bench.core.platform.slowdown_attribution import attribute_slowdown
 
 MAXN = MachineRecord(module_model="NVIDIA Jetson AGX Thor Developer Kit", power_mode="MAXN",
                      power_mode_id=0, power_mode_is_max=True, clocks_locked=True)

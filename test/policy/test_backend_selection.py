@@ -15,9 +15,9 @@ from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.adapters.process_container import ProcessContainer
 from shadowhound_llm_bench.adapters.systemd_unit import SystemdUnit
-from shadowhound_llm_bench.core.policy_settings import preset_settings
-from shadowhound_llm_bench.core.run_options import RunOptions
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
+from shadowhound_llm_bench.core.settings.run_options import RunOptions
+from shadowhound_llm_bench.core.runs.suite import load_suite
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 from test_systemd_unit import service  # noqa: F401  (the systemd stand-in fixture)

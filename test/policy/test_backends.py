@@ -12,8 +12,8 @@ from shadowhound_llm_bench.adapters.container_backend import ContainerNotFound
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.host_memory import ProcMeminfoHost, SimulatedHost
 from shadowhound_llm_bench.adapters.process_container import ProcessContainer
-from shadowhound_llm_bench.core.memory_budget import BudgetInputs, model_budget_bytes
-from shadowhound_llm_bench.core.memory_reading import ContainerState
+from shadowhound_llm_bench.core.decider.memory_budget import BudgetInputs, model_budget_bytes
+from shadowhound_llm_bench.core.memory.memory_reading import ContainerState
 from shadowhound_llm_bench.core.units import MIB
 from shadowhound_llm_bench.engine.footprint_cache import FootprintCache
 from shadowhound_llm_bench.engine.memory_monitor import MemoryMonitor

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from policy_sim_container import start_sim_container
-from shadowhound_llm_bench.core.budget_check import PlannedFit, nothing_fits
+from shadowhound_llm_bench.core.decider.budget_check import PlannedFit, nothing_fits
 
 MODELS = ["qwen2.5:0.5b", "llama3.2:1b"]
 

@@ -9,10 +9,10 @@ from policy_engine_support import tiny_binds
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core.memory_reading import ContainerState
-from shadowhound_llm_bench.core.policy_settings import preset_settings
-from shadowhound_llm_bench.core.run_options import RunOptions
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.memory.memory_reading import ContainerState
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
+from shadowhound_llm_bench.core.settings.run_options import RunOptions
+from shadowhound_llm_bench.core.runs.suite import load_suite
 from shadowhound_llm_bench.core.units import MIB
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.memory_guard import Proceed

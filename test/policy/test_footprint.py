@@ -2,7 +2,7 @@
 
 import pytest
 
-from shadowhound_llm_bench.core.footprint import (
+from shadowhound_llm_bench.core.memory.footprint import (
     FootprintPredictor, ModelMetadata, kv_cache_bytes, metadata_from_ollama,
     parameters_from_name, parameters_from_string, prediction_error)
 from shadowhound_llm_bench.core.units import GB

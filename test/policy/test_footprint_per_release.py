@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from shadowhound_llm_bench.core.footprint import FootprintPredictor, metadata_from_ollama
-from shadowhound_llm_bench.core.gguf_layout import layout_from_show, tensor_bytes
-from shadowhound_llm_bench.core.ollama_footprint import (
+from shadowhound_llm_bench.core.memory.footprint import FootprintPredictor, metadata_from_ollama
+from shadowhound_llm_bench.core.ollama.gguf_layout import layout_from_show, tensor_bytes
+from shadowhound_llm_bench.core.ollama.ollama_footprint import (
     default_num_ctx, ollama_size_estimate, parse_version)
 from shadowhound_llm_bench.real_ollama.dist import archive_dirs
 

@@ -5,8 +5,8 @@ import re
 
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core.memory_sources import MemorySourceSettings
-from shadowhound_llm_bench.core.policy_settings import preset_settings
+from shadowhound_llm_bench.core.memory.memory_sources import MemorySourceSettings
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.memory_guard import Proceed
 from shadowhound_llm_bench.engine.management_costs import COSTS_FILE_NAME, ManagementCosts

@@ -2,10 +2,10 @@
 
 import dataclasses
 
-from shadowhound_llm_bench.core.memory_reading import ContainerSample, MemoryReading
-from shadowhound_llm_bench.core.decision import Action
-from shadowhound_llm_bench.core.policy import MemoryPolicy
-from shadowhound_llm_bench.core.policy_settings import preset_settings
+from shadowhound_llm_bench.core.memory.memory_reading import ContainerSample, MemoryReading
+from shadowhound_llm_bench.core.decider.decision import Action
+from shadowhound_llm_bench.core.decider.policy import MemoryPolicy
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.units import GIB
 
 POLICY = MemoryPolicy(preset_settings("adaptive", preempt_wait_s=30.0))

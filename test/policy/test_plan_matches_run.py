@@ -2,8 +2,8 @@
 
 import pytest
 
-from shadowhound_llm_bench.core.run_options import RunOptions
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.settings.run_options import RunOptions
+from shadowhound_llm_bench.core.runs.suite import load_suite
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 from test_thor_sequence import thor_guard
 

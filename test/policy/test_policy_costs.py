@@ -1,12 +1,12 @@
 """Cost-aware room making and recovery of a vanished server: pure policy decisions."""
 
-from shadowhound_llm_bench.core.action_costs import SEED_COSTS, ActionCosts
-from shadowhound_llm_bench.core.footprint import FootprintPrediction
-from shadowhound_llm_bench.core.memory_reading import (
+from shadowhound_llm_bench.core.decider.action_costs import SEED_COSTS, ActionCosts
+from shadowhound_llm_bench.core.memory.footprint import FootprintPrediction
+from shadowhound_llm_bench.core.memory.memory_reading import (
     ContainerSample, ContainerState, MemoryReading)
-from shadowhound_llm_bench.core.decision import Action, LoadedModel, Preparation
-from shadowhound_llm_bench.core.policy import MemoryPolicy
-from shadowhound_llm_bench.core.policy_settings import preset_settings
+from shadowhound_llm_bench.core.decider.decision import Action, LoadedModel, Preparation
+from shadowhound_llm_bench.core.decider.policy import MemoryPolicy
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.units import GIB
 
 EMPTY = 1 * GIB

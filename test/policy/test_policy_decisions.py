@@ -2,11 +2,11 @@
 
 import pytest
 
-from shadowhound_llm_bench.core.footprint import FootprintPrediction
-from shadowhound_llm_bench.core.memory_reading import ContainerSample, MemoryReading
-from shadowhound_llm_bench.core.decision import Action, LoadedModel, Preparation
-from shadowhound_llm_bench.core.policy import MemoryPolicy
-from shadowhound_llm_bench.core.policy_settings import preset_settings
+from shadowhound_llm_bench.core.memory.footprint import FootprintPrediction
+from shadowhound_llm_bench.core.memory.memory_reading import ContainerSample, MemoryReading
+from shadowhound_llm_bench.core.decider.decision import Action, LoadedModel, Preparation
+from shadowhound_llm_bench.core.decider.policy import MemoryPolicy
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.units import GIB
 
 EMPTY = 1 * GIB  # working set of an Ollama server without models

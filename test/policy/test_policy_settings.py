@@ -2,7 +2,7 @@
 
 import pytest
 
-from shadowhound_llm_bench.core.policy_settings import (
+from shadowhound_llm_bench.core.decider.policy_settings import (
     PolicySettings, PolicySettingsError, preset_settings, settings_from_mapping)
 from shadowhound_llm_bench.core.units import GB, GIB
 

@@ -11,10 +11,10 @@ from shadowhound_llm_bench.cli import _print_outcome as print_outcome
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient, OllamaError
-from shadowhound_llm_bench.core.policy_settings import preset_settings
-from shadowhound_llm_bench.core.progress import Phase
-from shadowhound_llm_bench.core.run_options import RunOptions
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
+from shadowhound_llm_bench.core.runs.progress import Phase
+from shadowhound_llm_bench.core.settings.run_options import RunOptions
+from shadowhound_llm_bench.core.runs.suite import load_suite
 from shadowhound_llm_bench.core.units import MIB
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.memory_guard_api import Proceed

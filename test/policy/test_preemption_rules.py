@@ -1,11 +1,11 @@
 """The policy's preemption and container-limit rules on readings of a 128 GB Thor."""
 
-from shadowhound_llm_bench.core.container_limit import container_limit_for
-from shadowhound_llm_bench.core.memory_reading import ContainerSample, MemoryReading
-from shadowhound_llm_bench.core.decision import Action
-from shadowhound_llm_bench.core.policy import MemoryPolicy
-from shadowhound_llm_bench.core.policy_settings import preset_settings
-from shadowhound_llm_bench.core.preemption import find_breach, ros_headroom_bytes
+from shadowhound_llm_bench.core.decider.container_limit import container_limit_for
+from shadowhound_llm_bench.core.memory.memory_reading import ContainerSample, MemoryReading
+from shadowhound_llm_bench.core.decider.decision import Action
+from shadowhound_llm_bench.core.decider.policy import MemoryPolicy
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
+from shadowhound_llm_bench.core.decider.preemption import find_breach, ros_headroom_bytes
 from shadowhound_llm_bench.core.units import GIB
 
 POLICY = MemoryPolicy(preset_settings("default", preempt_wait_s=30.0))

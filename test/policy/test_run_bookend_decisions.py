@@ -1,9 +1,9 @@
 """The policy's word on models found loaded at a run's start and left loaded at its end."""
 
-from shadowhound_llm_bench.core.decision import Action
+from shadowhound_llm_bench.core.decider.decision import Action
 
-from shadowhound_llm_bench.core.policy import MemoryPolicy
-from shadowhound_llm_bench.core.policy_settings import preset_settings
+from shadowhound_llm_bench.core.decider.policy import MemoryPolicy
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 
 
 def policy():

@@ -27,8 +27,8 @@ from shadowhound_llm_bench.adapters.container_backend import (
     ContainerControlUnavailable, ContainerNotFound)
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.adapters.systemd_unit import SystemdUnit, unit_name
-from shadowhound_llm_bench.core.memory_reading import ContainerState
-from shadowhound_llm_bench.core.policy_settings import preset_settings
+from shadowhound_llm_bench.core.memory.memory_reading import ContainerState
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.units import MIB
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 

@@ -9,11 +9,11 @@ import httpx
 from shadowhound_llm_bench import real_ollama
 from shadowhound_llm_bench.adapters.api_only_container import ApiOnlyContainer
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core.policy_settings import preset_settings
-from shadowhound_llm_bench.core.progress import Phase
-from shadowhound_llm_bench.core.residency import left_loaded
-from shadowhound_llm_bench.core.run_options import RunOptions
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
+from shadowhound_llm_bench.core.runs.progress import Phase
+from shadowhound_llm_bench.core.decider.residency import left_loaded
+from shadowhound_llm_bench.core.settings.run_options import RunOptions
+from shadowhound_llm_bench.core.runs.suite import load_suite
 from shadowhound_llm_bench.engine.cancellation import CancelToken
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.run_bookends import run_between_bookends

@@ -10,10 +10,10 @@ import pytest
 from shadowhound_llm_bench import real_ollama
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core.policy_settings import preset_settings
-from shadowhound_llm_bench.core.progress import Phase
-from shadowhound_llm_bench.core.run_options import RunOptions
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
+from shadowhound_llm_bench.core.runs.progress import Phase
+from shadowhound_llm_bench.core.settings.run_options import RunOptions
+from shadowhound_llm_bench.core.runs.suite import load_suite
 from shadowhound_llm_bench.engine.cancellation import CancelToken
 from shadowhound_llm_bench.engine.load_follower import RUNNERS_GONE_S
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core.ollama_reply_shapes import (
+from shadowhound_llm_bench.core.ollama.ollama_reply_shapes import (
     check_final_chunk, check_model_list, check_show_reply, version_text)
 
 from real_run_support import ONE_THREAD

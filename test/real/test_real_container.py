@@ -10,9 +10,9 @@ import pytest
 from shadowhound_llm_bench import real_ollama
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient, OllamaHTTPError
-from shadowhound_llm_bench.core.load_failures import RUNNER_KILLED, load_failure_kind
-from shadowhound_llm_bench.core.run_options import RunOptions
-from shadowhound_llm_bench.core.suite import load_suite
+from shadowhound_llm_bench.core.ollama.load_failures import RUNNER_KILLED, load_failure_kind
+from shadowhound_llm_bench.core.settings.run_options import RunOptions
+from shadowhound_llm_bench.core.runs.suite import load_suite
 from shadowhound_llm_bench.engine.cli_guard import build_guard_for_cli
 from shadowhound_llm_bench.engine.run_bookends import run_between_bookends
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner

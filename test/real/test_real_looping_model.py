@@ -2,7 +2,7 @@
 
 import csv
 
-from shadowhound_llm_bench.core.stream_end import ENDED_EARLY, ENDED_EARLY_TEXT
+from shadowhound_llm_bench.core.ollama.stream_end import ENDED_EARLY, ENDED_EARLY_TEXT
 
 from real_run_support import TINY, run_cli, run_output
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from shadowhound_llm_bench.core.ros_args import params_files
-from shadowhound_llm_bench.core.suite import SuiteError, load_suite
+from shadowhound_llm_bench.core.settings.ros_args import params_files
+from shadowhound_llm_bench.core.runs.suite import SuiteError, load_suite
 from shadowhound_llm_bench.sim.scenario import ScenarioError, load_scenario
 
 from reliab_node import NodeProcess, READY_TEXT, needs_ros, ros_arg

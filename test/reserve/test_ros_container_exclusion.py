@@ -11,7 +11,7 @@ from reserve_helpers import by_pid
 
 from shadowhound_llm_bench.adapters.ros_processes import RosProcessScanner
 from shadowhound_llm_bench.engine.ros_headroom import RosHeadroom
-from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
+from shadowhound_llm_bench.core.memory.ros_reserve import RosReserveSettings
 
 PREFIX = f'reserve-test-{os.getpid()}'
 HOST_DIRS = ('/usr', '/lib', '/lib64', '/bin', '/etc')

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
+from shadowhound_llm_bench.core.memory.ros_reserve import RosReserveSettings
 from shadowhound_llm_bench.engine.ros_gpu_memory import RosGpuMemory
 from shadowhound_llm_bench.engine.ros_headroom import RosHeadroom
 from shadowhound_llm_bench.sim.machine import can_create_cgroups, start_machine

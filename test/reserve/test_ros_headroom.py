@@ -6,9 +6,9 @@ import time
 from reserve_helpers import MIB, OnlyPids
 
 from shadowhound_llm_bench.adapters.ros_processes import RosProcessScanner
-from shadowhound_llm_bench.core.memory_budget import (
+from shadowhound_llm_bench.core.decider.memory_budget import (
     BudgetInputs, model_budget_bytes, simulated_host_available_bytes)
-from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings
+from shadowhound_llm_bench.core.memory.ros_reserve import RosReserveSettings
 from shadowhound_llm_bench.core.units import GIB
 from shadowhound_llm_bench.engine.ros_headroom import RosHeadroom
 

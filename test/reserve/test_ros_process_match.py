@@ -2,7 +2,7 @@
 
 import pytest
 
-from shadowhound_llm_bench.core.ros_process_match import (
+from shadowhound_llm_bench.core.memory.ros_process_match import (
     ProcessPatterns, RosProcessKind, classify_process, parse_ros_arguments, split_program)
 
 

@@ -10,8 +10,8 @@ from reserve_helpers import MIB, NODE_SCRIPT, RosMemoryLauncher, RosMemoryProces
 
 from shadowhound_llm_bench.adapters.ros_processes import (
     RosProcessScanner, make_ros_process_scanner)
-from shadowhound_llm_bench.core.ros_process_match import ProcessPatterns, RosProcessKind
-from shadowhound_llm_bench.core.ros_reserve import RosReserveSettings, top_consumers
+from shadowhound_llm_bench.core.memory.ros_process_match import ProcessPatterns, RosProcessKind
+from shadowhound_llm_bench.core.memory.ros_reserve import RosReserveSettings, top_consumers
 
 ROS_DOMAIN_ID = (51 + int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))) % 232
 NAMESPACE = f'/reserve_test_{os.getpid()}'

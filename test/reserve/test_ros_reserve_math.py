@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from shadowhound_llm_bench.core.ros_process_match import RosProcessIdentity, RosProcessKind
-from shadowhound_llm_bench.core.ros_reserve import (
+from shadowhound_llm_bench.core.memory.ros_process_match import RosProcessIdentity, RosProcessKind
+from shadowhound_llm_bench.core.memory.ros_reserve import (
     InvalidRosReserveSettings, PeakWindow, RosProcessMemory, RosReserveSettings,
     ros_reserve_bytes, top_consumers)
 from shadowhound_llm_bench.core.units import GIB, MIB
