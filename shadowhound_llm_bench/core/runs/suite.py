@@ -292,11 +292,11 @@ def suite_dirs() -> List[Path]:
     env = os.environ.get(SUITES_ENV)
     if env:
         dirs += [Path(p) for p in env.split(os.pathsep) if p]
-    here = Path(__file__).resolve()
-    dirs.append(here.parents[2] / "config" / "suites")  # source tree
+    package = Path(__file__).resolve().parents[2]  # <pkg>/core/runs/suite.py
+    dirs.append(package.parent / "config" / "suites")  # source tree
     share = Path("share") / "shadowhound_llm_bench" / "config" / "suites"
-    if len(here.parents) > 5:
-        dirs.append(here.parents[5] / share)  # <prefix>/lib/pythonX.Y/site-packages/<pkg>/core
+    if len(package.parents) > 3:
+        dirs.append(package.parents[3] / share)  # <prefix>/lib/pythonX.Y/site-packages/<pkg>
     dirs.append(Path(sys.prefix) / share)
     return dirs
 
