@@ -164,6 +164,12 @@ class HistoryDb:
         try:
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._migrate(_check_identity(self._conn, self.path))
+            # The file may come from elsewhere (`history --db their.sqlite3`, a copied default
+            # database): its values are checked as an import's are, before one row is used.
+            check_attached(self._conn, schema="main")
+        except ImportRefused as exc:
+            self._conn.close()
+            raise HistoryError(f"{self.path}: not used: {exc}") from None
         except sqlite3.Error as exc:
             self._conn.close()
             raise HistoryError(f"{self.path}: {exc}") from exc

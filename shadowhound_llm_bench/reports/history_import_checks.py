@@ -67,9 +67,12 @@ def check_attached(conn: sqlite3.Connection, schema: str = "other") -> None:
         rows = conn.execute(f"SELECT count(*) FROM {schema}.{table}").fetchone()[0]
         if rows > MAX_ROWS:
             raise ImportRefused(f"table {table} holds {rows} rows, more than {MAX_ROWS}")
-        for column, (kind, limit) in columns.items():
-            bad = conn.execute(f"SELECT count(*) FROM {schema}.{table} WHERE "
-                               f"{_bad_value_condition(column, kind, limit)}").fetchone()[0]
+        # One pass over the table counts the bad values of every column.
+        sums = ", ".join(f"total({_bad_value_condition(column, kind, limit)})"
+                         for column, (kind, limit) in columns.items())
+        counts = conn.execute(f"SELECT {sums} FROM {schema}.{table}").fetchone()
+        for (column, (kind, limit)), bad in zip(columns.items(), counts):
+            bad = int(bad)
             if bad:
                 what = f"a {kind} of at most {limit} characters" if kind == _TEXT else \
                     "a finite number" if kind == _REAL else "an integer"

@@ -146,3 +146,26 @@ def test_a_database_with_values_out_of_shape_is_refused_in_one_line_and_nothing_
     assert status == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
     with HistoryDb(mine) as db:
         assert db.run_count() == 0
+
+
+@pytest.mark.parametrize('table, column, value, fragment', [
+    ('runs', 'ollama_version', 'v' * 100000, 'runs.ollama_version are not a text of at most 512'),
+    ('cells', 'median', 'NaN-ish', 'cells.median are not a finite number'),
+    ('machines', 'hostname', None, 'machines lacks the column(s) hostname'),
+])
+def test_a_crafted_database_read_in_place_is_refused_in_one_line(
+        capsys, tmp_path, table, column, value, fragment):
+    """`history --db their.sqlite3` checks the file's values as an import does."""
+    theirs = tmp_path / 'theirs.sqlite3'
+    _crafted_database(theirs, table, column, value)
+    for argv in (['history', '--db', theirs], ['history', '--db', theirs, '--model', 'x']):
+        status = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        assert status == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+        assert not out
+
+
+def test_a_database_in_shape_is_read_in_place(capsys, tmp_path):
+    theirs = tmp_path / 'theirs.sqlite3'
+    _crafted_database(theirs, 'runs', 'status', 'ok')
+    assert 'x' in _run(capsys, 'history', '--db', theirs)
