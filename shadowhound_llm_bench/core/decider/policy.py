@@ -331,7 +331,7 @@ class MemoryPolicy:
 
     def on_unanswered_requests(self, model: str, *, unanswered_in_a_row: int,
                                no_server_in_a_row: int, side_by_side: bool) -> Decision:
-        """Requests in a row without an answer: KEEP, RESTART or SKIP (failures.py)."""
+        """Decide on requests in a row without an answer: KEEP, RESTART, SKIP (failures.py)."""
         return failures.on_unanswered_requests(
             model, unanswered_in_a_row=unanswered_in_a_row,
             no_server_in_a_row=no_server_in_a_row, side_by_side=side_by_side)

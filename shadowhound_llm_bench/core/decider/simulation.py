@@ -88,7 +88,7 @@ def _sim_group(policy: SimulatedPolicy, group: Sequence[str],
             state.working_set_bytes += predictions[model].footprint_bytes
     peak = state.working_set_bytes
     for model, actions, unloads, restarts in admitted:
-        after = policy.after_model(model, _with_working_set(reading, state.working_set_bytes))
+        after = policy.after_model(model, with_working_set(reading, state.working_set_bytes))
         if after.action is Action.UNLOAD:
             unloads += 1
             _sim_unload(state, (model,))
@@ -129,7 +129,7 @@ class _SimRoom:
         done.reserved_for = self.mates
         done.reserved_bytes = sum(self.predictions[m].footprint_bytes for m in self.mates
                                   if m not in listed)
-        return _with_working_set(self.reading, self.state.working_set_bytes), self.state.loaded
+        return with_working_set(self.reading, self.state.working_set_bytes), self.state.loaded
 
     def carry_out(self, decision: Decision, reading: MemoryReading, done: Preparation) -> float:
         """Unload or restart on the simulated state; a wait sees no memory come back."""
@@ -166,7 +166,7 @@ def _sim_unload(state: _SimState, models: Sequence[str]) -> None:
             state.working_set_bytes -= m.footprint_bytes
 
 
-def _with_working_set(reading: MemoryReading, working_set_bytes: int) -> MemoryReading:
+def with_working_set(reading: MemoryReading, working_set_bytes: int) -> MemoryReading:
     """Copy a reading with other memory in use (budget unchanged)."""
     model_memory = None if reading.model_memory_bytes is None else working_set_bytes
     return replace(reading, container=replace(reading.container,
