@@ -188,6 +188,8 @@ def format_plan(plan: RunPlan) -> str:
                  f"budget {to_gib(plan.model_budget_bytes):.2f} GiB")
     if plan.memory_sources:
         lines.append(f"  memory: {plan.memory_sources}")
+    if plan.calibration_steps:
+        lines.append(f"  calibration first: {', '.join(plan.calibration_steps)}")
     return "\n".join(terminal_line(line) for line in lines)
 
 

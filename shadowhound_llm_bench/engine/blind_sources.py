@@ -21,16 +21,12 @@ from ..core.decider.decision import Action, Decision
 from .backend_record import measures_memory
 from .memory_calibration import (CalibratedGuard, chosen_from, machine_key, settled_values,
                                  source_snapshot)
-from .memory_guard_api import ModelMemoryRecord
 
 
 class CheckedGuard(CalibratedGuard, Protocol):
     """What the first-load check uses of the memory guard, beyond what calibration uses."""
 
     first_loads_checked: Set[str]
-
-    def _record_for(self, model: str) -> ModelMemoryRecord:
-        """Return the memory record of a model in this run."""
 
 
 def recheck_first_load(guard: CheckedGuard, model: str,
@@ -48,19 +44,19 @@ def recheck_first_load(guard: CheckedGuard, model: str,
             not measures_memory(guard.backend):
         return None
     checked.add(model)
-    predicted = int(guard._metadata_estimates.get(model) or 0)
+    predicted = int(guard.readings.metadata_estimates.get(model) or 0)
     why = blind_to_first_load(model, seen_bytes, predicted, gauge.chosen.label)
     if why is None:
         return None
     started = time.monotonic()
-    guard._log_decision(model, Decision(Action.KEEP, why), guard.monitor.latest(), predicted,
-                        action="calibrate")
+    guard.log.decision(model, Decision(Action.KEEP, why), guard.monitor.latest(), predicted,
+                       action="calibrate")
     first = source_snapshot(guard)
     anon = first.cgroup.anon_bytes if first.cgroup is not None else 0
     other = (first.meminfo.used_bytes - first.ros_live_bytes - anon
              if first.meminfo is not None else 0)
     loaded = settled_values(guard, other)
-    guard._unload((model,), model)
+    guard.decider.unload_after_calibration(model, why="recalibration")  # as the policy says
     unloaded = settled_values(guard, other)
     result = choose_sources(machine=machine_key(gauge.reader), model=model,
                             predicted_bytes=predicted, before=unloaded, after=loaded,
@@ -69,8 +65,8 @@ def recheck_first_load(guard: CheckedGuard, model: str,
     guard.calibration = result
     if guard.calibration_store is not None:
         guard.calibration_store.put(result)
-    entry = guard._log_decision(model, Decision(Action.KEEP, result.describe()),
-                                guard.monitor.sample_now(), predicted, action="calibrate")
+    entry = guard.log.decision(model, Decision(Action.KEEP, result.describe()),
+                               guard.monitor.sample_now(), predicted, action="calibrate")
     entry.duration_s = time.monotonic() - started
     seen_now = model_memory_bytes(loaded, result.chosen)
     before_now = model_memory_bytes(unloaded, result.chosen)
@@ -88,19 +84,19 @@ def kept_measurement(guard: CheckedGuard, model: str, footprint_bytes: int,
     calibrated sources chooses them again, and the footprint through the new choice is
     kept when it is itself 0.5-2x the prediction.
     """
-    record = guard._record_for(model)
+    record = guard.log.record_for(model)
     rejected = rejected_measurement(
         model=model, measured_bytes=footprint_bytes, evicted_models=evicted,
-        metadata_estimate_bytes=guard._metadata_estimates.get(model, 0))
+        metadata_estimate_bytes=guard.readings.metadata_estimates.get(model, 0))
     if not rejected:
         return footprint_bytes
     record.measurement_rejected_reason = rejected
-    guard._log_decision(model, Decision(Action.KEEP, rejected), guard.monitor.latest(),
-                        record.predicted_footprint_bytes, action="footprint_rejected")
+    guard.log.decision(model, Decision(Action.KEEP, rejected), guard.monitor.latest(),
+                       record.predicted_footprint_bytes, action="footprint_rejected")
     again = None if evicted else recheck_first_load(guard, model, footprint_bytes)
     if again is None or rejected_measurement(
             model=model, measured_bytes=again,
-            metadata_estimate_bytes=guard._metadata_estimates.get(model, 0)):
+            metadata_estimate_bytes=guard.readings.metadata_estimates.get(model, 0)):
         return None
     record.measured_footprint_bytes = again
     record.memory_source = guard.monitor.model_memory.chosen.label

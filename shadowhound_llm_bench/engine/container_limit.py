@@ -95,5 +95,5 @@ class ContainerLimitKeeper:
             with self._lock:
                 self._applied_bytes = decision.limit_bytes
             self.changes.append((time.time(), decision.limit_bytes))
-            self.guard._log_decision("", Decision(Action.KEEP, decision.reason), reading,
-                                     action="limit")
+            self.guard.log_decision("", Decision(Action.KEEP, decision.reason), reading,
+                                    action="limit")

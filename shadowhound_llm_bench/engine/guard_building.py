@@ -77,7 +77,7 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
         limit = reading.model_budget_bytes + settings.safety_buffer_bytes
         try:
             backend.set_memory_limit(limit)
-            guard._log_decision("", Decision(
+            guard.log_decision("", Decision(
                 Action.KEEP, f"container memory limit set to the model budget "
                 f"{to_gib(limit):.2f} GiB"), reading, action="limit")
         except (ContainerError, ValueError) as exc:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 import time
-import threading
+from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, Union
 
 from ..adapters.container_backend import ContainerBackend
@@ -27,13 +27,16 @@ from ..core.memory.memory_calibration import (CalibrationResult, ChosenSources, 
 from ..core.memory.memory_sources import (MemorySourceError, SourceSnapshot, ollama_ps_memory,
                                           source_values)
 from ..core.ollama.model_metadata import same_model
-from ..core.decider.decision import Action, Decision, LoadedModel
+from ..core.decider.decision import Action, Decision
+from ..core.decider.policy import MemoryPolicy
 from ..core.memory.footprint import FootprintPrediction
-from ..core.memory.memory_reading import MemoryReading
 from ..core.decider.policy_settings import PolicySettings
 from .backend_record import measures_memory
 from .calibration_store import CalibrationStore
-from .memory_guard_api import DecisionRecord
+from .guard_actions import GuardActions
+from .guard_deciding import GuardDecider
+from .guard_log import GuardLog
+from .guard_readings import GuardReadings
 from .memory_monitor import MemoryMonitor
 
 
@@ -44,26 +47,33 @@ class CalibratedGuard(Protocol):
     backend: ContainerBackend
     client: OllamaClient
     settings: PolicySettings
+    policy: MemoryPolicy
+    readings: GuardReadings
+    decider: GuardDecider
+    log: GuardLog
+    actions: GuardActions
     calibration_store: Optional[CalibrationStore]
     calibration: Optional[CalibrationResult]
-    _stop: threading.Event
-    _metadata_estimates: Dict[str, int]
+    calibration_steps: List[str]
+    kept_found_loaded: Tuple[str, ...]
 
     def predict(self, model: str) -> FootprintPrediction:
         """Best prediction of a model's footprint on this machine."""
 
-    def _tags(self) -> List[Dict[str, Any]]:
-        """Return the models Ollama has (/api/tags)."""
 
-    def _loaded(self) -> Optional[List[LoadedModel]]:
-        """Return the models Ollama holds now; None if it does not answer."""
+@dataclass(frozen=True)
+class CalibrationChoice:
+    """The models a calibration loads: the smallest known one and, when there is, a larger one."""
 
-    def _unload(self, models: Sequence[str], for_model: str) -> Any:
-        """Unload models and wait until their memory is judged."""
+    model: str  # "": no requested model of known size is on the server
+    second: str
+    predicted_bytes: int  # the smallest's metadata estimate
+    known: Tuple[FootprintPrediction, ...]
 
-    def _log_decision(self, model: str, decision: Decision, reading: Optional[MemoryReading],
-                      predicted_bytes: int = 0, action: Optional[str] = None) -> DecisionRecord:
-        """Record a decision in the run's log."""
+    def steps(self) -> List[str]:
+        """Return the loads and unloads of the calibration, in order."""
+        return [step for m in (self.model, self.second) if m
+                for step in (f"calibrate {m}", Action.UNLOAD.value)]
 
 
 _SETTLE_SAMPLES = 3
@@ -129,13 +139,14 @@ def settled_values(guard: CalibratedGuard, other_host_bytes: int) -> Dict[str, i
                 abs(values.get(k, 0) - v) <= max(1, abs(v)) * 0.02 for k, v in previous.items()):
             break
         previous = values
-        guard._stop.wait(guard.monitor.period_s)
+        guard.actions.stop_event.wait(guard.monitor.period_s)
     return values
 
 
 def _estimate(guard: CalibratedGuard, prediction: Any) -> int:
     """Return the metadata estimate of a model (a cached measurement may itself be wrong)."""
-    return int(guard._metadata_estimates.get(prediction.model) or prediction.footprint_bytes)
+    estimates = guard.readings.metadata_estimates
+    return int(estimates.get(prediction.model) or prediction.footprint_bytes)
 
 
 def _measure_load(guard: CalibratedGuard, model: str,
@@ -146,21 +157,23 @@ def _measure_load(guard: CalibratedGuard, model: str,
         guard.client.load(model, keep_alive=-1, deadline_s=guard.settings.restart_deadline_s)
     except OllamaError as exc:
         message = f"memory sources not calibrated: loading {model} failed: {exc}"
-        guard._log_decision(model, Decision(Action.KEEP, message), guard.monitor.latest(),
-                            action="calibrate")
+        guard.log.decision(model, Decision(Action.KEEP, message), guard.monitor.latest(),
+                           action="calibrate")
         return message
     after = settled_values(guard, other)
-    guard._unload((model,), model)
+    guard.calibration_steps.append(f"calibrate {model}")
+    guard.decider.unload_after_calibration(model)  # as the policy says
+    guard.calibration_steps.append(Action.UNLOAD.value)
     return before, after
 
 
-def calibrate_guard(guard: CalibratedGuard, models: Sequence[str], *,
-                    force: bool = False) -> Optional[str]:
+def choose_calibration(guard: CalibratedGuard, models: Sequence[str], *,
+                       force: bool = False) -> Optional[CalibrationChoice]:
     """
-    Calibrate the guard's memory sources with the smallest requested model and a larger one.
+    Return the models a calibration would load, or None when it is skipped.
 
-    Skipped (None) when sources are not configured or were given explicitly, or when this
-    machine is calibrated already and force is False. Returns the one-line result otherwise.
+    Skipped when sources are not configured or were given explicitly, or when this machine is
+    calibrated already (a stored result is applied) and force is False. Reads only.
     """
     gauge = guard.monitor.model_memory
     if gauge is None or gauge.chosen.origin == "configured" or not measures_memory(guard.backend):
@@ -171,25 +184,67 @@ def calibrate_guard(guard: CalibratedGuard, models: Sequence[str], *,
         return None
     predictions = {m: guard.predict(m) for m in dict.fromkeys(models)}
     known = [p for p in predictions.values() if p.known and p.footprint_bytes > 0]
-    present = {str(t.get("name") or t.get("model") or "") for t in guard._tags()}
+    present = {str(t.get("name") or t.get("model") or "") for t in guard.readings.tags()}
     known = [p for p in known if any(same_model(p.model, n) for n in present)]
     if not known:
-        message = ("memory sources not calibrated: no requested model of known size is on the "
-                   "server; keeping " + gauge.chosen.label)
-        guard._log_decision("", Decision(Action.KEEP, message), guard.monitor.latest(),
-                            action="calibrate")
-        return message
+        return CalibrationChoice("", "", 0, ())
     smallest = min(known, key=lambda p: p.footprint_bytes)
-    model = smallest.model
     # Calibrate against the metadata estimate: a cached measurement may itself be wrong.
     predicted = _estimate(guard, smallest)
     budget = guard.monitor.sample_now().model_budget_bytes
     larger = [p for p in known if _SECOND_MIN_RATIO * predicted <= _estimate(guard, p)
               <= _SECOND_MAX_BUDGET_SHARE * budget]
     second = max(larger, key=lambda p: p.footprint_bytes).model if larger else ""
-    loaded = guard._loaded() or []
+    return CalibrationChoice(smallest.model, second, predicted, tuple(known))
+
+
+def planned_calibration(guard: CalibratedGuard, models: Sequence[str],
+                        loaded: Sequence[str]) -> Tuple[List[str], Tuple[str, ...]]:
+    """
+    Return the steps a calibration of this run would take and what it would unload (dry runs).
+
+    ([], ()) when no calibration would run; otherwise what the policy unloads first (never the
+    models kept with keep_models_found_loaded), then each model loaded to read the sources and
+    unloaded again.
+    """
+    choice = choose_calibration(guard, models)
+    if choice is None or not choice.model:
+        return [], ()
+    steps: List[str] = []
+    unloaded: Tuple[str, ...] = ()
     if loaded:
-        guard._unload(tuple(m.model for m in loaded), model)
+        decision = guard.policy.before_calibration(choice.model, loaded,
+                                                   kept=guard.kept_found_loaded)
+        if decision.action is Action.UNLOAD_OTHERS:
+            steps.append(decision.action.value)
+            unloaded = decision.models_to_unload
+    return steps + choice.steps(), unloaded
+
+
+def calibrate_guard(guard: CalibratedGuard, models: Sequence[str], *,
+                    force: bool = False) -> Optional[str]:
+    """
+    Calibrate the guard's memory sources with the smallest requested model and a larger one.
+
+    Skipped (None) when sources are not configured or were given explicitly, or when this
+    machine is calibrated already and force is False. Returns the one-line result otherwise.
+    Every unload is the policy's decision (GuardDecider); models found loaded that the user
+    asked to keep are never unloaded. guard.calibration_steps says what was done.
+    """
+    choice = choose_calibration(guard, models, force=force)
+    if choice is None:
+        return None
+    gauge = guard.monitor.model_memory
+    if not choice.model:
+        message = ("memory sources not calibrated: no requested model of known size is on the "
+                   "server; keeping " + gauge.chosen.label)
+        guard.log.decision("", Decision(Action.KEEP, message), guard.monitor.latest(),
+                           action="calibrate")
+        return message
+    model, second, predicted, known = (choice.model, choice.second, choice.predicted_bytes,
+                                       choice.known)
+    guard.calibration_steps[:] = guard.decider.clear_for_calibration(
+        model, guard.kept_found_loaded)
     started = time.monotonic()
     first = source_snapshot(guard)
     anon_before = first.cgroup.anon_bytes if first.cgroup is not None else 0
@@ -213,7 +268,7 @@ def calibrate_guard(guard: CalibratedGuard, models: Sequence[str], *,
     guard.calibration = result
     if guard.calibration_store is not None:
         guard.calibration_store.put(result)
-    entry = guard._log_decision(model, Decision(Action.KEEP, result.describe()),
-                                guard.monitor.sample_now(), predicted, action="calibrate")
+    entry = guard.log.decision(model, Decision(Action.KEEP, result.describe()),
+                               guard.monitor.sample_now(), predicted, action="calibrate")
     entry.duration_s = time.monotonic() - started
     return result.describe()

@@ -84,6 +84,9 @@ class RunPlan:
     predicted_restarts: int
     model_budget_bytes: int
     memory_sources: str = ""  # which sources model memory is read from, and why
+    # What the memory-source calibration does before the first model (the policy's steps:
+    # e.g. ["unload_others", "calibrate phi4:14b", "unload"]); [] when it does not run.
+    calibration_steps: List[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 The preemption watchdog: on every memory sample, asks the policy and frees the robot's memory.
 
 It listens to the MemoryMonitor. When the policy says PREEMPT it cuts the load or stream in
-flight, sends the unloads (keep_alive 0) and watches the samples until the models' memory came
-back; when the policy says RESTART (memory keeps rising: a load Ollama goes on with, or nothing
-released in time) it restarts the container. Every episode is recorded with its numbers and
+flight, sends the unloads the policy names (keep_alive 0) and watches the samples until the
+models' memory came back; when the policy says RESTART (memory keeps rising: a load Ollama goes
+on with, or nothing released in time) or DROP_CACHES, the guard's decider carries it out
+(engine/guard_deciding.py). Every episode is recorded with its numbers and
 timings (PreemptionRecord) in the model's memory record and in the decisions.
 """
 
@@ -14,7 +15,7 @@ import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 from ..adapters.ollama_client import OllamaError
 from ..core.decider.memory_back import robot_has_memory_back
@@ -132,7 +133,7 @@ class Preemptor:
 
     # ------------------------------------------------------------------ the watchdog
     def _empty_bytes(self) -> int:
-        empty = getattr(self.guard, "_empty_working_set_bytes", None)
+        empty = self.guard.readings.empty_working_set_bytes
         if empty is None:
             empty = self._baseline_bytes or 0
         return int(empty)
@@ -209,34 +210,28 @@ class Preemptor:
                    reading: MemoryReading) -> None:
         guard = self.guard
         model = record.models[0] if record.models else ""
-        entry = guard._log_decision(model, decision, reading)
+        entry = guard.log.decision(model, decision, reading)
         record.cut_requests = self.client.interrupt(cause="preempted", reason=decision.reason,
                                                     kinds=PREEMPTIBLE_KINDS)
         record.cut_after_s = self._since_breach(record)
         record.steps.append(f"cut {record.cut_requests} request(s) at "
                             f"{record.cut_after_s:.3f} s")
-        models = list(record.models)
         try:
             listed = [str(e.get("name") or e.get("model") or "")
                       for e in self.client.ps(deadline_s=EPISODE_CALL_DEADLINE_S)]
         except OllamaError as exc:
             listed = []
             record.steps.append(f"/api/ps did not answer: {exc}")
-        models += [m for m in listed if m and m not in models]
+        unloads = self.policy.preemption_unloads(decision, listed)
+        models = list(unloads.models_to_unload)
         record.models = models
-        self._send_unloads(models, record)
+        record.steps += guard.actions.send_unloads(models, EPISODE_CALL_DEADLINE_S,
+                                                   one_by_one=True)
         record.unload_sent_after_s = self._since_breach(record)
         record.steps.append(f"unload of {', '.join(models) or 'nothing listed'} sent at "
                             f"{record.unload_sent_after_s:.3f} s")
         self._wait_for_release(record, model)
         entry.duration_s = self._since_breach(record)
-
-    def _send_unloads(self, models: Sequence[str], record: PreemptionRecord) -> None:
-        for name in models:
-            try:
-                self.client.unload(name, deadline_s=EPISODE_CALL_DEADLINE_S)
-            except OllamaError as exc:
-                record.steps.append(f"unload of {name} failed: {exc}")
 
     def _wait_for_release(self, record: PreemptionRecord, model: str) -> None:
         guard = self.guard
@@ -259,11 +254,11 @@ class Preemptor:
                 held_now_bytes=model_memory_bytes(reading, empty),
                 budget_bytes=reading.model_budget_bytes, restarted=restarted,
                 models_released=models_released, reading=reading,
-                can_drop_caches=guard._can_drop_caches(), dropped_caches=dropped)
+                can_drop_caches=guard.actions.can_drop_caches(), dropped_caches=dropped)
             if decision.action is Action.DROP_CACHES:
                 dropped = True
-                guard._log_decision(model, decision, reading)
-                outcome = "dropped" if guard._drop_caches(model) else "drop refused"
+                done = guard.decider.carry_out(model, decision, reading)
+                outcome = "dropped" if done else "drop refused"
                 record.steps.append(f"caches {outcome} at {self._since_breach(record):.3f} s: "
                                     f"{decision.reason}")
                 self._wait_for_headroom_after_drop(record)
@@ -276,9 +271,8 @@ class Preemptor:
                 record.restart_reason = decision.reason
                 record.steps.append(f"restart at {self._since_breach(record):.3f} s: "
                                     f"{decision.reason}")
-                guard._log_decision(model, decision, reading)
                 restarted = True
-                if not guard._restart(model, decision.reason):
+                if not guard.decider.carry_out(model, decision, reading):
                     record.steps.append("restart failed or not possible")
                     record.outcome = "memory not released and the container not restarted"
                     return  # nothing more can be done from here: the kernel's backstop holds
@@ -315,21 +309,20 @@ class Preemptor:
         while not stop.is_set():
             reading = self.monitor.sample_now()
             decision = self.policy.after_preemption(
-                reading, waited_s, can_drop_caches=guard._can_drop_caches(),
+                reading, waited_s, can_drop_caches=guard.actions.can_drop_caches(),
                 dropped_caches=dropped)
             if decision.action is Action.LOAD:
                 return ""
             if decision.action is Action.END_RUN:
-                guard._log_decision("", decision, reading)
+                guard.log.decision("", decision, reading)
                 return decision.reason
             if decision.action is Action.DROP_CACHES:
                 dropped = True
-                guard._log_decision("", decision, reading)
-                guard._drop_caches("")
+                guard.decider.carry_out("", decision, reading)
                 continue
             if waited_s == 0.0:
-                guard._log_decision("", decision, reading)
-                guard._phase(Phase.WAITING_FOR_MEMORY, "", decision.reason)
+                guard.log.decision("", decision, reading)
+                guard.log.phase(Phase.WAITING_FOR_MEMORY, "", decision.reason)
             started = time.monotonic()
             stop.wait(self.monitor.period_s)
             waited_s += time.monotonic() - started

@@ -120,12 +120,12 @@ class RunBookends:
         decision = guard.policy.at_run_start(listed, run_models=self.run_models,
                                              keep_others=self.keep_others)
         reading = guard.monitor.sample_now()
-        guard._log_decision("", decision, reading, action=decision.action.value)
+        guard.log.decision("", decision, reading, action=decision.action.value)
         start.reason = decision.reason
         start.action = "kept and counted"
         if decision.action is Action.UNLOAD_OTHERS:
             start.action = "unloaded"
-            if self._unload_and_judge(decision.models_to_unload):
+            if guard.decider.unload_and_judge(decision.models_to_unload):
                 start.action = "restarted"
         remaining = _listed(self.client)
         start.still_loaded = [m for m in (remaining or []) if m]
@@ -140,6 +140,9 @@ class RunBookends:
                "run")
         for model in start.still_loaded:
             guard.unmeasurable[model] = why
+        if self.keep_others:  # kept for their client: nothing of this run unloads them
+            guard.keep_found_loaded([m for m in start.still_loaded
+                                     if not any(same_model(m, r) for r in self.run_models)])
         self._reset_baseline()
         return start
 
@@ -162,11 +165,11 @@ class RunBookends:
         if answering:
             error = f"container {state.name.lower()}"
         decision = guard.policy.on_server_lost(RUN_START_LABEL, error, 1, state)
-        guard._log_decision("", decision, guard.monitor.sample_now())
+        guard.log.decision("", decision, guard.monitor.sample_now())
         if decision.action is not Action.RESTART:
             start.container_problem = decision.reason
             return
-        if guard._restart("", decision.reason):
+        if guard.actions.restart("", decision.reason):
             start.container_started = True
         else:
             start.container_problem = (f"{decision.reason}; the restart failed (see the "
@@ -178,27 +181,10 @@ class RunBookends:
         reading = guard.monitor.sample_now()
         listed = _listed(self.client)
         if listed == []:
-            guard._empty_working_set_bytes = reading.memory_in_use_bytes
+            guard.readings.empty_working_set_bytes = reading.memory_in_use_bytes
         else:
-            guard._empty_working_set_bytes = None
+            guard.readings.empty_working_set_bytes = None
         guard.monitor.set_loaded_models(len(listed or []))
-
-    def _unload_and_judge(self, models: Sequence[str]) -> bool:
-        """Unload, let the policy judge the cleanup and restart when it says so; True if so."""
-        guard = self.guard
-        unload = guard._unload(models, "")
-        footprint = sum(guard._footprint_of(m) for m in models)
-        verdict = guard.policy.cleanup(", ".join(models), still_listed=unload.still_listed,
-                                       before_unload_bytes=unload.before_bytes,
-                                       after_unload_bytes=unload.after_bytes,
-                                       footprint_bytes=footprint)
-        decision = Decision(verdict.decision.action,
-                            f"{verdict.decision.reason}; {unload.describe()}")
-        if decision.action is Action.RESTART:
-            guard._log_decision("", decision, guard.monitor.latest())
-            return guard._restart("", decision.reason)
-        guard._log_decision("", decision, guard.monitor.latest(), action="cleanup")
-        return False
 
     # ------------------------------------------------------------------ end
     def close(self, run_models: Sequence[str]) -> RunEnd:
@@ -214,7 +200,7 @@ class RunBookends:
 
     def _close(self, run_models: Sequence[str], end: RunEnd) -> None:
         guard = self.guard
-        canceled = guard._canceled.is_set()
+        canceled = guard.canceled()
         listed = _listed(self.client, CANCELED_PS_DEADLINE_S if canceled else None)
         if listed is None:
             end.reason = "Ollama did not answer /api/ps after the run: what it holds is unknown"
@@ -223,11 +209,11 @@ class RunBookends:
         ours = [m for m in listed if any(same_model(m, r) for r in run_models)]
         others = [m for m in listed if m not in ours]
         decision = guard.policy.at_run_end(ours)
-        guard._log_decision("", decision, guard.monitor.latest() if canceled
-                            else guard.monitor.sample_now())
+        guard.log.decision("", decision, guard.monitor.latest() if canceled
+                           else guard.monitor.sample_now())
         end.reason = decision.reason
         if decision.action is Action.UNLOAD and ours and not canceled:
-            self._unload_and_judge(decision.models_to_unload)
+            guard.decider.unload_and_judge(decision.models_to_unload)
         # Canceled: whoever canceled waits for the result; the follower (started right after)
         # sends the unloads of what is listed here and confirms them in /api/ps.
         after = listed if canceled else _wait_unlisted(self.client, ours, VERIFY_S)
@@ -291,7 +277,7 @@ class RunBookends:
         return end.followed
 
     def _record_followed_decision(self, decision: Decision) -> None:
-        self.guard._log_decision("", decision, self.guard.monitor.latest())
+        self.guard.log.decision("", decision, self.guard.monitor.latest())
 
     def _memory_in_use(self) -> Optional[int]:
         return self.guard.monitor.sample_now().memory_in_use_bytes
@@ -368,7 +354,7 @@ def run_between_bookends(guard: Optional[PolicyMemoryGuard], client: OllamaClien
         folder = getattr(outcome, "run_dir", None)
         if folder is None and run_dir is not None:
             folder = run_dir()
-        canceled = guard._canceled.is_set()
+        canceled = guard.canceled()
         try:
             record_bookends(folder, bookends, plot=not canceled)
         except Exception as exc:  # the reports of the run itself are already written

@@ -48,7 +48,7 @@ class RunMemoryGuard(PolicyMemoryGuard):
 
     def close(self) -> None:
         """Stop waiting; the node's monitor keeps sampling for the topic."""
-        self._stop.set()
+        self.stop_waiting()
         self.stop_watchers()
 
 

@@ -209,5 +209,7 @@ def plan_result_msg(result_type: type, plan: Any, *, run_id: str = "") -> Any:
             lines.append(f"side by side: {' + '.join(batch)}")
     if getattr(plan, "memory_sources", ""):
         lines.append(f"memory: {plan.memory_sources}")
+    if getattr(plan, "calibration_steps", None):
+        lines.append(f"calibration first: {', '.join(plan.calibration_steps)}")
     msg.summary = terminal_text("\n".join(lines))
     return msg

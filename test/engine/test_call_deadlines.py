@@ -95,7 +95,7 @@ def test_a_hung_ps_inside_an_unload_does_not_exceed_the_unload_deadline(hung_url
                                                   system_reserve_bytes=GIB))
     try:
         started = time.monotonic()
-        result = guard._unload(("m",), "m")
+        result = guard.actions.unload(("m",), "m")
         took_s = time.monotonic() - started
     finally:
         guard.close()

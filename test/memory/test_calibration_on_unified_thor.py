@@ -38,7 +38,7 @@ def test_a_runner_share_charged_to_the_container_does_not_hide_device_memory(
     assert [c[0] for c in result.checks] == [LARGER]
     # The larger model's memory is then seen through the chosen sources.
     record = _run(guard, client, LARGER)
-    estimate = guard._metadata_estimates[LARGER]
+    estimate = guard.metadata_estimates[LARGER]
     assert 0.5 * estimate <= record.measured_footprint_bytes <= 2 * estimate
     assert record.memory_source == "cgroup_anon+gpu_processes"
 
@@ -52,7 +52,7 @@ def test_a_first_load_the_chosen_sources_are_blind_to_chooses_them_again(
     guard.calibrate([SMALL])
     assert guard.calibration.chosen == ("cgroup_anon",)
     record = _run(guard, client, LARGER)
-    estimate = guard._metadata_estimates[LARGER]
+    estimate = guard.metadata_estimates[LARGER]
     reasons = [d.reason for d in guard.decisions() if d.action == "calibrate"]
     blind = [r for r in reasons if r.startswith("recalibrate:")]
     assert len(blind) == 1 and LARGER in blind[0] and "cgroup_anon saw" in blind[0], reasons

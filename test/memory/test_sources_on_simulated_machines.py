@@ -130,7 +130,7 @@ def test_the_unified_machine_is_calibrated_to_gpu_memory_and_judged_right(simula
     record = _run(guard, client, SMALL)
     assert record.memory_source == "cgroup_anon+gpu_processes"
     assert record.cleanup_successful is True
-    estimate = guard._metadata_estimates[SMALL]
+    estimate = guard.metadata_estimates[SMALL]
     assert 0.5 * estimate <= record.measured_footprint_bytes <= 2 * estimate
     assert not record.measurement_rejected_reason
     # The freed device memory sat in the driver's pool: the policy dropped the caches (the

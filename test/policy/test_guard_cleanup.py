@@ -104,7 +104,7 @@ def test_several_unloads_are_sent_at_once_and_waited_for_once(
         for model in models:
             guard.predict(model)
             client.load(model, keep_alive="5m", options={"num_ctx": 4096}, deadline_s=30)
-        result = guard._unload(models, "llama3.3:70b")
+        result = guard.actions.unload(models, "llama3.3:70b")
         listed = [e.get("name") for e in client.ps()]
     finally:
         guard.close()

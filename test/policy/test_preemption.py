@@ -55,7 +55,7 @@ def guarded(thor_sim, docker_client, nav2):
 
 def _held_bytes(guard):
     reading = guard.monitor.sample_now()
-    return reading.container.working_set_bytes - (guard._empty_working_set_bytes or 0)
+    return reading.container.working_set_bytes - (guard.readings.empty_working_set_bytes or 0)
 
 
 def _wait_for_record(guard, deadline_s=20.0):

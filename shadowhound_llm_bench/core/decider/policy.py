@@ -1,25 +1,30 @@
-"""The one memory policy: pure load / unload / restart / wait / skip decisions from readings."""
+"""
+The one memory policy: pure load / unload / restart / wait / skip decisions from readings.
+
+Every decision the memory guard carries out is asked here: before a model (through
+room_making.make_room), after it, on failures (failures.py), on models found loaded and around
+a calibration (found_loaded.py), on every sample (preemption.py, memory_back.py); the dry run
+(simulation.py) asks the same methods over predicted numbers.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .action_costs import SEED_COSTS, ActionCosts
-from .cache_drop import is_memory_refusal
 from .decision import Action, Decision, LoadedModel, Preparation
 from ..memory.footprint import SOURCE_MEASURED, FootprintPrediction
 from ..memory.memory_reading import ContainerState, MemoryReading
-from . import memfree_rule, memory_back
+from . import failures, found_loaded, memfree_rule, memory_back, simulation
+from .failures import UNANSWERED_REQUESTS_LIMIT
 from .preemption import find_breach
-from .room_making import make_room
-from ..ollama.model_metadata import same_model
+from .room_making import RoomMaker, make_room
 from .policy_settings import KeepAlive, PolicySettings
+from .simulation import PlannedStep
 from ..units import to_gib
 
-
-# Requests in a row without an answer (no server, model gone) that end a model's tests.
-UNANSWERED_REQUESTS_LIMIT = 2
+__all__ = ["Cleanup", "MemoryPolicy", "PlannedStep", "UNANSWERED_REQUESTS_LIMIT"]
 
 
 def _gib(n_bytes: int) -> str:
@@ -33,13 +38,6 @@ class Cleanup:
     successful: bool
     released_bytes: int
     decision: Decision
-
-
-@dataclass
-class _SimState:
-    working_set_bytes: int
-    loaded: List[LoadedModel] = field(default_factory=list)
-    costs: ActionCosts = SEED_COSTS
 
 
 class MemoryPolicy:
@@ -98,6 +96,11 @@ class MemoryPolicy:
         return result
 
     # ------------------------------------------------------------------ before a model
+    def make_room(self, model: str, prediction: FootprintPrediction, maker: RoomMaker,
+                  done: Preparation) -> Tuple[Decision, List[str]]:
+        """Decide step by step until LOAD or SKIP; maker observes and carries out each step."""
+        return make_room(self, model, prediction, maker, done)
+
     def before_model(self, model: str, prediction: FootprintPrediction, reading: MemoryReading,
                      loaded: Sequence[LoadedModel], done: Preparation) -> Decision:
         """Next step to make room for a model: load, unload others, restart, wait or skip."""
@@ -300,113 +303,47 @@ class MemoryPolicy:
         return Cleanup(False, released, Decision(
             Action.KEEP, f"{problem}; preset {s.preset} does not restart; {numbers}"))
 
-    # ------------------------------------------------------------------ run bookends
-    def at_run_start(self, found_loaded: Sequence[str], *, run_models: Sequence[str] = (),
+    # ------------------------------------------------------------------ models found loaded
+    def at_run_start(self, found: Sequence[str], *, run_models: Sequence[str] = (),
                      keep_others: bool = False) -> Decision:
-        """
-        Models loaded before the run's first decision (a killed run, another client).
-
-        Those the run will test are always unloaded: loaded already, they would be "measured"
-        at no footprint. The others are unloaded too, so the run starts from an empty
-        container, unless keep_others: then their memory is counted as part of the container's
-        baseline and left to their client.
-        """
-        if not found_loaded:
-            return Decision(Action.KEEP, "no model loaded before the run")
-        tested = [m for m in found_loaded if any(same_model(m, r) for r in run_models)]
-        others = [m for m in found_loaded if m not in tested]
-        unload = tested + ([] if keep_others else others)
-        found = (f"{', '.join(found_loaded)} already loaded before the run (left by an earlier "
-                 "run or another client)")
-        if not unload:
-            return Decision(Action.KEEP, f"{found}: kept and counted in the container's "
-                            "baseline (their memory is not free for this run)")
-        why = "so every footprint is measured from a baseline without them"
-        if keep_others and others:
-            why += f"; {', '.join(others)} kept and counted in the baseline"
-        return Decision(Action.UNLOAD_OTHERS, f"{found}: unload {', '.join(unload)} {why}",
-                        models_to_unload=tuple(unload))
+        """Models loaded before the run's first decision (core/decider/found_loaded.py)."""
+        return found_loaded.at_run_start(found, run_models=run_models, keep_others=keep_others)
 
     def at_run_end(self, loaded_by_run: Sequence[str]) -> Decision:
         """After the last model (also after cancel or failure): unload what the run loaded."""
-        if not loaded_by_run:
-            return Decision(Action.KEEP, "the run left no model loaded")
-        return Decision(Action.UNLOAD, f"run ended with {', '.join(loaded_by_run)} loaded: "
-                        f"unload (every preset leaves Ollama as the run found it)",
-                        models_to_unload=tuple(loaded_by_run))
+        return found_loaded.at_run_end(loaded_by_run)
+
+    def before_calibration(self, model: str, loaded: Sequence[str], *,
+                           kept: Sequence[str] = ()) -> Decision:
+        """Before a calibration loads model: UNLOAD_OTHERS (never the kept ones) or KEEP."""
+        return found_loaded.before_calibration(model, loaded, kept=kept)
+
+    def after_calibration_load(self, model: str, *, why: str = "calibration") -> Decision:
+        """After the sources were read with model loaded for a calibration: UNLOAD it."""
+        return found_loaded.after_calibration_load(model, why=why)
 
     # ------------------------------------------------------------------ failures
     def on_load_failure(self, model: str, error: str, attempt: int, *,
                         can_drop_caches: bool = False) -> Decision:
-        """
-        After a failed load (attempt from 1): RETRY (after a restart) or SKIP with the error.
-
-        Ollama's "requires more system memory" refusal is answered by a page-cache drop first
-        (DROP_CACHES, then retry without a restart) when that is allowed.
-        """
-        s = self.settings
-        if attempt <= s.load_retries and is_memory_refusal(error) and \
-                s.drop_caches == "auto" and can_drop_caches:
-            return Decision(Action.DROP_CACHES, f"load of {model} refused (attempt {attempt}): "
-                            f"{error}; page cache counted as used: drop it and retry")
-        if attempt <= s.load_retries:
-            if s.restart_on_load_failure:
-                return Decision(Action.RETRY, f"load of {model} failed (attempt {attempt}): "
-                                f"{error}; restart the container and retry",
-                                restart_first=True)
-            return Decision(Action.RETRY, f"load of {model} failed (attempt {attempt}): {error}; "
-                            "retry without a restart")
-        return Decision(Action.SKIP, f"skip {model}: load failed {attempt} time(s), "
-                        f"last error: {error}")
+        """After a failed load: DROP_CACHES, RETRY or SKIP (core/decider/failures.py)."""
+        return failures.on_load_failure(self.settings, model, error, attempt,
+                                        can_drop_caches=can_drop_caches)
 
     def on_unanswered_requests(self, model: str, *, unanswered_in_a_row: int,
                                no_server_in_a_row: int, side_by_side: bool) -> Decision:
-        """
-        Decide on requests in a row without an answer (no server, model gone): KEEP, RESTART, SKIP.
-
-        Two in a row end the model. When no server answered at all, RESTART asks for a recovery
-        (on_server_lost decides whether it is possible); side by side, a restart would also
-        break the batch-mates' tests, and a missing model is not brought back by a restart.
-        """
-        if unanswered_in_a_row < UNANSWERED_REQUESTS_LIMIT:
-            return Decision(Action.KEEP, f"{model}: {unanswered_in_a_row} request(s) in a row "
-                            "unanswered; go on")
-        lost = (f"{model}: {unanswered_in_a_row} requests in a row unanswered "
-                f"({no_server_in_a_row} found no server)")
-        if side_by_side:
-            return Decision(Action.SKIP, f"{lost}; tested side by side, a restart would break "
-                            "the others' tests: give it up")
-        if no_server_in_a_row < unanswered_in_a_row:
-            return Decision(Action.SKIP, f"{lost}; the model went missing: give it up")
-        return Decision(Action.RESTART, f"{lost}: recover the server (if the preset and the "
-                        "container allow it), then retry")
+        """Decide on requests in a row without an answer: KEEP, RESTART, SKIP (failures.py)."""
+        return failures.on_unanswered_requests(
+            model, unanswered_in_a_row=unanswered_in_a_row,
+            no_server_in_a_row=no_server_in_a_row, side_by_side=side_by_side)
 
     def after_model_not_loaded(self, model: str, *, failed_load: bool) -> Decision:
         """After a model Ollama does not hold: RESTART for a clean state after a failed load."""
-        if failed_load and self.settings.restart_on_load_failure:
-            return Decision(Action.RESTART, f"{model} failed to load: restart for a clean state "
-                            "before the next model")
-        return Decision(Action.KEEP, f"{model} is not loaded: nothing to unload")
+        return failures.after_model_not_loaded(self.settings, model, failed_load=failed_load)
 
     def on_server_lost(self, model: str, error: str, attempt: int,
                        container_state: ContainerState) -> Decision:
-        """
-        Ollama stopped answering mid-run (attempt from 1): RESTART, then retry the model once.
-
-        SKIP means give up: the preset does not restart, the container is gone (removed), or a
-        restart already did not bring the server back.
-        """
-        s = self.settings
-        where = f"container {container_state.name.lower()}"
-        lost = f"Ollama stopped answering during {model} ({error}; {where})"
-        if not s.restart_when_unreachable:
-            return Decision(Action.SKIP, f"{lost}: preset {s.preset} does not restart")
-        if container_state is ContainerState.MISSING:
-            return Decision(Action.SKIP, f"{lost}: the container is gone (removed), nothing to "
-                            "restart")
-        if attempt > 1:
-            return Decision(Action.SKIP, f"{lost} again after a restart: give {model} up")
-        return Decision(Action.RESTART, f"{lost}: restart the container and retry {model} once")
+        """Ollama stopped answering mid-run: RESTART and retry once, or SKIP (failures.py)."""
+        return failures.on_server_lost(self.settings, model, error, attempt, container_state)
 
     # ------------------------------------------------------------------ preemption
     def on_sample(self, reading: MemoryReading, *, held_bytes: int,
@@ -429,6 +366,18 @@ class MemoryPolicy:
         return Decision(Action.PREEMPT, f"preempt {what}: {breach.describe()}; models hold "
                         f"{_gib(held_bytes)}", tuple(in_flight))
 
+    def preemption_unloads(self, preempted: Decision, listed: Sequence[str]) -> Decision:
+        """
+        After a PREEMPT cut the requests: UNLOAD the preempted models and every one listed.
+
+        The robot needs the memory now: whatever /api/ps lists is unloaded with them.
+        """
+        models = list(preempted.models_to_unload)
+        models += [m for m in listed if m and m not in models]
+        what = ", ".join(models) or "nothing listed"
+        return Decision(Action.UNLOAD, f"preempted: unload {what}; {preempted.reason}",
+                        models_to_unload=tuple(models))
+
     def while_preempting(self, **numbers: object) -> Decision:
         """After the unload was sent: DROP_CACHES, RESTART or WAIT (decider/memory_back.py)."""
         return memory_back.while_preempting(self.settings, **numbers)
@@ -443,129 +392,7 @@ class MemoryPolicy:
                  reading: MemoryReading, loaded: Sequence[LoadedModel],
                  empty_working_set_bytes: int,
                  batches: Optional[Sequence[Sequence[str]]] = None,
-                 costs: ActionCosts = SEED_COSTS) -> List["PlannedStep"]:
-        """
-        Run the decisions above over predicted footprints only: what a dry run reports.
-
-        With batches, the models of a batch are admitted one after another (each holding room
-        for its batch-mates), loaded together and then finished one by one, as the runner does;
-        a model that cannot run beside its batch-mates is planned on its own after the batch.
-        """
-        state = _SimState(reading.memory_in_use_bytes, list(loaded), costs)
-        steps: Dict[str, PlannedStep] = {}
-        groups = [list(b) for b in batches or () if b]
-        grouped = {m for b in groups for m in b}
-        groups += [[m] for m in ordered if m not in grouped]
-        for group in groups:
-            self._sim_group(group, predictions, reading, state, empty_working_set_bytes, steps)
-        return [steps[m] for m in ordered if m in steps]
-
-    def _sim_group(self, group: Sequence[str], predictions: Dict[str, FootprintPrediction],
-                   reading: MemoryReading, state: "_SimState", empty_working_set_bytes: int,
-                   steps: Dict[str, "PlannedStep"]) -> None:
-        """Simulate one batch (or one model) on the shared state; fills steps."""
-        candidates = list(group)
-        admitted: List[Tuple[str, List[str], int, int]] = []
-        alone: List[str] = []
-        for model in group:
-            mates = tuple(m for m in candidates if m != model)
-            actions, unloads, restarts, skip_reason = self._sim_prepare(
-                model, predictions, reading, state, empty_working_set_bytes, mates)
-            if skip_reason:
-                candidates.remove(model)
-                if mates:
-                    alone.append(model)  # the runner tests it on its own after the batch
-                else:
-                    steps[model] = PlannedStep(model, predictions[model], actions,
-                                               state.working_set_bytes, unloads, restarts,
-                                               skip_reason)
-                continue
-            admitted.append((model, actions, unloads, restarts))
-        for model, _, _, _ in admitted:
-            if all(m.model != model for m in state.loaded):
-                state.loaded.append(LoadedModel(model, predictions[model].footprint_bytes))
-                state.working_set_bytes += predictions[model].footprint_bytes
-        peak = state.working_set_bytes
-        for model, actions, unloads, restarts in admitted:
-            after = self.after_model(model, _with_working_set(reading, state.working_set_bytes))
-            if after.action is Action.UNLOAD:
-                unloads += 1
-                _sim_unload(state, (model,))
-            steps[model] = PlannedStep(model, predictions[model], actions, peak, unloads,
-                                       restarts, "")
-        for model in alone:
-            self._sim_group([model], predictions, reading, state, empty_working_set_bytes, steps)
-
-    def _sim_prepare(self, model: str, predictions: Dict[str, FootprintPrediction],
-                     reading: MemoryReading, state: "_SimState", empty_working_set_bytes: int,
-                     mates: Tuple[str, ...]) -> Tuple[List[str], int, int, str]:
-        """Simulate before_model for one model: (actions, unloads, restarts, skip reason)."""
-        room = _SimRoom(self, reading, state, predictions, mates)
-        done = Preparation(empty_working_set_bytes=empty_working_set_bytes, costs=state.costs)
-        decision, steps = make_room(self, model, predictions[model], room, done)
-        skip_reason = decision.reason if decision.action is Action.SKIP else ""
-        return steps, room.unloads, room.restarts, skip_reason
-
-
-class _SimRoom:
-    """make_room's steps on predicted numbers: unloads and restarts change the simulated state."""
-
-    def __init__(self, policy: MemoryPolicy, reading: MemoryReading, state: _SimState,
-                 predictions: Dict[str, FootprintPrediction], mates: Tuple[str, ...]) -> None:
-        self.policy = policy
-        self.reading = reading
-        self.state = state
-        self.predictions = predictions
-        self.mates = mates
-        self.unloads = 0
-        self.restarts = 0
-
-    def observe(self, done: Preparation) -> Tuple[MemoryReading, List[LoadedModel]]:
-        """Return the simulated reading and models; hold room for batch-mates not loaded."""
-        listed = {m.model for m in self.state.loaded}
-        done.reserved_for = self.mates
-        done.reserved_bytes = sum(self.predictions[m].footprint_bytes for m in self.mates
-                                  if m not in listed)
-        return _with_working_set(self.reading, self.state.working_set_bytes), self.state.loaded
-
-    def carry_out(self, decision: Decision, reading: MemoryReading, done: Preparation) -> float:
-        """Unload or restart on the simulated state; a wait sees no memory come back."""
-        if decision.action is Action.UNLOAD_OTHERS:
-            self.unloads += len(decision.models_to_unload)
-            _sim_unload(self.state, decision.models_to_unload)
-        elif decision.action is Action.RESTART:
-            self.restarts += 1
-            self.state.loaded = []
-            self.state.working_set_bytes = done.empty_working_set_bytes
-        elif decision.action is Action.WAIT:
-            # Predicted memory does not come back by waiting: the whole wait passes.
-            return max(0.0, self.policy.settings.memory_wait_s - done.waited_s)
-        return 0.0
-
-
-@dataclass(frozen=True)
-class PlannedStep:
-    """One model of a simulated run."""
-
-    model: str
-    prediction: FootprintPrediction
-    actions_before: List[str]
-    predicted_peak_bytes: int
-    unloads: int
-    restarts: int
-    skip_reason: str
-
-
-def _sim_unload(state: _SimState, models: Sequence[str]) -> None:
-    for m in list(state.loaded):
-        if m.model in models:
-            state.loaded.remove(m)
-            state.working_set_bytes -= m.footprint_bytes
-
-
-def _with_working_set(reading: MemoryReading, working_set_bytes: int) -> MemoryReading:
-    """Copy a reading with other memory in use (budget unchanged)."""
-    model_memory = None if reading.model_memory_bytes is None else working_set_bytes
-    return replace(reading, container=replace(reading.container,
-                                              working_set_bytes=working_set_bytes),
-                   model_memory_bytes=model_memory)
+                 costs: ActionCosts = SEED_COSTS) -> List[PlannedStep]:
+        """Run these decisions over predicted footprints only (core/decider/simulation.py)."""
+        return simulation.simulate(self, ordered, predictions, reading, loaded,
+                                   empty_working_set_bytes, batches=batches, costs=costs)
