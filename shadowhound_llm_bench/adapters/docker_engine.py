@@ -1,6 +1,8 @@
 """
-The Docker (or Podman) engine as seen from here: the connection, the container states, the
-memory numbers of its stats API, and where a container's cgroup files are.
+The Docker (or Podman) engine as seen from here, whichever container is asked about.
+
+Its connection and errors, the container states, the memory numbers of its stats API, and where
+a container's cgroup files are.
 """
 
 from __future__ import annotations
