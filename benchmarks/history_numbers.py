@@ -30,8 +30,9 @@ from typing import Callable, List, Tuple
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from shadowhound_llm_bench.core.runs.metric_trend import judge_trend  # noqa: E402
 from shadowhound_llm_bench.core.runs.run_comparison import (  # noqa: E402
-    compare_runs, judge_trend, metric_spec)
+    compare_runs, metric_spec)
 from shadowhound_llm_bench.reports.comparison_report import (  # noqa: E402
     comparison_markdown, render_comparison_chart, render_trend_chart, trend_markdown)
 from shadowhound_llm_bench.reports.history_db import HistoryDb  # noqa: E402

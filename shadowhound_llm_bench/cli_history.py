@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 from .core.runs.inert_text import markdown_cell, terminal_line, terminal_text
+from .core.runs.metric_trend import judge_trend
 from .core.runs.run_comparison import (DEFAULT_ALPHA, DEFAULT_MIN_CHANGE_PERCENT, METRICS_BY_KEY,
-                                       TEST_DETAIL, ComparisonError, compare_runs, judge_trend,
-                                       metric_spec)
+                                       TEST_DETAIL, ComparisonError, compare_runs, metric_spec)
 from .reports.atomic_write import write_atomic
 from .reports.comparison_report import (comparison_csv, comparison_dict, comparison_markdown,
                                         render_comparison_chart, render_trend_chart,

@@ -3,95 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-import glob
 import logging
-import os
 import threading
 import time
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import docker
 import docker.errors
-import requests.exceptions
 
 from ..core.memory.memory_reading import ContainerSample, ContainerState
-from ..core.memory.memory_sources import cgroup_memory
-from .cgroup_memory import NO_LIMIT_BYTES, CgroupMemoryFiles
+from .cgroup_memory import CgroupMemoryFiles
 from .container_backend import ContainerError, ContainerNotFound, wait_for_ollama
+from .docker_engine import (
+    CONTAINER_STATES, ENGINE_ERRORS, container_cgroup, engine_address, engine_client,
+    sample_from_stats)
 
 _LOG = logging.getLogger(__name__)
-
-# What an engine call can raise: the SDK's errors, and the transport's when the engine is gone
-# (the SDK passes requests' connection errors and timeouts through unwrapped).
-_ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
-
-_STATES = {
-    "running": ContainerState.RUNNING,
-    "restarting": ContainerState.RESTARTING,
-    "created": ContainerState.STOPPED,
-    "exited": ContainerState.STOPPED,
-    "stopped": ContainerState.STOPPED,  # Podman's word for exited
-    "configured": ContainerState.STOPPED,  # Podman: created, never started
-    "paused": ContainerState.STOPPED,
-    "dead": ContainerState.STOPPED,
-    "removing": ContainerState.MISSING,  # gone, whether or not a successor takes its name
-}
-
-
-def working_set_from_stats(memory_stats: Mapping[str, Any]) -> int:
-    """Usage minus inactive file cache, as `docker stats` computes it (cgroup v1 and v2)."""
-    usage = int(memory_stats.get("usage") or 0)
-    stats = memory_stats.get("stats") or {}
-    inactive = stats.get("total_inactive_file", stats.get("inactive_file", 0)) or 0
-    return usage - int(inactive) if inactive < usage else usage
-
-
-def container_cgroup(container_id: str, pid: int = 0,
-                     root: str = "/sys/fs/cgroup") -> Optional[CgroupMemoryFiles]:
-    """
-    Return the memory cgroup of a container when this process can see it, else None.
-
-    The engines' usual paths come first (a test can stand files in for them under `root`), then
-    a container started with --cgroup-parent (under a machine-wide cgroup, say), then the cgroup
-    the container's main process runs in, which is right for Docker and Podman, v1 and v2 and
-    either cgroup driver whenever that PID is visible from here.
-    """
-    candidates: List[str] = [
-        os.path.join(root, "memory", "docker", container_id),  # v1, cgroupfs driver
-        os.path.join(root, "memory", "system.slice", f"docker-{container_id}.scope"),
-        os.path.join(root, "system.slice", f"docker-{container_id}.scope"),  # v2, systemd
-        os.path.join(root, "docker", container_id),  # v2, cgroupfs driver
-        os.path.join(root, "memory", "libpod_parent", f"libpod-{container_id}"),  # Podman v1
-        os.path.join(root, "machine.slice", f"libpod-{container_id}.scope"),  # Podman v2
-    ]
-    candidates += sorted(glob.glob(os.path.join(root, "memory", "*", container_id)))
-    candidates += sorted(glob.glob(os.path.join(root, "*", container_id)))
-    found = CgroupMemoryFiles.first_readable(candidates)
-    if found is None and pid > 0:
-        found = CgroupMemoryFiles.of_pid(pid, root)
-    return found
-
-
-def _engine_address(client: Optional[docker.DockerClient] = None) -> str:
-    """Where the engine is looked for, as the user can change it (DOCKER_HOST)."""
-    env = os.environ.get("DOCKER_HOST")
-    if client is not None:
-        base_url = str(getattr(getattr(client, "api", None), "base_url", ""))
-        if base_url and not base_url.startswith("http+docker://"):
-            return base_url
-        if not env:
-            return "the given client's unix socket (DOCKER_HOST unset)"
-    if env:
-        return f"DOCKER_HOST={env}"
-    return "unix:///var/run/docker.sock (DOCKER_HOST unset)"
-
-
-def _engine_client(timeout_s: float) -> docker.DockerClient:
-    """Connect to the engine from the environment; every engine call then has this deadline."""
-    try:
-        return docker.from_env(timeout=timeout_s)
-    except _ENGINE_ERRORS as exc:
-        raise ContainerError(f"Docker engine unreachable at {_engine_address()}: {exc}") from exc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +73,7 @@ class DockerContainer:
         self.resolve_period_s = resolve_period_s
         self.cgroup_root = cgroup_root
         self._sampling_mode = sampling
-        self._client = docker_client or _engine_client(engine_timeout_s)
+        self._client = docker_client or engine_client(engine_timeout_s)
         self._own_client = docker_client is None or owns_client
         self.engine = engine
         self.selection_reason = ""
@@ -212,7 +139,7 @@ class DockerContainer:
         """Name, engine, ID and memory path, for the log and /diagnostics."""
         cgroup = self._cgroup
         return (f"{self.engine} container {self.name} (ID {self.container_id[:12] or 'none yet'})"
-                f" on {_engine_address(self._client)}, memory from "
+                f" on {engine_address(self._client)}, memory from "
                 f"{'cgroup files ' + cgroup.directory if cgroup else 'the stats API'}")
 
     def _get(self) -> Any:
@@ -220,9 +147,9 @@ class DockerContainer:
             container = self._client.containers.get(self.name)
         except docker.errors.NotFound as exc:
             raise ContainerNotFound(f"no Docker container named {self.name!r}") from exc
-        except _ENGINE_ERRORS as exc:
+        except ENGINE_ERRORS as exc:
             raise ContainerError(
-                f"Docker engine unreachable at {_engine_address(self._client)}: {exc}") from exc
+                f"Docker engine unreachable at {engine_address(self._client)}: {exc}") from exc
         # The engine also resolves an id prefix: a name such as "abc1" could reach another
         # container. Only the container with exactly this name is ever ours.
         if container.name != self.name:
@@ -254,7 +181,7 @@ class DockerContainer:
             container: Any = self._client.containers.get(self.name)
         except docker.errors.NotFound:
             container = None
-        except _ENGINE_ERRORS as exc:
+        except ENGINE_ERRORS as exc:
             _LOG.debug("cannot look up container %s: %s", self.name, exc)
             return
         if container is not None and container.name != self.name:
@@ -295,24 +222,12 @@ class DockerContainer:
         except docker.errors.NotFound:
             return ContainerSample(time.time(), 0, 0, self._known_limit_bytes,
                                    ContainerState.MISSING)
-        except _ENGINE_ERRORS as exc:
+        except ENGINE_ERRORS as exc:
             raise ContainerError(f"docker stats of {self.name} failed: {exc}") from exc
         memory = stats.get("memory_stats") or {}
         if "usage" not in memory:  # a stopped container has empty memory_stats
             return self._not_running_sample()
-        limit = int(memory.get("limit") or 0)
-        stat = memory.get("stats") or {}
-        version = 1 if "total_inactive_file" in stat or "rss" in stat else 2
-        split = cgroup_memory(usage_bytes=int(memory["usage"]), stat=stat, limit_bytes=0,
-                              version=version)
-        known = stat and ("anon" in stat or "rss" in stat or "total_rss" in stat)
-        return self._keep_limit(ContainerSample(
-            stamp_s=asked_at_s, working_set_bytes=working_set_from_stats(memory),
-            usage_bytes=int(memory["usage"]),
-            limit_bytes=0 if limit >= NO_LIMIT_BYTES else limit,
-            anon_bytes=split.anon_bytes if known else -1,
-            file_bytes=split.file_bytes if known else -1, cgroup_version=version,
-            mapped_file_bytes=split.mapped_file_bytes if known else -1))
+        return self._keep_limit(sample_from_stats(memory, asked_at_s))
 
     def _keep_limit(self, sample: ContainerSample) -> ContainerSample:
         if sample.limit_bytes > 0:
@@ -391,9 +306,9 @@ class DockerContainer:
             if self._container is None:
                 return ContainerState.MISSING
             return self.state()
-        except _ENGINE_ERRORS:
+        except ENGINE_ERRORS:
             return ContainerState.UNKNOWN
-        state = _STATES.get(container.status, ContainerState.UNKNOWN)
+        state = CONTAINER_STATES.get(container.status, ContainerState.UNKNOWN)
         if state is ContainerState.RUNNING and self._cgroup is None:
             self._wake.set()  # running again: the watcher finds its cgroup files
         return state
@@ -456,9 +371,9 @@ class DockerContainer:
                         from exc
                 try:
                     successor.restart(timeout=stop_timeout)
-                except _ENGINE_ERRORS as again:
+                except ENGINE_ERRORS as again:
                     raise ContainerError(f"restart of {self.name} failed: {again}") from again
-            except _ENGINE_ERRORS as exc:
+            except ENGINE_ERRORS as exc:
                 raise ContainerError(f"restart of {self.name} failed: {exc}") from exc
             self._wake.set()
             return wait_for_ollama(self.ollama_base_url, deadline_s=deadline_s, started=started)
@@ -479,7 +394,7 @@ class DockerContainer:
             except docker.errors.NotFound:
                 self._libpod_update(str(container.id), int(limit_bytes))
             self._known_limit_bytes = int(limit_bytes)
-        except _ENGINE_ERRORS as exc:
+        except ENGINE_ERRORS as exc:
             raise ContainerError(
                 f"cannot set the memory limit of {self.name} to {limit_bytes} bytes: {exc}"
             ) from exc

@@ -75,14 +75,20 @@ class TegrastatsSensors:
             return None
         sensors = cls(process)
         deadline = time.monotonic() + first_line_s
-        while time.monotonic() < deadline and sensors._latest is None:
+        while time.monotonic() < deadline and not sensors.has_reading:
             if process.poll() is not None:
                 break
             time.sleep(0.01)
-        if sensors._latest is None:
+        if not sensors.has_reading:
             sensors.close()
             return None
         return sensors
+
+    @property
+    def has_reading(self) -> bool:
+        """Whether tegrastats has printed a usable line yet."""
+        with self._lock:
+            return self._latest is not None
 
     def _read_lines(self) -> None:
         stdout = self._process.stdout

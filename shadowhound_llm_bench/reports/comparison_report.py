@@ -10,8 +10,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..core.runs.inert_text import csv_cell, csv_row, plot_label
 from ..core.runs.inert_text import markdown_cell as _md
+from ..core.runs.metric_trend import TrendStep
 from ..core.runs.run_comparison import (ALL_TASKS, CellComparison, Comparison, MetricSpec,
-                                        TrendStep, Verdict, p_value_text)
+                                        Verdict, p_value_text)
 
 _ALL_TASKS_LABEL = "(all tasks)"
 _VERDICT_COLORS = {Verdict.REGRESSED: "tab:red", Verdict.IMPROVED: "tab:green"}

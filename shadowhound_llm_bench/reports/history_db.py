@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, cast
 
+from ..core.runs.metric_trend import TrendPoint
 from ..core.runs.run_comparison import (ALL_TASKS, CellStats, ModelSnapshot, RunSnapshot,
-                                        TrendPoint, metric_spec)
+                                        metric_spec)
 from .history_import_checks import ImportRefused, check_attached
 
 SCHEMA_VERSION = 1

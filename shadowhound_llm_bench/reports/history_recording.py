@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List
 
-from ..core.runs.run_comparison import TEST_DETAIL, Regression, find_regressions
+from ..core.runs.run_comparison import TEST_DETAIL
+from ..core.runs.run_regressions import Regression, find_regressions
 from ..core.runs.run_records import record
 from .history_db import HistoryDb
 from .jsonl_log import LOG_NAME, JsonlLog

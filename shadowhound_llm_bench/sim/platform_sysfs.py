@@ -75,7 +75,7 @@ class Work:
 
     def end(self, tokens: int = 0) -> None:
         if self.machine is not None and not self.ended:
-            self.machine._end(self, tokens)
+            self.machine.end_work(self, tokens)
         self.ended = True
 
     def __enter__(self) -> "Work":
@@ -96,7 +96,7 @@ class ServingWindow:
 
     def __enter__(self) -> "ServingWindow":
         if self.machine is not None:
-            self._start_j = self.machine._total_j()
+            self._start_j = self.machine.total_energy_j()
             self._start_s = time.monotonic()
         return self
 
@@ -104,11 +104,8 @@ class ServingWindow:
         machine = self.machine
         if machine is None:
             return
-        energy = machine._total_j() - self._start_j
-        with machine._lock:
-            served = machine._model_truth(self.model)["served"]
-            served["energy_j"] += energy
-            served["duration_s"] += time.monotonic() - self._start_s
+        energy = machine.total_energy_j() - self._start_j
+        machine.add_served(self.model, energy, time.monotonic() - self._start_s)
 
 
 class FakeThor:
@@ -254,7 +251,8 @@ class FakeThor:
             self._publish()
         return work
 
-    def _end(self, work: Work, tokens: int) -> None:
+    def end_work(self, work: Work, tokens: int) -> None:
+        """Stop the work's power draw and count its tokens (decode) into the truth."""
         with self._lock:
             self._account()
             if work in self._works:
@@ -273,11 +271,19 @@ class FakeThor:
             models[model].update(generated_tokens=0, requests=0)
         return models[model]
 
+    def add_served(self, model: str, energy_j: float, duration_s: float) -> None:
+        """Add one served request's energy and time to the model's "served" truth."""
+        with self._lock:
+            served = self._model_truth(model)["served"]
+            served["energy_j"] += energy_j
+            served["duration_s"] += duration_s
+
     def serving(self, model: str) -> "ServingWindow":
         """Measure the whole machine's energy while one request is served (overheads too)."""
         return ServingWindow(self, model)
 
-    def _total_j(self) -> float:
+    def total_energy_j(self) -> float:
+        """Return the energy the machine drew since it started, up to now."""
         with self._lock:
             self._account()
             return self._energy_total_j

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -136,3 +137,21 @@ def model_field(body: Dict[str, Any]) -> str:
     if not model:
         raise BadRequest('model is required')
     return model
+
+
+def not_an_object_error(body: Any) -> str:
+    """Return Go's message for a JSON body that is not an object."""
+    kind = {list: 'array', str: 'string', int: 'number', float: 'number', bool: 'bool'}.get(
+        type(body), 'value')
+    return 'json: cannot unmarshal ' + kind + ' into Go value of type api.Request'
+
+
+def go_json_error(raw: bytes, exc: Exception) -> str:
+    """Return a Go encoding/json style message for a body that is not JSON."""
+    text = raw.decode('utf-8', 'replace').lstrip()
+    if isinstance(exc, json.JSONDecodeError) and exc.pos >= len(raw.decode('utf-8', 'replace')):
+        return 'unexpected EOF'
+    first = text[:1]
+    if first and first not in '{["-0123456789tfn':
+        return f"invalid character '{first}' looking for beginning of value"
+    return f'invalid character in JSON: {exc}'

@@ -13,7 +13,10 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 from . import api_shapes, platform_sysfs
 from .catalog import ModelSpec, normalise_name
 from .faults import FaultError, Faults
-from .request_params import BadRequest, GenerationParams, model_field, parse_generation
+from .generation_replies import final_only, final_reply, stream_chunk
+from .request_params import (
+    BadRequest, GenerationParams, go_json_error, model_field, not_an_object_error,
+    parse_generation)
 from .scenario import Scenario, scenario_summary
 from .scheduler import LoadError, LoadedModel, Scheduler
 from .tasks import SuiteKnowledge, recognise_task
@@ -145,11 +148,10 @@ class Handler(BaseHTTPRequestHandler):
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
-            self._send_error(400, _go_json_error(raw, exc))
+            self._send_error(400, go_json_error(raw, exc))
             return None
         if not isinstance(body, dict):
-            self._send_error(400, 'json: cannot unmarshal ' + _json_kind(body)
-                             + ' into Go value of type api.Request')
+            self._send_error(400, not_an_object_error(body))
             return None
         return body
 
@@ -378,13 +380,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send_final_only(self, spec: ModelSpec, params: GenerationParams, chat: bool,
                          reason: str, timings: Dict[str, int]) -> None:
-        final: Dict[str, Any] = {'model': spec.name, 'created_at': api_shapes.rfc3339()}
-        final.update({'message': {'role': 'assistant', 'content': ''}} if chat
-                     else {'response': ''})
-        final.update({'done': True, 'done_reason': reason}, **timings)
         # One application/json object even when streaming was asked for, as the real server
         # answers a load or an unload (routes.go `c.JSON`; v0.12.6 and v0.32.15 recorded).
-        self._send_json(200, final)
+        self._send_json(200, final_only(spec, chat, reason, timings))
 
     def _decode(self, model: LoadedModel, params: GenerationParams, chat: bool,
                 load_s: float, started: float) -> None:
@@ -426,56 +424,25 @@ class Handler(BaseHTTPRequestHandler):
                 self._runner_died(params)
                 return
             if params.stream:
-                self._stream_line(self._chunk(spec, chat, kind, piece))
+                self._stream_line(stream_chunk(spec, chat, kind, piece))
         if pending_wall:
             time.sleep(pending_wall)
         work.end(tokens=len(pieces))
         eval_s = len(pieces) * token_s
-        final: Dict[str, Any] = {'model': spec.name, 'created_at': api_shapes.rfc3339()}
-        if chat:
-            message: Dict[str, Any] = {'role': 'assistant', 'content': ''}
-            if not params.stream:
-                message['content'] = ''.join(p for k, p in pieces if k == 'content')
-                thinking = ''.join(p for k, p in pieces if k == 'thinking')
-                if thinking:
-                    message['thinking'] = thinking
-            final['message'] = message
-        else:
-            final['response'] = '' if params.stream else ''.join(
-                p for k, p in pieces if k == 'content')
-            thinking = ''.join(p for k, p in pieces if k == 'thinking')
-            if thinking and not params.stream:
-                final['thinking'] = thinking
-        final.update({
-            'done': True, 'done_reason': done_reason,
+        timings = {
             'total_duration': int((load_s + prompt_s + eval_s + 0.001) * NS),
             'load_duration': int(load_s * NS),
             'prompt_eval_count': prompt_count, 'prompt_eval_duration': int(prompt_s * NS),
             'eval_count': len(pieces), 'eval_duration': int(eval_s * NS),
-        })
-        if not done_reason:  # the real server's silent end: no final chunk, `"done": false`
-            final = {k: v for k, v in final.items() if k in ('model', 'created_at', 'response',
-                                                             'message')} | {'done': False}
+        }
+        final = final_reply(spec, chat, pieces, stream=params.stream, done_reason=done_reason,
+                            timings=timings)
         if params.stream:
             if done_reason:
                 self._stream_line(final)
             self._end_stream()
         else:
             self._send_json(200, final)
-
-    def _chunk(self, spec: ModelSpec, chat: bool, kind: str, piece: str) -> Dict[str, Any]:
-        chunk: Dict[str, Any] = {'model': spec.name, 'created_at': api_shapes.rfc3339()}
-        if chat:
-            message = {'role': 'assistant', 'content': piece if kind == 'content' else ''}
-            if kind == 'thinking':
-                message['thinking'] = piece
-            chunk['message'] = message
-        else:
-            chunk['response'] = piece if kind == 'content' else ''
-            if kind == 'thinking':
-                chunk['thinking'] = piece
-        chunk['done'] = False
-        return chunk
 
     def _runner_died(self, params: GenerationParams) -> None:
         message = 'an error was encountered while running the model: unexpected EOF'
@@ -484,19 +451,3 @@ class Handler(BaseHTTPRequestHandler):
             self._end_stream()
         else:
             self._send_error(500, message)
-
-
-def _json_kind(value: Any) -> str:
-    return {list: 'array', str: 'string', int: 'number', float: 'number', bool: 'bool'}.get(
-        type(value), 'value')
-
-
-def _go_json_error(raw: bytes, exc: Exception) -> str:
-    """Return a Go encoding/json style message for a body that is not JSON."""
-    text = raw.decode('utf-8', 'replace').lstrip()
-    if isinstance(exc, json.JSONDecodeError) and exc.pos >= len(raw.decode('utf-8', 'replace')):
-        return 'unexpected EOF'
-    first = text[:1]
-    if first and first not in '{["-0123456789tfn':
-        return f"invalid character '{first}' looking for beginning of value"
-    return f'invalid character in JSON: {exc}'

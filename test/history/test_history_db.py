@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 from history_helpers import write_run
 
-from shadowhound_llm_bench.core.runs.run_comparison import find_regressions
+from shadowhound_llm_bench.core.runs.run_regressions import find_regressions
 from shadowhound_llm_bench.reports.history_db import SCHEMA_VERSION, HistoryDb, HistoryError
 from shadowhound_llm_bench.reports.history_recording import record_finished_run
 from shadowhound_llm_bench.reports.render import render_reports

@@ -5,10 +5,11 @@ import random
 import pytest
 from scipy import stats as scipy_stats
 
+from shadowhound_llm_bench.core.runs.metric_trend import TrendPoint, judge_trend
 from shadowhound_llm_bench.core.runs.run_comparison import (
-    ALL_TASKS, CellStats, ComparisonError, ModelSnapshot, RunSnapshot, TrendPoint, Verdict,
-    compare_cell, compare_runs, find_regressions, holm_adjusted, judge_trend, metric_spec,
-    welch_p_value)
+    ALL_TASKS, CellStats, ComparisonError, ModelSnapshot, RunSnapshot, Verdict, compare_cell,
+    compare_runs, holm_adjusted, metric_spec, welch_p_value)
+from shadowhound_llm_bench.core.runs.run_regressions import find_regressions
 from shadowhound_llm_bench.core.runs.stats import summarize
 
 DECODE = metric_spec("decode_tps")

@@ -7,7 +7,7 @@ import uuid
 import ollama
 import pytest
 
-from shadowhound_llm_bench.adapters.docker_container import container_cgroup
+from shadowhound_llm_bench.adapters.docker_engine import container_cgroup
 from shadowhound_llm_bench.sim.launcher import start_container_simulator
 
 EOF_PREFIX = 'do load request: Post "http://127.0.0.1:'
