@@ -7,36 +7,11 @@ import urllib.request
 import pytest
 from action_msgs.msg import GoalStatus
 
-from reliab_node import NodeProcess, RosClient, interfaces_available, needs_ros, wait_until
+from reliab_node import NodeProcess, RosClient, needs_ros, wait_until
 
 pytestmark = needs_ros
 MODEL = 'qwen2.5:0.5b'
 OTHER = 'smollm2:135m'  # fits beside MODEL in the small scenario's container (pulled first)
-
-
-@pytest.fixture
-def ros_client():
-    """Give each test a fresh rclpy context: no discovery state of an earlier node."""
-    if not interfaces_available():
-        pytest.skip('interfaces not built')
-    client = RosClient()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def start_node(tmp_path):
-    """Start llm_bench nodes (small-scenario parameters); each stopped by its process group."""
-    started = []
-
-    def start(**params):
-        node = NodeProcess.start(log_path=tmp_path / f'node-{len(started)}.log',
-                                 params={'results_dir': str(tmp_path / 'results'), **params})
-        started.append(node)
-        return node
-    yield start
-    for node in started:
-        node.stop()
 
 
 def loaded(base_url):
