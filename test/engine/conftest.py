@@ -6,22 +6,15 @@ import pytest
 
 from scripted_ollama import ScriptedOllama
 from support.ros_domains import area_domain_id
-from support.simulators import SimProcess, sim_process_container
+from support.simulators import sim_process_container
+# The shared simulator fixture (small scenario, one per module), under the name used here.
+from support.simulators import small_sim_process as sim  # noqa: F401
 
 os.environ.setdefault("ROS_DOMAIN_ID", str(area_domain_id(30)))
 
 
-@pytest.fixture(scope="module")
-def sim():
-    process = SimProcess()
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
 @pytest.fixture
-def clean_sim(sim):
+def clean_sim(sim):  # noqa: F811 - the fixture imported above
     """Return the shared simulator with no faults and no model loaded."""
     sim.set_faults({"reset": True})
     sim.unload_all()

@@ -1,15 +1,4 @@
 """History test fixtures: the Ollama simulator as a local process for the CLI tests."""
 
-import pytest
-
-from support.simulators import SimProcess
-
-
-@pytest.fixture(scope="module")
-def history_sim():
-    """Start the simulator (small scenario) for a test module; stopped by its process group."""
-    sim = SimProcess()
-    try:
-        yield sim
-    finally:
-        sim.stop()
+# The shared simulator fixture, under the name the history tests use.
+from support.simulators import small_sim_process as history_sim  # noqa: F401

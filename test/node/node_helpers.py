@@ -48,3 +48,14 @@ class NodeProcess(_NodeProcess):
         if wait_ready and not lifecycle:
             node.wait_for_text(READY_TEXT, timeout_s)
         return node
+
+
+def send_until_testing(ros_client: RosTestClient, timeout_s: float) -> Any:
+    """Send a two-model goal (3 repetitions); return its handle once feedback says testing."""
+    feedback: list = []
+    handle = ros_client.send(feedback=feedback, models=['qwen2.5:0.5b', 'llama3.2:1b'],
+                             repetitions=3)
+    assert handle.accepted
+    wait_until(lambda: any(f.phase == 'testing' for f in feedback), timeout_s,
+               'testing feedback')
+    return handle

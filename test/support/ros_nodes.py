@@ -183,6 +183,19 @@ class RosTestClient:
         return self.node.create_subscription(
             self.ContainerMemory, topic, lambda m: sink.append((time.monotonic(), m)), qos)
 
+    def diagnostics(self, timeout_s: float = 3.0) -> List[Any]:
+        """Return the /diagnostics arrays heard until the first one (timeout_s at most)."""
+        from diagnostic_msgs.msg import DiagnosticArray
+        seen: List[Any] = []
+        sub = self.node.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 10)
+        try:
+            end = time.monotonic() + timeout_s
+            while not seen and time.monotonic() < end:
+                time.sleep(0.05)
+        finally:
+            self.node.destroy_subscription(sub)
+        return seen
+
     def close(self) -> None:
         """Destroy the clients and shut the context down."""
         for client in self._action_clients.values():

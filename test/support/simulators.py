@@ -75,6 +75,16 @@ class SimProcess:
         self.process.stdout.close()
 
 
+@pytest.fixture(scope='module')
+def small_sim_process():
+    """Start the simulator (small scenario) for a test module; stopped by its process group."""
+    sim = SimProcess()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
 @contextlib.contextmanager
 def sim_process_container(name: str, scenario: str = 'small',
                           start_delay_file: Optional[str] = None) -> Iterator[Tuple[object, str]]:

@@ -10,13 +10,10 @@ POLL_S = 0.05
 
 def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
     """Poll a predicate until it returns something true, or fail at the deadline."""
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(POLL_S)
-    raise AssertionError(f'timed out waiting for {what}')
+    value = poll_until(predicate, timeout_s)
+    if not value:
+        raise AssertionError(f'timed out waiting for {what}')
+    return value
 
 
 def poll_until(predicate: Callable[[], Any], timeout_s: float = 10.0,
