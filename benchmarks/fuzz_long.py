@@ -266,7 +266,7 @@ class NodeFacingServer(HostileServer):
 
 def node_rss(repetitions: int) -> Dict[str, Any]:
     """Idle and peak RSS of the llm_bench node while one goal meets only hostile streams."""
-    from ros_node_support import NodeProcess, RosTestClient, child_env
+    from support.ros_nodes import NodeProcess, RosTestClient, child_env
 
     shift = int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))
     os.environ['ROS_DOMAIN_ID'] = str((95 + shift) % 232)

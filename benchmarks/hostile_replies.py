@@ -162,7 +162,7 @@ def _node_kinds() -> Dict[str, Tuple[str, Callable[[], Reply]]]:
 def node_table() -> List[Dict[str, Any]]:
     """Launch the node per kind against a server whose metadata or streams are hostile."""
     from fuzz_long import NODE_PARAMS, NodeFacingServer
-    from ros_node_support import NodeProcess, RosTestClient, child_env
+    from support.ros_nodes import NodeProcess, RosTestClient, child_env
 
     shift = int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))
     os.environ['ROS_DOMAIN_ID'] = str((96 + shift) % 232)

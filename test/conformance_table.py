@@ -68,3 +68,13 @@ def values_at(obj, path):
     if not rest:
         return items
     return [v for item in items for v in values_at(item, rest)]
+
+
+def assert_serves_field(row, replies, where):
+    """Assert the replies carry the row's field with the row's type (and its value, if named)."""
+    path, expected = field_path(row)
+    found = [v for reply in replies for v in values_at(reply, path)]
+    assert found, f"no {path} in {where}: {replies[:2]}"
+    assert all(TYPES[row['type']](v) for v in found), found[:5]
+    if expected is not None:
+        assert expected in found

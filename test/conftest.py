@@ -48,31 +48,4 @@ def pytest_terminal_summary(terminalreporter):
 
 # ---- the real Ollama (../shared/ollama or an `ollama` on PATH) ---------------------------------
 # Every real-server test runs on each release found; without any, they skip with one loud line.
-import pytest  # noqa: E402
-
-from shadowhound_llm_bench import real_ollama  # noqa: E402
-from real_ollama_support import NO_REAL_OLLAMA, REAL_OLLAMA_VERSIONS  # noqa: E402
-
-
-def _real_server(request, start):
-    if request.param is None:
-        pytest.skip(NO_REAL_OLLAMA)
-    server = start(real_ollama.find_dist(request.param))
-    request.addfinalizer(server.stop)
-    real_ollama.ensure_models(server, real_ollama.STANDARD_SHAPES)
-    return server
-
-
-@pytest.fixture(scope='session', params=REAL_OLLAMA_VERSIONS or [None],
-                ids=lambda v: f'ollama-{v}')
-def real_ollama_server(request):
-    """Start a real Ollama server (local process) of one release, with the standard models made."""
-    return _real_server(request, real_ollama.start_local_server)
-
-
-@pytest.fixture(params=REAL_OLLAMA_VERSIONS or [None], ids=lambda v: f'ollama-{v}')
-def real_ollama_dist(request):
-    """One real release, for tests that start their own server (a container, a memory limit)."""
-    if request.param is None:
-        pytest.skip(NO_REAL_OLLAMA)
-    return real_ollama.find_dist(request.param)
+from support.real_ollama import real_ollama_dist, real_ollama_server  # noqa: E402,F401

@@ -15,7 +15,7 @@ from shadowhound_llm_bench.core.ollama.request_metrics import metrics_from_captu
 from shadowhound_llm_bench.core.ollama.stream_capture import StreamCapture
 from shadowhound_llm_bench.sim.launcher import start_local_simulator
 
-from conformance_table import TYPES, field_path, field_rows, values_at
+from conformance_table import TYPES, assert_serves_field, field_rows
 
 SMALL_MODEL = 'qwen2.5:0.5b'
 THINKING_MODEL = 'deepseek-r1:1.5b'
@@ -101,13 +101,7 @@ def test_the_table_covers_every_endpoint_the_client_calls():
 @pytest.mark.parametrize('row', [r for r in ROWS if r['simulator'] == 'serves'],
                          ids=lambda r: f"{r['endpoint']} {r['field']}")
 def test_the_simulator_serves_the_field_with_its_type(samples, row):
-    path, expected = field_path(row)
-    replies = samples[row['endpoint']]
-    found = [v for reply in replies for v in values_at(reply, path)]
-    assert found, f"no {path} in {row['endpoint']}: {replies[:2]}"
-    assert all(TYPES[row['type']](v) for v in found), found[:5]
-    if expected is not None:
-        assert expected in found
+    assert_serves_field(row, samples[row['endpoint']], row['endpoint'])
 
 
 def test_a_load_and_an_unload_carry_no_durations_as_in_ollama(samples):

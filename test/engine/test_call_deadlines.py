@@ -1,7 +1,6 @@
 """Every call has a deadline sized to what it does; a stalled stream is its own error."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import (
     PS_DEADLINE_S, OllamaClient, OllamaStalled, OllamaTimeout)
 from shadowhound_llm_bench.adapters.process_container import ProcessContainer
+from shadowhound_llm_bench.common.net import free_port
 from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.units import GIB
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
@@ -22,15 +22,9 @@ HUNG = os.path.join(HERE, "hung_ollama.py")
 REQUEST_TIMEOUT_S = 120.0
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def hung_url():
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, HUNG, str(port)], stdout=subprocess.PIPE,
                                text=True, start_new_session=True)
     assert process.stdout.readline().strip() == "ready"

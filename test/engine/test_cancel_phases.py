@@ -1,100 +1,27 @@
 """Cancel ends a run in every phase (load, stream, unload wait, restart wait, memory wait)."""
 
-import os
-import socket
-import sys
-import threading
-import time
 
 import httpx
 import pytest
 
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
-from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.adapters.process_container import ProcessContainer
-from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.runs.progress import Phase
-from shadowhound_llm_bench.core.settings.run_options import RunOptions
-from shadowhound_llm_bench.core.runs.suite import load_suite
-from shadowhound_llm_bench.core.units import GIB, MIB
-from shadowhound_llm_bench.engine.cancellation import CancelToken
-from shadowhound_llm_bench.engine.guard_building import build_memory_guard
-from shadowhound_llm_bench.engine.runner import BenchmarkRunner
+from shadowhound_llm_bench.core.units import MIB
 from shadowhound_llm_bench.reports.jsonl_log import read_records
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from support.canceling_runs import CancelingRun
+from support.simulators import sim_process_container
+
 # Far longer than a cancel may take: a run still waiting this long did not honour it.
 LONG_WAIT_S = 60.0
-# Starts the simulator; sleeps first when the file named by argv[1] holds seconds.
-SLOW_START = """
-import os, sys, time
-if os.path.exists(sys.argv[1]):
-    time.sleep(float(open(sys.argv[1]).read()))
-os.execv(sys.executable, [sys.executable, "-m", "shadowhound_llm_bench.sim"] + sys.argv[2:])
-"""
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def sim_backend(tmp_path):
     """Run the thor simulator as a local process container; slow_start() slows restarts."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    backend = ProcessContainer(
-        name="cancel-sim", ollama_base_url=url, cwd=REPO,
-        argv=[sys.executable, "-c", SLOW_START, str(tmp_path / "start-delay-s"),
-              "--scenario", "thor", "--port", str(port), "--quiet"])
-    backend.start(deadline_s=30)
-    backend.slow_start = lambda: (tmp_path / "start-delay-s").write_text(str(LONG_WAIT_S))
-    try:
-        yield backend, url
-    finally:
-        backend.close()
-
-
-class CancelingRun:
-    """A guarded run on its own thread, canceled when a progress event matches."""
-
-    def __init__(self, url, backend, tmp_path, *, preset="adaptive", cancel_when,
-                 on_event=None, cancel_after_s=0.3, **overrides):
-        self.client = OllamaClient(base_url=url)
-        settings = preset_settings(preset, memory_scale=1 / 64, num_ctx=4096,
-                                   sample_period_s=0.1, safety_buffer_bytes=64 * MIB,
-                                   restart_deadline_s=LONG_WAIT_S * 2, **overrides)
-        self.guard = build_memory_guard(
-            settings=settings, client=self.client, backend=backend,
-            host=SimulatedHost(total_bytes=2 * GIB, system_reserve_bytes=160 * MIB),
-            footprint_cache_path=str(tmp_path / "footprints.json"))
-        self.cancel = CancelToken()
-        self.canceled_at = None
-        self.events = []
-
-        def progress(event):
-            self.events.append(event)
-            if on_event is not None:
-                on_event(event)
-            if self.canceled_at is None and cancel_when(event):
-                self.canceled_at = time.monotonic()
-                threading.Timer(cancel_after_s, self.cancel.cancel,
-                                args=("test cancel",)).start()
-
-        self.runner = BenchmarkRunner(
-            client=self.client, guard=self.guard, options=RunOptions(repetitions=1),
-            suite=load_suite("robot_mission"), results_root=tmp_path, run_name="cancel",
-            on_progress=progress, cancel=self.cancel)
-
-    def run(self, models):
-        try:
-            outcome = self.runner.run(models)
-        finally:
-            self.guard.close()
-            self.client.close()
-        return outcome, time.monotonic() - self.canceled_at
+    delay = tmp_path / "start-delay-s"
+    with sim_process_container("cancel-sim", "thor", start_delay_file=str(delay)) as started:
+        started[0].slow_start = lambda: delay.write_text(str(LONG_WAIT_S))
+        yield started
 
 
 def _records(outcome, kind):

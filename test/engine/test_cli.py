@@ -5,13 +5,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from shadowhound_llm_bench.cli import main
 from shadowhound_llm_bench.reports.jsonl_log import read_records
+
+from support.waiting import wait_until
 
 # Not imported from conftest: with several test folders in one run, `conftest` is another's.
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -20,16 +21,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def _types(records, kind, **match):
     return [r for r in records if r["type"] == kind
             and all(r.get(k) == v for k, v in match.items())]
-
-
-def _wait_for(predicate, deadline_s):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError("condition not reached")
 
 
 def test_sigkill_mid_run_keeps_finished_tests_and_resume_skips_them(clean_sim, tmp_path):
@@ -42,14 +33,15 @@ def test_sigkill_mid_run_keeps_finished_tests_and_resume_skips_them(clean_sim, t
                             stderr=subprocess.DEVNULL, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        log = _wait_for(lambda: next(results.glob("*/tests.jsonl"), None), 30)
+        log = wait_until(lambda: next(results.glob("*/tests.jsonl"), None), 30,
+                         "the run's log")
 
         def second_model_under_way():
             records, _ = read_records(log)
             tests = _types(records, "test", model="smollm2:135m", warmup=False)
             return records if len(tests) >= 2 else None
 
-        seen = _wait_for(second_model_under_way, 60)
+        seen = wait_until(second_model_under_way, 60, "the second model under way")
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:

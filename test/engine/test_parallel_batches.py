@@ -3,9 +3,6 @@
 import csv
 import datetime as dt
 import json
-import os
-import socket
-import sys
 import threading
 import time
 from dataclasses import replace
@@ -14,7 +11,6 @@ import httpx
 import pytest
 
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.adapters.process_container import ProcessContainer
 from shadowhound_llm_bench.core.memory.footprint import FootprintPrediction
 from shadowhound_llm_bench.core.memory.memory_reading import (
     ContainerSample, ContainerState, MemoryReading)
@@ -28,7 +24,9 @@ from shadowhound_llm_bench.engine.memory_guard_api import Proceed, Skip
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 from shadowhound_llm_bench.reports.jsonl_log import read_records
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from support.ollama_ps import unload_all
+from support.simulators import sim_process_container
+
 SMALL_PAIR = ["smollm2:135m", "qwen2.5:0.5b"]  # ~57 + ~92 MB here: fit together
 LARGE = "llama3.2:1b"  # ~217 MB here: fits alone, not beside the others
 # Holds the large model alone (224 MiB does not: measured), never all three at once.
@@ -36,27 +34,12 @@ CONTAINER_LIMIT_BYTES = 256 * MIB
 REPETITIONS = 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def sim_container():
     """Start the simulator (small scenario) as a local process container for this module."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    backend = ProcessContainer(
-        name="parallel-sim", ollama_base_url=url, cwd=REPO,
-        argv=[sys.executable, "-m", "shadowhound_llm_bench.sim", "--scenario", "small",
-              "--port", str(port), "--quiet"])
-    backend.start(deadline_s=30)
-    backend.set_memory_limit(CONTAINER_LIMIT_BYTES)
-    try:
+    with sim_process_container("parallel-sim") as (backend, url):
+        backend.set_memory_limit(CONTAINER_LIMIT_BYTES)
         yield backend, url
-    finally:
-        backend.close()
 
 
 @pytest.fixture
@@ -82,17 +65,7 @@ def bench(sim_container, tmp_path):
     for client, guard in made:
         guard.close()
         client.close()
-    _unload_all(url)
-
-
-def _unload_all(url):
-    for model in httpx.get(f"{url}/api/ps", timeout=5).json().get("models", []):
-        httpx.post(f"{url}/api/generate", json={"model": model["name"], "keep_alive": 0},
-                   timeout=5)
-    end = time.monotonic() + 10
-    while httpx.get(f"{url}/api/ps", timeout=5).json().get("models") and \
-            time.monotonic() < end:
-        time.sleep(0.05)
+    unload_all(url, timeout_s=5)
 
 
 class ResidentWatcher:

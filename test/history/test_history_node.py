@@ -1,30 +1,23 @@
 """The node records every run in the history database and names a regression in its result."""
 
 import os
-import socket
 import sqlite3
-import sys
+
 from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # test/ros_node_support.py
+from support.ros_domains import area_domain_id
+from support.ros_nodes import (
+    NodeProcess, READY_TEXT, SMALL_SCENARIO_MEMORY, RosTestClient, interfaces_available,
+    needs_ros)
+from support.simulators import sim_process_backend
 
 # History node tests use ROS domain 81 (+ the shift), apart from the other areas'.
-os.environ['ROS_DOMAIN_ID'] = str((81 + int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))) % 232)
+os.environ['ROS_DOMAIN_ID'] = str(area_domain_id(81))
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-
-from ros_node_support import (  # noqa: E402
-    NodeProcess, READY_TEXT, RosTestClient, interfaces_available, needs_ros)
-
 pytestmark = needs_ros
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope='module')
@@ -32,21 +25,13 @@ def history_node(tmp_path_factory):
     if not interfaces_available():
         pytest.skip('interfaces not built')
     root = tmp_path_factory.mktemp('history_node')
-    port = _free_port()
     params = {
-        # config/scenarios/small.yaml node_parameters, in GiB (1/8 of a small 8 GiB machine).
-        'policy.memory_scale': 0.125, 'host.simulated_total_gib': 1.0,
-        'host.system_reserve_gib': 0.125, 'reserve.fixed_gib': 0.03125,
-        'policy.safety_buffer_gib': 0.015625, 'sample_period_s': 0.1,
-        'container.backend': 'process',
-        'container.command': [sys.executable, '-m', 'shadowhound_llm_bench.sim', '--scenario',
-                              'small', '--port', str(port), '--quiet'],
-        'ollama_host': f'http://127.0.0.1:{port}',
+        **SMALL_SCENARIO_MEMORY, 'sample_period_s': 0.1, **sim_process_backend('small'),
         'results_dir': str(root / 'results'),
         'history_db': str(root / 'history.sqlite3'),
     }
     node = NodeProcess.launch(params=params, log_path=root / 'node.log')
-    node.url = f'http://127.0.0.1:{port}'
+    node.url = params['ollama_host']
     node.db = root / 'history.sqlite3'
     try:
         node.wait_for_text(READY_TEXT, 30.0)

@@ -1,19 +1,14 @@
 """Through the real node: a goal naming a file outside the rules is refused and learns nothing."""
 
-import os
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support.ros_domains import area_domain_id, ros_domain
+from support.ros_nodes import NodeProcess, RosTestClient, child_env, interfaces_available
+from support.waiting import wait_until
 
 # Hostile-input node tests use ROS domain ids 85-89 (set when the node and client start: other
 # areas' conftests set theirs at import, in the same process).
-DOMAIN_ID = (85 + int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))) % 232
-
-from ros_node_support import (  # noqa: E402
-    NodeProcess, RosTestClient, child_env, interfaces_available, wait_until)
+DOMAIN_ID = area_domain_id(85)
 
 MARKER = 'Zq7NODEMARKER'
 GOOD_SUITE = ('name: mine\ntasks:\n  - id: t\n    kind: instruction\n    prompt: hi\n'
@@ -39,28 +34,22 @@ def world(tmp_path_factory):
     (allowed / 'mine.yaml').write_text(GOOD_SUITE)
     (allowed / 'not_a_suite.yaml').write_text(f'root:{MARKER}:20228:0:99999\n{MARKER}: [\n')
     (outside / 'secret.yaml').write_text(f'{MARKER}: 1\n')
-    saved_domain = os.environ.get('ROS_DOMAIN_ID')
-    os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)  # read by rclpy.init of the client below
-    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    sim = start_local_simulator(scenario='small')
-    params = dict(SMALL_PARAMS, ollama_host=sim.base_url, results_dir=str(root / 'results'),
-                  **{'benchmark.suite_path_dirs': [str(allowed)]})
-    node = NodeProcess.launch(params=params, log_path=root / 'node.log',
-                              env=child_env(ROS_DOMAIN_ID=str(DOMAIN_ID)))
-    client = None
-    try:
-        node.wait_ready(60.0)
-        client = RosTestClient('hostile_goal_files_client')
-        yield client, node, allowed, outside
-    finally:
-        if client is not None:
-            client.close()
-        node.stop()
-        sim.stop()
-        if saved_domain is None:
-            os.environ.pop('ROS_DOMAIN_ID', None)
-        else:
-            os.environ['ROS_DOMAIN_ID'] = saved_domain
+    with ros_domain(DOMAIN_ID):
+        sim = start_local_simulator(scenario='small')
+        params = dict(SMALL_PARAMS, ollama_host=sim.base_url, results_dir=str(root / 'results'),
+                      **{'benchmark.suite_path_dirs': [str(allowed)]})
+        node = NodeProcess.launch(params=params, log_path=root / 'node.log',
+                                  env=child_env(ROS_DOMAIN_ID=str(DOMAIN_ID)))
+        client = None
+        try:
+            node.wait_ready(60.0)
+            client = RosTestClient('hostile_goal_files_client')
+            yield client, node, allowed, outside
+        finally:
+            if client is not None:
+                client.close()
+            node.stop()
+            sim.stop()
 
 
 @pytest.mark.parametrize('suite, reason', [

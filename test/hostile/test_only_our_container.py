@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from docker_api_recorder import DockerApiRecorder
+from support.containers import connect_engine
 
 SUITES = Path(__file__).resolve().parents[2] / 'config' / 'suites'
 ENGINE_SOCKET = '/tmp/dockerd/docker.sock'
@@ -32,14 +33,10 @@ def _engine_socket():
 
 @pytest.fixture(scope='module')
 def docker_client():
-    docker = pytest.importorskip('docker')
+    """Connect to the engine's own socket (the API recorder of a test stands in front of it)."""
     if _engine_socket() is None:
         pytest.skip('no Docker engine socket here')
-    client = docker.DockerClient(base_url=f'unix://{_engine_socket()}', timeout=60)
-    try:
-        client.ping()
-    except Exception as exc:  # no engine answering: nothing to test against
-        pytest.skip(f'no Docker engine: {exc}')
+    client = connect_engine(base_url=f'unix://{_engine_socket()}')
     yield client
     client.close()
 

@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,15 +9,19 @@ from pathlib import Path
 
 import pytest
 
+from support.ros_domains import area_domain_id
+
 # ROS domain 88 for the nodes started here (no other test area uses it).
-os.environ['ROS_DOMAIN_ID'] = str((88 + int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))) % 232)
+os.environ['ROS_DOMAIN_ID'] = str(area_domain_id(88))
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ros_node_support import (BUILD_HINT, REPO, NodeProcess, RosTestClient,  # noqa: E402
-                              interfaces_available, wait_future, wait_until)
-from test_nothing_left_behind import listed, wait_empty  # noqa: E402
+from support.ollama_ps import listed  # noqa: E402
+from support.ros_nodes import (BUILD_HINT, REPO, NodeProcess,  # noqa: E402
+                               interfaces_available, ros_test_client, wait_future)
+from support.waiting import wait_until  # noqa: E402
+from test_nothing_left_behind import wait_empty  # noqa: E402
 
+from shadowhound_llm_bench.common.net import free_port  # noqa: E402
 from shadowhound_llm_bench.common.process_group import (  # noqa: E402
     start_process_group, stop_process_group)
 from shadowhound_llm_bench.core.decider.residency import left_loaded  # noqa: E402
@@ -30,15 +33,14 @@ LOAD_MODEL = 'llama3.3:70b'  # about 3 s to load on the thor simulator
 
 @pytest.fixture(scope='module')
 def ros_client():
-    client = RosTestClient('leftovers_test_client')
-    yield client
-    client.close()
+    with ros_test_client('leftovers_test_client') as client:
+        yield client
 
 
 @pytest.fixture
 def thor_sim(tmp_path):
     """Start the thor simulator as a server of its own: it outlives the node, as Ollama does."""
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / 'sim.log', 'wb')
     sim = start_process_group([sys.executable, '-m', 'shadowhound_llm_bench.sim', '--scenario',
                                'thor', '--port', str(port), '--quiet'], cwd=str(REPO),
@@ -50,12 +52,6 @@ def thor_sim(tmp_path):
     finally:
         stop_process_group(sim, grace_s=5.0)
         log.close()
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def _thor_node(tmp_path, url, *, lifecycle=False):

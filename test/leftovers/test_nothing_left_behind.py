@@ -1,130 +1,47 @@
 """After a cancel in any phase Ollama holds nothing the run asked for, and every report says so."""
 
 import json
-import os
-import socket
-import sys
-import threading
 import time
 
 import httpx
 import pytest
 
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
-from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.adapters.process_container import ProcessContainer
-from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.runs.progress import Phase
 from shadowhound_llm_bench.core.decider.residency import left_loaded, left_loaded_text
-from shadowhound_llm_bench.core.settings.run_options import RunOptions
-from shadowhound_llm_bench.core.runs.suite import load_suite
-from shadowhound_llm_bench.core.units import GIB, MIB
-from shadowhound_llm_bench.engine.cancellation import CancelToken
-from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.run_bookends import run_between_bookends
-from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from support import ollama_ps
+from support.canceling_runs import CancelingRun
+from support.ollama_ps import listed
+from support.simulators import sim_process_container
+
 EMPTY_WITHIN_S = 12.0  # after the result: Ollama holds nothing of the run by then, for good
 LONG_WAIT_S = 60.0
-SLOW_START = """
-import os, sys, time
-if os.path.exists(sys.argv[1]):
-    time.sleep(float(open(sys.argv[1]).read()))
-os.execv(sys.executable, [sys.executable, "-m", "shadowhound_llm_bench.sim"] + sys.argv[2:])
-"""
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def thor(tmp_path):
     """Start the thor simulator as a local process container; slow_start() slows restarts."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    backend = ProcessContainer(
-        name="leftovers-sim", ollama_base_url=url, cwd=REPO,
-        argv=[sys.executable, "-c", SLOW_START, str(tmp_path / "start-delay-s"),
-              "--scenario", "thor", "--port", str(port), "--quiet"])
-    backend.start(deadline_s=30)
-    backend.slow_start = lambda s: (tmp_path / "start-delay-s").write_text(str(s))
-    try:
-        yield backend, url
-    finally:
-        backend.close()
-
-
-def listed(url):
-    """Names in /api/ps (None while the server does not answer)."""
-    try:
-        reply = httpx.get(f"{url}/api/ps", timeout=2.0)
-        return [m["name"] for m in reply.json()["models"]]
-    except (httpx.HTTPError, ValueError, KeyError):
-        return None
+    delay = tmp_path / "start-delay-s"
+    with sim_process_container("leftovers-sim", "thor", start_delay_file=str(delay)) as started:
+        started[0].slow_start = lambda s: delay.write_text(str(s))
+        yield started
 
 
 def wait_empty(url, deadline_s=EMPTY_WITHIN_S):
-    """
-    Watch /api/ps for deadline_s; return when it became empty for good, fail if not empty.
-
-    A load a cancel cut shows up seconds later: the first empty answer proves nothing.
-    """
-    started = time.monotonic()
-    names, empty_since = None, None
-    while time.monotonic() - started < deadline_s:
-        names = listed(url)
-        if names:
-            empty_since = None
-        elif names == [] and empty_since is None:
-            empty_since = time.monotonic() - started
-        time.sleep(0.05)
-    if names != [] or empty_since is None:
-        pytest.fail(f"/api/ps still lists {names} {deadline_s:.0f} s after the result")
-    return empty_since
+    """Watch /api/ps for deadline_s; return when it became empty for good, fail if not empty."""
+    return ollama_ps.wait_empty(url, deadline_s)
 
 
-class CanceledRun:
+class CanceledRun(CancelingRun):
     """A guarded run between its bookends on a thread, canceled when an event matches."""
 
-    def __init__(self, url, backend, tmp_path, *, cancel_when, preset="adaptive",
-                 cancel_after_s=0.3, on_event=None, **overrides):
-        self.url = url
-        self.client = OllamaClient(base_url=url)
-        settings = preset_settings(preset, memory_scale=1 / 64, num_ctx=4096,
-                                   sample_period_s=0.1, safety_buffer_bytes=64 * MIB,
-                                   restart_deadline_s=LONG_WAIT_S * 2, **overrides)
-        self.guard = build_memory_guard(
-            settings=settings, client=self.client, backend=backend,
-            host=SimulatedHost(total_bytes=2 * GIB, system_reserve_bytes=160 * MIB),
-            footprint_cache_path=str(tmp_path / "footprints.json"))
-        self.cancel = CancelToken()
-        self.canceled_at = None
-
-        def progress(event):
-            if on_event is not None:
-                on_event(event)
-            if self.canceled_at is None and cancel_when(event):
-                self.canceled_at = time.monotonic() + cancel_after_s
-                threading.Timer(cancel_after_s, self.cancel.cancel,
-                                args=("test cancel",)).start()
-
-        self.runner = BenchmarkRunner(
-            client=self.client, guard=self.guard, options=RunOptions(repetitions=1),
-            suite=load_suite("robot_mission"), results_root=tmp_path, run_name="leftovers",
-            on_progress=progress, cancel=self.cancel)
+    def __init__(self, url, backend, tmp_path, **kwargs):
+        super().__init__(url, backend, tmp_path, run_name="leftovers", **kwargs)
 
     def run(self, models):
-        try:
-            outcome, bookends = run_between_bookends(
-                self.guard, self.client, lambda: self.runner.run(models), models)
-        finally:
-            self.guard.close()
-            self.client.close()
-        return outcome, bookends
+        """Run the models between the run's bookends; (outcome, bookends)."""
+        return self.run_between_bookends(models)
 
 
 def assert_reports_agree(outcome, bookends):

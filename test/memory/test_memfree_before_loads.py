@@ -22,7 +22,7 @@ from shadowhound_llm_bench.sim.catalog import builtin_catalog
 from shadowhound_llm_bench.sim.machine import can_create_cgroups
 from shadowhound_llm_bench.sim.ollama_estimate import estimate_model_memory
 
-from test_sources_on_simulated_machines import OllamaCgroup
+from support.simulated_machine import OllamaCgroup
 
 pytestmark = pytest.mark.skipif(not can_create_cgroups(),
                                 reason="needs root and a memory cgroup v1 hierarchy")

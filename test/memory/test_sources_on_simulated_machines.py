@@ -14,44 +14,16 @@ import time
 
 import pytest
 
-from shadowhound_llm_bench.adapters.container_backend import ContainerControlUnavailable
-from shadowhound_llm_bench.adapters.docker_container import CgroupMemoryFiles
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core.memory.memory_reading import ContainerState
 from shadowhound_llm_bench.core.memory.memory_sources import MemorySourceSettings
 from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.engine.calibration_store import CALIBRATION_FILE_NAME
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.memory_guard import Proceed
 
+from support.simulated_machine import OllamaCgroup
+
 SMALL, LARGER = "phi4:14b", "qwen2.5-coder:32b"
-
-
-class OllamaCgroup:
-    """The Ollama cgroup of a simulated machine as a container backend (no restart here)."""
-
-    name = "ollama-cgroup"
-
-    def __init__(self, directory):
-        self.files = CgroupMemoryFiles(directory)
-
-    def sample(self):
-        """Read the cgroup files now."""
-        return self.files.read()
-
-    def restart(self, *, deadline_s):
-        """Refuse: the local simulator is not restarted by these tests."""
-        raise ContainerControlUnavailable("the local simulator is not restarted in this test")
-
-    def state(self):
-        """Report running."""
-        return ContainerState.RUNNING
-
-    def set_memory_limit(self, limit_bytes):
-        """Leave the scenario's limit."""
-
-    def close(self):
-        """Nothing to release."""
 
 
 @pytest.fixture

@@ -4,8 +4,11 @@ import os
 
 import pytest
 
+from support.ros_domains import area_domain_id
+from support.ros_nodes import ros_test_client
+
 # Node tests use ROS domain ids 60-69; this one for every node started here.
-DOMAIN_ID = (61 + int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))) % 232
+DOMAIN_ID = area_domain_id(61)
 os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
@@ -15,12 +18,8 @@ from node_helpers import BUILD_HINT, interfaces_available  # noqa: E402
 @pytest.fixture(scope='session')
 def ros_client():
     """One rclpy context and client node for the whole session, spun on a thread."""
-    if not interfaces_available():
-        pytest.skip(BUILD_HINT)
-    from node_helpers import RosTestClient
-    client = RosTestClient()
-    yield client
-    client.close()
+    with ros_test_client() as client:
+        yield client
 
 
 @pytest.fixture(scope='module')

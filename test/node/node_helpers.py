@@ -1,23 +1,17 @@
 """The node tests' llm_bench node: the small scenario's simulator started by the node itself."""
 
-import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from shadowhound_llm_bench.common.net import free_port
-
-from ros_node_support import (  # noqa: F401 - the node tests import these from here
-    BUILD_HINT, READY_TEXT, REPO, RosTestClient, child_env, interfaces_available, needs_ros,
-    wait_future, wait_until)
-from ros_node_support import NodeProcess as _NodeProcess
+from support.ros_nodes import (  # noqa: F401 - the node tests import these from here
+    BUILD_HINT, READY_TEXT, REPO, SMALL_SCENARIO_MEMORY, RosTestClient, child_env,
+    interfaces_available, needs_ros, wait_future)
+from support.ros_nodes import NodeProcess as _NodeProcess
+from support.simulators import sim_process_backend
+from support.waiting import wait_until  # noqa: F401 - the node tests import it from here
 
 SMALL_SCENARIO_PARAMS = {
-    # config/scenarios/small.yaml node_parameters, in GiB (1/8 of a small 8 GiB machine).
-    'policy.memory_scale': 0.125,
-    'host.simulated_total_gib': 1.0,
-    'host.system_reserve_gib': 0.125,
-    'reserve.fixed_gib': 0.03125,
-    'policy.safety_buffer_gib': 0.015625,
+    **SMALL_SCENARIO_MEMORY,
     'benchmark.models': ['qwen2.5:0.5b', 'llama3.2:1b'],
     'benchmark.repetitions': 1,
     'publish_rate_hz': 4.0,
@@ -42,15 +36,10 @@ class NodeProcess(_NodeProcess):
               wait_ready: bool = True, timeout_s: float = 30.0,
               lifecycle: bool = False) -> 'NodeProcess':
         """Start the node (and, through it, the simulator); wait until it serves its action."""
-        port = free_port()
         params: Dict[str, Any] = dict(SMALL_SCENARIO_PARAMS)
-        params.update({
-            'container.backend': 'process',
-            'container.command': [sys.executable, '-m', 'shadowhound_llm_bench.sim',
-                                  '--scenario', 'small', '--port', str(port), '--quiet'],
-            'ollama_host': f'http://127.0.0.1:{port}',
-            'results_dir': str(results_dir),
-        })
+        params.update(sim_process_backend('small'))
+        params['results_dir'] = str(results_dir)
+        port = params['ollama_host'].rsplit(':', 1)[1]
         params.update(extra or {})
         node = cls.launch(params=params, log_path=log_dir / f'node-{port}.log',
                           lifecycle=lifecycle)
@@ -59,3 +48,14 @@ class NodeProcess(_NodeProcess):
         if wait_ready and not lifecycle:
             node.wait_for_text(READY_TEXT, timeout_s)
         return node
+
+
+def send_until_testing(ros_client: RosTestClient, timeout_s: float) -> Any:
+    """Send a two-model goal (3 repetitions); return its handle once feedback says testing."""
+    feedback: list = []
+    handle = ros_client.send(feedback=feedback, models=['qwen2.5:0.5b', 'llama3.2:1b'],
+                             repetitions=3)
+    assert handle.accepted
+    wait_until(lambda: any(f.phase == 'testing' for f in feedback), timeout_s,
+               'testing feedback')
+    return handle

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from action_msgs.msg import GoalStatus
 
-from node_helpers import NodeProcess, needs_ros, wait_future, wait_until
+from node_helpers import NodeProcess, needs_ros, send_until_testing, wait_future, wait_until
 from report_renderings import assert_one_truth
 
 pytestmark = needs_ros
@@ -66,12 +66,7 @@ def test_lifecycle_transitions_bring_the_node_up_and_down(ros_client, lifecycle_
         assert _state(ros_client) == 'active'
         wait_until(lambda: messages, 20.0, 'memory messages once active')
 
-        feedback = []
-        handle = ros_client.send(feedback=feedback, models=['qwen2.5:0.5b', 'llama3.2:1b'],
-                                 repetitions=3)
-        assert handle.accepted
-        wait_until(lambda: any(f.phase == 'testing' for f in feedback), 60.0,
-                   'testing feedback')
+        handle = send_until_testing(ros_client, 60.0)
         # Deactivate cancels the run cleanly: the transition returns once the run has ended.
         assert _transition(ros_client, Transition.TRANSITION_DEACTIVATE)
         response = ros_client.result(handle, timeout_s=30.0)

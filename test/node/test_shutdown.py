@@ -5,7 +5,7 @@ from pathlib import Path
 from action_msgs.msg import GoalStatus
 
 from node_helpers import needs_ros
-from node_helpers import NodeProcess, wait_until
+from node_helpers import NodeProcess, send_until_testing
 
 pytestmark = needs_ros
 
@@ -13,12 +13,7 @@ pytestmark = needs_ros
 def test_sigint_during_a_run_cancels_it_and_writes_the_report(ros_client, tmp_path):
     node = NodeProcess.start(results_dir=tmp_path / 'results', log_dir=tmp_path)
     try:
-        feedback = []
-        handle = ros_client.send(feedback=feedback, models=['qwen2.5:0.5b', 'llama3.2:1b'],
-                                 repetitions=3)
-        assert handle.accepted
-        wait_until(lambda: any(f.phase == 'testing' for f in feedback), 30.0,
-                   'testing feedback')
+        handle = send_until_testing(ros_client, 30.0)
         node.interrupt()
         response = ros_client.result(handle, timeout_s=60.0)
         assert node.wait(30.0) == 0

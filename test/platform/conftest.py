@@ -1,4 +1,4 @@
-"""Platform test fixtures: a fake Thor tree."""
+"""Platform test fixtures: a fake Thor tree, the Docker engine."""
 
 import os
 
@@ -6,8 +6,10 @@ import pytest
 
 from shadowhound_llm_bench.sim.platform_sysfs import FakeThor, PowerModel
 
-os.environ.setdefault(
-    "ROS_DOMAIN_ID", str((40 + int(os.environ.get("SHB_TEST_DOMAIN_SHIFT", "0"))) % 232))
+from support.containers import docker_client  # noqa: F401
+from support.ros_domains import area_domain_id
+
+os.environ.setdefault("ROS_DOMAIN_ID", str(area_domain_id(40)))
 
 
 @pytest.fixture

@@ -1,27 +1,10 @@
 """The machine record names the Ollama container's image and digest (real Docker engine)."""
 
-import os
 import uuid
-
-import pytest
 
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.engine.platform_monitor import PlatformMonitor, PlatformSettings
 from shadowhound_llm_bench.sim.launcher import start_container_simulator
-
-os.environ.setdefault("DOCKER_HOST", "unix:///tmp/dockerd/docker.sock")
-
-
-@pytest.fixture
-def docker_client():
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env(timeout=60)
-        client.ping()
-    except Exception as exc:  # no engine: this test cannot run here
-        pytest.skip(f"no Docker engine reachable at {os.environ.get('DOCKER_HOST')}: {exc}")
-    yield client
-    client.close()
 
 
 def test_container_image_and_digest_are_recorded(docker_client, tmp_path):

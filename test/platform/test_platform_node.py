@@ -1,24 +1,21 @@
 """The node on the simulated Thor: ~/platform_status, its /diagnostics status, the result text."""
 
 import os
-import sys
 import time
 
 import pytest
 
-from ros_node_support import (
-    BUILD_HINT, READY_TEXT, NodeProcess, RosTestClient, interfaces_available, wait_until,
-)
+from support.ros_nodes import (
+    BUILD_HINT, READY_TEXT, SMALL_SCENARIO_MEMORY, NodeProcess, interfaces_available,
+    ros_test_client)
+from support.simulators import sim_process_backend
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(not interfaces_available(), reason=BUILD_HINT)
 
 PARAMS = {
     # config/scenarios/small.yaml node_parameters (as the node tests use them).
-    'policy.memory_scale': 0.125,
-    'host.simulated_total_gib': 1.0,
-    'host.system_reserve_gib': 0.125,
-    'reserve.fixed_gib': 0.03125,
-    'policy.safety_buffer_gib': 0.015625,
+    **SMALL_SCENARIO_MEMORY,
     'benchmark.models': ['qwen2.5:0.5b'],
     'benchmark.repetitions': 1,
     'benchmark.warmup': False,
@@ -29,24 +26,13 @@ PARAMS = {
 }
 
 
-def _free_port():
-    import socket
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
 def thor_node(tmp_path_factory):
     """Start the node; its process backend runs the simulator writing a fake Thor tree."""
     root = str(tmp_path_factory.mktemp('thor'))
-    port = _free_port()
     params = dict(PARAMS)
     params.update({
-        'container.backend': 'process',
-        'container.command': [sys.executable, '-m', 'shadowhound_llm_bench.sim', '--scenario',
-                              'small', '--port', str(port), '--quiet', '--platform-root', root],
-        'ollama_host': f'http://127.0.0.1:{port}',
+        **sim_process_backend('small', ['--platform-root', root]),
         'results_dir': str(tmp_path_factory.mktemp('results')),
         'platform.sysfs_root': root,
     })
@@ -62,9 +48,8 @@ def thor_node(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def client():
-    ros = RosTestClient('platform_test_client')
-    yield ros
-    ros.close()
+    with ros_test_client('platform_test_client') as ros:
+        yield ros
 
 
 def _platform_statuses(client, seconds):

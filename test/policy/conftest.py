@@ -10,43 +10,20 @@ import uuid
 import docker.errors
 import pytest
 
-os.environ.setdefault(
-    "ROS_DOMAIN_ID", str((41 + int(os.environ.get("SHB_TEST_DOMAIN_SHIFT", "0"))) % 232))
+from shadowhound_llm_bench.common.net import free_port
+
+from support.containers import docker_client_per_engine  # noqa: F401
+from support.ros_domains import area_domain_id
+from support.waiting import wait_http
+
+os.environ.setdefault("ROS_DOMAIN_ID", str(area_domain_id(41)))
 os.environ.setdefault("DOCKER_HOST", "unix:///tmp/dockerd/docker.sock")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 PREFIX = "policy-test"
 
-from policy_engine_support import PODMAN_HOST, tiny_binds, wait_http  # noqa: E402
-
-from shadowhound_llm_bench.common.net import free_port  # noqa: E402
-
-
-def _engines():
-    """List the engines to test against: SHB_TEST_ENGINES=docker,podman (default docker)."""
-    names = [n.strip() for n in os.environ.get("SHB_TEST_ENGINES", "docker").split(",")]
-    return [n for n in names if n] or ["docker"]
-
-
-@pytest.fixture(scope="session", params=_engines())
-def docker_client(request):
-    """Connect to the Docker engine (DOCKER_HOST) or to Podman's Docker-compatible API."""
-    docker = pytest.importorskip("docker")
-    engine = request.param
-    try:
-        if engine == "podman":
-            client = docker.DockerClient(base_url=PODMAN_HOST, timeout=60)
-        else:
-            client = docker.from_env(timeout=60)
-        client.ping()
-    except Exception as exc:  # no engine: these tests cannot run here
-        where = PODMAN_HOST if engine == "podman" else os.environ.get("DOCKER_HOST")
-        pytest.skip(f"no {'Podman' if engine == 'podman' else 'Docker'} engine reachable at "
-                    f"{where}: {exc}")
-    client.engine_name = engine
-    yield client
-    client.close()
+from policy_engine_support import tiny_binds  # noqa: E402
 
 
 def imported_image_id(result):

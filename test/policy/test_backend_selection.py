@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from policy_engine_support import PODMAN_HOST
+from support.containers import PODMAN_HOST
 from shadowhound_llm_bench.adapters.api_only_container import ApiOnlyContainer
 from shadowhound_llm_bench.adapters.backend_selection import (
     BackendSelectionError, select_backend)

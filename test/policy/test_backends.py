@@ -1,7 +1,6 @@
 """Container backends, host memory and the monitor against real containers and processes."""
 
 import os
-import time
 from types import SimpleNamespace
 
 import httpx
@@ -18,17 +17,9 @@ from shadowhound_llm_bench.core.units import MIB
 from shadowhound_llm_bench.engine.footprint_cache import FootprintCache
 from shadowhound_llm_bench.engine.memory_monitor import MemoryMonitor
 
+from support.waiting import poll_until
+
 HOLD = 64 * MIB
-
-
-def wait_until(predicate, deadline_s=10.0, poll_s=0.05):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll_s)
-    return predicate()
 
 
 def test_docker_working_set_from_cgroup_files_matches_the_stats_api(tiny_container,
@@ -58,8 +49,8 @@ def test_docker_api_sampling_runs_on_a_background_thread(tiny_container, docker_
         assert backend.sampling == "api"
         first = backend.sample()
         httpx.post(f"{url}/hold/{HOLD}", timeout=10)
-        grown = wait_until(lambda: backend.sample().working_set_bytes
-                           >= first.working_set_bytes + 0.9 * HOLD, deadline_s=15)
+        grown = poll_until(lambda: backend.sample().working_set_bytes
+                           >= first.working_set_bytes + 0.9 * HOLD, timeout_s=15)
         assert grown, "the stats thread never saw the memory rise"
     finally:
         backend.close()
@@ -194,10 +185,10 @@ def test_monitor_budget_follows_the_ros_reserve_within_a_period(tiny_process):
             safety_buffer_bytes=32 * MIB))
         assert first.model_budget_bytes == expected
         ros.live_bytes, ros.reserve_bytes = 700 * MIB, 900 * MIB  # Nav2 grew
-        shrunk = wait_until(lambda: monitor.latest().model_budget_bytes
-                            <= first.model_budget_bytes - 700 * MIB, deadline_s=5)
+        shrunk = poll_until(lambda: monitor.latest().model_budget_bytes
+                            <= first.model_budget_bytes - 700 * MIB, timeout_s=5)
         assert shrunk
-        assert wait_until(lambda: len(monitor.timeline()) >= 3, deadline_s=5)
+        assert poll_until(lambda: len(monitor.timeline()) >= 3, timeout_s=5)
         assert monitor.peak_working_set_since(first.stamp_s) >= first.container.working_set_bytes
     finally:
         monitor.stop()

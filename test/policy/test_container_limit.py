@@ -16,6 +16,8 @@ from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.units import MIB
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 
+from support.waiting import settled
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -57,15 +59,6 @@ def _limit(docker_client, name):
     return int(docker_client.containers.get(name).attrs["HostConfig"]["Memory"])
 
 
-def _settles(read, predicate, deadline_s=10.0):
-    end = time.monotonic() + deadline_s
-    value = read()
-    while not predicate(value) and time.monotonic() < end:
-        time.sleep(0.05)
-        value = read()
-    return value
-
-
 def test_the_limit_follows_the_budget_down_and_up_never_under_the_loaded_model(
         thor_sim, docker_client, nav2):
     settings = preset_settings("adaptive", memory_scale=1 / 64, num_ctx=4096,
@@ -83,19 +76,19 @@ def test_the_limit_follows_the_budget_down_and_up_never_under_the_loaded_model(
             reading = guard.monitor.latest()
             return reading.model_budget_bytes + settings.safety_buffer_bytes
 
-        start = _settles(lambda: _limit(docker_client, thor_sim.name),
-                         lambda v: abs(v - expected()) < 24 * MIB)
+        start = settled(lambda: _limit(docker_client, thor_sim.name),
+                        lambda v: abs(v - expected()) < 24 * MIB)
         assert start < 896 * MIB  # lowered from the scenario's 56 GiB / 64 to the budget
         assert abs(start - expected()) < 24 * MIB
 
         nav2.command(f"grow {120 * MIB}")  # the reserve moves up: the limit goes down
-        lower = _settles(lambda: _limit(docker_client, thor_sim.name),
-                         lambda v: v < start - 80 * MIB)
+        lower = settled(lambda: _limit(docker_client, thor_sim.name),
+                        lambda v: v < start - 80 * MIB)
         assert lower < start - 80 * MIB
 
         nav2.command(f"shrink {120 * MIB}")  # and back: the limit goes up again
-        higher = _settles(lambda: _limit(docker_client, thor_sim.name),
-                          lambda v: v > lower + 80 * MIB)
+        higher = settled(lambda: _limit(docker_client, thor_sim.name),
+                         lambda v: v > lower + 80 * MIB)
         assert higher > lower + 80 * MIB
 
         client.load("phi4:14b", keep_alive="5m", deadline_s=60)  # ~150 MiB here

@@ -17,7 +17,7 @@ from shadowhound_llm_bench.core.units import MIB
 from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.memory_guard import Proceed
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
-from test_backends import wait_until
+from support.waiting import poll_until
 
 HOLD = 64 * MIB
 
@@ -42,10 +42,10 @@ def test_a_container_recreated_under_its_name_is_followed_back_to_its_cgroup(
         assert backend.sampling == "cgroup"
         new = _recreate(docker_client, container, empty_image)
         try:
-            assert wait_until(lambda: backend.sample().state is ContainerState.RUNNING
-                              and backend.container_id == new.id, deadline_s=20)
+            assert poll_until(lambda: backend.sample().state is ContainerState.RUNNING
+                              and backend.container_id == new.id, timeout_s=20)
             assert backend.sampling == "cgroup"  # the fast path, on the new container's files
-            assert wait_until(lambda: _answers(url), deadline_s=15)
+            assert poll_until(lambda: _answers(url), timeout_s=15)
             empty = backend.sample().working_set_bytes
             httpx.post(f"{url}/hold/{HOLD}", timeout=10)
             assert backend.sample().working_set_bytes - empty >= 0.9 * HOLD
@@ -76,7 +76,7 @@ def test_a_container_started_after_the_backend_moves_from_stats_to_cgroup_files(
         assert backend.sampling == "api"  # nothing to read while it is stopped
         assert backend.sample().state is ContainerState.STOPPED
         container.start()
-        assert wait_until(lambda: backend.sampling == "cgroup", deadline_s=20)
+        assert poll_until(lambda: backend.sampling == "cgroup", timeout_s=20)
         assert backend.sample().state is ContainerState.RUNNING
         assert backend.sample().limit_bytes == 256 * MIB
         assert backend.id_changes() == []  # the same container throughout
@@ -124,7 +124,7 @@ def test_a_run_completes_when_the_container_is_recreated_mid_run_and_notes_the_n
     def recreate_when_loaded():
         # As `docker compose up` does after an image update: same name, new container.
         with OllamaClient(base_url=thor_sim.url) as watcher:
-            wait_until(lambda: watcher.ps(), deadline_s=60, poll_s=0.02)
+            poll_until(lambda: watcher.ps(), timeout_s=60, poll_s=0.02)
         sim = start_sim_container_named(docker_client, thor_sim, thor_scenario)
         recreated["id"] = sim.handle.container.id
 
@@ -167,7 +167,7 @@ def start_sim_container_named(docker_client, sim, scenario):
     host = attrs["HostConfig"]
     old.remove(force=True)
     # The new one binds the same port: wait until the old process has let it go.
-    wait_until(lambda: not _answers(sim.url), deadline_s=15)
+    poll_until(lambda: not _answers(sim.url), timeout_s=15)
     new = docker_client.containers.run(
         attrs["Config"]["Image"], attrs["Config"]["Cmd"], name=sim.name, detach=True,
         init=True, network_mode="host", volumes=binds, working_dir=attrs["Config"]["WorkingDir"],
@@ -177,7 +177,7 @@ def start_sim_container_named(docker_client, sim, scenario):
         mem_limit=scenario.container_limit_physical_bytes,
         memswap_limit=scenario.container_limit_physical_bytes)
     # The guard may restart it while it starts: only its answering counts.
-    assert wait_until(lambda: _answers(sim.url), deadline_s=60)
+    assert poll_until(lambda: _answers(sim.url), timeout_s=60)
     sim.handle.container = new  # the fixture removes the one that runs now
     return sim
 

@@ -3,13 +3,11 @@
 import json
 import re
 
-from shadowhound_llm_bench.adapters.docker_container import DockerContainer
-from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core.memory.memory_sources import MemorySourceSettings
 from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
-from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.memory_guard import Proceed
 from shadowhound_llm_bench.engine.management_costs import COSTS_FILE_NAME, ManagementCosts
+
+from policy_sim_container import guard_on_sim_container
 
 FRESH = re.compile(r"judged from (\d+) fresh sample\(s\) over ([0-9.]+) s")
 OLD_FIXED_SETTLE_S = 1.0  # what the guard used to wait after /api/ps dropped a model
@@ -23,21 +21,11 @@ def _guard(sim, scenario, docker_client, tmp_path, preset="default"):
                                memory_wait_s=0.5, sample_period_s=0.1,
                                safety_buffer_bytes=params["safety_buffer_bytes"],
                                drop_caches="never")
-    backend = DockerContainer(name=sim.name, ollama_base_url=sim.url,
-                              docker_client=docker_client)
-    client = OllamaClient(base_url=sim.url, request_timeout_s=30)
-    machine = sim.handle.machine
     # The scenario's container is charged for the model as mapped weights (file pages, never
     # in the working set until touched twice) plus anonymous KV cache: read both, as
     # calibration chooses on such a machine.
-    sources = MemorySourceSettings(
-        meminfo_path=machine.meminfo_path, nvidia_smi_command=machine.nvidia_smi_path,
-        drop_caches_path=machine.drop_caches_path, sources=("cgroup_mapped",))
-    guard = build_memory_guard(
-        settings=settings, client=client, backend=backend,
-        fixed_ros_reserve_bytes=params["ros_reserve_bytes"],
-        footprint_cache_path=str(tmp_path / "footprints.json"), memory_sources=sources)
-    return guard, client, backend
+    return guard_on_sim_container(sim, scenario, docker_client, settings, tmp_path,
+                                  "cgroup_mapped")
 
 
 def _run_one(guard, client, model):

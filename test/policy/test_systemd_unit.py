@@ -18,7 +18,7 @@ import uuid
 import httpx
 import pytest
 
-from policy_engine_support import wait_http
+from support.waiting import wait_http
 
 from shadowhound_llm_bench.common.net import free_port
 from shadowhound_llm_bench.adapters.cgroup_memory import (

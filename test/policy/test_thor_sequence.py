@@ -4,15 +4,14 @@ import dataclasses
 
 import pytest
 
-from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.memory.footprint import prediction_error
-from shadowhound_llm_bench.core.memory.memory_sources import MemorySourceSettings
 from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.settings.run_options import RunOptions
 from shadowhound_llm_bench.core.runs.suite import load_suite
-from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
+
+from policy_sim_container import guard_on_sim_container
 
 # The seed's order: llama3.3:70b comes after three models are cached.
 SEED_MODELS = ["phi4:14b", "qwen2.5-coder:32b", "qwq:32b", "llama3.3:70b", "deepseek-r1:7b"]
@@ -29,20 +28,21 @@ def thor_guard(sim, scenario, docker_client, preset, tmp_path, **overrides):
                                num_ctx=params["num_ctx"], unload_deadline_s=5.0,
                                memory_wait_s=0.5, sample_period_s=0.1,
                                safety_buffer_bytes=params["safety_buffer_bytes"], **overrides)
-    backend = DockerContainer(name=sim.name, ollama_base_url=sim.url,
-                              docker_client=docker_client)
-    client = OllamaClient(base_url=sim.url, request_timeout_s=30)
     # The machine is read as a robot is: its meminfo, and the container's anonymous pages,
     # where this cgroup-charged machine's runners hold a model (what calibration chooses).
-    machine = sim.handle.machine
-    sources = MemorySourceSettings(
-        meminfo_path=machine.meminfo_path, nvidia_smi_command=machine.nvidia_smi_path,
-        drop_caches_path=machine.drop_caches_path, sources=("cgroup_anon",))
-    guard = build_memory_guard(settings=settings, client=client, backend=backend,
-                               fixed_ros_reserve_bytes=params["ros_reserve_bytes"],
-                               footprint_cache_path=str(tmp_path / "footprints.json"),
-                               memory_sources=sources)
-    return guard, client, backend
+    return guard_on_sim_container(sim, scenario, docker_client, settings, tmp_path,
+                                  "cgroup_anon")
+
+
+def guarded_run(sim, scenario, docker_client, preset, tmp_path):
+    """Run the seed's models under a guard of the preset; (guard, results), the guard closed."""
+    guard, client, backend = thor_guard(sim, scenario, docker_client, preset, tmp_path)
+    try:
+        results = run_benchmark(client, guard, tmp_path)
+    finally:
+        guard.close()
+        backend.close()
+    return guard, results
 
 
 def run_benchmark(client, guard, tmp_path, models=SEED_MODELS):
@@ -76,13 +76,7 @@ def test_the_seed_sequence_fails_without_management(thor_sim, tmp_path):
 @pytest.mark.parametrize("preset", ["default", "conservative", "adaptive"])
 def test_the_seed_sequence_completes_with_management(preset, thor_sim, thor_scenario,
                                                      docker_client, tmp_path):
-    guard, client, backend = thor_guard(thor_sim, thor_scenario, docker_client, preset,
-                                        tmp_path)
-    try:
-        results = run_benchmark(client, guard, tmp_path)
-    finally:
-        guard.close()
-        backend.close()
+    guard, results = guarded_run(thor_sim, thor_scenario, docker_client, preset, tmp_path)
     assert {m: r.status for m, r in results.items()} == {m: "ok" for m in SEED_MODELS}
     records = {r.model: r for r in guard.records()}
     assert all(r.retries == 0 for r in records.values())  # zero load failures
@@ -110,13 +104,7 @@ def test_the_seed_sequence_completes_with_management(preset, thor_sim, thor_scen
 
 def test_fast_recovers_only_after_a_failed_load(thor_sim, thor_scenario, docker_client,
                                                 tmp_path):
-    guard, client, backend = thor_guard(thor_sim, thor_scenario, docker_client, "fast",
-                                        tmp_path)
-    try:
-        results = run_benchmark(client, guard, tmp_path)
-    finally:
-        guard.close()
-        backend.close()
+    guard, results = guarded_run(thor_sim, thor_scenario, docker_client, "fast", tmp_path)
     records = {r.model: r for r in guard.records()}
     llama = records["llama3.3:70b"]
     assert llama.retries >= 1 and llama.restarts >= 1  # the load failed first: no prevention

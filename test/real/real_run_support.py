@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,3 +35,24 @@ def run_output(results: Path):
 def by_model(summary):
     """Return the models of results.json by name."""
     return {m['model']: m for m in summary['models']}
+
+
+def run_canceled_during_load(client, guard, results: Path, model: str, run_name: str):
+    """Run model between bookends, canceled 0.3 s into its load; (outcome, bookends)."""
+    from shadowhound_llm_bench.core.runs.progress import Phase
+    from shadowhound_llm_bench.core.runs.suite import load_suite
+    from shadowhound_llm_bench.core.settings.run_options import RunOptions
+    from shadowhound_llm_bench.engine.cancellation import CancelToken
+    from shadowhound_llm_bench.engine.run_bookends import run_between_bookends
+    from shadowhound_llm_bench.engine.runner import BenchmarkRunner
+
+    cancel = CancelToken()
+
+    def progress(event):
+        if event.phase == Phase.LOADING and 'attempt' in event.status:
+            threading.Timer(0.3, cancel.cancel, args=('test cancel',)).start()
+
+    runner = BenchmarkRunner(client=client, guard=guard, options=RunOptions(repetitions=1),
+                             suite=load_suite('robot_mission'), results_root=results,
+                             run_name=run_name, on_progress=progress, cancel=cancel)
+    return run_between_bookends(guard, client, lambda: runner.run([model]), [model])

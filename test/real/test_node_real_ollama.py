@@ -1,32 +1,25 @@
 """The llm_bench node against the real Ollama in a Docker container: two models, a cut load."""
 
 import json
-import os
-import sys
 import time
-import uuid
+
 from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from shadowhound_llm_bench import real_ollama
+
+from support.real_ollama import PER_RELEASE, container_server
+from support.ros_domains import area_domain_id, ros_domain
+from support.ros_nodes import (
+    BUILD_HINT, NodeProcess, RosTestClient, child_env, interfaces_available, wait_future)
+from support.waiting import wait_until
 
 # Nodes of the real tier use ROS domain 97 (set when the node and client start: other areas'
 # conftests set theirs at import, in the same process).
-DOMAIN_ID = (97 + int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))) % 232
-
-from ros_node_support import (  # noqa: E402
-    BUILD_HINT, NodeProcess, RosTestClient, child_env, interfaces_available, wait_future,
-    wait_until)
-
-from shadowhound_llm_bench import real_ollama  # noqa: E402
-
+DOMAIN_ID = area_domain_id(97)
 pytestmark = pytest.mark.skipif(not interfaces_available(), reason=BUILD_HINT)
-try:
-    VERSIONS = [d.version for d in real_ollama.available_dists()]
-except (OSError, RuntimeError):
-    VERSIONS = []
 SMALL, BIG = real_ollama.models.TINY.name, real_ollama.models.BIG.name
 EMPTY_WITHIN_S = 10.0
 CANCEL_INTO_LOAD_S = 0.4  # the 804 MB model loads in about 1.5 s on this CPU
@@ -45,31 +38,16 @@ def listed(base_url):
         return [m['name'] for m in http.get('/api/ps').json().get('models') or []]
 
 
-@pytest.fixture(scope='module', params=VERSIONS or [None], ids=lambda v: f'ollama-{v}')
-def world(request, tmp_path_factory):
+@pytest.fixture(scope='module', **PER_RELEASE)
+def world(request, docker_client, tmp_path_factory):
     """Start a real release in a container, make its models, start a node measuring it."""
-    if request.param is None:
-        pytest.skip('no real Ollama: neither ../shared/ollama (or SHB_OLLAMA_DIST) nor an '
-                    '`ollama` on PATH')
-    docker = pytest.importorskip('docker')
-    os.environ.setdefault('DOCKER_HOST', 'unix:///tmp/dockerd/docker.sock')
-    try:
-        docker_client = docker.from_env(timeout=30)
-        docker_client.ping()
-    except Exception as exc:  # no engine here: nothing to test against
-        pytest.skip(f"no Docker engine at {os.environ.get('DOCKER_HOST')}: {exc}")
-    root = tmp_path_factory.mktemp(f'real-node-{request.param}')
-    (root / 'suites').mkdir()
-    (root / 'suites' / 'short.yaml').write_text(SHORT_SUITE)
-    server = real_ollama.start_container_server(
-        docker_client, real_ollama.find_dist(request.param),
-        name=f'realnode-{uuid.uuid4().hex[:8]}', mem_limit_bytes=CONTAINER_LIMIT_BYTES)
-    saved_domain = os.environ.get('ROS_DOMAIN_ID')
-    node = client = None
-    try:
-        real_ollama.ensure_models(server, [real_ollama.models.TINY, real_ollama.models.BIG])
-        os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)  # read by rclpy.init of the client below
-        os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    with container_server(docker_client, request.param, name_prefix='realnode',
+                          mem_limit_bytes=CONTAINER_LIMIT_BYTES,
+                          models=[real_ollama.models.TINY, real_ollama.models.BIG]) as server, \
+            ros_domain(DOMAIN_ID):  # read by rclpy.init of the client below
+        root = tmp_path_factory.mktemp(f'real-node-{request.param}')
+        (root / 'suites').mkdir()
+        (root / 'suites' / 'short.yaml').write_text(SHORT_SUITE)
         params = {'ollama_host': server.base_url, 'container.backend': 'docker',
                   'container.name': server.container_name, 'results_dir': str(root / 'results'),
                   'benchmark.repetitions': 1, 'benchmark.num_predict': 2,
@@ -78,22 +56,16 @@ def world(request, tmp_path_factory):
                   'feedback_period_s': 0.5, 'benchmark.suite_path_dirs': [str(root / 'suites')],
                   **SMALL_MACHINE}
         node = NodeProcess.launch(params=params, log_path=root / 'node.log',
-                                  env=child_env(ROS_DOMAIN_ID=str(DOMAIN_ID),
-                                                DOCKER_HOST=os.environ['DOCKER_HOST']))
-        node.wait_ready(90.0)
-        client = RosTestClient(f'real_node_client_{request.param.replace(".", "_")}')
-        yield server, node, client, str(root / 'suites' / 'short.yaml')
-    finally:
-        if client is not None:
-            client.close()
-        if node is not None:
+                                  env=child_env(ROS_DOMAIN_ID=str(DOMAIN_ID)))
+        client = None
+        try:
+            node.wait_ready(90.0)
+            client = RosTestClient(f'real_node_client_{request.param.replace(".", "_")}')
+            yield server, node, client, str(root / 'suites' / 'short.yaml')
+        finally:
+            if client is not None:
+                client.close()
             node.stop()
-        server.stop()
-        docker_client.close()
-        if saved_domain is None:
-            os.environ.pop('ROS_DOMAIN_ID', None)
-        else:
-            os.environ['ROS_DOMAIN_ID'] = saved_domain
 
 
 def reports_left_loaded(result):

@@ -14,8 +14,7 @@ from shadowhound_llm_bench.core.ollama.ollama_reply_shapes import (
 
 from real_run_support import ONE_THREAD
 
-from conformance_table import (
-    TYPES, behaviour_rows, field_path, field_rows, values_at)
+from conformance_table import assert_serves_field, behaviour_rows, field_rows
 
 TINY = 'shb-tiny:f16'
 UNKNOWN = 'nope-model'
@@ -136,13 +135,7 @@ def test_every_behaviour_row_has_its_check_on_the_real_server():
 @pytest.mark.parametrize('row', FIELD_ROWS, ids=lambda r: f"{r['endpoint']} {r['field']}")
 def test_the_real_server_serves_the_field_row_with_its_type(real, row):
     assert real['version'] in row['real'].split(', ')
-    path, expected = field_path(row)
-    replies = real[row['endpoint']]
-    found = [v for reply in replies for v in values_at(reply, path)]
-    assert found, f"no {path} in {row['endpoint']} of {real['version']}: {replies[:2]}"
-    assert all(TYPES[row['type']](v) for v in found), found[:5]
-    if expected is not None:
-        assert expected in found
+    assert_serves_field(row, real[row['endpoint']], f"{row['endpoint']} of {real['version']}")
 
 
 def check_version(real):

@@ -1,13 +1,8 @@
 """The real server in a Docker container under a memory limit: cgroup, restart, OOM, the runner."""
 
-import os
-import time
-import uuid
-
 import httpx
 import pytest
 
-from shadowhound_llm_bench import real_ollama
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient, OllamaHTTPError
 from shadowhound_llm_bench.core.ollama.load_failures import RUNNER_KILLED, load_failure_kind
@@ -17,7 +12,9 @@ from shadowhound_llm_bench.engine.cli_guard import build_guard_for_cli
 from shadowhound_llm_bench.engine.run_bookends import run_between_bookends
 from shadowhound_llm_bench.engine.runner import BenchmarkRunner
 
-from real_ollama_support import NO_REAL_OLLAMA, REAL_OLLAMA_VERSIONS
+from support.real_ollama import PER_RELEASE, container_server
+from support.waiting import settled
+
 from real_run_support import BIG, ONE_THREAD, TINY, TINY_Q4, by_model, run_output
 
 LIMIT_BYTES = 600 * 2**20  # shb-big:f16 needs ~935 MiB: the kernel kills its runner
@@ -26,48 +23,17 @@ KILL_TEXT = {'0.12.6': 'llama runner process has terminated: signal: killed',
 PREFIX = 'shb-realconf'
 
 
-@pytest.fixture(scope='module')
-def docker_client():
-    """Connect to the Docker engine at DOCKER_HOST, or skip loudly."""
-    docker = pytest.importorskip('docker')
-    try:
-        client = docker.from_env(timeout=60)
-        client.ping()
-    except Exception as exc:  # no engine here
-        pytest.skip(f'no Docker engine reachable at {os.environ.get("DOCKER_HOST")}: {exc}')
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope='module', params=REAL_OLLAMA_VERSIONS or [None],
-                ids=lambda v: f'ollama-{v}')
+@pytest.fixture(scope='module', **PER_RELEASE)
 def limited(request, docker_client):
     """Start a real server of one release in a container limited to 600 MiB."""
-    if request.param is None:
-        pytest.skip(NO_REAL_OLLAMA)
-    dist = real_ollama.find_dist(request.param)
-    server = real_ollama.start_container_server(
-        docker_client, dist, name=f'{PREFIX}-{request.param}-{uuid.uuid4().hex[:6]}',
-        mem_limit_bytes=LIMIT_BYTES)
-    try:
-        real_ollama.ensure_models(server, real_ollama.STANDARD_SHAPES)
+    with container_server(docker_client, request.param, name_prefix=PREFIX,
+                          mem_limit_bytes=LIMIT_BYTES) as server:
         backend = DockerContainer(name=server.container_name, ollama_base_url=server.base_url,
                                   docker_client=docker_client)
         try:
             yield server, backend
         finally:
             backend.close()
-    finally:
-        server.stop()
-
-
-def _until(read, done, deadline_s=20.0):
-    end = time.monotonic() + deadline_s
-    value = read()
-    while not done(value) and time.monotonic() < end:
-        time.sleep(0.05)
-        value = read()
-    return value
 
 
 def test_the_docker_backend_reads_the_real_cgroup_rise_on_a_load_and_fall_on_unload(limited):
@@ -82,8 +48,9 @@ def test_the_docker_backend_reads_the_real_cgroup_rise_on_a_load_and_fall_on_unl
         # The runner's weights and KV cache are charged to the container's cgroup.
         assert loaded.anon_bytes - before.anon_bytes > entry['size'] // 2, (before, loaded)
         client.unload(TINY)
-        after = _until(backend.read_cgroup_sample,
-                       lambda s: loaded.anon_bytes - s.anon_bytes > entry['size'] // 2)
+        after = settled(backend.read_cgroup_sample,
+                        lambda s: loaded.anon_bytes - s.anon_bytes > entry['size'] // 2,
+                        timeout_s=20.0)
     assert loaded.anon_bytes - after.anon_bytes > entry['size'] // 2, (loaded, after)
 
 

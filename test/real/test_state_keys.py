@@ -11,10 +11,7 @@ import json
 import pytest
 
 from shadowhound_llm_bench.adapters.api_only_container import ApiOnlyContainer
-from shadowhound_llm_bench.adapters.container_backend import ContainerControlUnavailable
-from shadowhound_llm_bench.adapters.docker_container import CgroupMemoryFiles
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
-from shadowhound_llm_bench.core.memory.memory_reading import ContainerState
 from shadowhound_llm_bench.core.memory.memory_sources import MemorySourceSettings
 from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.engine.footprint_cache import FootprintCache
@@ -23,33 +20,9 @@ from shadowhound_llm_bench.engine.guard_building import build_memory_guard
 from shadowhound_llm_bench.engine.memory_guard import Proceed
 from shadowhound_llm_bench.engine.server_identity import server_key_of
 
+from support.simulated_machine import OllamaCgroup
+
 SIM_MODEL, REAL_MODEL = 'phi4:14b', 'shb-tiny:f16'
-
-
-class OllamaCgroup:
-    """The simulated machine's Ollama cgroup as a container backend (no restart)."""
-
-    def __init__(self, directory, name='ollama'):
-        self.name = name
-        self.files = CgroupMemoryFiles(directory)
-
-    def sample(self):
-        """Read the cgroup files now."""
-        return self.files.read()
-
-    def restart(self, *, deadline_s):
-        """Refuse: not restarted here."""
-        raise ContainerControlUnavailable('not restarted in this test')
-
-    def state(self):
-        """Report running."""
-        return ContainerState.RUNNING
-
-    def set_memory_limit(self, limit_bytes):
-        """Leave the limit."""
-
-    def close(self):
-        """Nothing to release."""
 
 
 def _settings(num_ctx=4096, memory_scale=1.0):
@@ -76,7 +49,7 @@ def test_a_calibration_made_on_the_simulator_is_not_used_for_the_real_server(
     state = tmp_path / 'footprints.json'
     machine = simulator.machine
     scenario = load_scenario('thor_cgroup')
-    sim_backend = OllamaCgroup(machine.sub_cgroup('ollama'))
+    sim_backend = OllamaCgroup(machine.sub_cgroup('ollama'), name='ollama')
     with OllamaClient(base_url=simulator.base_url, request_timeout_s=60) as client:
         guard = build_memory_guard(
             settings=_settings(memory_scale=scenario.memory_scale), client=client,
@@ -96,7 +69,8 @@ def test_a_calibration_made_on_the_simulator_is_not_used_for_the_real_server(
 
     # The same backend kind and name in front of the real server: only the release differs.
     with OllamaClient(base_url=real_ollama_server.base_url, request_timeout_s=60) as client:
-        real_key = server_key_of(OllamaCgroup(machine.sub_cgroup('ollama')), client)
+        real_key = server_key_of(OllamaCgroup(machine.sub_cgroup('ollama'), name='ollama'),
+                                 client)
         assert real_key.ollama_version == real_ollama_server.version
         assert real_key.backend == sim_key.backend and real_key.target == sim_key.target
         machine_reading = guard.calibration.machine

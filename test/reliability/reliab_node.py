@@ -1,21 +1,20 @@
 """The reliability tests' llm_bench node: small-scenario settings, API-only container backend."""
 
-import socket
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-from ros_node_support import (  # noqa: F401 - the reliability tests import these from here
-    READY_TEXT, RosTestClient, child_env, interfaces_available, needs_ros, ros_arg, wait_until)
-from ros_node_support import NodeProcess as _NodeProcess
+from shadowhound_llm_bench.common.net import free_port
+
+from support.ros_nodes import (  # noqa: F401 - the reliability tests import these from here
+    READY_TEXT, SMALL_SCENARIO_MEMORY, RosTestClient, child_env, interfaces_available,
+    needs_ros, ros_arg)
+from support.ros_nodes import NodeProcess as _NodeProcess
+from support.waiting import wait_until  # noqa: F401 - the reliability tests import it from here
 
 # The small scenario's node_parameters (config/scenarios/small.yaml) in GiB.
 SMALL_PARAMS: Dict[str, Any] = {
     'container.backend': 'api_only',
-    'policy.memory_scale': 0.125,
-    'host.simulated_total_gib': 1.0,
-    'host.system_reserve_gib': 0.125,
-    'reserve.fixed_gib': 0.03125,
-    'policy.safety_buffer_gib': 0.015625,
+    **SMALL_SCENARIO_MEMORY,
     'benchmark.repetitions': 1,
     'benchmark.num_predict': 16,
     'benchmark.pull_missing': False,
@@ -27,10 +26,7 @@ SMALL_PARAMS: Dict[str, Any] = {
 
 def dead_url() -> str:
     """Return a URL on which nothing listens (a port just freed)."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
-    return f'http://127.0.0.1:{port}'
+    return f'http://127.0.0.1:{free_port()}'
 
 
 class NodeProcess(_NodeProcess):
@@ -48,8 +44,8 @@ class NodeProcess(_NodeProcess):
 class RosClient(RosTestClient):
     """The test client under its own node name; result() gives the result message itself."""
 
-    def __init__(self) -> None:
-        super().__init__(name='reliab_client')
+    def __init__(self, name: str = 'reliab_client') -> None:
+        super().__init__(name=name)
 
     def result(self, handle: Any, timeout_s: float = 60.0) -> Any:
         """Wait for a goal's result message."""

@@ -3,21 +3,9 @@
 import time
 import uuid
 
-import pytest
-
-from reliab_node import (
-    NodeProcess, RosClient, dead_url, interfaces_available, needs_ros, wait_until)
+from reliab_node import NodeProcess, dead_url, needs_ros, wait_until
 
 pytestmark = needs_ros
-
-
-@pytest.fixture
-def ros_client():
-    if not interfaces_available():
-        pytest.skip('interfaces not built')
-    client = RosClient()
-    yield client
-    client.close()
 
 
 def _container_status(statuses):

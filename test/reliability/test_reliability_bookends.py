@@ -1,42 +1,16 @@
 """Every run starts from what Ollama really holds and ends with what it loaded unloaded."""
 
 import json
-import time
 import urllib.request
 
 import pytest
 from action_msgs.msg import GoalStatus
 
-from reliab_node import NodeProcess, RosClient, interfaces_available, needs_ros, wait_until
+from reliab_node import NodeProcess, RosClient, needs_ros, wait_until
 
 pytestmark = needs_ros
 MODEL = 'qwen2.5:0.5b'
 OTHER = 'smollm2:135m'  # fits beside MODEL in the small scenario's container (pulled first)
-
-
-@pytest.fixture
-def ros_client():
-    """Give each test a fresh rclpy context: no discovery state of an earlier node."""
-    if not interfaces_available():
-        pytest.skip('interfaces not built')
-    client = RosClient()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def start_node(tmp_path):
-    """Start llm_bench nodes (small-scenario parameters); each stopped by its process group."""
-    started = []
-
-    def start(**params):
-        node = NodeProcess.start(log_path=tmp_path / f'node-{len(started)}.log',
-                                 params={'results_dir': str(tmp_path / 'results'), **params})
-        started.append(node)
-        return node
-    yield start
-    for node in started:
-        node.stop()
 
 
 def loaded(base_url):
@@ -112,16 +86,7 @@ def test_a_killed_nodes_model_is_unloaded_before_the_next_run_measures_anything(
 
 
 def _diagnostic_loaded(ros_client):
-    from diagnostic_msgs.msg import DiagnosticArray
-    seen = []
-    sub = ros_client.node.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 10)
-    try:
-        end = time.monotonic() + 3.0
-        while not seen and time.monotonic() < end:
-            time.sleep(0.05)
-    finally:
-        ros_client.node.destroy_subscription(sub)
-    for array in seen:
+    for array in ros_client.diagnostics():
         for status in array.status:
             for value in status.values:
                 if value.key == 'loaded_models':
@@ -150,13 +115,18 @@ def test_another_clients_model_is_reported_still_loaded_with_its_reason(ros_clie
     assert f'still loaded: {OTHER}' in result.summary
 
 
-def test_a_run_with_nothing_tested_is_failed_not_success(ros_client, start_node, local_sim):
+def _goal_on_a_fresh_node(ros_client, start_node, local_sim, models):
+    """Send the models (no pull) to a node over a fresh simulator; the result response."""
     sim = local_sim()
     node = start_node(ollama_host=sim.base_url)
     node.wait_ready()
-    handle = ros_client.send(models=['nosuchmodel:1b'], no_pull=True)
+    handle = ros_client.send(models=models, no_pull=True)
     assert handle.accepted
-    response = RosClient.__mro__[1].result(ros_client, handle, 60.0)
+    return RosClient.__mro__[1].result(ros_client, handle, 60.0)
+
+
+def test_a_run_with_nothing_tested_is_failed_not_success(ros_client, start_node, local_sim):
+    response = _goal_on_a_fresh_node(ros_client, start_node, local_sim, ['nosuchmodel:1b'])
     result = response.result
     assert response.status == GoalStatus.STATUS_ABORTED
     assert result.status == 'failed' and not result.success
@@ -167,12 +137,8 @@ def test_a_run_with_nothing_tested_is_failed_not_success(ros_client, start_node,
 
 
 def test_a_partial_run_succeeds_but_is_not_success(ros_client, start_node, local_sim):
-    sim = local_sim()
-    node = start_node(ollama_host=sim.base_url)
-    node.wait_ready()
-    handle = ros_client.send(models=[MODEL, 'nosuchmodel:1b'], no_pull=True)
-    assert handle.accepted
-    response = RosClient.__mro__[1].result(ros_client, handle, 60.0)
+    response = _goal_on_a_fresh_node(ros_client, start_node, local_sim,
+                                     [MODEL, 'nosuchmodel:1b'])
     result = response.result
     assert response.status == GoalStatus.STATUS_SUCCEEDED
     assert result.status == 'partial' and not result.success
@@ -208,16 +174,7 @@ def test_start_up_with_the_container_stopped_warns_and_a_goal_starts_it(
 
 
 def _container_diagnostic(ros_client, running=False):
-    from diagnostic_msgs.msg import DiagnosticArray
-    seen = []
-    sub = ros_client.node.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 10)
-    try:
-        end = time.monotonic() + 3.0
-        while not seen and time.monotonic() < end:
-            time.sleep(0.05)
-    finally:
-        ros_client.node.destroy_subscription(sub)
-    for array in seen:
+    for array in ros_client.diagnostics():
         for status in array.status:
             if status.name.endswith('Ollama container'):
                 level = status.level[0] if isinstance(status.level, bytes) else status.level

@@ -8,8 +8,9 @@ import pytest
 from shadowhound_llm_bench.reports.jsonl_log import LOG_NAME, read_records
 
 from reliab_node import (
-    NodeProcess, RosClient, child_env, dead_url, interfaces_available, needs_ros, wait_until)
+    NodeProcess, RosClient, child_env, dead_url, needs_ros, wait_until)
 from reliab_run import of_type
+from support.ros_nodes import ros_test_client
 
 pytestmark = needs_ros
 MODELS = ['qwen2.5:0.5b', 'llama3.2:1b']
@@ -18,26 +19,8 @@ MODELS = ['qwen2.5:0.5b', 'llama3.2:1b']
 @pytest.fixture(scope='module')
 def ros_client():
     """One rclpy context and action client for this module."""
-    if not interfaces_available():
-        pytest.skip('interfaces not built')
-    client = RosClient()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def start_node(tmp_path):
-    """Start llm_bench nodes (small-scenario parameters); each stopped by its process group."""
-    started = []
-
-    def start(**params):
-        node = NodeProcess.start(log_path=tmp_path / f'node-{len(started)}.log',
-                                 params={'results_dir': str(tmp_path / 'results'), **params})
-        started.append(node)
-        return node
-    yield start
-    for node in started:
-        node.stop()
+    with ros_test_client('reliab_client', RosClient) as client:
+        yield client
 
 
 def test_an_unreachable_docker_engine_stops_the_node_at_start_with_the_reason(tmp_path):

@@ -1,12 +1,13 @@
-"""Fixtures for the ROS reserve tests: real rclpy processes that hold known memory."""
-
-import os
+"""Fixtures for the ROS reserve tests: real rclpy processes that hold known memory, Docker."""
 
 import pytest
 from reserve_helpers import RosMemoryLauncher
 
+from support.containers import docker_client  # noqa: F401
+from support.ros_domains import area_domain_id
+
 # SHB_TEST_DOMAIN_SHIFT moves every test area's domains, so parallel checkouts do not meet.
-DEFAULT_DOMAIN_ID = (50 + int(os.environ.get('SHB_TEST_DOMAIN_SHIFT', '0'))) % 232
+DEFAULT_DOMAIN_ID = area_domain_id(50)
 
 
 @pytest.fixture(scope='module')

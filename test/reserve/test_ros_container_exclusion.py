@@ -20,20 +20,6 @@ ROS_ARGS = ['--ros-args', '-r', '__node:=looks_like_ros']
 
 
 @pytest.fixture(scope='module')
-def docker_client():
-    docker = pytest.importorskip('docker')
-    if not os.environ.get('DOCKER_HOST') and os.path.exists('/tmp/dockerd/docker.sock'):
-        os.environ['DOCKER_HOST'] = 'unix:///tmp/dockerd/docker.sock'
-    try:
-        client = docker.from_env(timeout=30)
-        client.ping()
-    except Exception as error:  # any failure here means: no engine to test against
-        pytest.skip(f'no Docker engine reachable: {error}')
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope='module')
 def container(docker_client):
     """Run a throwaway image (host binaries mounted read-only) whose PID 1 has --ros-args."""
     archive = io.BytesIO()

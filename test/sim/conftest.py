@@ -1,6 +1,5 @@
-"""Fixtures of the simulator tests: real simulator processes, the real Docker engine."""
+"""Fixtures of the simulator tests: real simulator processes, the real Docker or Podman engine."""
 
-import os
 import uuid
 
 import pytest
@@ -9,7 +8,8 @@ import yaml
 from shadowhound_llm_bench.sim.launcher import start_local_simulator
 from shadowhound_llm_bench.sim.scenario import scenario_path
 
-DOCKER_SOCKET = '/tmp/dockerd/docker.sock'
+from support.containers import docker_client_per_engine  # noqa: F401
+from support.simulators import start_sim  # noqa: F401
 
 
 @pytest.fixture(scope='module')
@@ -34,40 +34,3 @@ def make_scenario(tmp_path):
         path.write_text(yaml.safe_dump(data), encoding='utf-8')
         return str(path)
     return make
-
-
-@pytest.fixture
-def start_sim():
-    """Start simulators for one test; every one is stopped afterwards."""
-    started = []
-
-    def start(**kwargs):
-        sim = start_local_simulator(**kwargs)
-        started.append(sim)
-        return sim
-    yield start
-    for sim in started:
-        sim.stop()
-
-
-ENGINES = [e.strip() for e in os.environ.get('SHB_TEST_ENGINES', 'docker').split(',')
-           if e.strip()] or ['docker']
-
-
-@pytest.fixture(scope='session', params=ENGINES)
-def docker_client(request):
-    """Return a client of the Docker engine, or Podman's (SHB_TEST_ENGINES); skip without."""
-    docker = pytest.importorskip('docker')
-    if not os.environ.get('DOCKER_HOST') and os.path.exists(DOCKER_SOCKET):
-        os.environ['DOCKER_HOST'] = 'unix://' + DOCKER_SOCKET
-    try:
-        if request.param == 'podman':
-            client = docker.DockerClient(base_url=os.environ.get(
-                'SHB_PODMAN_HOST', 'unix:///tmp/podman/podman.sock'), timeout=30)
-        else:
-            client = docker.from_env(timeout=30)
-        client.ping()
-    except Exception as exc:  # no engine here
-        pytest.skip(f'no {request.param.capitalize()} engine: {exc}')
-    yield client
-    client.close()

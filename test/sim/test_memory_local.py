@@ -11,6 +11,8 @@ from shadowhound_llm_bench.sim.catalog import builtin_catalog
 from shadowhound_llm_bench.sim.ollama_estimate import estimate_model_memory
 from shadowhound_llm_bench.sim.scenario import load_scenario
 
+from support.waiting import poll_until
+
 MODEL = 'llama3.2:1b'
 
 
@@ -20,15 +22,6 @@ def _state(sim):
 
 def _runner(sim, model):
     return next(m for m in _state(sim)['scheduler']['models'] if m['name'] == model)
-
-
-def _wait(predicate, timeout_s=10.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_runner_holds_the_scaled_estimate_and_the_blob_is_cached(start_sim):
@@ -64,7 +57,7 @@ def test_keep_alive_zero_unloads_and_the_runner_memory_goes(start_sim, make_scen
     assert reply.done_reason == 'unload'
     assert time.monotonic() - started < 0.5  # the reply does not wait for the unload
     assert MODEL in {m.model for m in client.ps().models}  # listed until it is gone
-    assert _wait(lambda: not client.ps().models)
+    assert poll_until(lambda: not client.ps().models)
     assert not runner.is_running() or runner.status() == psutil.STATUS_ZOMBIE
     assert _state(sim)['faults']['unload_cycles'] == 1
 
@@ -76,7 +69,7 @@ def test_leak_fault_keeps_the_memory_in_the_server(start_sim):
     before = server.memory_info().rss
     client.generate(model=MODEL, prompt='hi')
     client.generate(model=MODEL, prompt='', keep_alive=0)
-    assert _wait(lambda: not client.ps().models)
+    assert poll_until(lambda: not client.ps().models)
     state = _state(sim)['scheduler']
     assert state['leaked_bytes'] >= 200 * 1000 * 1000  # llama3.2:1b's estimate at 1/8
     assert server.memory_info().rss - before >= 0.95 * state['leaked_bytes']
@@ -86,7 +79,7 @@ def test_keep_alive_expiry_unloads_by_itself(start_sim):
     sim = start_sim(scenario='small')
     client = ollama.Client(host=sim.base_url, timeout=30)
     client.generate(model='qwen2.5:0.5b', prompt='hi', keep_alive='300ms')
-    assert _wait(lambda: not client.ps().models, timeout_s=5)
+    assert poll_until(lambda: not client.ps().models, timeout_s=5)
 
 
 def test_max_loaded_models_evicts_the_least_recently_used(start_sim, make_scenario):
@@ -104,7 +97,7 @@ def test_server_stop_ends_every_runner(start_sim):
     client.generate(model='qwen2.5:0.5b', prompt='hi')
     runner = psutil.Process(_runner(sim, 'qwen2.5:0.5b')['pid'])
     sim.stop()
-    assert _wait(lambda: not runner.is_running() or runner.status() == psutil.STATUS_ZOMBIE)
+    assert poll_until(lambda: not runner.is_running() or runner.status() == psutil.STATUS_ZOMBIE)
 
 
 def test_ros_load_stands_up_named_processes_with_the_scaled_bytes():

@@ -65,18 +65,24 @@ def _device_bytes(model, num_ctx=4096):
     return int(estimate.total_bytes * SCALE), estimate
 
 
+def load_one(start_sim, unified):
+    """Start a simulator of the unified machine and load MODEL; meminfo from before the load."""
+    sim = start_sim(scenario=unified())
+    client = ollama.Client(host=sim.base_url, timeout=30)
+    before = sim.machine.meminfo_bytes()
+    client.generate(model=MODEL, prompt='hi')
+    device, estimate = _device_bytes(MODEL)
+    return sim, client, before, device, estimate
+
+
 def _unload(client, model, sim):
     client.generate(model=model, prompt='', keep_alive=0)
     assert _wait(lambda: not client.ps().models, sim)
 
 
 def test_device_memory_lowers_memfree_but_is_not_charged_to_the_container(start_sim, unified):
-    sim = start_sim(scenario=unified())
+    sim, client, before, device, estimate = load_one(start_sim, unified)
     machine = sim.machine
-    client = ollama.Client(host=sim.base_url, timeout=30)
-    before = machine.meminfo_bytes()
-    client.generate(model=MODEL, prompt='hi')
-    device, estimate = _device_bytes(MODEL)
     entry = client.ps().models[0]
     assert entry.size == entry.size_vram == estimate.total_bytes  # an iGPU: all of it is VRAM
     after = machine.meminfo_bytes()
@@ -89,12 +95,8 @@ def test_device_memory_lowers_memfree_but_is_not_charged_to_the_container(start_
 
 
 def test_blob_stays_cached_and_the_driver_pool_holds_until_drop_caches(start_sim, unified):
-    sim = start_sim(scenario=unified())
+    sim, client, idle, device, _ = load_one(start_sim, unified)
     machine = sim.machine
-    client = ollama.Client(host=sim.base_url, timeout=30)
-    idle = machine.meminfo_bytes()
-    client.generate(model=MODEL, prompt='hi')
-    device, _ = _device_bytes(MODEL)
     blob = int(builtin_catalog()[MODEL].size_bytes * SCALE)
     _unload(client, MODEL, sim)
     unloaded = machine.meminfo_bytes()

@@ -1,5 +1,6 @@
 """What node-level tests share: starting llm_bench node processes and an rclpy test client."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -7,7 +8,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import pytest
 
@@ -15,8 +16,16 @@ from shadowhound_llm_bench.common.process_group import (start_process_group,
                                                         stop_process_group, wait_for_text)
 from shadowhound_llm_bench.core.settings.ros_args import parameter_args
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 READY_TEXT = 'ready: action'
+# config/scenarios/small.yaml node_parameters, in GiB (1/8 of a small 8 GiB machine).
+SMALL_SCENARIO_MEMORY = {
+    'policy.memory_scale': 0.125,
+    'host.simulated_total_gib': 1.0,
+    'host.system_reserve_gib': 0.125,
+    'reserve.fixed_gib': 0.03125,
+    'policy.safety_buffer_gib': 0.015625,
+}
 BUILD_HINT = ('shadowhound_llm_bench_interfaces is not built: run `make bootstrap` and '
               '`source scripts/env.sh` (colcon build --base-paths . interfaces)')
 
@@ -174,6 +183,19 @@ class RosTestClient:
         return self.node.create_subscription(
             self.ContainerMemory, topic, lambda m: sink.append((time.monotonic(), m)), qos)
 
+    def diagnostics(self, timeout_s: float = 3.0) -> List[Any]:
+        """Return the /diagnostics arrays heard until the first one (timeout_s at most)."""
+        from diagnostic_msgs.msg import DiagnosticArray
+        seen: List[Any] = []
+        sub = self.node.create_subscription(DiagnosticArray, '/diagnostics', seen.append, 10)
+        try:
+            end = time.monotonic() + timeout_s
+            while not seen and time.monotonic() < end:
+                time.sleep(0.05)
+        finally:
+            self.node.destroy_subscription(sub)
+        return seen
+
     def close(self) -> None:
         """Destroy the clients and shut the context down."""
         for client in self._action_clients.values():
@@ -193,12 +215,14 @@ def wait_future(future: Any, timeout_s: float) -> Any:
     return future.result()
 
 
-def wait_until(predicate: Any, timeout_s: float, what: str) -> Any:
-    """Poll a predicate until it returns something true, or fail at the deadline."""
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f'timed out waiting for {what}')
+@contextlib.contextmanager
+def ros_test_client(name: str = 'llm_bench_test_client',
+                    client_class: type = RosTestClient) -> Iterator[Any]:
+    """Give an rclpy test client, closed afterwards; skip the test without the interfaces."""
+    if not interfaces_available():
+        pytest.skip(BUILD_HINT)
+    client = client_class(name)
+    try:
+        yield client
+    finally:
+        client.close()
