@@ -74,6 +74,7 @@ class ProcessContainer:
         self._process: Optional[subprocess.Popen] = None
         self._limit_bytes = 0
         self._restarting = False
+        self._closed = False
         self._lock = threading.Lock()
         self.selection_reason = ""
         self.refuse_when_answering = refuse_when_answering
@@ -108,6 +109,10 @@ class ProcessContainer:
         """Start the process and wait until Ollama answers; seconds it took."""
         started = time.monotonic()
         with self._lock:
+            if self._closed:
+                # A restart still under way when its owner closed the backend (a cancel during
+                # the restart wait) must not leave a server behind.
+                raise ContainerError(f"{self.name} was closed; not started again")
             if self.pid is not None:
                 raise ContainerError(f"{self.name} is already running (pid {self.pid})")
             if self.refuse_when_answering and self._someone_else_serves():
@@ -169,5 +174,7 @@ class ProcessContainer:
         self._limit_bytes = int(limit_bytes)
 
     def close(self) -> None:
-        """Stop the process this backend started."""
+        """Stop the process this backend started; it is never started again."""
+        with self._lock:
+            self._closed = True
         self.stop()

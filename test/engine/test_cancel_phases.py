@@ -4,6 +4,7 @@
 import httpx
 import pytest
 
+from shadowhound_llm_bench.adapters.container_backend import ContainerError
 from shadowhound_llm_bench.core.runs.progress import Phase
 from shadowhound_llm_bench.core.units import MIB
 from shadowhound_llm_bench.reports.jsonl_log import read_records
@@ -93,3 +94,14 @@ def test_cancel_during_the_memory_wait(sim_backend, tmp_path):
     assert outcome.status == "canceled"
     assert any(e.phase == Phase.WAITING_FOR_MEMORY for e in run.events)
     assert after_cancel_s < LONG_WAIT_S
+
+
+def test_a_restart_still_under_way_after_close_starts_nothing(sim_backend):
+    """A cancel during the restart wait: the owner closes the backend, the restart goes on."""
+    backend, url = sim_backend
+    backend.close()
+    with pytest.raises(ContainerError, match="closed"):
+        backend.restart(deadline_s=5)
+    assert backend.pid is None
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url + "/api/version", timeout=2)
