@@ -130,6 +130,22 @@ class DockerContainer:
         """List the container's processes from its cgroup files; None when they are not visible."""
         return self._cgroup.pids() if self._cgroup is not None else None
 
+    def oom_kills(self) -> Optional[int]:
+        """The kernel's OOM kills in the container's cgroup; None without its cgroup files."""
+        cgroup = self._cgroup
+        return cgroup.oom_kills() if cgroup is not None else None
+
+    def engine_process_ids(self) -> List[int]:
+        """The container's processes as the engine lists them (`docker top`); [] when stopped."""
+        container = self._container
+        if container is None:
+            return []
+        try:
+            top = container.top(ps_args="-o pid")
+            return [int(row[0]) for row in top.get("Processes") or []]
+        except Exception:  # engine gone or container stopped: nothing listed now
+            return []
+
     def id_changes(self) -> List[ContainerIdChange]:
         """Every change of the container behind the name since this backend started."""
         with self._lock:

@@ -9,7 +9,6 @@ Raising a process's oom_score_adj is allowed to its owner; lowering one needs CA
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Iterable, List, Optional
 
@@ -75,15 +74,6 @@ def runner_pids(pids: Iterable[int]) -> List[int]:
         if any(marker in text for marker in RUNNER_MARKERS):
             found.append(pid)
     return found
-
-
-def cgroup_pids(cgroup_dir: str) -> List[int]:
-    """Return every pid in a cgroup directory (v1 or v2), [] when it cannot be read."""
-    try:
-        with open(os.path.join(cgroup_dir, "cgroup.procs"), encoding="ascii") as handle:
-            return [int(line) for line in handle if line.strip()]
-    except (OSError, ValueError):
-        return []
 
 
 def process_tree_pids(root_pid: int) -> List[int]:

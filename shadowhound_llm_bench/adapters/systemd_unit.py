@@ -6,7 +6,7 @@ import dataclasses
 import subprocess
 import threading
 import time
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ..core.memory.memory_reading import ContainerSample, ContainerState
 from .cgroup_memory import CgroupMemoryFiles, memory_cgroup_dir
@@ -133,6 +133,16 @@ class SystemdUnit:
         """Where the unit's memory is read from ("" while it has no cgroup)."""
         cgroup = self._cgroup
         return cgroup.directory if cgroup is not None else ""
+
+    def process_ids(self) -> Optional[List[int]]:
+        """List the unit's processes from its cgroup; None while it has no cgroup."""
+        cgroup = self._cgroup
+        return cgroup.pids() if cgroup is not None else None
+
+    def oom_kills(self) -> Optional[int]:
+        """The kernel's OOM kills in the unit's cgroup; None while it has none."""
+        cgroup = self._cgroup
+        return cgroup.oom_kills() if cgroup is not None else None
 
     def describe(self) -> str:
         """Name the unit and its memory path (log, /diagnostics)."""

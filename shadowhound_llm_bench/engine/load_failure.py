@@ -9,8 +9,7 @@ from ..core.ollama.load_failures import load_failure_kind, with_oom_evidence
 
 def oom_kill_count(guard: Any) -> Optional[int]:
     """Return the Ollama container's cgroup oom_kill counter, when its backend reads the cgroup."""
-    cgroup = getattr(getattr(guard, "backend", None), "_cgroup", None)
-    reader = getattr(cgroup, "oom_kills", None)
+    reader = getattr(getattr(guard, "backend", None), "oom_kills", None)
     return reader() if reader is not None else None
 
 

@@ -13,7 +13,7 @@ import threading
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from ..adapters.oom_score import (
-    ROS_OOM_SCORE_ADJ, RUNNER_OOM_SCORE_ADJ, OomAdjustment, cgroup_pids, process_tree_pids,
+    ROS_OOM_SCORE_ADJ, RUNNER_OOM_SCORE_ADJ, OomAdjustment, process_tree_pids,
     read_oom_score_adj, runner_pids, set_oom_score_adj)
 
 _LOG = logging.getLogger(__name__)
@@ -22,19 +22,14 @@ PERIOD_S = 0.25
 
 
 def container_pids(backend: Any) -> List[int]:
-    """Return the Ollama container's pids: its cgroup, Docker's top, or a process tree."""
-    cgroup = getattr(backend, "_cgroup", None)
-    if cgroup is not None:
-        pids = cgroup_pids(cgroup.directory)
-        if pids:
-            return pids
-    container = getattr(backend, "_container", None)
-    if container is not None:
-        try:
-            top = container.top(ps_args="-o pid")
-            return [int(row[0]) for row in top.get("Processes") or []]
-        except Exception:  # engine gone or container stopped: nothing to adjust now
-            return []
+    """Return the Ollama container's pids: its cgroup, the engine's list, or a process tree."""
+    listed = getattr(backend, "process_ids", None)
+    pids = listed() if listed is not None else None
+    if pids:
+        return list(pids)
+    from_engine = getattr(backend, "engine_process_ids", None)
+    if from_engine is not None:
+        return from_engine()
     pid = getattr(backend, "pid", None)
     return process_tree_pids(pid) if pid else []
 
