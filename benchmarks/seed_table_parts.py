@@ -18,7 +18,7 @@ from seed_table_oracle import ServerTruth, true_footprints
 from seed_table_referee import ConfigurationReferee
 
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
+from shadowhound_llm_bench.adapters.simulated_host import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.adapters.ros_processes import RosProcessScan, make_ros_process_scanner
 from shadowhound_llm_bench.core.memory.memory_reading import ContainerState, MemoryReading

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
 from ..adapters.container_backend import ContainerBackend
-from ..adapters.host_memory import HostMemory, ProcMeminfoHost, SimulatedHost
+from ..adapters.host_memory import HostMemory, ProcMeminfoHost
+from ..adapters.simulated_host import SimulatedHost
 from ..adapters.ollama_client import OllamaClient
 from ..core.settings.node_settings import NodeSettings
 from ..engine.memory_monitor import MemoryMonitor

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
+from shadowhound_llm_bench.adapters.simulated_host import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.adapters.process_container import ProcessContainer
 from shadowhound_llm_bench.core.decider.policy_settings import preset_settings

@@ -7,7 +7,7 @@ import httpx
 
 from policy_engine_support import tiny_binds
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
+from shadowhound_llm_bench.adapters.simulated_host import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.memory.memory_reading import ContainerState
 from shadowhound_llm_bench.core.decider.policy_settings import preset_settings

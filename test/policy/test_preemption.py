@@ -9,7 +9,7 @@ import pytest
 from report_renderings import assert_one_truth
 from shadowhound_llm_bench.cli import _print_outcome as print_outcome
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
+from shadowhound_llm_bench.adapters.simulated_host import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient, OllamaError
 from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.runs.progress import Phase
