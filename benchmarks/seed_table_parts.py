@@ -299,7 +299,7 @@ def run_configuration(config: Config, *, scenario: Any, docker_client: Any,
         guard = build_memory_guard(
             settings=settings, client=client, backend=backend, host=host,
             headroom=headroom, management_costs_path=management_costs_path,
-            memory_sources=memory)
+            memory_sources=memory, memory_scale=scenario.memory_scale)
         options = RunOptions(num_ctx=int(params["num_ctx"]), num_predict=num_predict,
                              repetitions=test_repetitions, warmup=False, pull_missing=False,
                              request_deadline_s=60, load_deadline_s=60)

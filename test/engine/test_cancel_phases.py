@@ -67,7 +67,7 @@ class CancelingRun:
                                    sample_period_s=0.1, safety_buffer_bytes=64 * MIB,
                                    restart_deadline_s=LONG_WAIT_S * 2, **overrides)
         self.guard = build_memory_guard(
-            settings=settings, client=self.client, backend=backend,
+            settings=settings, memory_scale=1 / 64, client=self.client, backend=backend,
             host=SimulatedHost(total_bytes=2 * GIB, system_reserve_bytes=160 * MIB),
             footprint_cache_path=str(tmp_path / "footprints.json"))
         self.cancel = CancelToken()

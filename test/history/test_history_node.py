@@ -35,8 +35,8 @@ def history_node(tmp_path_factory):
     port = _free_port()
     params = {
         # config/scenarios/small.yaml node_parameters, in GiB (1/8 of a small 8 GiB machine).
-        'policy.memory_scale': 0.125, 'host.simulated_total_gib': 1.0,
-        'host.system_reserve_gib': 0.125, 'reserve.fixed_gib': 0.03125,
+        'simulation.memory_scale': 0.125, 'simulation.total_gib': 1.0,
+        'simulation.system_reserve_gib': 0.125, 'reserve.fixed_gib': 0.03125,
         'policy.safety_buffer_gib': 0.015625, 'sample_period_s': 0.1,
         'container.backend': 'process',
         'container.command': [sys.executable, '-m', 'shadowhound_llm_bench.sim', '--scenario',

@@ -13,9 +13,9 @@ from ros_node_support import NodeProcess as _NodeProcess
 
 SMALL_SCENARIO_PARAMS = {
     # config/scenarios/small.yaml node_parameters, in GiB (1/8 of a small 8 GiB machine).
-    'policy.memory_scale': 0.125,
-    'host.simulated_total_gib': 1.0,
-    'host.system_reserve_gib': 0.125,
+    'simulation.memory_scale': 0.125,
+    'simulation.total_gib': 1.0,
+    'simulation.system_reserve_gib': 0.125,
     'reserve.fixed_gib': 0.03125,
     'policy.safety_buffer_gib': 0.015625,
     'benchmark.models': ['qwen2.5:0.5b', 'llama3.2:1b'],

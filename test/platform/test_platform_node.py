@@ -14,9 +14,9 @@ pytestmark = pytest.mark.skipif(not interfaces_available(), reason=BUILD_HINT)
 
 PARAMS = {
     # config/scenarios/small.yaml node_parameters (as the node tests use them).
-    'policy.memory_scale': 0.125,
-    'host.simulated_total_gib': 1.0,
-    'host.system_reserve_gib': 0.125,
+    'simulation.memory_scale': 0.125,
+    'simulation.total_gib': 1.0,
+    'simulation.system_reserve_gib': 0.125,
     'reserve.fixed_gib': 0.03125,
     'policy.safety_buffer_gib': 0.015625,
     'benchmark.models': ['qwen2.5:0.5b'],

@@ -75,6 +75,7 @@ def test_the_limit_follows_the_budget_down_and_up_never_under_the_loaded_model(
                               docker_client=docker_client)
     client = OllamaClient(base_url=thor_sim.url)
     guard = build_memory_guard(settings=settings, client=client, backend=backend,
+                               memory_scale=1 / 64,
                                host=SimulatedHost(total_bytes=700 * MIB,
                                                   system_reserve_bytes=160 * MIB),
                                headroom=nav2.headroom)

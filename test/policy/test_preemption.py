@@ -43,7 +43,7 @@ def guarded(thor_sim, docker_client, nav2):
                               docker_client=docker_client)
     client = OllamaClient(base_url=thor_sim.url, request_timeout_s=30)
     guard = build_memory_guard(
-        settings=settings, client=client, backend=backend,
+        settings=settings, memory_scale=1 / 64, client=client, backend=backend,
         host=SimulatedHost(total_bytes=HOST_TOTAL_BYTES,
                            system_reserve_bytes=SYSTEM_RESERVE_BYTES),
         headroom=nav2.headroom)

@@ -71,7 +71,7 @@ def test_a_growing_ros_reserve_stops_the_model_and_skips_the_next(thor_sim, dock
                               docker_client=docker_client)
     client = OllamaClient(base_url=thor_sim.url, request_timeout_s=30)
     guard = build_memory_guard(
-        settings=settings, client=client, backend=backend,
+        settings=settings, memory_scale=1 / 64, client=client, backend=backend,
         host=SimulatedHost(total_bytes=700 * MIB, system_reserve_bytes=160 * MIB),
         headroom=ros_node.headroom)
     try:

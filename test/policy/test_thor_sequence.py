@@ -39,6 +39,7 @@ def thor_guard(sim, scenario, docker_client, preset, tmp_path, **overrides):
         meminfo_path=machine.meminfo_path, nvidia_smi_command=machine.nvidia_smi_path,
         drop_caches_path=machine.drop_caches_path, sources=("cgroup_anon",))
     guard = build_memory_guard(settings=settings, client=client, backend=backend,
+                               memory_scale=scenario.memory_scale,
                                fixed_ros_reserve_bytes=params["ros_reserve_bytes"],
                                footprint_cache_path=str(tmp_path / "footprints.json"),
                                memory_sources=sources)

@@ -11,9 +11,9 @@ from ros_node_support import NodeProcess as _NodeProcess
 # The small scenario's node_parameters (config/scenarios/small.yaml) in GiB.
 SMALL_PARAMS: Dict[str, Any] = {
     'container.backend': 'api_only',
-    'policy.memory_scale': 0.125,
-    'host.simulated_total_gib': 1.0,
-    'host.system_reserve_gib': 0.125,
+    'simulation.memory_scale': 0.125,
+    'simulation.total_gib': 1.0,
+    'simulation.system_reserve_gib': 0.125,
     'reserve.fixed_gib': 0.03125,
     'policy.safety_buffer_gib': 0.015625,
     'benchmark.repetitions': 1,
