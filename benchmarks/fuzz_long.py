@@ -220,8 +220,8 @@ def client_rss() -> Dict[str, Any]:
 
 # ---------------------------------------------------------------- node RSS
 NODE_PARAMS = {
-    'container.backend': 'api_only', 'policy.memory_scale': 0.125,
-    'host.simulated_total_gib': 1.0, 'host.system_reserve_gib': 0.125,
+    'container.backend': 'api_only', 'simulation.memory_scale': 0.125,
+    'simulation.total_gib': 1.0, 'simulation.system_reserve_gib': 0.125,
     'reserve.fixed_gib': 0.03125, 'policy.safety_buffer_gib': 0.015625,
     'benchmark.num_predict': 16, 'benchmark.pull_missing': False, 'benchmark.warmup': False,
     'request_timeout_s': 4.0, 'publish_rate_hz': 2.0, 'sample_period_s': 0.5,

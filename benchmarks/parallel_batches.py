@@ -54,6 +54,7 @@ def one_run(backend: ProcessContainer, url: str, results: Path, *, parallel: boo
                                sample_period_s=0.1, safety_buffer_bytes=16 * MIB,
                                parallel_small_models=parallel)
     guard = build_memory_guard(settings=settings, client=client, backend=backend,
+                               memory_scale=1 / 8,
                                footprint_cache_path=str(results / "footprints.json"))
     try:
         runner = BenchmarkRunner(client=client, guard=guard,

@@ -83,8 +83,8 @@ def part_sample(count: int) -> None:
 def _node_cpu(enabled: bool, window_s: float, root: str) -> float:
     port = _free_port()
     params = {
-        "policy.memory_scale": 0.125, "host.simulated_total_gib": 1.0,
-        "host.system_reserve_gib": 0.125, "reserve.fixed_gib": 0.03125,
+        "simulation.memory_scale": 0.125, "simulation.total_gib": 1.0,
+        "simulation.system_reserve_gib": 0.125, "reserve.fixed_gib": 0.03125,
         "policy.safety_buffer_gib": 0.015625, "container.backend": "process",
         "container.command": [sys.executable, "-m", "shadowhound_llm_bench.sim", "--scenario",
                               "small", "--port", str(port), "--quiet", "--platform-root", root],

@@ -70,6 +70,7 @@ def _one_cancel(url: str, backend: Any, results: Path, phase: str) -> float:
     settings = preset_settings("adaptive", memory_scale=1 / 64, num_ctx=4096,
                                sample_period_s=SAMPLE_PERIOD_S, safety_buffer_bytes=64 * MIB)
     guard = build_memory_guard(settings=settings, client=client, backend=backend,
+                               memory_scale=1 / 64,
                                footprint_cache_path=str(results / "footprints.json"))
     token = CancelToken()
     canceled_at: List[float] = []

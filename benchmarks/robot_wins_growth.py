@@ -159,6 +159,7 @@ def _product(sim: Any, scenario: Any, docker_client: Any, results: Path,
     backend = DockerContainer(name=sim.name, ollama_base_url=sim.base_url,
                               docker_client=docker_client)
     guard = build_memory_guard(settings=settings, client=client, backend=backend,
+                               memory_scale=scenario.memory_scale,
                                headroom=headroom, memory_sources=memory,
                                footprint_cache_path=str(results / f"fp-{sim.name}.json"))
     return guard, client, backend, headroom

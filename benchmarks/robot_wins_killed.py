@@ -95,6 +95,7 @@ if where.startswith("docker:"):
     headroom = RosHeadroom.from_settings(RosReserveSettings(floor_bytes=128 * MIB, window_s=5.0,
                                                             margin_bytes=8 * MIB))
     guard = build_memory_guard(settings=settings, client=client, backend=backend,
+                               memory_scale=1 / 64,
                                host=ProcMeminfoHost(path=meminfo), headroom=headroom)
     guard.oom_backstop and setattr(guard.oom_backstop, "ros_pids", lambda: [nav2_pid])
     guard.before_model(model)

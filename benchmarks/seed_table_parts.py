@@ -18,7 +18,7 @@ from seed_table_oracle import ServerTruth, true_footprints
 from seed_table_referee import ConfigurationReferee
 
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
+from shadowhound_llm_bench.adapters.simulated_host import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.adapters.ros_processes import RosProcessScan, make_ros_process_scanner
 from shadowhound_llm_bench.core.memory.memory_reading import ContainerState, MemoryReading
@@ -299,7 +299,7 @@ def run_configuration(config: Config, *, scenario: Any, docker_client: Any,
         guard = build_memory_guard(
             settings=settings, client=client, backend=backend, host=host,
             headroom=headroom, management_costs_path=management_costs_path,
-            memory_sources=memory)
+            memory_sources=memory, memory_scale=scenario.memory_scale)
         options = RunOptions(num_ctx=int(params["num_ctx"]), num_predict=num_predict,
                              repetitions=test_repetitions, warmup=False, pull_missing=False,
                              request_deadline_s=60, load_deadline_s=60)

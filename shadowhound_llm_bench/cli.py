@@ -145,6 +145,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-platform", action="store_true",
                      help="no machine record, power or temperature sampling")
     cli_budget.add_budget_options(run)
+    cli_budget.add_simulation_options(run)
     cli_history.add_history_db_option(run)
     run.add_argument("--no-history", action="store_true",
                      help="do not record the run in the history database")

@@ -1,4 +1,8 @@
-"""The CLI's memory budget options, the ROS reserve they choose, and the check before a run."""
+"""
+The CLI's memory budget options, the ROS reserve they choose, and the check before a run.
+
+Also the simulation option group: what only a simulated machine sets (never a robot).
+"""
 
 from __future__ import annotations
 
@@ -47,11 +51,20 @@ def add_budget_options(run: argparse.ArgumentParser) -> None:
                          "option: what is measured ×1.2 + 1 GiB margin")
     group.add_argument("--safety-buffer-gib", type=_gib, default=None, metavar="GIB",
                        help="memory always kept free for the system besides the ROS reserve "
-                       "(node: policy.safety_buffer_gib; default 2 GiB × --memory-scale)")
+                       "(node: policy.safety_buffer_gib; default 2 GiB, × --memory-scale on a "
+                       "simulated machine)")
+
+
+def add_simulation_options(run: argparse.ArgumentParser) -> None:
+    """Options of a simulated machine only (the node's simulation.* group); a robot has none."""
+    group = run.add_argument_group(
+        "simulation", "a simulated machine standing in for the robot (the simulator's "
+        "scenarios); never set on a robot")
     group.add_argument("--memory-scale", type=_scale, default=1.0, metavar="S",
-                       help="scale of the preset's byte sizes and of model footprints: 1 on a "
-                       "real machine, the scenario's memory_scale for a simulator (small: 1/8, "
-                       "thor: 1/64)")
+                       help="share of the bytes Ollama reports that the simulated machine "
+                       "holds, applied to model footprints and the preset's byte sizes: the "
+                       "scenario's memory_scale (small: 1/8, thor: 1/64); 1 on a robot (node: "
+                       "simulation.memory_scale)")
 
 
 def ros_reserve_from(args: argparse.Namespace) -> CliRosReserve:

@@ -80,11 +80,8 @@ def _node_parameters(scenario: Dict[str, Any], *, backend: str, port: int,
         "container.backend": backend,
         "container.name": CONTAINER_NAME,
         "policy.preset": preset,
-        "policy.memory_scale": float(p["memory_scale"]),
         "policy.safety_buffer_gib": p["safety_buffer_bytes"] / GIB,
         "policy.restart_before_models_over_gib": p["large_model_threshold_bytes"] / GIB,
-        "host.simulated_total_gib": p["host_total_bytes"] / GIB,
-        "host.system_reserve_gib": p["system_reserve_bytes"] / GIB,
         # The reserve follows the robot-load processes live; the floor is the scenario's.
         "reserve.floor_gib": p["ros_reserve_bytes"] / GIB / 2,
         "reserve.margin_gib": 0.5 / 64,
@@ -93,6 +90,10 @@ def _node_parameters(scenario: Dict[str, Any], *, backend: str, port: int,
         "benchmark.num_ctx": int(p["num_ctx"]),
         "results_dir": str(results_dir),
         "sample_period_s": 0.25,
+        # The simulated machine (the simulation group; a robot sets none of these).
+        "simulation.memory_scale": float(p["memory_scale"]),
+        "simulation.total_gib": p["host_total_bytes"] / GIB,
+        "simulation.system_reserve_gib": p["system_reserve_bytes"] / GIB,
     }
     if backend == "process":
         # The simulator also writes a fake Thor sysfs tree whose power follows its work; the

@@ -25,7 +25,7 @@ class ApiOnlyContainer:
         self.name = name
         self._client = client
         self.base_bytes = base_bytes
-        self.memory_scale = memory_scale
+        self.memory_scale = memory_scale  # < 1 on a simulated machine only (simulation.*)
         self.selection_reason = ""
         self.unmeasured = (
             f"footprints and cleanup unverified: only the Ollama API at {client.base_url} is "

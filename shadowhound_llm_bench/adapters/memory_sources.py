@@ -219,7 +219,7 @@ class MemorySourceReader:
                  ps: Optional[Callable[[], Sequence[Dict[str, Any]]]] = None,
                  memory_scale: float = 1.0) -> None:
         self.meminfo_path = meminfo_path
-        self.memory_scale = memory_scale
+        self.memory_scale = memory_scale  # < 1 on a simulated machine only (simulation.*)
         self._ps = ps
         if gpu is None:
             gpu, self.gpu_origin = open_gpu_reader(nvidia_smi_command=nvidia_smi_command,

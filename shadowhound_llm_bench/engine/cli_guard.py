@@ -100,8 +100,10 @@ def build_guard_for_cli(*, client: OllamaClient, container: str, preset: str,
     (the policy's restart decisions are then recorded as impossible). policy_overrides are
     PolicySettings fields (e.g. parallel_small_models=True). ros_reserve (None: the fixed
     fixed_ros_reserve_bytes) holds memory back for ROS, fixed or measured live; the same inputs
-    give the same budget whatever the backend. Raises ContainerError when the named backend
-    cannot be used, PolicySettingsError for a bad override.
+    give the same budget whatever the backend. memory_scale (the CLI's simulation group) is 1
+    on a robot; a simulated machine holding that share of Ollama's bytes scales by it. Raises
+    ContainerError when the named backend cannot be used, PolicySettingsError for a bad
+    override.
     """
     from ..adapters.api_only_container import ApiOnlyContainer
     from ..adapters.backend_selection import select_backend
@@ -125,6 +127,6 @@ def build_guard_for_cli(*, client: OllamaClient, container: str, preset: str,
         settings=settings, client=client, backend=backend, headroom=headroom,
         fixed_ros_reserve_bytes=fixed_ros_reserve_bytes,
         footprint_cache_path=footprint_cache_path or default_footprint_cache_path(),
-        memory_sources=memory_sources)
+        memory_sources=memory_sources, memory_scale=memory_scale)
     guard.ros_headroom = headroom
     return guard

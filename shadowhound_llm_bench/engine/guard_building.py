@@ -35,8 +35,8 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
                        management_costs_path: Optional[str] = None,
                        limit_container_to_budget: bool = False,
                        on_phase: Optional[PhaseListener] = None,
-                       memory_sources: Optional[MemorySourceSettings] = None
-                       ) -> PolicyMemoryGuard:
+                       memory_sources: Optional[MemorySourceSettings] = None,
+                       memory_scale: float = 1.0) -> PolicyMemoryGuard:
     """
     Monitor + policy + guard from settings, with the monitor already sampling.
 
@@ -46,7 +46,8 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
     not the robot). Unload and restart durations persist in management_costs_path (default:
     beside the footprint cache; "" for the run only); kept values belong to this server
     (core/ollama/server_key). With memory_sources, model memory is read from the sources calibrated
-    on it; the policy may drop the page cache.
+    on it; the policy may drop the page cache. memory_scale is 1 on a robot; on a simulated
+    machine that holds this share of the bytes Ollama reports it scales Ollama's sizes.
     """
     gauge = None
     if memory_sources is not None:
@@ -64,7 +65,8 @@ def build_memory_guard(*, settings: PolicySettings, client: OllamaClient,
     guard = PolicyMemoryGuard(
         policy=MemoryPolicy(settings), monitor=monitor, backend=backend, client=client,
         footprint_cache=cache, on_phase=on_phase, ros_pids=ros_pids_of(headroom),
-        management_costs=ManagementCosts(management_costs_path or None, server))
+        management_costs=ManagementCosts(management_costs_path or None, server),
+        memory_scale=memory_scale)
     if memory_sources is not None:
         if settings.drop_caches == "auto":
             guard.cache_dropper = CacheDropper(path=memory_sources.drop_caches_path)

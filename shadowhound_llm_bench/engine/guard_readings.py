@@ -31,14 +31,15 @@ class GuardReadings:
 
     def __init__(self, *, client: OllamaClient, monitor: MemoryMonitor,
                  settings: PolicySettings,
-                 footprint_cache: Optional[FootprintCache] = None) -> None:
+                 footprint_cache: Optional[FootprintCache] = None,
+                 memory_scale: float = 1.0) -> None:
         self.client = client
         self.monitor = monitor
         self.settings = settings
         self.footprint_cache = footprint_cache
         self.predictor = FootprintPredictor(
             num_ctx=settings.num_ctx, bytes_per_billion_params=settings.bytes_per_billion_params,
-            memory_scale=settings.memory_scale)
+            memory_scale=memory_scale)  # Ollama's sizes: < 1 on a simulated machine only
         self._lock = threading.RLock()
         self._predictions: Dict[str, FootprintPrediction] = {}
         self._digests: Dict[str, str] = {}

@@ -121,7 +121,8 @@ def source_snapshot(guard: CalibratedGuard) -> SourceSnapshot:
     snapshot = gauge.reader.snapshot(reading.container, ros_live_bytes=reading.ros_live_bytes,
                                      with_ps=False)
     try:
-        ps = ollama_ps_memory(guard.client.ps(), memory_scale=guard.settings.memory_scale)
+        ps = ollama_ps_memory(guard.client.ps(),
+                              memory_scale=guard.readings.predictor.memory_scale)
     except OllamaError:
         return snapshot
     return dataclasses.replace(snapshot, ollama_ps=ps)

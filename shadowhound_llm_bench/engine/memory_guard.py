@@ -63,7 +63,8 @@ class PolicyMemoryGuard:
                  on_phase: Optional[PhaseListener] = None, clock: Callable[[], float] = time.time,
                  cache_dropper: Optional[CacheDropper] = None,
                  calibration_store: Optional[CalibrationStore] = None,
-                 ros_pids: Optional[Callable[[], Sequence[int]]] = None) -> None:
+                 ros_pids: Optional[Callable[[], Sequence[int]]] = None,
+                 memory_scale: float = 1.0) -> None:  # < 1 on a simulated machine only
         self.policy = policy
         self.settings: PolicySettings = policy.settings
         self.monitor = monitor
@@ -71,7 +72,7 @@ class PolicyMemoryGuard:
         self.client = client
         self.log = GuardLog(clock=clock, on_phase=on_phase)
         self.readings = GuardReadings(client=client, monitor=monitor, settings=self.settings,
-                                      footprint_cache=footprint_cache)
+                                      footprint_cache=footprint_cache, memory_scale=memory_scale)
         self.actions = GuardActions(
             backend=backend, client=client, monitor=monitor, settings=self.settings,
             readings=self.readings, log=self.log,

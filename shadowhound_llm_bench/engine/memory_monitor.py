@@ -200,10 +200,9 @@ class MemoryMonitor:
         """Model memory by the chosen sources and its page cache also counted as available."""
         if self.model_memory is None:
             return None, "cgroup_working_set", 0
-        meminfo = None
-        if host is not None and getattr(host, "free_bytes", -1) >= 0:
-            meminfo = HostMeminfo(host.total_bytes, host.available_bytes, host.free_bytes,
-                                  max(0, host.cached_bytes), getattr(host, "nvmap_bytes", None))
+        # The machine's own meminfo (MemFree read); a simulated host's derived total is not one.
+        meminfo: Optional[HostMeminfo] = (
+            host if isinstance(host, HostMeminfo) and host.free_bytes >= 0 else None)
         try:
             return self.model_memory.measure(container, meminfo, ros_live)
         except Exception as exc:  # a source that breaks falls back to the working set

@@ -192,7 +192,8 @@ class BenchmarkSession:
             cache_dropper=(CacheDropper(path=sources.drop_caches_path)
                            if policy.drop_caches == "auto" else None),
             calibration_store=CalibrationStore(calibration_path_beside(cache_path), server),
-            ros_pids=ros_pids_of(self._stack.headroom))
+            ros_pids=ros_pids_of(self._stack.headroom),
+            memory_scale=settings.simulated_machine().memory_scale)
         apply_stored(guard)
         return guard
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
 from ..adapters.container_backend import ContainerBackend
-from ..adapters.host_memory import HostMemory, ProcMeminfoHost, SimulatedHost
+from ..adapters.host_memory import HostMemory, ProcMeminfoHost
+from ..adapters.simulated_host import SimulatedHost
 from ..adapters.ollama_client import OllamaClient
 from ..core.settings.node_settings import NodeSettings
 from ..engine.memory_monitor import MemoryMonitor
@@ -81,7 +82,7 @@ def _backend(settings: NodeSettings) -> Tuple[ContainerBackend, List[str]]:
         backend = select_backend(
             kind=kind, name=name, ollama_base_url=host, api_client=OllamaClient(base_url=host),
             systemctl=[a for a in settings.values["container.systemctl"] if a] or ["systemctl"],
-            memory_scale=float(settings["policy.memory_scale"]), follow=True)
+            memory_scale=settings.simulated_machine().memory_scale, follow=True)
     except Exception as exc:  # engine down, no container or unit, no rights
         what = {"docker": "Docker container", "podman": "Podman container",
                 "systemd": "systemd unit"}.get(kind, f"the {kind} backend for")
@@ -95,10 +96,10 @@ def _backend(settings: NodeSettings) -> Tuple[ContainerBackend, List[str]]:
 def build_memory_stack(settings: NodeSettings) -> MemoryStack:
     """Container backend, host memory, ROS headroom and a started monitor; MemoryStackError."""
     backend, container_ids = _backend(settings)
-    if settings["host.simulated_total_gib"] > 0:
-        host: HostMemory = SimulatedHost(
-            total_bytes=settings.gib_bytes("host.simulated_total_gib"),
-            system_reserve_bytes=settings.gib_bytes("host.system_reserve_gib"))
+    machine = settings.simulated_machine()
+    if machine.simulated_host:  # the simulator's machine (simulation.total_gib)
+        host: HostMemory = SimulatedHost(total_bytes=machine.total_bytes,
+                                         system_reserve_bytes=machine.system_reserve_bytes)
     else:
         host = ProcMeminfoHost(path=str(settings["memory.meminfo_path"]))
     gauge = open_model_memory_gauge(settings.memory_source_settings())

@@ -14,6 +14,7 @@ from rclpy.parameter import Parameter
 
 from ..core.settings.node_settings import (PARAMETER_SPECS, SPECS_BY_NAME, NodeSettings,
                                            NodeSettingsError, ParamSpec, unknown_parameter_error)
+from ..core.settings.simulation_parameters import RENAMED, renamed_note
 
 # Parameters ROS itself gives a node (use_sim_time, ...) are declared before ours; QoS overrides
 # are declared by the publishers that allow them. rclpy validates and applies them itself
@@ -66,21 +67,33 @@ def unknown_given_parameters(node: Node) -> List[str]:
     """
     given = getattr(node, "_parameter_overrides", None) or {}
     return [unknown_parameter_error(name) for name in given
-            if name not in SPECS_BY_NAME and not node.has_parameter(name)
+            if name not in SPECS_BY_NAME and name not in RENAMED and not node.has_parameter(name)
             and not is_ros_parameter(name)]
 
 
-def _declare(node: Node, spec: ParamSpec) -> Optional[str]:
+def given_under_former_names(node: Node) -> dict:
+    """
+    Values given (files, -p) under a parameter's former name, to be read under its name now.
+
+    Former names are not declared: the value is declared under the name now, with a warning.
+    """
+    given = getattr(node, "_parameter_overrides", None) or {}
+    return {old: _plain(given[old].value) for old in RENAMED if old in given}
+
+
+def _declare(node: Node, spec: ParamSpec, former_value: Any = None) -> Optional[str]:
+    """Declare one parameter; a value given under its former name (not None) is its value."""
+    value = spec.default if former_value is None else former_value
+    shown = _given_value(node, spec.name) if former_value is None else former_value
     try:
-        node.declare_parameter(spec.name, spec.default, descriptor_for(spec))
+        node.declare_parameter(spec.name, value, descriptor_for(spec))
     except InvalidParameterTypeException:
         wanted = {bool: "true or false", int: "a whole number", float: "a number with a "
                   "decimal point (e.g. 2.0)", str: "a string",
                   list: "a list of strings"}[spec.kind]
-        return f"{spec.name} must be {wanted}, got {_given_value(node, spec.name)!r}"
+        return f"{spec.name} must be {wanted}, got {shown!r}"
     except InvalidParameterValueException:
-        return (f"{spec.name} must be within {spec.minimum:g}..{spec.maximum:g}, got "
-                f"{_given_value(node, spec.name)!r}")
+        return f"{spec.name} must be within {spec.minimum:g}..{spec.maximum:g}, got {shown!r}"
     except ParameterException as exc:
         return f"{spec.name}: {exc}"
     return None
@@ -96,7 +109,17 @@ class NodeParameters:
         self._on_change = on_change
         self._lock = threading.Lock()
         errors: List[str] = unknown_given_parameters(node)
-        errors += [e for e in (_declare(node, s) for s in PARAMETER_SPECS) if e]
+        overrides = getattr(node, "_parameter_overrides", None) or {}
+        former = given_under_former_names(node)
+        for old in former:
+            node.get_logger().warning(renamed_note(old))
+            if RENAMED[old] in overrides:
+                errors.append(f"give {RENAMED[old]!r} only: {old!r} is its former name")
+        # A value given under a former name is declared under the name now.
+        by_new = {RENAMED[old]: value for old, value in former.items()
+                  if RENAMED[old] not in overrides}
+        errors += [e for e in (_declare(node, s, by_new.get(s.name)) for s in PARAMETER_SPECS)
+                   if e]
         values = {spec.name: _plain(node.get_parameter(spec.name).value)
                   for spec in PARAMETER_SPECS if node.has_parameter(spec.name)}
         try:

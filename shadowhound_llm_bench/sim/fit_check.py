@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
+from ..common.kernel_text import parse_meminfo
+
 KIB = 1024
 MIB = 1024 ** 2
 GIB = 1024 ** 3
@@ -42,17 +44,11 @@ def refusal_message(required_bytes: int, available_bytes: int) -> str:
 
 def read_meminfo_bytes(path: str) -> Dict[str, int]:
     """Fields of a /proc/meminfo-format file in bytes ({} when unreadable)."""
-    fields: Dict[str, int] = {}
     try:
         with open(path, encoding='ascii') as handle:
-            for line in handle:
-                key, _, rest = line.partition(':')
-                parts = rest.split()
-                if parts:
-                    fields[key.strip()] = int(parts[0]) * (KIB if len(parts) > 1 else 1)
+            return parse_meminfo(handle.read())
     except (OSError, ValueError):
         return {}
-    return fields
 
 
 def free_memory_physical_bytes(*, unified: bool, meminfo_path: str) -> Optional[int]:

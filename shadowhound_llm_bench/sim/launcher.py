@@ -23,6 +23,7 @@ import urllib.request
 from typing import Any, Dict, List, Optional
 
 from ..common.process_group import start_process_group, stop_process_group
+from ..common.kernel_text import parse_memory_stat
 from ..common.net import free_port
 from .__main__ import READY_PREFIX
 from .machine import MEMORY_CGROUP_ROOT, SimMachine, remove_machine, start_machine
@@ -302,7 +303,7 @@ class ContainerSimulator:
         usage = self.memory_usage_bytes()
         try:
             with open(f'{folder}/memory.stat', encoding='ascii') as handle:
-                stat = dict(line.split() for line in handle)
+                stat = parse_memory_stat(handle.read())
         except (OSError, ValueError):
             return usage
         return usage - int(stat.get('total_inactive_file', 0))

@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from ..common.kernel_text import parse_meminfo
 from . import machine_host
 from .scenario import REPO_ROOT, Scenario
 
@@ -142,12 +143,8 @@ class SimMachine:
 
     def meminfo_bytes(self) -> Dict[str, int]:
         """Return the machine's meminfo fields in bytes."""
-        fields: Dict[str, int] = {}
         with open(self.meminfo_path, encoding='ascii') as handle:
-            for line in handle:
-                key, _, rest = line.partition(':')
-                fields[key] = int(rest.split()[0]) * 1024
-        return fields
+            return parse_meminfo(handle.read())
 
     def drop_caches(self, timeout_s: float = 10.0, level: int = 3) -> None:
         """Drop caches (write level, 3 by default) and wait until it was done."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Optional
 
+from ..common.kernel_text import parse_memory_stat
+
 
 def read_int(path: str) -> int:
     try:
@@ -15,16 +17,11 @@ def read_int(path: str) -> int:
 
 
 def read_stat(path: str) -> Dict[str, int]:
-    stat: Dict[str, int] = {}
     try:
         with open(path, encoding='ascii') as handle:
-            for line in handle:
-                key, _, value = line.partition(' ')
-                if value.strip().isdigit():
-                    stat[key] = int(value)
+            return parse_memory_stat(handle.read())
     except OSError:
-        pass
-    return stat
+        return {}
 
 
 def rss_bytes(pid: int) -> int:

@@ -43,6 +43,7 @@ def guarded_sim(tmp_path):
         settings = preset_settings("default", memory_scale=1 / 8, num_ctx=4096,
                                    sample_period_s=0.2, safety_buffer_bytes=16 * 1024 * 1024)
         guard = build_memory_guard(settings=settings, client=client, backend=backend,
+                                   memory_scale=1 / 8,
                                    footprint_cache_path=str(tmp_path / "footprints.json"))
         try:
             yield client, guard

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
+from shadowhound_llm_bench.adapters.simulated_host import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import (
     PS_DEADLINE_S, OllamaClient, OllamaStalled, OllamaTimeout)
 from shadowhound_llm_bench.adapters.process_container import ProcessContainer

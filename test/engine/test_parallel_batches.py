@@ -57,6 +57,7 @@ def bench(sim_container, tmp_path):
                                    sample_period_s=0.1, safety_buffer_bytes=16 * MIB,
                                    **overrides)
         guard = build_memory_guard(settings=settings, client=client, backend=backend,
+                                   memory_scale=1 / 8,
                                    footprint_cache_path=str(tmp_path / "footprints.json"))
         made.append((client, guard))
         return client, guard

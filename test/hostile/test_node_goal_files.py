@@ -14,8 +14,8 @@ MARKER = 'Zq7NODEMARKER'
 GOOD_SUITE = ('name: mine\ntasks:\n  - id: t\n    kind: instruction\n    prompt: hi\n'
               '    checks: [{type: word_count, max: 5, points: 1}]\n')
 SMALL_PARAMS = {
-    'container.backend': 'api_only', 'policy.memory_scale': 0.125,
-    'host.simulated_total_gib': 1.0, 'host.system_reserve_gib': 0.125,
+    'container.backend': 'api_only', 'simulation.memory_scale': 0.125,
+    'simulation.total_gib': 1.0, 'simulation.system_reserve_gib': 0.125,
     'reserve.fixed_gib': 0.03125, 'policy.safety_buffer_gib': 0.015625,
     'benchmark.repetitions': 1, 'benchmark.num_predict': 8, 'benchmark.pull_missing': False,
 }

@@ -14,9 +14,9 @@ SUITES = Path(__file__).resolve().parents[2] / 'config' / 'suites'
 ENGINE_SOCKET = '/tmp/dockerd/docker.sock'
 # The small scenario's node_parameters (config/scenarios/small.yaml) in GiB.
 SMALL_PARAMS = {
-    'policy.memory_scale': 0.125,
-    'host.simulated_total_gib': 1.0,
-    'host.system_reserve_gib': 0.125,
+    'simulation.memory_scale': 0.125,
+    'simulation.total_gib': 1.0,
+    'simulation.system_reserve_gib': 0.125,
     'reserve.fixed_gib': 0.03125,
     'policy.safety_buffer_gib': 0.015625,
     'benchmark.num_predict': 8,

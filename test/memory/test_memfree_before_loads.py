@@ -75,6 +75,7 @@ def _adaptive_run(tmp_path):
             drop_caches_path=machine.drop_caches_path, sources=("cgroup_anon", "gpu_processes"))
         guard = build_memory_guard(
             settings=settings, client=client, backend=OllamaCgroup(machine.sub_cgroup("ollama")),
+            memory_scale=scenario.memory_scale,
             fixed_ros_reserve_bytes=params["ros_reserve_bytes"],
             footprint_cache_path=str(tmp_path / "footprints.json"), memory_sources=sources)
         options = RunOptions(num_ctx=NUM_CTX, num_predict=8, repetitions=1, warmup=False,

@@ -20,9 +20,10 @@ def test_meminfo_fields_are_bytes_and_nvmap_is_read_where_present():
     assert info.cached_bytes == 60000000 * KIB
     assert info.nvmap_bytes == 2048 * KIB
     assert info.used_bytes == (131072000 - 64000000) * KIB
-    # Thor has no NvMapMemUsed: the field is absent, not zero.
+    # Thor has no NvMapMemUsed: the field is absent, not zero; MemFree and Cached not read: -1.
     without = host_meminfo(parse_meminfo("MemTotal: 10 kB\nMemAvailable: 5 kB\n"))
-    assert without.nvmap_bytes is None and without.free_bytes == 5 * KIB
+    assert without.nvmap_bytes is None and without.free_bytes == -1
+    assert without.cached_bytes == -1 and without.used_bytes == 5 * KIB
 
 
 @pytest.mark.parametrize("text, fragment", [

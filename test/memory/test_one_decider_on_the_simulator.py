@@ -67,6 +67,7 @@ def thor(tmp_path):
         guard = build_memory_guard(
             settings=settings, client=client, backend=OllamaCgroup(machine.sub_cgroup("ollama")),
             headroom=ros, footprint_cache_path=str(tmp_path / "footprints.json"),
+            memory_scale=scenario.memory_scale,
             memory_sources=MemorySourceSettings(
                 meminfo_path=machine.meminfo_path, nvidia_smi_command=machine.nvidia_smi_path,
                 drop_caches_path=machine.drop_caches_path, sources=()))

@@ -62,7 +62,7 @@ def simulated(tmp_path):
                 drop_caches_path=drop_caches_path or machine.drop_caches_path,
                 sources=tuple(sources))
         built = build_memory_guard(
-            settings=settings, client=client,
+            settings=settings, client=client, memory_scale=scenario.memory_scale,
             backend=OllamaCgroup(machine.sub_cgroup("ollama")),
             fixed_ros_reserve_bytes=params["ros_reserve_bytes"],
             footprint_cache_path=str((cache_dir or tmp_path) / "footprints.json"),

@@ -93,3 +93,22 @@ def test_parameters_carry_descriptions_and_ranges(ros_client, bench_node):
     assert repetitions.integer_range[0].to_value == 100
     assert rate.read_only and rate.floating_point_range[0].from_value == 0.1
     assert 'adaptive' in preset.description and 'Memory policy preset' in preset.description
+
+
+def test_former_parameter_names_still_work_with_a_warning_naming_the_new_name():
+    # publish_rate_hz 0 stops the node at start-up, after the parameters are read.
+    proc = run_node('-p', 'policy.memory_scale:=0.125', '-p', 'host.simulated_total_gib:=1.0',
+                    '-p', 'publish_rate_hz:=0.0')
+    assert proc.returncode == 2
+    err = proc.stderr
+    assert "'policy.memory_scale' is deprecated" in err and "use 'simulation.memory_scale'" in err
+    assert "use 'simulation.total_gib'" in err
+    assert 'unknown parameter' not in err and 'Traceback' not in err
+    # The value is checked under the new name.
+    proc = run_node('-p', 'policy.memory_scale:=3.0')
+    assert proc.returncode == 2
+    assert 'simulation.memory_scale must be within 0.0001..1, got 3.0' in proc.stderr
+    # Both names at once: which one is meant is not guessed.
+    proc = run_node('-p', 'policy.memory_scale:=0.5', '-p', 'simulation.memory_scale:=0.25')
+    assert proc.returncode == 2
+    assert "give 'simulation.memory_scale' only" in proc.stderr

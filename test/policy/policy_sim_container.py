@@ -57,7 +57,7 @@ def guard_on_sim_container(sim: SimContainer, scenario, docker_client, settings,
         meminfo_path=machine.meminfo_path, nvidia_smi_command=machine.nvidia_smi_path,
         drop_caches_path=machine.drop_caches_path, sources=(source,))
     guard = build_memory_guard(
-        settings=settings, client=client, backend=backend,
+        settings=settings, memory_scale=scenario.memory_scale, client=client, backend=backend,
         fixed_ros_reserve_bytes=scenario.node_parameters["ros_reserve_bytes"],
         footprint_cache_path=str(tmp_path / "footprints.json"), memory_sources=sources)
     return guard, client, backend

@@ -108,6 +108,7 @@ def test_api_only_reports_footprints_and_cleanup_as_unverified(small_sim, tmp_pa
     settings = preset_settings("default", memory_scale=1 / 8, num_ctx=4096,
                                sample_period_s=0.2, safety_buffer_bytes=16 * 1024 * 1024)
     guard = build_memory_guard(settings=settings, client=client, backend=backend,
+                               memory_scale=1 / 8,
                                footprint_cache_path=str(tmp_path / "footprints.json"))
     suite = load_suite("robot_mission")
     suite = dataclasses.replace(suite, tasks=suite.tasks[:1])

@@ -9,7 +9,8 @@ import pytest
 
 from shadowhound_llm_bench.adapters.container_backend import ContainerNotFound
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
-from shadowhound_llm_bench.adapters.host_memory import ProcMeminfoHost, SimulatedHost
+from shadowhound_llm_bench.adapters.host_memory import ProcMeminfoHost
+from shadowhound_llm_bench.adapters.simulated_host import SimulatedHost
 from shadowhound_llm_bench.adapters.process_container import ProcessContainer
 from shadowhound_llm_bench.core.decider.memory_budget import BudgetInputs, model_budget_bytes
 from shadowhound_llm_bench.core.memory.memory_reading import ContainerState

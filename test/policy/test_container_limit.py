@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
+from shadowhound_llm_bench.adapters.simulated_host import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.units import MIB
@@ -68,6 +68,7 @@ def test_the_limit_follows_the_budget_down_and_up_never_under_the_loaded_model(
                               docker_client=docker_client)
     client = OllamaClient(base_url=thor_sim.url)
     guard = build_memory_guard(settings=settings, client=client, backend=backend,
+                               memory_scale=1 / 64,
                                host=SimulatedHost(total_bytes=700 * MIB,
                                                   system_reserve_bytes=160 * MIB),
                                headroom=nav2.headroom)

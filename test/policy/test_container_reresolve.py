@@ -7,7 +7,7 @@ import httpx
 
 from policy_engine_support import tiny_binds
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
+from shadowhound_llm_bench.adapters.simulated_host import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.memory.memory_reading import ContainerState
 from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
@@ -107,7 +107,7 @@ def _thor_guard(sim, scenario, docker_client, tmp_path, sampling="auto"):
                               api_period_s=1.0)
     client = OllamaClient(base_url=sim.url, request_timeout_s=30)
     guard = build_memory_guard(
-        settings=settings, client=client, backend=backend,
+        settings=settings, memory_scale=scenario.memory_scale, client=client, backend=backend,
         host=SimulatedHost(total_bytes=params["host_total_bytes"],
                            system_reserve_bytes=params["system_reserve_bytes"]),
         fixed_ros_reserve_bytes=params["ros_reserve_bytes"],

@@ -27,7 +27,10 @@ def test_the_40_gb_rule_scales_with_the_simulated_machine():
     thor = preset_settings("default", memory_scale=1 / 64)
     assert thor.restart_before_models_over_bytes == int(40 * GB / 64)
     assert thor.safety_buffer_bytes == int(2 * GIB / 64)
-    assert thor.memory_scale == pytest.approx(1 / 64)
+    # The scale is the simulated machine's (simulation.*), not a policy setting of the robot.
+    assert "memory_scale" not in thor.as_dict()
+    with pytest.raises(PolicySettingsError, match="memory_scale"):
+        thor.replace(memory_scale=1.0)
 
 
 def test_overrides_apply_on_top_of_a_preset():

@@ -9,7 +9,7 @@ import pytest
 from report_renderings import assert_one_truth
 from shadowhound_llm_bench.cli import _print_outcome as print_outcome
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
+from shadowhound_llm_bench.adapters.simulated_host import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient, OllamaError
 from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.runs.progress import Phase
@@ -43,7 +43,7 @@ def guarded(thor_sim, docker_client, nav2):
                               docker_client=docker_client)
     client = OllamaClient(base_url=thor_sim.url, request_timeout_s=30)
     guard = build_memory_guard(
-        settings=settings, client=client, backend=backend,
+        settings=settings, memory_scale=1 / 64, client=client, backend=backend,
         host=SimulatedHost(total_bytes=HOST_TOTAL_BYTES,
                            system_reserve_bytes=SYSTEM_RESERVE_BYTES),
         headroom=nav2.headroom)

@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from shadowhound_llm_bench.adapters.docker_container import DockerContainer
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
+from shadowhound_llm_bench.adapters.simulated_host import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.units import MIB
@@ -71,7 +71,7 @@ def test_a_growing_ros_reserve_stops_the_model_and_skips_the_next(thor_sim, dock
                               docker_client=docker_client)
     client = OllamaClient(base_url=thor_sim.url, request_timeout_s=30)
     guard = build_memory_guard(
-        settings=settings, client=client, backend=backend,
+        settings=settings, memory_scale=1 / 64, client=client, backend=backend,
         host=SimulatedHost(total_bytes=700 * MIB, system_reserve_bytes=160 * MIB),
         headroom=ros_node.headroom)
     try:

@@ -53,7 +53,8 @@ def test_a_calibration_made_on_the_simulator_is_not_used_for_the_real_server(
     with OllamaClient(base_url=simulator.base_url, request_timeout_s=60) as client:
         guard = build_memory_guard(
             settings=_settings(memory_scale=scenario.memory_scale), client=client,
-            backend=sim_backend, footprint_cache_path=str(state),
+            memory_scale=scenario.memory_scale, backend=sim_backend,
+            footprint_cache_path=str(state),
             fixed_ros_reserve_bytes=scenario.node_parameters['ros_reserve_bytes'],
             memory_sources=MemorySourceSettings(
                 meminfo_path=machine.meminfo_path, nvidia_smi_command=machine.nvidia_smi_path,

@@ -5,7 +5,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
+from shadowhound_llm_bench.adapters.simulated_host import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.settings.run_options import RunOptions
@@ -30,7 +30,7 @@ def small_guard(backend: Any, client: OllamaClient, preset: str, **overrides: An
                                sample_period_s=0.1, unload_deadline_s=5.0, memory_wait_s=0.3,
                                restart_deadline_s=20.0, **overrides)
     return build_memory_guard(
-        settings=settings, client=client, backend=backend,
+        settings=settings, memory_scale=1 / 8, client=client, backend=backend,
         host=SimulatedHost(total_bytes=SMALL_HOST_TOTAL_BYTES,
                            system_reserve_bytes=SMALL_SYSTEM_RESERVE_BYTES),
         fixed_ros_reserve_bytes=SMALL_ROS_RESERVE_BYTES)

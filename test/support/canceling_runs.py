@@ -8,7 +8,7 @@ its bookends and check what Ollama still holds afterwards.
 import threading
 import time
 
-from shadowhound_llm_bench.adapters.host_memory import SimulatedHost
+from shadowhound_llm_bench.adapters.simulated_host import SimulatedHost
 from shadowhound_llm_bench.adapters.ollama_client import OllamaClient
 from shadowhound_llm_bench.core.decider.policy_settings import preset_settings
 from shadowhound_llm_bench.core.runs.suite import load_suite
@@ -32,7 +32,7 @@ class CancelingRun:
                                    sample_period_s=0.1, safety_buffer_bytes=64 * MIB,
                                    restart_deadline_s=restart_deadline_s, **overrides)
         self.guard = build_memory_guard(
-            settings=settings, client=self.client, backend=backend,
+            settings=settings, memory_scale=1 / 64, client=self.client, backend=backend,
             host=SimulatedHost(total_bytes=2 * GIB, system_reserve_bytes=160 * MIB),
             footprint_cache_path=str(tmp_path / 'footprints.json'))
         self.cancel = CancelToken()

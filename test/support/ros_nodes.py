@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 READY_TEXT = 'ready: action'
 # config/scenarios/small.yaml node_parameters, in GiB (1/8 of a small 8 GiB machine).
 SMALL_SCENARIO_MEMORY = {
-    'policy.memory_scale': 0.125,
-    'host.simulated_total_gib': 1.0,
-    'host.system_reserve_gib': 0.125,
+    'simulation.memory_scale': 0.125,
+    'simulation.total_gib': 1.0,
+    'simulation.system_reserve_gib': 0.125,
     'reserve.fixed_gib': 0.03125,
     'policy.safety_buffer_gib': 0.015625,
 }

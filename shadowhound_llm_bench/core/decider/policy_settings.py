@@ -28,7 +28,7 @@ class PolicySettingsError(ValueError):
 
 @dataclass(frozen=True)
 class PolicySettings:
-    """Everything the memory policy decides by. Byte sizes are real bytes (already scaled)."""
+    """Everything the memory policy decides by. Byte sizes are this machine's bytes."""
 
     preset: str = "default"
     # After a model: unload it (keep_alive 0) and verify that the memory came back.
@@ -76,7 +76,6 @@ class PolicySettings:
     parallel_max_model_bytes: Optional[int] = None
     num_ctx: int = 4096
     bytes_per_billion_params: int = SEED_BYTES_PER_BILLION_PARAMS
-    memory_scale: float = 1.0  # simulated machines: 1/64 for the `thor` scenario
     memory_wait_s: float = 5.0  # before skipping: wait this long for memory to come back
     unload_deadline_s: float = 30.0
     restart_deadline_s: float = 60.0
@@ -121,6 +120,10 @@ def preset_settings(name: str, *, memory_scale: float = 1.0, **overrides: Any) -
     """
     Build the named preset with byte sizes scaled to the machine, then apply overrides.
 
+    memory_scale is 1 on a robot; a simulated machine holding that share of the real bytes
+    (the simulation parameter group, core/settings/simulation_parameters.py) scales the preset's
+    byte sizes with it. The policy itself never sees the scale.
+
     default: unload after each model, restart before models over 40 GB (scaled).
     fast: neither (error recovery only). conservative: unload, and restart before every model.
     adaptive: unload or restart only when the prediction says the next model would not fit.
@@ -132,7 +135,6 @@ def preset_settings(name: str, *, memory_scale: float = 1.0, **overrides: Any) -
         raise PolicySettingsError(f"memory_scale must be in (0, 1], got {memory_scale!r}")
     scaled = dict(
         preset=name,
-        memory_scale=float(memory_scale),
         safety_buffer_bytes=int(2 * GIB * memory_scale),
         restart_before_models_over_bytes=int(SEED_RESTART_THRESHOLD_BYTES * memory_scale),
     )
@@ -183,7 +185,7 @@ def _validate(s: PolicySettings) -> None:
                  "bytes_per_billion_params", "cleanup_samples"):
         _check_type(s, name, (int,))
     for name in ("cleanup_min_release_fraction", "pressure_alert_percent",
-                 "pressure_abort_percent", "memory_scale", "memory_wait_s", "unload_deadline_s",
+                 "pressure_abort_percent", "memory_wait_s", "unload_deadline_s",
                  "restart_deadline_s", "sample_period_s", "restart_when_freeing_share",
                  "restart_cost_tolerance", "cleanup_grace_s", "preempt_rise_fraction",
                  "preempt_release_deadline_s", "preempt_wait_s", "prediction_margin_fraction"):
@@ -223,8 +225,6 @@ def _validate(s: PolicySettings) -> None:
         raise PolicySettingsError(f"num_ctx must be within 128..1048576, got {s.num_ctx}")
     if s.bytes_per_billion_params <= 0:
         raise PolicySettingsError("bytes_per_billion_params must be positive")
-    if not 0 < s.memory_scale <= 1.0:
-        raise PolicySettingsError(f"memory_scale must be in (0, 1], got {s.memory_scale}")
     if not 0 <= s.memory_wait_s <= 3600:
         raise PolicySettingsError("memory_wait_s must be within 0..3600")
     for name in ("unload_deadline_s", "restart_deadline_s"):

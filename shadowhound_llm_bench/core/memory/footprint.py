@@ -108,8 +108,9 @@ class FootprintPredictor:
     """
     Best source first: measured on this machine, Ollama's metadata, the model's name.
 
-    memory_scale maps the sizes Ollama reports to bytes on this machine (1/64 on the thor
-    simulator, whose API reports the real machine's sizes); measurements are already local.
+    memory_scale maps the sizes Ollama reports to bytes on this machine: 1 on a robot, 1/64 on
+    the thor simulator (simulation.memory_scale), whose API reports the real machine's sizes;
+    measurements are already local.
     """
 
     def __init__(self, *, num_ctx: int,

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
+from ...common import kernel_text
+
 # Source names, as configured in `memory.sources` and recorded by calibration.
 CGROUP_WORKING_SET = "cgroup_working_set"  # usage minus inactive file, as `docker stats`
 CGROUP_ANON = "cgroup_anon"  # anonymous pages charged to the container
@@ -39,12 +41,18 @@ class MemorySourceError(ValueError):
 
 @dataclass(frozen=True)
 class HostMeminfo:
-    """The host's /proc/meminfo fields the product uses (bytes); nvmap is None where absent."""
+    """
+    Total and available memory of the machine Ollama and ROS share, from its meminfo (bytes).
+
+    free_bytes (MemFree) and cached_bytes (Cached) are -1 where not read (a file without them,
+    a simulated machine that derives only what is available); nvmap_bytes (NvMapMemUsed of
+    older Jetsons) is None where absent.
+    """
 
     total_bytes: int
     available_bytes: int
-    free_bytes: int
-    cached_bytes: int
+    free_bytes: int = -1
+    cached_bytes: int = -1
     nvmap_bytes: Optional[int] = None
 
     @property
@@ -104,21 +112,11 @@ class SourceSnapshot:
 
 
 def parse_meminfo(text: str) -> Dict[str, int]:
-    """Fields of a Linux meminfo file in bytes ("kB" values are KiB; others are counts)."""
-    fields: Dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        key, sep, rest = line.partition(":")
-        parts = rest.split()
-        if not sep or not parts:
-            raise MemorySourceError(f"meminfo line {number} is not 'Name: value [kB]': {line!r}")
-        try:
-            value = int(parts[0])
-        except ValueError as exc:
-            raise MemorySourceError(f"meminfo line {number} has no number: {line!r}") from exc
-        fields[key.strip()] = value * 1024 if len(parts) > 1 and parts[1] == "kB" else value
-    return fields
+    """Fields of a Linux meminfo file in bytes (common/kernel_text.py reads every meminfo)."""
+    try:
+        return kernel_text.parse_meminfo(text)
+    except kernel_text.KernelTextError as exc:
+        raise MemorySourceError(str(exc)) from exc
 
 
 def host_meminfo(fields: Mapping[str, int]) -> HostMeminfo:
@@ -126,20 +124,15 @@ def host_meminfo(fields: Mapping[str, int]) -> HostMeminfo:
     missing = [name for name in ("MemTotal", "MemAvailable") if name not in fields]
     if missing:
         raise MemorySourceError(f"meminfo lacks {', '.join(missing)}")
-    nvmap = fields.get("NvMapMemUsed")
     return HostMeminfo(total_bytes=fields["MemTotal"], available_bytes=fields["MemAvailable"],
-                       free_bytes=fields.get("MemFree", fields["MemAvailable"]),
-                       cached_bytes=fields.get("Cached", 0), nvmap_bytes=nvmap)
+                       free_bytes=fields.get("MemFree", -1),
+                       cached_bytes=fields.get("Cached", -1),
+                       nvmap_bytes=fields.get("NvMapMemUsed"))
 
 
 def parse_cgroup_stat(text: str) -> Dict[str, int]:
     """Parse a cgroup `memory.stat` file (lines "name value") into a dict."""
-    stats: Dict[str, int] = {}
-    for line in text.splitlines():
-        key, _, value = line.strip().partition(" ")
-        if value.strip().isdigit():
-            stats[key] = int(value)
-    return stats
+    return kernel_text.parse_memory_stat(text)
 
 
 def cgroup_memory(*, usage_bytes: int, stat: Mapping[str, int], limit_bytes: int,

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Union
 
 from ..runs.inert_text import quoted
-from .node_settings import ORDERS, PRESETS, NodeSettings, model_name_error, non_empty
+from .node_settings import NodeSettings, model_name_error, non_empty
+from .parameter_specs import ORDERS, PRESETS
 from .path_rules import MAX_PATH_CHARS, PathRefused, allowed_suite_path, looks_like_path
 from .run_options import OptionsError, RunOptions, validate_keep_alive
 

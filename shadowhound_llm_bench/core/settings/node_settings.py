@@ -1,7 +1,7 @@
-"""Every setting of the benchmark node: names, defaults, ranges, descriptions and validation."""
+"""Validation of the node's settings and the typed settings built from them (no rclpy here)."""
 
-# One table (PARAMETER_SPECS) drives the ROS parameter declarations, config/llm_bench.yaml and the
-# checks made at start-up and on every `set_parameters`; this module has no rclpy import.
+# The parameter table is core/settings/parameter_specs.py; the simulation group and the former
+# names still accepted are core/settings/simulation_parameters.py.
 
 from __future__ import annotations
 
@@ -10,20 +10,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ..decider.cache_drop import DROP_CACHES_MODES
 from ..memory.memory_sources import (MemorySourceError, MemorySourceSettings,
                                      parse_sources_setting)
 from ..decider.policy_settings import PolicySettings, PolicySettingsError, preset_settings
 from ..memory.ros_reserve import InvalidRosReserveSettings, RosReserveSettings
+from .parameter_specs import PARAMETER_SPECS, SPECS_BY_NAME, ParamSpec, ParamValue
 from .run_options import OptionsError, validate_keep_alive
+from .simulation_parameters import (RENAMED, SimulatedMachine, simulated_machine_from,
+                                    with_current_names)
 from ..runs.inert_text import quoted
 from ..units import GIB
-
-ParamValue = Union[bool, int, float, str, List[str]]
-
-PRESETS = ("default", "fast", "conservative", "adaptive")
-ORDERS = ("small_to_large", "large_to_small", "as_given")
-CONTAINER_BACKENDS = ("auto", "docker", "podman", "systemd", "process", "api_only")
 
 # Ollama model names: [namespace/]name[:tag]; characters as Ollama itself accepts them.
 _MODEL_NAME = re.compile(
@@ -39,231 +35,6 @@ class NodeSettingsError(ValueError):
     def __init__(self, errors: Sequence[str]) -> None:
         super().__init__("; ".join(errors))
         self.errors = list(errors)
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One node parameter: name, default, a sentence for people, and its allowed values."""
-
-    name: str
-    default: ParamValue
-    description: str
-    minimum: Optional[float] = None
-    maximum: Optional[float] = None
-    choices: Tuple[str, ...] = ()
-    read_only: bool = False  # changes need a restart of the node
-
-    @property
-    def kind(self) -> type:
-        """Return the Python type of the value (bool, int, float, str or list)."""
-        return type(self.default)
-
-
-def _spec(name: str, default: ParamValue, description: str, **kw: Any) -> ParamSpec:
-    return ParamSpec(name=name, default=default, description=description, **kw)
-
-
-# One set of ROS reserve defaults for the node and the library (core/memory/ros_reserve.py).
-_RESERVE_DEFAULTS = RosReserveSettings()
-
-PARAMETER_SPECS: Tuple[ParamSpec, ...] = (
-    _spec("ollama_host", "http://localhost:11434",
-          "Base URL of the Ollama server (http://host:port).", read_only=True),
-    _spec("request_timeout_s", 300.0,
-          "Deadline of one benchmark request (whole stream), seconds.", minimum=1.0,
-          maximum=7200.0),
-    _spec("container.backend", "auto",
-          "How Ollama is measured and restarted: auto (a Docker or Podman container of "
-          "container.name, else an active systemd unit of that name, else api_only), docker, "
-          "podman, systemd (a service such as ollama.service), process (a local process tree) "
-          "or api_only (sizes from /api/ps, unverified, no restart).",
-          choices=CONTAINER_BACKENDS, read_only=True),
-    _spec("container.name", "ollama",
-          "Name of the Ollama container, or of its systemd unit (ollama = ollama.service).",
-          read_only=True),
-    _spec("container.systemctl", ["systemctl"],
-          "systemd backend: the systemctl command (e.g. ['sudo', '-n', 'systemctl'] when the "
-          "node may restart the unit only through sudo).", read_only=True),
-    _spec("container.command", [""],
-          "process backend: the command the node starts as Ollama (e.g. ['ollama', 'serve'] "
-          "or the simulator); [''] means none.", read_only=True),
-    _spec("container.restart_timeout_s", 60.0,
-          "Deadline for a container restart until Ollama answers again, seconds.",
-          minimum=1.0, maximum=600.0),
-    _spec("policy.preset", "default",
-          "Memory policy preset: default (unload after each model, restart before large "
-          "ones), fast (neither), conservative (restart before every model), adaptive (only "
-          "when the next model would not fit).", choices=PRESETS),
-    _spec("policy.memory_scale", 1.0,
-          "Scale of every preset byte size: 1 on a real robot, 1/64 for the thor simulator.",
-          minimum=0.0001, maximum=1.0),
-    _spec("policy.restart_before_models_over_gib", -1.0,
-          "Restart the container before models predicted larger than this, GiB; -1 keeps the "
-          "preset's value (the seed's 40 GB rule in the default preset), 0 restarts always.",
-          minimum=-1.0, maximum=4096.0),
-    _spec("policy.safety_buffer_gib", -1.0,
-          "Memory always kept free on top of the ROS reserve, GiB; -1 keeps the preset's "
-          "value.", minimum=-1.0, maximum=4096.0),
-    _spec("policy.pressure_warn_percent", 80.0,
-          "Container working set, in percent of the model budget, that raises a warning.",
-          minimum=1.0, maximum=200.0),
-    _spec("policy.pressure_error_percent", 100.0,
-          "Percent of the model budget at which a running model is stopped (the robot wins).",
-          minimum=1.0, maximum=200.0),
-    _spec("policy.keep_alive", "5m",
-          "keep_alive of test requests when the policy does not decide (seconds or a Go "
-          "duration such as 5m)."),
-    _spec("policy.dynamic_keep_alive", False,
-          "Longer keep_alive when more memory is free (the seed's idea)."),
-    _spec("policy.parallel_small_models", False,
-          "Test several small models side by side when they all fit together."),
-    _spec("policy.parallel_max_models", 3,
-          "Most models tested side by side in one batch (Ollama's OLLAMA_MAX_LOADED_MODELS "
-          "must allow as many).", minimum=1, maximum=16),
-    _spec("policy.parallel_max_model_gib", 0.0,
-          "Only models predicted at most this large are tested side by side, GiB; 0 means any "
-          "models that fit in the budget together.", minimum=0.0, maximum=4096.0),
-    _spec("policy.load_retries", 1, "Retries of a failed load, each after a restart.",
-          minimum=0, maximum=5),
-    _spec("policy.load_deadline_s", 600.0,
-          "Deadline of one model load, seconds (a 43 GB 70B model read cold at ~130 MB/s "
-          "takes ~330 s; Ollama itself gives up on a stuck runner after 5 min).",
-          minimum=1.0, maximum=7200.0),
-    _spec("policy.stream_stall_s", 60.0,
-          "A streamed answer with no token for this long is stalled (its own error), seconds.",
-          minimum=0.5, maximum=3600.0),
-    _spec("policy.preempt", True,
-          "On every memory sample: cut the load or stream in flight and unload when the ROS "
-          "headroom falls under the reserve or pressure crosses policy.pressure_error_percent."),
-    _spec("policy.preempt_wait_s", 30.0,
-          "After a preemption, wait this long for headroom before the run ends, seconds.",
-          minimum=0.0, maximum=3600.0),
-    _spec("policy.enforce_container_limit", False,
-          "Keep the container's memory limit at the model budget through the Docker API "
-          "(where model memory is charged to the container)."),
-    _spec("policy.oom_score_backstop", False,
-          "Make Ollama's runners the kernel's first OOM victims and the measured ROS processes "
-          "its last (oom_score_adj; lowering needs root with CAP_SYS_RESOURCE)."),
-    _spec("policy.keep_models_found_loaded", False,
-          "Models another client had loaded when a run starts stay loaded and their memory is "
-          "counted (false: unloaded, the run starts from an empty container); those the run "
-          "tests are unloaded either way."),
-    _spec("policy.drop_caches", "auto",
-          "Drop the page cache when memory does not come back after an unload or when Ollama "
-          "would refuse a load for free memory while available memory suffices: auto or never "
-          "(needs the privilege to write memory.drop_caches_path).", choices=DROP_CACHES_MODES),
-    _spec("memory.meminfo_path", "/proc/meminfo",
-          "Linux-format meminfo file of the machine Ollama and ROS share (MemAvailable, "
-          "MemFree, Cached, NvMapMemUsed).", read_only=True),
-    _spec("memory.nvidia_smi_command", "nvidia-smi",
-          "Command answering nvidia-smi --query-compute-apps (per-process GPU memory; NVML is "
-          "used when it is missing).", read_only=True),
-    _spec("memory.drop_caches_path", "/proc/sys/vm/drop_caches",
-          "File the policy writes 3 to when it drops the page cache.", read_only=True),
-    _spec("memory.sources", ["auto"],
-          "Where model memory is read: ['auto'] (calibration with the smallest model on the "
-          "machine's first run chooses) or any of cgroup_working_set, cgroup_anon, "
-          "gpu_processes, host_used, nvmap (summed).", read_only=True),
-    _spec("host.simulated_total_gib", 0.0,
-          "0 reads /proc/meminfo; otherwise the total memory of a simulated machine, GiB.",
-          minimum=0.0, maximum=4096.0, read_only=True),
-    _spec("host.system_reserve_gib", 10.0,
-          "Memory the operating system needs on a simulated machine, GiB.", minimum=0.0,
-          maximum=4096.0, read_only=True),
-    _spec("reserve.fixed_gib", -1.0,
-          "-1 measures ROS 2 / Nav2 processes live; otherwise a fixed ROS reserve, GiB.",
-          minimum=-1.0, maximum=4096.0, read_only=True),
-    _spec("reserve.floor_gib", _RESERVE_DEFAULTS.floor_bytes / GIB,
-          "Smallest memory reserve held back for ROS 2 / Nav2 processes, GiB.",
-          minimum=0.0, maximum=4096.0, read_only=True),
-    _spec("reserve.window_s", float(_RESERVE_DEFAULTS.window_s),
-          "Sliding window over which the peak of live ROS memory is taken, seconds.",
-          minimum=1.0, maximum=86400.0, read_only=True),
-    _spec("reserve.growth_factor", float(_RESERVE_DEFAULTS.growth_factor),
-          "Factor applied to the live ROS peak to allow for growth.", minimum=1.0,
-          maximum=10.0, read_only=True),
-    _spec("reserve.margin_gib", _RESERVE_DEFAULTS.margin_bytes / GIB,
-          "Margin added to the ROS reserve, GiB.", minimum=0.0,
-          maximum=1024.0, read_only=True),
-    _spec("reserve.scan_period_s", 5.0,
-          "Period of the scan of ROS 2 / Nav2 processes for the live reserve, seconds (the "
-          "container is sampled every sample_period_s).", minimum=0.05, maximum=60.0,
-          read_only=True),
-    _spec("reserve.include_patterns", [""],
-          "Extra command-line patterns (regular expressions) counted as ROS processes; "
-          "[''] means none.", read_only=True),
-    _spec("reserve.exclude_patterns", [""],
-          "Command-line patterns (regular expressions) never counted as ROS processes; "
-          "[''] means none.", read_only=True),
-    _spec("benchmark.models", ["phi4:14b", "qwen2.5-coder:32b", "llama3.3:70b"],
-          "Models tested when a goal names none."),
-    _spec("benchmark.suite", "robot_mission",
-          "Task suite: a name from config/suites, or a path to a suite YAML file inside one of "
-          "benchmark.suite_path_dirs."),
-    _spec("benchmark.suite_path_dirs", [""],
-          "Folders under which a goal or benchmark.suite may name a suite file by path; [''] "
-          "means none (suites by name only).", read_only=True),
-    _spec("benchmark.repetitions", 3, "Measured repetitions per task (warm-up not counted).",
-          minimum=1, maximum=100),
-    _spec("benchmark.order", "small_to_large",
-          "Model order: small_to_large, large_to_small or as_given.", choices=ORDERS),
-    _spec("benchmark.num_ctx", 4096, "Context length pinned for every request (tokens).",
-          minimum=256, maximum=1048576),
-    _spec("benchmark.num_predict", 512, "Maximum tokens generated per request.",
-          minimum=1, maximum=131072),
-    _spec("benchmark.temperature", 0.0, "Sampling temperature pinned for every request.",
-          minimum=0.0, maximum=2.0),
-    _spec("benchmark.seed", 42, "Sampling seed pinned for every request.", minimum=0,
-          maximum=2 ** 31 - 1),
-    _spec("benchmark.pull_missing", True, "Pull models that are not present yet."),
-    _spec("benchmark.warmup", True,
-          "Send one unmeasured request per model before the measured repetitions."),
-    _spec("benchmark.memory_bandwidth_gbps", 0.0,
-          "Memory bandwidth for the roofline efficiency column, GB/s (Jetson AGX Thor: 273); "
-          "0 leaves it out.", minimum=0.0, maximum=100000.0),
-    _spec("benchmark.canary_model", "",
-          "Small model timed before and after every run to tell when the machine slowed down "
-          "(as Thor does after many reloads); empty: no canary."),
-    _spec("benchmark.canary_min_tokens_per_s", 0.0,
-          "Canary decode tokens/s below which the machine counts as slowed down.",
-          minimum=0.0, maximum=100000.0),
-    _spec("results_dir", "~/ollama_benchmarks",
-          "Folder under which each run writes <run_id>/ with its reports.", read_only=True),
-    _spec("state_dir", "",
-          "Folder of the state kept between runs (measured footprints, unload and restart "
-          "durations), shared with the llm_bench CLI; empty means "
-          "$XDG_CACHE_HOME/shadowhound_llm_bench (~/.cache/shadowhound_llm_bench).",
-          read_only=True),
-    _spec("history_db", "",
-          "SQLite database every finished run is recorded in and compared against (the "
-          "regression flag in the result summary); empty: history.sqlite3 in state_dir "
-          "(~/.cache/shadowhound_llm_bench/history.sqlite3 by default).", read_only=True),
-    _spec("publish_rate_hz", 2.0, "Rate of ~/container_memory messages, Hz.", minimum=0.1,
-          maximum=50.0, read_only=True),
-    _spec("sample_period_s", 0.5, "Period of the background memory sampler, seconds.",
-          minimum=0.05, maximum=10.0, read_only=True),
-    _spec("diagnostics_period_s", 1.0, "Period of /diagnostics messages, seconds.",
-          minimum=0.1, maximum=60.0, read_only=True),
-    _spec("feedback_period_s", 2.0,
-          "Longest time between two feedback messages during a long phase, seconds.",
-          minimum=0.1, maximum=60.0),
-    _spec("platform.enabled", True,
-          "Record the machine (module, L4T, power mode, clocks) and sample power, temperature "
-          "and clocks; publish ~/platform_status.", read_only=True),
-    _spec("platform.sysfs_root", "/",
-          "Root of the machine's /sys, /proc, /etc and tools for the platform readings (a "
-          "simulator's fake Thor tree in tests).", read_only=True),
-    _spec("platform.sample_hz", 20.0, "Power / temperature samples per second.",
-          minimum=0.5, maximum=200.0, read_only=True),
-    _spec("platform.hot_c", 85.0,
-          "Temperature at or above which a GPU clock below its maximum counts as throttled, "
-          "degrees Celsius.", minimum=30.0, maximum=120.0, read_only=True),
-    _spec("platform.use_jtop", True,
-          "Read through the jetson-stats (jtop) service when it runs; sysfs otherwise.",
-          read_only=True),
-)
-
-SPECS_BY_NAME: Dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETER_SPECS}
 
 
 def closest_parameter(name: str) -> Optional[str]:
@@ -433,7 +204,7 @@ def policy_settings_from(values: Mapping[str, Any], *, preset: Optional[str] = N
     if buffer_gib >= 0:
         overrides["safety_buffer_bytes"] = int(round(buffer_gib * GIB))
     return preset_settings(preset or str(values["policy.preset"]),
-                           memory_scale=float(values["policy.memory_scale"]), **overrides)
+                           memory_scale=float(values["simulation.memory_scale"]), **overrides)
 
 
 def validate_keep_alive_setting(value: Any) -> Union[int, str]:
@@ -472,11 +243,14 @@ class NodeSettings:
     """The validated values of every node parameter; GiB settings are kept in bytes."""
 
     values: Dict[str, Any] = field(default_factory=default_values)
+    # One warning per former parameter name given (simulation_parameters.RENAMED).
+    deprecation_notes: Tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
+        given, notes, errors = with_current_names(self.values)
         merged = default_values()
-        merged.update(self.values)
-        errors = validate_values(merged)
+        merged.update(given)
+        errors = errors + validate_values(merged)
         if errors:
             raise NodeSettingsError(errors)
         for spec in PARAMETER_SPECS:
@@ -485,6 +259,7 @@ class NodeSettings:
             elif spec.kind is list:
                 merged[spec.name] = list(merged[spec.name])
         object.__setattr__(self, "values", merged)
+        object.__setattr__(self, "deprecation_notes", tuple(notes))
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -496,6 +271,9 @@ class NodeSettings:
     def with_changes(self, changes: Mapping[str, Any]) -> "NodeSettings":
         """Return a copy with some values changed; NodeSettingsError when it is invalid."""
         merged = dict(self.values)
+        for old, new in RENAMED.items():  # a change under a former name replaces the value
+            if old in changes and new not in changes:
+                merged.pop(new, None)
         merged.update(changes)
         return NodeSettings(values=merged)
 
@@ -503,6 +281,10 @@ class NodeSettings:
                         order: Optional[str] = None) -> PolicySettings:
         """Build memory policy settings, with a goal's preset and order when given."""
         return policy_settings_from(self.values, preset=preset, order=order)
+
+    def simulated_machine(self) -> SimulatedMachine:
+        """Return the simulation.* values (a robot: its own readings, Ollama's sizes as is)."""
+        return simulated_machine_from(self.values)
 
     def memory_source_settings(self) -> MemorySourceSettings:
         """Where the memory sources are read (memory.* parameters)."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Iterable, List
 
-from .node_settings import PARAMETER_SPECS, ParamSpec
+from .parameter_specs import PARAMETER_SPECS, ParamSpec
+from .simulation_parameters import GROUP, GROUP_NOTE, RENAMED
 
 TITLE = "# Node parameters"
 LEAD = (
     "What this page answers: every parameter of the `llm_bench` node, its default, its allowed "
     "values, what it does, and whether it can change while the node runs. The page is generated "
-    "from the node's parameter table (`shadowhound_llm_bench/core/settings/node_settings.py`) by "
+    "from the node's parameter table (`shadowhound_llm_bench/core/settings/parameter_specs.py`) "
+    "by "
     "`python scripts/generate_parameter_docs.py`; a test fails when the two differ. The same "
     "table gives `ros2 param describe /llm_bench NAME` its text and "
     "[config/llm_bench.yaml](../config/llm_bench.yaml) its defaults.")
@@ -60,10 +62,17 @@ def render_parameter_docs(specs: Iterable[ParamSpec] = PARAMETER_SPECS) -> str:
         group = _group(spec.name)
         if group != current:
             current = group
-            lines += ["", f"## {group}", "",
-                      "| Parameter | Default | Allowed | Changes | What it does |",
+            lines += ["", f"## {group}", ""]
+            if group == GROUP:
+                lines += [f"{GROUP_NOTE}", ""]
+            lines += ["| Parameter | Default | Allowed | Changes | What it does |",
                       "| --- | --- | --- | --- | --- |"]
         changes = "restart" if spec.read_only else "live"
         lines.append(f"| `{spec.name}` | `{_cell(_value_text(spec.default))}` | "
                      f"{_cell(_allowed_text(spec))} | {changes} | {_cell(spec.description)} |")
+    lines += ["", "## Former names", "",
+              "Still accepted for one release, with a warning naming the new name: change them in "
+              "your params files.", "",
+              "| Former name | Use instead |", "| --- | --- |"]
+    lines += [f"| `{old}` | `{new}` |" for old, new in RENAMED.items()]
     return "\n".join(lines) + "\n"
