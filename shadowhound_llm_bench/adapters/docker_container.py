@@ -131,12 +131,12 @@ class DockerContainer:
         return self._cgroup.pids() if self._cgroup is not None else None
 
     def oom_kills(self) -> Optional[int]:
-        """The kernel's OOM kills in the container's cgroup; None without its cgroup files."""
+        """Return the kernel's OOM kills in the container's cgroup (None without its files)."""
         cgroup = self._cgroup
         return cgroup.oom_kills() if cgroup is not None else None
 
     def engine_process_ids(self) -> List[int]:
-        """The container's processes as the engine lists them (`docker top`); [] when stopped."""
+        """List the container's processes as the engine does (`docker top`); [] when stopped."""
         container = self._container
         if container is None:
             return []

@@ -140,7 +140,7 @@ class SystemdUnit:
         return cgroup.pids() if cgroup is not None else None
 
     def oom_kills(self) -> Optional[int]:
-        """The kernel's OOM kills in the unit's cgroup; None while it has none."""
+        """Return the kernel's OOM kills in the unit's cgroup; None while it has none."""
         cgroup = self._cgroup
         return cgroup.oom_kills() if cgroup is not None else None
 
