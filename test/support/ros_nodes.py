@@ -121,6 +121,43 @@ class NodeProcess:
         stop_process_group(self.process, first_signal=None, grace_s=15.0)
 
 
+def race_free_action_client(node: Any, action_type: Any, name: str) -> Any:
+    """
+    Return an rclpy ActionClient whose replies cannot overtake the bookkeeping of their requests.
+
+    This client spins in a background thread while the test thread sends. rclpy before the fix
+    of ros2/rclpy#1123 (7.1.5 in the Jazzy wheels here) records a request only after sending it,
+    so a quick reply (a goal rejected at once, on a busy machine) can be taken by the executor
+    first: it logs "Ignoring unexpected goal response" and the future never completes. Here the
+    send and its bookkeeping hold a lock that the reply's handling waits for.
+    """
+    from rclpy.action import ActionClient
+
+    class RaceFreeActionClient(ActionClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._requests_lock = threading.RLock()
+
+        def send_goal_async(self, *args: Any, **kwargs: Any) -> Any:
+            with self._requests_lock:
+                return super().send_goal_async(*args, **kwargs)
+
+        def _cancel_goal_async(self, *args: Any, **kwargs: Any) -> Any:
+            with self._requests_lock:
+                return super()._cancel_goal_async(*args, **kwargs)
+
+        def _get_result_async(self, *args: Any, **kwargs: Any) -> Any:
+            with self._requests_lock:
+                return super()._get_result_async(*args, **kwargs)
+
+        async def execute(self, taken_data: Any) -> None:
+            with self._requests_lock:  # the request behind this reply is recorded by now
+                pass
+            await super().execute(taken_data)
+
+    return RaceFreeActionClient(node, action_type, name)
+
+
 class RosTestClient:
     """rclpy node in the test process with an executor thread; action and topic helpers."""
 
@@ -153,9 +190,9 @@ class RosTestClient:
 
     def action_client(self, name: str = '/llm_bench/run_benchmark') -> Any:
         """Return the action client for `name`, once its server is up."""
-        from rclpy.action import ActionClient
         if name not in self._action_clients:
-            self._action_clients[name] = ActionClient(self.node, self.RunBenchmark, name)
+            self._action_clients[name] = race_free_action_client(
+                self.node, self.RunBenchmark, name)
         client = self._action_clients[name]
         assert client.wait_for_server(timeout_sec=ANSWER_DEADLINE_S), f'no action server {name}'
         return client
