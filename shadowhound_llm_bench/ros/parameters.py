@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 ParameterType, SetParametersResult)
@@ -14,7 +14,7 @@ from rclpy.parameter import Parameter
 
 from ..core.settings.node_settings import (PARAMETER_SPECS, SPECS_BY_NAME, NodeSettings,
                                            NodeSettingsError, ParamSpec, unknown_parameter_error)
-from ..core.settings.simulation_parameters import RENAMED, renamed_note
+from ..core.settings.simulation_parameters import RENAMED, with_current_names
 
 # Parameters ROS itself gives a node (use_sim_time, ...) are declared before ours; QoS overrides
 # are declared by the publishers that allow them. rclpy validates and applies them itself
@@ -71,14 +71,21 @@ def unknown_given_parameters(node: Node) -> List[str]:
             and not is_ros_parameter(name)]
 
 
-def given_under_former_names(node: Node) -> dict:
+def given_under_former_names(node: Node) -> Tuple[Dict[str, Any], List[str], List[str]]:
     """
-    Values given (files, -p) under a parameter's former name, to be read under its name now.
+    Values given (files, -p) under a parameter's former name, keyed by its name now.
 
     Former names are not declared: the value is declared under the name now, with a warning.
+    Return (values by the name now, a note per former name, an error per name given twice),
+    as core/settings/simulation_parameters.with_current_names decides for NodeSettings.
     """
-    given = getattr(node, "_parameter_overrides", None) or {}
-    return {old: _plain(given[old].value) for old in RENAMED if old in given}
+    overrides = getattr(node, "_parameter_overrides", None) or {}
+    given = {name: _plain(overrides[name].value)
+             for name in (*RENAMED, *RENAMED.values()) if name in overrides}
+    current, notes, errors = with_current_names(given)
+    moved = {new: current[new] for old, new in RENAMED.items()
+             if old in given and new not in given}
+    return moved, notes, errors
 
 
 def _declare(node: Node, spec: ParamSpec, former_value: Any = None) -> Optional[str]:
@@ -109,15 +116,11 @@ class NodeParameters:
         self._on_change = on_change
         self._lock = threading.Lock()
         errors: List[str] = unknown_given_parameters(node)
-        overrides = getattr(node, "_parameter_overrides", None) or {}
-        former = given_under_former_names(node)
-        for old in former:
-            node.get_logger().warning(renamed_note(old))
-            if RENAMED[old] in overrides:
-                errors.append(f"give {RENAMED[old]!r} only: {old!r} is its former name")
         # A value given under a former name is declared under the name now.
-        by_new = {RENAMED[old]: value for old, value in former.items()
-                  if RENAMED[old] not in overrides}
+        by_new, notes, twice = given_under_former_names(node)
+        for note in notes:
+            node.get_logger().warning(note)
+        errors += twice
         errors += [e for e in (_declare(node, s, by_new.get(s.name)) for s in PARAMETER_SPECS)
                    if e]
         values = {spec.name: _plain(node.get_parameter(spec.name).value)
